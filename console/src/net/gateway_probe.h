@@ -1,0 +1,33 @@
+#pragma once
+
+#include <QNetworkAccessManager>
+#include <QObject>
+#include <QUrl>
+
+namespace vigil::console {
+
+// Asks a gateway whether it is ready (GET /readyz) and reports the answer.
+class GatewayProbe : public QObject {
+    Q_OBJECT
+public:
+    enum class State { Unknown, Checking, Ready, NotReady, Unreachable };
+    Q_ENUM(State)
+
+    explicit GatewayProbe(QObject* parent = nullptr);
+
+    void check(const QUrl& gatewayUrl);
+    State state() const { return state_; }
+    QString detail() const { return detail_; }
+
+signals:
+    void stateChanged(vigil::console::GatewayProbe::State state, const QString& detail);
+
+private:
+    void setState(State state, const QString& detail);
+
+    QNetworkAccessManager network_;
+    State state_ = State::Unknown;
+    QString detail_;
+};
+
+}  // namespace vigil::console

@@ -1,0 +1,76 @@
+#include "app/gateway_app.h"
+
+#include <csignal>
+
+#include "chain/pipeline.h"
+#include "observe/log.h"
+#include "observe/metrics.h"
+
+namespace vigil::app {
+
+net::ServerOptions serverOptions(const config::GatewayConfig& config) {
+    net::ServerOptions options;
+    for (const auto& l : config.listeners) {
+        net::ListenerOptions listener;
+        listener.address = l.address;
+        listener.port = l.port;
+        if (l.tls) {
+            listener.certFile = l.tls->certFile;
+            listener.keyFile = l.tls->keyFile;
+        }
+        options.listeners.push_back(std::move(listener));
+    }
+    for (const auto& c : config.connections) {
+        net::UpstreamOptions upstream;
+        upstream.name = c.name;
+        upstream.https = c.baseUrl.https;
+        upstream.host = c.baseUrl.host;
+        upstream.port = c.baseUrl.port;
+        upstream.caFile = c.caFile;
+        upstream.connectTimeout = c.timeouts.connect;
+        upstream.firstByteTimeout = c.timeouts.firstByte;
+        upstream.idleTimeout = c.timeouts.idle;
+        upstream.totalTimeout = c.timeouts.total;
+        options.upstreams.push_back(std::move(upstream));
+    }
+    options.threads = config.threads;
+    options.maxHeaderBytes = config.limits.maxHeaderBytes;
+    options.maxBodyBytes = config.limits.maxBodyBytes;
+    options.maxResponseBytes = config.limits.maxResponseBytes;
+    options.requestTimeout = config.clientTimeouts.request;
+    options.keepAliveTimeout = config.clientTimeouts.keepAlive;
+    options.shutdownGrace = config.shutdownGrace;
+    return options;
+}
+
+int runGateway(const config::GatewayConfig& config) {
+    std::signal(SIGPIPE, SIG_IGN);
+    observe::setLogLevel(static_cast<observe::LogLevel>(config.logging.level));
+    auto shared = std::make_shared<const config::GatewayConfig>(config);
+    std::vector<std::string> names;
+    for (const auto& c : config.connections) names.push_back(c.name);
+    auto metrics = std::make_shared<observe::Metrics>(std::move(names));
+    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics);
+
+    net::HttpServer server(serverOptions(config), pipeline);
+    std::vector<net::BoundListener> bound;
+    try {
+        bound = server.bind();
+    } catch (const std::exception& e) {
+        observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
+        return 1;
+    }
+    for (const auto& c : config.connections) {
+        observe::LogLine(observe::LogLevel::Info, "connection")
+            .str("name", c.name)
+            .str("base_url", c.baseUrl.text)
+            .flag("default", &c == &config.connections[config.defaultConnection]);
+    }
+    for (const auto& b : bound) {
+        observe::LogLine(observe::LogLevel::Info, "listening").str("url", b.url);
+    }
+    server.run();
+    return 0;
+}
+
+}  // namespace vigil::app

@@ -1,0 +1,235 @@
+#include "chain/pipeline.h"
+
+#include <algorithm>
+#include <random>
+
+#include "forward/sse_framer.h"
+#include "observe/log.h"
+#include "route/router.h"
+
+namespace vigil::chain {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kDroppedHeaders[] = {"authorization", "proxy-authorization", "cookie",
+                                                "x-request-id"};
+
+net::LocalResponse jsonResponse(int status, std::string body, std::string_view requestId) {
+    net::LocalResponse response;
+    response.status = status;
+    response.headers = {{"Content-Type", "application/json"},
+                        {"X-Request-Id", std::string(requestId)}};
+    response.body = std::move(body);
+    return response;
+}
+
+net::LocalResponse errorResponse(DetailsCode code, std::string_view message,
+                                 std::string_view requestId) {
+    return jsonResponse(detailsCodeInfo(code).httpStatus, errorBody(code, message), requestId);
+}
+
+// Per-request response side: relays the upstream answer (event by event for streams),
+// keeps the credential out of it, and logs and counts the request when it ends.
+class Exchange final : public net::ExchangeObserver {
+public:
+    Exchange(observe::Metrics& metrics, const net::RequestView& request, std::string requestId,
+             std::optional<std::size_t> connection, std::string_view connectionName,
+             const forward::CredentialScrubber* scrubber, bool quiet)
+        : metrics_(metrics),
+          requestId_(std::move(requestId)),
+          method_(request.method),
+          path_(request.path()),
+          connection_(connection),
+          connectionName_(connectionName),
+          scrubber_(scrubber),
+          quiet_(quiet) {
+        if (!quiet_) metrics_.requestStarted();
+    }
+
+    void setCode(DetailsCode code) { code_ = code; }
+
+    void onResponseHead(int, net::Headers& headers, bool streaming) override {
+        streaming_ = streaming;
+        if (scrubber_ != nullptr) {
+            for (auto& h : headers) scrubber_->scrub(h.value);
+        }
+        headers.push_back({"X-Request-Id", requestId_});
+    }
+
+    void onResponseData(std::string_view data, std::string& out) override {
+        const auto from = out.size();
+        if (streaming_) {
+            framer_.feed(data, out);
+        } else {
+            out.append(data);
+        }
+        if (scrubber_ != nullptr) scrubber_->scrubFrom(out, from);
+    }
+
+    void onResponseEnd(std::string& out) override {
+        if (!streaming_) return;
+        const auto from = out.size();
+        framer_.flush(out);
+        if (scrubber_ != nullptr) scrubber_->scrubFrom(out, from);
+    }
+
+    net::LocalResponse onFailureBeforeHead(const net::ForwardFailure& failure) override {
+        code_ = failure.code;
+        if (connection_) metrics_.upstreamError(*connection_, failure.code);
+        return errorResponse(failure.code, failure.message, requestId_);
+    }
+
+    void onFailureMidStream(const net::ForwardFailure& failure, std::string& out) override {
+        code_ = failure.code;
+        if (connection_) metrics_.upstreamError(*connection_, failure.code);
+        framer_.discardPartial();
+        out += errorEvent(failure.code, failure.message);
+    }
+
+    void onComplete(const net::ExchangeOutcome& outcome) override {
+        const double seconds = std::chrono::duration<double>(outcome.duration).count();
+        if (!quiet_) metrics_.requestFinished(connection_, outcome.status, seconds);
+        const auto level = quiet_ ? observe::LogLevel::Debug : observe::LogLevel::Info;
+        if (!observe::logEnabled(level)) return;
+        observe::LogLine line(level, "request");
+        line.str("request_id", requestId_)
+            .str("method", method_)
+            .str("path", path_)
+            .str("connection", connectionName_)
+            .num("status", outcome.status)
+            .real("duration_ms", seconds * 1000.0)
+            .num("request_bytes", static_cast<std::int64_t>(outcome.requestBytes))
+            .num("response_bytes", static_cast<std::int64_t>(outcome.responseBytes));
+        if (code_) line.str("code", detailsCodeName(*code_));
+        if (outcome.clientAborted) line.flag("client_aborted", true);
+    }
+
+private:
+    observe::Metrics& metrics_;
+    std::string requestId_;
+    std::string method_;
+    std::string path_;
+    std::optional<std::size_t> connection_;
+    std::string_view connectionName_;
+    const forward::CredentialScrubber* scrubber_;
+    bool quiet_;
+    bool streaming_ = false;
+    forward::SseFramer framer_;
+    std::optional<DetailsCode> code_;
+};
+
+}  // namespace
+
+bool isValidRequestId(std::string_view id) {
+    if (id.empty() || id.size() > 128) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == ':' || c == '-';
+    });
+}
+
+std::string newRequestId() {
+    thread_local std::mt19937_64 generator{std::random_device{}()};
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string id(32, '0');
+    for (std::size_t i = 0; i < id.size(); i += 16) {
+        auto bits = generator();
+        for (std::size_t k = 0; k < 16; ++k, bits >>= 4) id[i + k] = kHex[bits & 0xF];
+    }
+    return id;
+}
+
+std::span<const std::string_view> Pipeline::droppedClientHeaders() { return kDroppedHeaders; }
+
+Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
+                   std::shared_ptr<observe::Metrics> metrics)
+    : config_(std::move(config)), metrics_(std::move(metrics)) {
+    chain_.add(std::make_unique<route::RouteFilter>(*config_));
+    for (const auto& c : config_->connections) {
+        connections_.push_back({"Bearer " + c.credential, forward::CredentialScrubber(c.credential)});
+    }
+}
+
+net::Action Pipeline::builtin(const net::RequestView& request, std::string requestId) {
+    net::Action action;
+    const auto path = request.path();
+    if (request.method != "GET" && request.method != "HEAD") {
+        action.local = errorResponse(DetailsCode::MethodNotAllowed,
+                                     std::string(path) + " accepts GET only", requestId);
+        action.local.headers.push_back({"Allow", "GET, HEAD"});
+    } else if (path == "/healthz") {
+        action.local = jsonResponse(200, R"({"status":"ok"})", requestId);
+    } else if (path == "/readyz") {
+        action.local = draining_.load()
+                           ? jsonResponse(503, R"({"status":"draining"})", requestId)
+                           : jsonResponse(200, R"({"status":"ready"})", requestId);
+    } else {
+        action.local.status = 200;
+        action.local.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
+                                {"X-Request-Id", requestId}};
+        action.local.body = metrics_->render();
+    }
+    action.observer = std::make_unique<Exchange>(*metrics_, request, std::move(requestId),
+                                                 std::nullopt, "", nullptr, /*quiet=*/true);
+    return action;
+}
+
+net::Action Pipeline::handle(const net::RequestView& request) {
+    const auto clientId = request.header("x-request-id");
+    std::string requestId = isValidRequestId(clientId) ? std::string(clientId) : newRequestId();
+
+    const auto path = request.path();
+    if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
+        return builtin(request, std::move(requestId));
+    }
+
+    RequestContext context{request, requestId, std::nullopt, {}, std::nullopt};
+    net::Action action;
+    if (chain_.run(context) == FilterStatus::LocalReply) {
+        const auto& reply = *context.localReply;
+        const std::string_view name =
+            context.connection ? std::string_view(config_->connections[*context.connection].name)
+                               : std::string_view();
+        auto exchange = std::make_unique<Exchange>(*metrics_, request, requestId,
+                                                   context.connection, name, nullptr, false);
+        exchange->setCode(reply.code);
+        action.local = errorResponse(reply.code, reply.message, requestId);
+        action.observer = std::move(exchange);
+        return action;
+    }
+
+    const std::size_t index = *context.connection;
+    const auto& runtime = connections_[index];
+    action.kind = net::Action::Kind::Forward;
+    action.forward.upstream = index;
+    action.forward.target = std::move(context.upstreamTarget);
+    action.forward.dropHeaders = kDroppedHeaders;
+    action.forward.setHeaders = {{"X-Request-Id", requestId}};
+    action.forward.credentialHeader = runtime.authorization;
+    action.observer = std::make_unique<Exchange>(*metrics_, request, std::move(requestId), index,
+                                                 config_->connections[index].name,
+                                                 &runtime.scrubber, false);
+    return action;
+}
+
+net::LocalResponse Pipeline::rejected(DetailsCode code, std::string_view message,
+                                      const net::RequestView* request) {
+    std::string requestId;
+    if (request != nullptr && isValidRequestId(request->header("x-request-id"))) {
+        requestId = std::string(request->header("x-request-id"));
+    } else {
+        requestId = newRequestId();
+    }
+    metrics_->requestStarted();
+    metrics_->requestFinished(std::nullopt, detailsCodeInfo(code).httpStatus, 0.0);
+    observe::LogLine(observe::LogLevel::Info, "request")
+        .str("request_id", requestId)
+        .str("method", request != nullptr ? request->method : std::string_view("-"))
+        .str("path", request != nullptr ? request->path() : std::string_view("-"))
+        .num("status", detailsCodeInfo(code).httpStatus)
+        .str("code", detailsCodeName(code));
+    return errorResponse(code, message, requestId);
+}
+
+}  // namespace vigil::chain

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chain/filter.h"
+#include "config/gateway_config.h"
+#include "forward/credential_scrubber.h"
+#include "net/http_types.h"
+#include "observe/metrics.h"
+
+namespace vigil::chain {
+
+// The gateway's request path: the gateway's own endpoints (/healthz, /readyz, /metrics),
+// then the request stages in order, then forwarding to the chosen connection with its
+// credential. Built once from the configuration; shared by every worker thread.
+class Pipeline final : public net::RequestHandler {
+public:
+    Pipeline(std::shared_ptr<const config::GatewayConfig> config,
+             std::shared_ptr<observe::Metrics> metrics);
+
+    net::Action handle(const net::RequestView& request) override;
+    net::LocalResponse rejected(DetailsCode code, std::string_view message,
+                                const net::RequestView* request) override;
+    void onShutdownStarted() override { draining_.store(true); }
+
+    // Headers a client sends that never reach the upstream.
+    static std::span<const std::string_view> droppedClientHeaders();
+
+private:
+    struct ConnectionRuntime {
+        std::string authorization;  // "Bearer <credential>"
+        forward::CredentialScrubber scrubber;
+    };
+
+    net::Action builtin(const net::RequestView& request, std::string requestId);
+
+    std::shared_ptr<const config::GatewayConfig> config_;
+    std::shared_ptr<observe::Metrics> metrics_;
+    FilterChain chain_;
+    std::vector<ConnectionRuntime> connections_;
+    std::atomic<bool> draining_{false};
+};
+
+// Valid client request ids are kept: 1-128 characters of [A-Za-z0-9._:-].
+bool isValidRequestId(std::string_view id);
+std::string newRequestId();
+
+}  // namespace vigil::chain

@@ -1,0 +1,421 @@
+#include "config/gateway_config.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace vigil::config {
+namespace {
+
+using json = nlohmann::json;
+
+// Walks one JSON object, remembers which keys were read, and rejects the rest so that a
+// typo ("timeout" for "timeouts") is an error instead of a silently ignored setting.
+class ObjectReader {
+public:
+    ObjectReader(const json& value, std::string path, const std::string& origin)
+        : value_(value), path_(std::move(path)), origin_(origin) {
+        if (!value_.is_object()) fail(path_, "must be an object");
+    }
+
+    [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+        throw ConfigError(origin_ + ": " + (key.empty() ? "(top level)" : key) + ": " + what);
+    }
+
+    std::string keyPath(std::string_view key) const {
+        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+    }
+
+    const json* find(std::string_view key) {
+        seen_.emplace(key);
+        auto it = value_.find(key);
+        return it == value_.end() ? nullptr : &*it;
+    }
+
+    std::string requiredString(std::string_view key) {
+        const json* v = find(key);
+        if (v == nullptr) fail(keyPath(key), "is required");
+        return asString(*v, keyPath(key));
+    }
+
+    std::optional<std::string> optionalString(std::string_view key) {
+        const json* v = find(key);
+        if (v == nullptr) return std::nullopt;
+        return asString(*v, keyPath(key));
+    }
+
+    std::int64_t integer(std::string_view key, std::int64_t fallback, std::int64_t min,
+                         std::int64_t max) {
+        const json* v = find(key);
+        if (v == nullptr) return fallback;
+        if (!v->is_number_integer()) fail(keyPath(key), "must be an integer");
+        const auto n = v->get<std::int64_t>();
+        if (n < min || n > max) {
+            fail(keyPath(key), "must be between " + std::to_string(min) + " and " +
+                                   std::to_string(max) + " (got " + std::to_string(n) + ")");
+        }
+        return n;
+    }
+
+    Milliseconds millis(std::string_view key, Milliseconds fallback, std::int64_t min = 1,
+                        std::int64_t max = 24LL * 3600 * 1000) {
+        return Milliseconds(integer(key, fallback.count(), min, max));
+    }
+
+    ObjectReader object(std::string_view key) {
+        const json* v = find(key);
+        static const json kEmpty = json::object();
+        return ObjectReader(v == nullptr ? kEmpty : *v, keyPath(key), origin_);
+    }
+
+    void rejectUnknownKeys() const {
+        for (const auto& [key, ignored] : value_.items()) {
+            if (!seen_.contains(key)) fail(keyPath(key), "unknown key");
+        }
+    }
+
+    const json& value() const { return value_; }
+    const std::string& path() const { return path_; }
+    const std::string& origin() const { return origin_; }
+
+private:
+    std::string asString(const json& v, const std::string& key) const {
+        if (!v.is_string()) fail(key, "must be a string");
+        return v.get<std::string>();
+    }
+
+    const json& value_;
+    std::string path_;
+    const std::string& origin_;
+    std::set<std::string, std::less<>> seen_;
+};
+
+bool isValidConnectionName(std::string_view name) {
+    if (name.empty() || name.size() > 64) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+}
+
+// Names that the gateway itself answers at the root, or that would make
+// /<connection>/v1/... ambiguous with /v1/....
+bool isReservedConnectionName(std::string_view name) {
+    static constexpr std::string_view kReserved[] = {"v1", "healthz", "readyz", "metrics", "api",
+                                                     "ws", "vigil"};
+    return std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved);
+}
+
+std::filesystem::path resolvePath(const std::filesystem::path& origin, const std::string& p) {
+    std::filesystem::path path(p);
+    if (path.is_relative()) path = origin.parent_path() / path;
+    return path.lexically_normal();
+}
+
+void requireReadableFile(const ObjectReader& r, const std::string& key,
+                         const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in) r.fail(key, "cannot read file '" + path.string() + "'");
+}
+
+std::string readCredential(ObjectReader& cred, const std::filesystem::path& origin,
+                           CredentialSource& source) {
+    const auto env = cred.optionalString("env");
+    const auto file = cred.optionalString("file");
+    cred.rejectUnknownKeys();
+    if (env.has_value() == file.has_value()) {
+        cred.fail(cred.path(), "must have exactly one of \"env\" or \"file\"");
+    }
+    std::string value;
+    if (env) {
+        source = {CredentialSource::Kind::Env, *env};
+        const char* v = std::getenv(env->c_str());
+        if (v == nullptr || *v == '\0') {
+            cred.fail(cred.keyPath("env"), "environment variable " + *env + " is not set");
+        }
+        value = v;
+    } else {
+        const auto path = resolvePath(origin, *file);
+        source = {CredentialSource::Kind::File, path.string()};
+        std::ifstream in(path, std::ios::binary);
+        if (!in) cred.fail(cred.keyPath("file"), "cannot read file '" + path.string() + "'");
+        std::ostringstream text;
+        text << in.rdbuf();
+        value = text.str();
+        while (!value.empty() && (value.back() == '\n' || value.back() == '\r' ||
+                                  value.back() == ' ' || value.back() == '\t')) {
+            value.pop_back();
+        }
+        if (value.empty()) cred.fail(cred.keyPath("file"), "file '" + path.string() + "' is empty");
+    }
+    // The value becomes a header: refuse anything that could split it.
+    if (std::any_of(value.begin(), value.end(), [](char c) {
+            return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+        })) {
+        cred.fail(cred.path(), "the credential contains control characters");
+    }
+    return value;
+}
+
+UpstreamTimeouts readUpstreamTimeouts(ObjectReader r, const UpstreamTimeouts& defaults) {
+    UpstreamTimeouts t;
+    t.connect = r.millis("connect_ms", defaults.connect);
+    t.firstByte = r.millis("first_byte_ms", defaults.firstByte);
+    t.idle = r.millis("idle_ms", defaults.idle);
+    t.total = r.millis("total_ms", defaults.total);
+    r.rejectUnknownKeys();
+    return t;
+}
+
+Connection readConnection(const std::string& name, const json& value, const std::string& path,
+                          const std::filesystem::path& origin, const std::string& originText,
+                          const UpstreamTimeouts& defaults) {
+    ObjectReader r(value, path, originText);
+    if (!isValidConnectionName(name)) {
+        r.fail(path, "connection names use a-z, 0-9, '-' and '_' (at most 64 characters)");
+    }
+    if (isReservedConnectionName(name)) r.fail(path, "'" + name + "' is a reserved path");
+    Connection c;
+    c.name = name;
+    c.kind = r.requiredString("kind");
+    if (c.kind != "openai") r.fail(r.keyPath("kind"), "must be \"openai\" (got \"" + c.kind + "\")");
+    const std::string url = r.requiredString("base_url");
+    std::string urlError;
+    auto parsed = parseUpstreamUrl(url, urlError);
+    if (!parsed) r.fail(r.keyPath("base_url"), urlError);
+    c.baseUrl = std::move(*parsed);
+    if (auto ca = r.optionalString("ca_file")) {
+        if (!c.baseUrl.https) r.fail(r.keyPath("ca_file"), "only applies to an https base_url");
+        c.caFile = resolvePath(origin, *ca);
+        requireReadableFile(r, r.keyPath("ca_file"), *c.caFile);
+    }
+    if (r.find("api_key") != nullptr || r.find("key") != nullptr || r.find("token") != nullptr) {
+        r.fail(r.keyPath("credential"),
+               "the credential is never written in the config: use "
+               "\"credential\": {\"env\": \"VAR\"} or {\"file\": \"path\"}");
+    }
+    if (r.find("credential") == nullptr) r.fail(r.keyPath("credential"), "is required");
+    auto cred = r.object("credential");
+    c.credential = readCredential(cred, origin, c.credentialSource);
+    c.timeouts = readUpstreamTimeouts(r.object("timeouts"), defaults);
+    r.rejectUnknownKeys();
+    return c;
+}
+
+Listener readListener(const json& value, const std::string& path,
+                      const std::filesystem::path& origin, const std::string& originText) {
+    ObjectReader r(value, path, originText);
+    Listener l;
+    l.address = r.optionalString("address").value_or("127.0.0.1");
+    l.port = static_cast<std::uint16_t>(r.integer("port", -1, 0, 65535));
+    if (r.find("port") == nullptr) r.fail(r.keyPath("port"), "is required (0 picks a free port)");
+    if (r.find("tls") != nullptr) {
+        auto tls = r.object("tls");
+        TlsFiles files;
+        files.certFile = resolvePath(origin, tls.requiredString("cert_file"));
+        files.keyFile = resolvePath(origin, tls.requiredString("key_file"));
+        requireReadableFile(tls, tls.keyPath("cert_file"), files.certFile);
+        requireReadableFile(tls, tls.keyPath("key_file"), files.keyFile);
+        tls.rejectUnknownKeys();
+        l.tls = std::move(files);
+    }
+    r.rejectUnknownKeys();
+    return l;
+}
+
+std::string lineAndColumn(std::string_view text, std::size_t byte) {
+    std::size_t line = 1;
+    std::size_t column = 1;
+    for (std::size_t i = 0; i < byte && i < text.size(); ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            column = 1;
+        } else {
+            ++column;
+        }
+    }
+    return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+}  // namespace
+
+const Connection* GatewayConfig::findConnection(std::string_view name) const {
+    for (const auto& c : connections) {
+        if (c.name == name) return &c;
+    }
+    return nullptr;
+}
+
+std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& error) {
+    UpstreamUrl url;
+    url.text = std::string(text);
+    std::string_view rest;
+    if (text.starts_with("https://")) {
+        url.https = true;
+        rest = text.substr(8);
+    } else if (text.starts_with("http://")) {
+        rest = text.substr(7);
+    } else {
+        error = "must start with http:// or https:// (got \"" + std::string(text) + "\")";
+        return std::nullopt;
+    }
+    const auto pathStart = rest.find('/');
+    std::string_view authority = rest.substr(0, pathStart);
+    std::string_view path = pathStart == std::string_view::npos ? "" : rest.substr(pathStart);
+    if (path.find_first_of("?#") != std::string_view::npos) {
+        error = "must not contain a query or fragment";
+        return std::nullopt;
+    }
+    if (authority.find('@') != std::string_view::npos) {
+        error = "must not contain user information (use \"credential\")";
+        return std::nullopt;
+    }
+    std::string_view portText;
+    if (authority.starts_with('[')) {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) {
+            error = "has an unterminated IPv6 address";
+            return std::nullopt;
+        }
+        url.host = std::string(authority.substr(1, close - 1));
+        const auto after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after[0] != ':') {
+                error = "has an invalid authority";
+                return std::nullopt;
+            }
+            portText = after.substr(1);
+        }
+    } else {
+        const auto colon = authority.rfind(':');
+        url.host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) portText = authority.substr(colon + 1);
+    }
+    if (url.host.empty()) {
+        error = "has no host";
+        return std::nullopt;
+    }
+    if (!portText.empty()) {
+        unsigned port = 0;
+        for (char c : portText) {
+            if (c < '0' || c > '9' || port > 65535) {
+                error = "has an invalid port";
+                return std::nullopt;
+            }
+            port = port * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (port == 0 || port > 65535) {
+            error = "has an invalid port";
+            return std::nullopt;
+        }
+        url.port = static_cast<std::uint16_t>(port);
+    } else {
+        url.port = url.https ? 443 : 80;
+    }
+    while (path.ends_with('/')) path.remove_suffix(1);
+    url.pathPrefix = std::string(path);
+    return url;
+}
+
+GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& origin) {
+    const std::string originText = origin.string();
+    json root;
+    try {
+        root = json::parse(text, nullptr, true, /*ignore_comments=*/true);
+    } catch (const json::parse_error& e) {
+        throw ConfigError(originText + ": not valid JSON at " + lineAndColumn(text, e.byte) +
+                          ": " + e.what());
+    }
+    ObjectReader r(root, "", originText);
+    GatewayConfig config;
+    config.sourceFile = origin;
+
+    const json* listeners = r.find("listeners");
+    if (listeners == nullptr) r.fail("listeners", "is required");
+    if (!listeners->is_array() || listeners->empty()) {
+        r.fail("listeners", "must be a non-empty array");
+    }
+    for (std::size_t i = 0; i < listeners->size(); ++i) {
+        config.listeners.push_back(readListener((*listeners)[i],
+                                                "listeners[" + std::to_string(i) + "]", origin,
+                                                originText));
+    }
+
+    auto timeouts = r.object("timeouts");
+    config.clientTimeouts.request = timeouts.millis("client_request_ms", config.clientTimeouts.request);
+    config.clientTimeouts.keepAlive =
+        timeouts.millis("client_keep_alive_ms", config.clientTimeouts.keepAlive);
+    UpstreamTimeouts upstreamDefaults;
+    upstreamDefaults.connect = timeouts.millis("connect_ms", upstreamDefaults.connect);
+    upstreamDefaults.firstByte = timeouts.millis("first_byte_ms", upstreamDefaults.firstByte);
+    upstreamDefaults.idle = timeouts.millis("idle_ms", upstreamDefaults.idle);
+    upstreamDefaults.total = timeouts.millis("total_ms", upstreamDefaults.total);
+    timeouts.rejectUnknownKeys();
+
+    const json* connections = r.find("connections");
+    if (connections == nullptr) r.fail("connections", "is required");
+    if (!connections->is_object() || connections->empty()) {
+        r.fail("connections", "must be an object with at least one connection");
+    }
+    for (const auto& [name, value] : connections->items()) {
+        config.connections.push_back(readConnection(name, value, "connections." + name, origin,
+                                                    originText, upstreamDefaults));
+    }
+
+    if (auto def = r.optionalString("default_connection")) {
+        const auto it = std::find_if(config.connections.begin(), config.connections.end(),
+                                     [&](const Connection& c) { return c.name == *def; });
+        if (it == config.connections.end()) {
+            r.fail("default_connection", "names no connection (\"" + *def + "\")");
+        }
+        config.defaultConnection = static_cast<std::size_t>(it - config.connections.begin());
+    } else if (config.connections.size() > 1) {
+        r.fail("default_connection", "is required when there is more than one connection");
+    }
+
+    auto limits = r.object("limits");
+    constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
+    config.limits.maxHeaderBytes = static_cast<std::size_t>(
+        limits.integer("max_header_bytes", static_cast<std::int64_t>(config.limits.maxHeaderBytes),
+                       1024, 1024 * 1024));
+    config.limits.maxBodyBytes = static_cast<std::size_t>(limits.integer(
+        "max_body_bytes", static_cast<std::int64_t>(config.limits.maxBodyBytes), 1, kGiB));
+    config.limits.maxResponseBytes = static_cast<std::size_t>(limits.integer(
+        "max_response_bytes", static_cast<std::int64_t>(config.limits.maxResponseBytes), 1, kGiB));
+    limits.rejectUnknownKeys();
+
+    config.threads = static_cast<int>(r.integer("threads", 0, 0, 256));
+    config.shutdownGrace = r.millis("shutdown_grace_ms", config.shutdownGrace, 0);
+
+    auto logging = r.object("log");
+    const auto level = logging.optionalString("level").value_or("info");
+    if (level == "debug") {
+        config.logging.level = Logging::Level::Debug;
+    } else if (level == "info") {
+        config.logging.level = Logging::Level::Info;
+    } else if (level == "warn") {
+        config.logging.level = Logging::Level::Warn;
+    } else if (level == "error") {
+        config.logging.level = Logging::Level::Error;
+    } else {
+        logging.fail("log.level", "must be one of debug, info, warn, error (got \"" + level + "\")");
+    }
+    logging.rejectUnknownKeys();
+
+    r.rejectUnknownKeys();
+    return config;
+}
+
+GatewayConfig loadConfig(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ConfigError(file.string() + ": cannot read the config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parseConfig(text.str(), std::filesystem::absolute(file));
+}
+
+}  // namespace vigil::config

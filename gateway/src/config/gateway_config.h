@@ -1,0 +1,104 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vigil::config {
+
+using Milliseconds = std::chrono::milliseconds;
+
+// Thrown only while loading: "<file>: <key>: <what is wrong>".
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct UpstreamUrl {
+    bool https = false;
+    std::string host;        // without brackets for IPv6
+    std::uint16_t port = 0;  // defaulted from the scheme when absent
+    std::string pathPrefix;  // "" or "/openai" (no trailing slash)
+    std::string text;        // as written, for logs
+};
+
+struct UpstreamTimeouts {
+    Milliseconds connect{5'000};
+    Milliseconds firstByte{120'000};
+    Milliseconds idle{60'000};  // between two reads of the response body (SSE events)
+    Milliseconds total{600'000};
+};
+
+// Where the credential comes from; the value itself is never in the config text.
+struct CredentialSource {
+    enum class Kind { Env, File };
+    Kind kind = Kind::Env;
+    std::string reference;  // variable name or file path
+};
+
+struct Connection {
+    std::string name;
+    std::string kind;  // "openai"
+    UpstreamUrl baseUrl;
+    std::optional<std::filesystem::path> caFile;
+    CredentialSource credentialSource;
+    std::string credential;  // resolved at load; never logged
+    UpstreamTimeouts timeouts;
+};
+
+struct TlsFiles {
+    std::filesystem::path certFile;
+    std::filesystem::path keyFile;
+};
+
+struct Listener {
+    std::string address;
+    std::uint16_t port = 0;
+    std::optional<TlsFiles> tls;
+};
+
+struct Limits {
+    std::size_t maxHeaderBytes = 16 * 1024;
+    std::size_t maxBodyBytes = 10 * 1024 * 1024;
+    std::size_t maxResponseBytes = 64 * 1024 * 1024;  // buffered (non-streaming) responses
+};
+
+struct ClientTimeouts {
+    Milliseconds request{30'000};    // reading one request, headers and body
+    Milliseconds keepAlive{75'000};  // idle between two requests on one connection
+};
+
+struct Logging {
+    enum class Level { Debug, Info, Warn, Error };
+    Level level = Level::Info;
+};
+
+struct GatewayConfig {
+    std::filesystem::path sourceFile;
+    std::vector<Listener> listeners;
+    std::vector<Connection> connections;
+    std::size_t defaultConnection = 0;  // index into connections
+    Limits limits;
+    ClientTimeouts clientTimeouts;
+    int threads = 0;  // 0: one per core
+    Milliseconds shutdownGrace{30'000};
+    Logging logging;
+
+    const Connection* findConnection(std::string_view name) const;
+};
+
+// Reads, validates and resolves (credentials, relative paths) a config file.
+// Throws ConfigError naming the file, the key and the problem.
+GatewayConfig loadConfig(const std::filesystem::path& file);
+
+// Same, from text; `origin` is used in messages and to resolve relative paths.
+GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& origin);
+
+// Parses "http[s]://host[:port][/prefix]"; returns nullopt with `error` set when invalid.
+std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& error);
+
+}  // namespace vigil::config

@@ -1,0 +1,10 @@
+#include "net/client_session_impl.h"
+
+namespace vigil::net {
+
+void startTlsSession(Worker& worker, tcp::socket socket, ssl::context& context) {
+    spawnSession(worker, std::make_shared<ClientSession<beast::ssl_stream<beast::tcp_stream>>>(
+                             worker, std::move(socket), context));
+}
+
+}  // namespace vigil::net

@@ -1,0 +1,134 @@
+#pragma once
+
+// The plain request/response types the rest of the gateway (and the mock upstream) sees.
+// Nothing here includes Asio or Beast.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/details_code.h"
+
+namespace vigil::net {
+
+struct HeaderField {
+    std::string name;
+    std::string value;
+};
+using Headers = std::vector<HeaderField>;
+
+struct HeaderView {
+    std::string_view name;
+    std::string_view value;
+};
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+// One request as read from a client; the views stay valid until the handler returns.
+struct RequestView {
+    std::string_view method;
+    std::string_view target;  // path and query as sent
+    std::span<const HeaderView> headers;
+    std::string_view body;
+    bool tls = false;
+    std::string_view clientAddress;
+
+    // First header with that name (case-insensitive), or an empty view.
+    std::string_view header(std::string_view name) const;
+    bool hasHeader(std::string_view name) const;
+    std::string_view path() const { return target.substr(0, target.find('?')); }
+};
+
+// A response the server writes itself: the gateway's own endpoints and errors, and the
+// mock upstream's scripted answers (which is why it can delay, stream and reset).
+struct LocalResponse {
+    int status = 200;
+    Headers headers;
+    std::string body;
+
+    // When `streamed`, `body` is ignored and each step is written as one chunk after its
+    // delay (chunked transfer encoding).
+    struct Step {
+        std::chrono::milliseconds delay{0};
+        std::string data;
+    };
+    bool streamed = false;
+    std::vector<Step> steps;
+    std::chrono::milliseconds headDelay{0};  // before the status line
+
+    enum class Ending { Complete, ResetConnection };
+    Ending ending = Ending::Complete;  // ResetConnection: send an RST after the steps
+    bool closeConnection = false;
+};
+
+// Why forwarding stopped early.
+struct ForwardFailure {
+    DetailsCode code;     // UpstreamUnreachable, UpstreamTimeout, UpstreamReset, ...
+    std::string message;  // for the client: never contains the credential
+};
+
+struct ExchangeOutcome {
+    int status = 0;                      // status sent to the client (0: none sent)
+    std::optional<DetailsCode> code;     // set when the gateway (not the upstream) decided
+    std::uint64_t requestBytes = 0;
+    std::uint64_t responseBytes = 0;     // body bytes sent to the client
+    std::chrono::steady_clock::duration duration{};
+    bool clientAborted = false;
+};
+
+// Per-request hooks the handler gives the server; the server calls them in order, on
+// the connection's thread: onResponseHead, onResponseData*, onResponseEnd or a failure,
+// then onComplete exactly once.
+class ExchangeObserver {
+public:
+    virtual ~ExchangeObserver() = default;
+
+    // The upstream's status and headers (hop-by-hop fields already removed); may edit.
+    virtual void onResponseHead(int status, Headers& headers, bool streaming) = 0;
+    // A piece of the upstream body (streaming) or the whole body (buffered); appends what
+    // the client receives to `out`.
+    virtual void onResponseData(std::string_view data, std::string& out) = 0;
+    // End of the upstream body; appends any bytes still held back.
+    virtual void onResponseEnd(std::string& out) = 0;
+    // Forwarding failed before anything was sent: the reply for the client.
+    virtual LocalResponse onFailureBeforeHead(const ForwardFailure& failure) = 0;
+    // Forwarding failed mid-stream: appends the bytes that end the stream for the client.
+    virtual void onFailureMidStream(const ForwardFailure& failure, std::string& out) = 0;
+    virtual void onComplete(const ExchangeOutcome& outcome) = 0;
+};
+
+struct ForwardRequest {
+    std::size_t upstream = 0;          // index into ServerOptions::upstreams
+    std::string target;                // path and query for the upstream
+    // Client headers with these names are not forwarded (hop-by-hop ones never are).
+    std::span<const std::string_view> dropHeaders;
+    Headers setHeaders;                // added to the upstream request
+    std::string_view credentialHeader; // added as Authorization; owned by the config
+};
+
+// What the handler decided for one request.
+struct Action {
+    enum class Kind { Local, Forward };
+    Kind kind = Kind::Local;
+    LocalResponse local;
+    ForwardRequest forward;
+    // Always set for Forward; optional for Local (then only onComplete is called).
+    std::unique_ptr<ExchangeObserver> observer;
+};
+
+class RequestHandler {
+public:
+    virtual ~RequestHandler() = default;
+    virtual Action handle(const RequestView& request) = 0;
+    // A request the server could not read (400, 413, 431...); `request` is null when the
+    // headers themselves could not be read.
+    virtual LocalResponse rejected(DetailsCode code, std::string_view message,
+                                   const RequestView* request) = 0;
+    virtual void onShutdownStarted() {}
+};
+
+}  // namespace vigil::net

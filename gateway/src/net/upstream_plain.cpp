@@ -1,0 +1,29 @@
+#include "net/upstream_connection_impl.h"
+
+namespace vigil::net {
+
+std::unique_ptr<UpstreamConnection> makePlainUpstreamConnection(const asio::any_io_executor& ex) {
+    return std::make_unique<BasicUpstreamConnection<beast::tcp_stream>>(ex);
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(std::size_t upstream) {
+    auto& list = idle_[upstream];
+    while (!list.empty()) {
+        auto connection = std::move(list.back());
+        list.pop_back();
+        if (connection->stillOpen()) {
+            connection->reused = true;
+            return connection;
+        }
+    }
+    return nullptr;
+}
+
+void UpstreamPool::put(std::size_t upstream, std::unique_ptr<UpstreamConnection> connection) {
+    auto& list = idle_[upstream];
+    if (list.size() >= maxIdle_) return;
+    connection->idleSince = Clock::now();
+    list.push_back(std::move(connection));
+}
+
+}  // namespace vigil::net

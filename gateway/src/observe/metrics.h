@@ -1,0 +1,45 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vigil/details_code.h"
+
+namespace vigil::observe {
+
+// Prometheus metrics of the request path. Lock-free counters updated from every worker
+// thread; render() writes the text exposition format (version 0.0.4).
+class Metrics {
+public:
+    static constexpr std::array<double, 16> kBuckets = {
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+        0.25,   0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 120.0};
+
+    explicit Metrics(std::vector<std::string> connectionNames);
+
+    void requestStarted() { inFlight_.fetch_add(1, std::memory_order_relaxed); }
+    // `connection` is empty for requests that were not routed to a connection.
+    void requestFinished(std::optional<std::size_t> connection, int status, double seconds);
+    void upstreamError(std::size_t connection, DetailsCode code);
+
+    std::string render() const;
+
+private:
+    struct Series {
+        std::array<std::atomic<std::uint64_t>, 600> byStatus{};
+        std::array<std::atomic<std::uint64_t>, kBuckets.size()> buckets{};  // not cumulative
+        std::atomic<std::uint64_t> count{0};
+        std::atomic<std::uint64_t> sumMicros{0};
+        std::array<std::atomic<std::uint64_t>, 32> upstreamErrors{};  // by DetailsCode
+    };
+
+    std::vector<std::string> names_;  // [0] is "none"
+    std::vector<std::unique_ptr<Series>> series_;
+    std::atomic<std::int64_t> inFlight_{0};
+};
+
+}  // namespace vigil::observe

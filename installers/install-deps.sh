@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything Vigil needs to build, run and test on Debian 12 (run as root, or
+# with sudo available). Idempotent: packages already present are skipped by apt.
+#   installers/install-deps.sh           build + run dependencies
+#   installers/install-deps.sh --test    also what the test suite needs (Node.js for the
+#                                        official openai SDK client, Xvfb for the console)
+#   installers/install-deps.sh --bench   also what bench/ needs (wrk, nginx)
+set -euo pipefail
+
+want_test=0
+want_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    --bench) want_bench=1 ;;
+    *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git ca-certificates curl openssl
+  libboost1.81-dev nlohmann-json3-dev libssl-dev
+  qt6-base-dev
+)
+if [ "$want_test" -eq 1 ]; then
+  packages+=(xvfb xauth)
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
+fi
+if [ "$want_bench" -eq 1 ]; then
+  packages+=(wrk nginx-light)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

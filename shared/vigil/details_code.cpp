@@ -1,0 +1,72 @@
+#include "vigil/details_code.h"
+
+#include <array>
+
+#include "vigil/json_text.h"
+
+namespace vigil {
+namespace {
+
+constexpr std::array kCatalog = {
+    DetailsCodeInfo{DetailsCode::MalformedRequest, "malformed_request", 400, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::BodyTooLarge, "body_too_large", 413, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::HeadersTooLarge, "headers_too_large", 431, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::NotFound, "not_found", 404, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::MethodNotAllowed, "method_not_allowed", 405, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::UnknownConnection, "unknown_connection", 404, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::UpstreamUnreachable, "upstream_unreachable", 502, "upstream_error"},
+    DetailsCodeInfo{DetailsCode::UpstreamTimeout, "upstream_timeout", 504, "upstream_error"},
+    DetailsCodeInfo{DetailsCode::UpstreamReset, "upstream_reset", 502, "upstream_error"},
+    DetailsCodeInfo{DetailsCode::UpstreamBadResponse, "upstream_bad_response", 502, "upstream_error"},
+    DetailsCodeInfo{DetailsCode::UpstreamResponseTooLarge, "upstream_response_too_large", 502,
+                    "upstream_error"},
+    DetailsCodeInfo{DetailsCode::ShuttingDown, "shutting_down", 503, "server_error"},
+    DetailsCodeInfo{DetailsCode::InternalError, "internal_error", 500, "server_error"},
+};
+
+constexpr bool catalogIsInEnumOrder() {
+    for (std::size_t i = 0; i < kCatalog.size(); ++i) {
+        if (static_cast<std::size_t>(kCatalog[i].code) != i) return false;
+    }
+    return true;
+}
+static_assert(catalogIsInEnumOrder(), "kCatalog must list DetailsCode values in enum order");
+
+std::string errorObject(DetailsCode code, std::string_view message) {
+    const auto& info = detailsCodeInfo(code);
+    std::string out;
+    out.reserve(96 + message.size());
+    out += R"({"error":{"message":)";
+    appendJsonString(out, message);
+    out += R"(,"type":)";
+    appendJsonString(out, info.type);
+    out += R"(,"param":null,"code":)";
+    appendJsonString(out, info.name);
+    out += "}}";
+    return out;
+}
+
+}  // namespace
+
+const DetailsCodeInfo& detailsCodeInfo(DetailsCode code) {
+    return kCatalog[static_cast<std::size_t>(code)];
+}
+
+std::string_view detailsCodeName(DetailsCode code) { return detailsCodeInfo(code).name; }
+
+std::optional<DetailsCode> detailsCodeFromName(std::string_view name) {
+    for (const auto& info : kCatalog) {
+        if (info.name == name) return info.code;
+    }
+    return std::nullopt;
+}
+
+std::string errorBody(DetailsCode code, std::string_view message) {
+    return errorObject(code, message);
+}
+
+std::string errorEvent(DetailsCode code, std::string_view message) {
+    return "event: error\ndata: " + errorObject(code, message) + "\n\n";
+}
+
+}  // namespace vigil
