@@ -147,6 +147,7 @@ private:
         }
         auto response = worker_.shared.handler->rejected(*code, message, view);
         response.closeConnection = true;
+        lingerOnClose_ = true;
         co_await writeLocal(response, 11, false, nullptr, Clock::now(), 0);
     }
 
@@ -488,6 +489,19 @@ private:
             (void)sec;
         }
         lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (lingerOnClose_ && !ec) {
+            // The client may still be sending the request we refused: read and discard it
+            // for a moment, or closing with unread bytes sends an RST that can destroy the
+            // error response before the client reads it (lingering close, as nginx does).
+            const auto until = Clock::now() + std::chrono::seconds(2);
+            std::size_t drained = 0;
+            while (Clock::now() < until && drained < 4 * 1024 * 1024) {
+                lowest().expires_at(until);
+                auto [rec, n] = co_await lowest().async_read_some(asio::buffer(relayBuffer_), useNothrow);
+                if (rec) break;
+                drained += n;
+            }
+        }
         lowest().socket().close(ec);
     }
 
@@ -501,6 +515,7 @@ private:
     std::array<char, 16 * 1024> relayBuffer_{};
     bool idle_ = false;
     bool closing_ = false;
+    bool lingerOnClose_ = false;
 };
 
 template <class Session>

@@ -13,7 +13,7 @@ void appendNumber(std::string& out, std::uint64_t n) {
 
 void appendDouble(std::string& out, double d) {
     char buf[32];
-    const auto r = std::to_chars(buf, buf + sizeof buf, d);
+    const auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
     out.append(buf, r.ptr);
 }
 

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Proxy overhead benchmark: non-streaming POST /v1/chat/completions (~2 KB reply),
+# measured three ways at concurrency 1 and 64 with wrk:
+#   direct   the mock upstream itself
+#   nginx    nginx as a plain keep-alive reverse proxy (swapping the Authorization header)
+#   gateway  vigil-gateway in front of the same mock
+# Environment:
+#   BENCH_DURATION=10s       measured wrk run per (target, concurrency)
+#   BENCH_WARMUP=2s          discarded wrk run before each measurement
+#   BENCH_PROXY_THREADS=1    nginx worker_processes and gateway "threads"
+#   VIGIL_BUILD_DIR=<repo>/build   where the binaries are
+#   BENCH_MOCK_PORT, BENCH_NGINX_PORT, BENCH_GATEWAY_PORT   fixed ports (default: free ones)
+# Exits 0 whatever the PASS/FAIL verdicts; 1 if a tool is missing or something fails to start.
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "$script_dir/.." && pwd)"
+build_dir="${VIGIL_BUILD_DIR:-$repo_root/build}"
+gateway_bin="$build_dir/gateway/vigil-gateway"
+mock_bin="$build_dir/tools/mock_upstream/vigil-mock-upstream"
+duration="${BENCH_DURATION:-10s}"
+warmup="${BENCH_WARMUP:-2s}"
+proxy_threads="${BENCH_PROXY_THREADS:-1}"
+lua_script="$script_dir/post_chat.lua"
+upstream_key="bench-upstream-key"
+client_key="client-key"
+
+die() { echo "proxy_bench: $*" >&2; exit 1; }
+
+# --- prerequisites -------------------------------------------------------------------
+for tool in wrk nginx curl; do
+  if ! command -v "$tool" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
+    die "'$tool' not found. Install the benchmark dependencies with:
+    $repo_root/installers/install-deps.sh --bench"
+  fi
+done
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+[ -x "$gateway_bin" ] || die "no gateway binary at $gateway_bin (build first, or set VIGIL_BUILD_DIR)"
+[ -x "$mock_bin" ] || die "no mock upstream binary at $mock_bin (build first, or set VIGIL_BUILD_DIR)"
+
+# --- processes and cleanup -------------------------------------------------------------
+tmp_dir="$(mktemp -d /tmp/vigil-bench.XXXXXX)"
+chmod 755 "$tmp_dir"   # nginx workers may run as another user when started as root
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port FALLBACK: a port the kernel says is free, or FALLBACK without python3.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' \
+    2>/dev/null || echo "$1"
+}
+mock_port="${BENCH_MOCK_PORT:-$(free_port 18181)}"
+nginx_port="${BENCH_NGINX_PORT:-$(free_port 18182)}"
+gateway_port="${BENCH_GATEWAY_PORT:-$(free_port 18183)}"
+# A port already in use would make the readiness checks talk to someone else's server.
+for port in "$mock_port" "$nginx_port" "$gateway_port"; do
+  rc=0; curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" || rc=$?
+  [ "$rc" = 7 ] || die "port $port is already in use (set BENCH_*_PORT to other ports)"
+done
+
+# wait_ok NAME PID LOG URL [curl args...]: poll URL until it answers 200 (10 s limit).
+wait_ok() {
+  local name="$1" pid="$2" log="$3" url="$4"; shift 4
+  local i code
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$name exited during startup"; }
+    code="$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url" || true)"
+    [ "$code" = 200 ] && return 0
+    sleep 0.1
+  done
+  cat "$log" >&2
+  die "$name not ready at $url after 10 s (last status $code)"
+}
+
+# check_chat NAME URL KEY: one real request must return 200 with a completion.
+check_chat() {
+  local body
+  body="$(curl -s -f -X POST "$2/v1/chat/completions" -H "Authorization: Bearer $3" \
+    -H 'Content-Type: application/json' \
+    -d '{"model":"mock-gpt","messages":[{"role":"user","content":"hello"}]}')" \
+    || die "$1: test request to $2 failed"
+  grep -q '"choices"' <<<"$body" || die "$1: unexpected reply: ${body:0:200}"
+  echo "  $1 ok: reply of ${#body} bytes"
+}
+
+echo "proxy_bench: duration $duration (warm-up $warmup), proxy threads $proxy_threads"
+echo "  mock :$mock_port  nginx :$nginx_port  gateway :$gateway_port  (temp dir $tmp_dir)"
+
+# (a) mock upstream
+"$mock_bin" --listen "127.0.0.1:$mock_port" --api-key "$upstream_key" \
+  --reply-bytes 2048 --threads 1 >"$tmp_dir/mock.log" 2>&1 &
+pids+=($!)
+wait_ok mock "$!" "$tmp_dir/mock.log" "http://127.0.0.1:$mock_port/v1/models" \
+  -H "Authorization: Bearer $upstream_key"
+
+# (b) nginx
+mkdir -p "$tmp_dir/nginx"
+cat >"$tmp_dir/nginx.conf" <<EOF
+worker_processes $proxy_threads;
+pid $tmp_dir/nginx/nginx.pid;
+error_log $tmp_dir/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp_dir/nginx/body;
+  proxy_temp_path $tmp_dir/nginx/proxy;
+  fastcgi_temp_path $tmp_dir/nginx/fastcgi;
+  uwsgi_temp_path $tmp_dir/nginx/uwsgi;
+  scgi_temp_path $tmp_dir/nginx/scgi;
+  upstream mock { server 127.0.0.1:$mock_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer $upstream_key";
+    }
+  }
+}
+EOF
+"$nginx_bin" -c "$tmp_dir/nginx.conf" -p "$tmp_dir/nginx" -e "$tmp_dir/nginx/error.log" \
+  -g 'daemon off;' >"$tmp_dir/nginx.out" 2>&1 &
+pids+=($!)
+wait_ok nginx "$!" "$tmp_dir/nginx/error.log" "http://127.0.0.1:$nginx_port/v1/models" \
+  -H "Authorization: Bearer $client_key"
+
+# (c) gateway
+cat >"$tmp_dir/gateway.json" <<EOF
+{"listeners":[{"address":"127.0.0.1","port":$gateway_port}],
+ "default_connection":"bench",
+ "connections":{"bench":{"kind":"openai","base_url":"http://127.0.0.1:$mock_port",
+                         "credential":{"env":"VIGIL_BENCH_UPSTREAM_KEY"}}},
+ "threads":$proxy_threads,
+ "log":{"level":"warn"}}
+EOF
+VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/gateway.json" \
+  >"$tmp_dir/gateway.log" 2>&1 &
+pids+=($!)
+wait_ok gateway "$!" "$tmp_dir/gateway.log" "http://127.0.0.1:$gateway_port/readyz"
+
+declare -A url key
+url[direct]="http://127.0.0.1:$mock_port";     key[direct]="$upstream_key"
+url[nginx]="http://127.0.0.1:$nginx_port";     key[nginx]="$client_key"
+url[gateway]="http://127.0.0.1:$gateway_port"; key[gateway]="$client_key"
+targets=(direct nginx gateway)
+for t in "${targets[@]}"; do check_chat "$t" "${url[$t]}" "${key[$t]}"; done
+
+# --- measurements -------------------------------------------------------------------
+# to_ms VALUE: wrk latency ("412.00us", "1.23ms", "2.00s", "1.00m") in milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
+    if (f < 0) { print "NaN"; exit 1 }
+    printf "%.3f", n * f }'
+}
+
+declare -A rps p50 p99
+for t in "${targets[@]}"; do
+  for c in 1 64; do
+    threads=$([ "$c" = 1 ] && echo 1 || echo 2)
+    wrk_args=(-t "$threads" -c "$c" -s "$lua_script" -H "Authorization: Bearer ${key[$t]}" --latency)
+    echo "  running $t c=$c ..."
+    wrk "${wrk_args[@]}" -d "$warmup" "${url[$t]}" >/dev/null
+    out="$(wrk "${wrk_args[@]}" -d "$duration" "${url[$t]}")"
+    echo "$out" >"$tmp_dir/wrk-$t-$c.txt"
+    rps[$t,$c]="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+    p50[$t,$c]="$(to_ms "$(awk '/Latency Distribution/ {d=1} d && $1 == "50%" {print $2; exit}' <<<"$out")")"
+    p99[$t,$c]="$(to_ms "$(awk '/Latency Distribution/ {d=1} d && $1 == "99%" {print $2; exit}' <<<"$out")")"
+    errors="$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)"
+    [ -z "$errors" ] || echo "  WARNING $t c=$c: $(tr -s ' \n' ' ' <<<"$errors")"
+  done
+done
+
+# --- report -------------------------------------------------------------------------
+echo
+printf '%-8s %-5s %-10s %-8s %-8s\n' target conc req/s p50_ms p99_ms
+for t in "${targets[@]}"; do
+  for c in 1 64; do
+    printf '%-8s %-5s %-10s %-8s %-8s\n' "$t" "$c" "${rps[$t,$c]}" "${p50[$t,$c]}" "${p99[$t,$c]}"
+  done
+done
+echo
+
+calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
+verdict() { awk "BEGIN { exit !($1) }" && echo PASS || echo FAIL; }
+ratio="$(calc "${rps[gateway,64]} / ${rps[nginx,64]}")"
+nginx_added="$(calc "${p50[nginx,1]} - ${p50[direct,1]}")"
+gateway_added="$(calc "${p50[gateway,1]} - ${p50[direct,1]}")"
+echo "throughput c=64: gateway/nginx req/s = $ratio  (target >= 0.8)  $(verdict "$ratio >= 0.8")"
+echo "added p50 c=1: nginx $nginx_added ms, gateway $gateway_added ms"
+echo "  gateway added <= 0.15 ms:          $(verdict "$gateway_added <= 0.15")"
+echo "  gateway added <= nginx added:      $(verdict "$gateway_added <= $nginx_added")"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what Vigil needs, builds it, and runs the gateway on its embedded defaults:
+# resources/demo/gateway.json, in front of the demo upstream (vigil-mock-upstream), on
+# 127.0.0.1. Opens the console too when a display is available. Ctrl-C stops everything.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${VIGIL_BUILD_DIR:-$root/build}
+"$root/installers/install-deps.sh"
+"$root/scripts/build.sh"
+
+# The demo upstream's key: made up here, handed to the mock and to the gateway (which
+# injects it), never to the caller.
+export VIGIL_DEMO_UPSTREAM_KEY="sk-demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+logs=$(mktemp -d /tmp/vigil-demo.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+wait_for() {  # url
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "run.sh: $1 did not come up; logs in $logs" >&2
+  exit 1
+}
+
+"$build/tools/mock_upstream/vigil-mock-upstream" --listen 127.0.0.1:8081 \
+  --api-key "$VIGIL_DEMO_UPSTREAM_KEY" --token-delay-ms 40 \
+  --reply "Hello! I am the Vigil demo upstream. Your request reached me through the gateway." \
+  >"$logs/mock-upstream.log" 2>&1 &
+pids+=($!)
+wait_for http://127.0.0.1:8081/healthz
+
+"$build/gateway/vigil-gateway" --config "$root/resources/demo/gateway.json" \
+  > >(tee "$logs/gateway.log") 2>&1 &
+pids+=($!)
+wait_for http://127.0.0.1:8080/readyz
+
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  "$build/console/vigil-console" >"$logs/console.log" 2>&1 &
+  pids+=($!)
+fi
+
+cat <<MSG
+
+Vigil gateway: http://127.0.0.1:8080   (logs: $logs)
+Try it (any client key works for now; the gateway swaps in the upstream's own key):
+
+  curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer my-client-key' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"Hello"}]}'
+
+Streaming: add "stream": true to the body (and -N to curl). Metrics: http://127.0.0.1:8080/metrics
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}"

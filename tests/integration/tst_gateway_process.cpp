@@ -1,0 +1,158 @@
+// The vigil-gateway process: start-up validation, refusing bad configurations with a
+// message naming the key, and graceful shutdown on SIGTERM.
+
+#include <signal.h>
+
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QTcpServer>
+#include <QTest>
+#include <QThread>
+
+#include "managed_process.h"
+#include "raw_http.h"
+
+using namespace vigil::test;
+
+namespace {
+
+const QString kUpstreamKey = QStringLiteral("sk-upstream-process-test-0042");
+
+QString writeFile(const QTemporaryDir& dir, const QString& name, const QByteArray& text) {
+    const QString path = dir.filePath(name);
+    QFile f(path);
+    if (f.open(QIODevice::WriteOnly | QIODevice::Truncate)) f.write(text);
+    return path;
+}
+
+}  // namespace
+
+namespace texts {
+const char* const kText0 = "{\"listeners\":[{\"port\":0}],\"connections\":{\"a\":{\"kind\":\"openai\",\n"
+            "            \"base_url\":\"localhost:80\",\"credential\":{\"env\":\"VIGIL_TEST_UPSTREAM_KEY\"}}}}";
+const char* const kText1 = "{\"listeners\":[{\"port\":0}],\"connections\":{\"a\":{\"kind\":\"openai\",\n"
+            "            \"base_url\":\"http://localhost\",\"credential\":{\"env\":\"VIGIL_SURELY_UNSET_VAR\"}}}}";
+const char* const kText2 = "{\"listeners\":[{\"port\":0}],\"conections\":{}}";
+}  // namespace texts
+using namespace texts;
+
+class TestGatewayProcess : public QObject {
+    Q_OBJECT
+
+private slots:
+    void rejectsABadConfigNamingTheKey_data() {
+        QTest::addColumn<QByteArray>("config");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("bad url") << QByteArray(kText0)
+                                 << "connections.a.base_url: must start with http:// or https://";
+        QTest::newRow("unset env") << QByteArray(kText1)
+                                   << "connections.a.credential.env: environment variable VIGIL_SURELY_UNSET_VAR is not set";
+        QTest::newRow("typo") << QByteArray(kText2)
+                              << "connections: is required";
+        QTest::newRow("comment ok, trailing garbage") << QByteArray("// hi\n{\"listeners\":[]} x")
+                                                      << "not valid JSON at line 2";
+    }
+    void rejectsABadConfigNamingTheKey() {
+        QFETCH(QByteArray, config);
+        QFETCH(QString, expected);
+        QTemporaryDir dir;
+        const QString path = writeFile(dir, QStringLiteral("gateway.json"), config);
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("VIGIL_TEST_UPSTREAM_KEY"), kUpstreamKey);
+        ManagedProcess gateway(QStringLiteral(VIGIL_GATEWAY_BIN), {QStringLiteral("--config"), path}, env);
+        QCOMPARE(gateway.runToExit(), 2);
+        const QString stderrText = QString::fromUtf8(gateway.stderrText());
+        QVERIFY2(stderrText.contains(expected), qPrintable(stderrText));
+        QVERIFY(stderrText.contains(path));
+        QVERIFY(!stderrText.contains(kUpstreamKey));
+    }
+
+    void missingConfigFileAndArguments() {
+        ManagedProcess missing(QStringLiteral(VIGIL_GATEWAY_BIN), {QStringLiteral("--config"), QStringLiteral("/nonexistent/gw.json")});
+        QCOMPARE(missing.runToExit(), 2);
+        QVERIFY(missing.stderrText().contains("cannot read the config file"));
+        ManagedProcess none(QStringLiteral(VIGIL_GATEWAY_BIN), {});
+        QCOMPARE(none.runToExit(), 2);
+        QVERIFY(none.stderrText().contains("--config FILE is required"));
+    }
+
+    void portInUseIsReportedWithTheListener() {
+        QTcpServer blocker;
+        QVERIFY(blocker.listen(QHostAddress::LocalHost, 0));
+        QTemporaryDir dir;
+        auto config = basicGatewayConfig(QStringLiteral("http://127.0.0.1:9"));
+        config.insert(QStringLiteral("listeners"),
+                      QJsonArray{QJsonObject{{QStringLiteral("address"), QStringLiteral("127.0.0.1")},
+                                             {QStringLiteral("port"), blocker.serverPort()}}});
+        const QString path = writeFile(dir, QStringLiteral("gateway.json"), QJsonDocument(config).toJson());
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("VIGIL_TEST_UPSTREAM_KEY"), kUpstreamKey);
+        ManagedProcess gateway(QStringLiteral(VIGIL_GATEWAY_BIN), {QStringLiteral("--config"), path}, env);
+        QCOMPARE(gateway.runToExit(), 1);
+        const QString log = QString::fromUtf8(gateway.logText());
+        QVERIFY2(log.contains(QStringLiteral("listeners[0]")) && log.contains(QStringLiteral("cannot listen")),
+                 qPrintable(log));
+    }
+
+    void sigtermLetsInFlightRequestsFinish() {
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        QTemporaryDir dir;
+        auto gateway = startGateway(dir, basicGatewayConfig(mock->url()), kUpstreamKey);
+        QVERIFY(gateway);
+
+        // A stream of ~20 tokens 100 ms apart is in flight, and an idle keep-alive
+        // connection is open, when SIGTERM arrives.
+        RawHttpConnection idle{QUrl(gateway->url())};
+        QCOMPARE(idle.request("GET", "/healthz").status, 200);
+        RawHttpConnection streaming{QUrl(gateway->url())};
+        QVERIFY(streaming.sendRaw(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "X-Mock-Token-Delay-Ms: 100\r\nX-Mock-Reply: one two three four five six seven eight nine ten "
+            "eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty\r\n"
+            "Content-Length: " + QByteArray::number(chatBody(QStringLiteral("x"), true).size()) + "\r\n\r\n" +
+            chatBody(QStringLiteral("x"), true)));
+        QThread::msleep(300);
+        ::kill(static_cast<pid_t>(gateway->process().processId()), SIGTERM);
+
+        const auto r = streaming.readResponse(10000);
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.complete);
+        QVERIFY(r.body.contains("twenty"));
+        QVERIFY(r.body.endsWith("data: [DONE]\n\n"));
+        QVERIFY(idle.waitForClose(3000));     // idle connections are closed at once
+        QVERIFY(streaming.waitForClose(3000));  // and busy ones after their response
+
+        QVERIFY(gateway->process().waitForFinished(5000));
+        QCOMPARE(gateway->process().exitCode(), 0);
+        QVERIFY(!gateway->logLines(QStringLiteral("shutdown started")).isEmpty());
+        QVERIFY(!gateway->logLines(QStringLiteral("shutdown complete")).isEmpty());
+        RawHttpConnection after{QUrl(gateway->url())};
+        QVERIFY(!after.isConnected());
+    }
+
+    void shutdownGraceCutsRequestsThatTakeTooLong() {
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        QTemporaryDir dir;
+        auto config = basicGatewayConfig(mock->url());
+        config.insert(QStringLiteral("shutdown_grace_ms"), 500);
+        auto gateway = startGateway(dir, config, kUpstreamKey);
+        QVERIFY(gateway);
+        RawHttpConnection slow{QUrl(gateway->url())};
+        const QByteArray body = chatBody(QStringLiteral("x"), true);
+        QVERIFY(slow.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Mock-Token-Delay-Ms: 2000\r\n"
+                             "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body));
+        QThread::msleep(200);
+        QElapsedTimer timer;
+        timer.start();
+        QCOMPARE(gateway->terminate(5000), 0);
+        QVERIFY2(timer.elapsed() < 2500, qPrintable(QString::number(timer.elapsed())));
+        QVERIFY(!gateway->logLines(QStringLiteral("grace period over: closing connections")).isEmpty());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGatewayProcess)
+#include "tst_gateway_process.moc"

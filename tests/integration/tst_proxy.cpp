@@ -1,0 +1,355 @@
+// The gateway as a client sees it: real vigil-gateway and vigil-mock-upstream processes,
+// real loopback sockets, every error path, and the gateway still serving after each.
+
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QRegularExpression>
+#include <QJsonDocument>
+#include <QTcpServer>
+#include <QTest>
+
+#include "managed_process.h"
+#include "raw_http.h"
+
+using namespace vigil::test;
+
+namespace {
+
+const QString kUpstreamKey = QStringLiteral("sk-upstream-7f3a9c1e5b2d4f60");
+const QByteArray kClientKey = "client-token-e1b2c3d4";
+const QByteArray kReply = "The quick brown fox jumps over the lazy dog again";
+
+quint16 closedPort() {
+    QTcpServer server;
+    server.listen(QHostAddress::LocalHost, 0);
+    const quint16 port = server.serverPort();
+    server.close();
+    return port;
+}
+
+// Concatenated delta contents of an OpenAI chat completion stream.
+QString streamedText(const QByteArray& body) {
+    QString text;
+    for (const auto& line : body.split('\n')) {
+        if (!line.startsWith("data: {")) continue;
+        const auto chunk = QJsonDocument::fromJson(line.mid(6)).object();
+        const auto delta = chunk.value(QStringLiteral("choices")).toArray().at(0).toObject().value(
+            QStringLiteral("delta")).toObject();
+        text += delta.value(QStringLiteral("content")).toString();
+    }
+    return text;
+}
+
+}  // namespace
+
+class TestProxy : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    std::unique_ptr<ManagedProcess> mock_;
+    std::unique_ptr<ManagedProcess> gateway_;
+    QString url_;
+
+    QJsonObject lastUpstreamRequest() {
+        return httpRequest(mock_->url(), "GET", "/_mock/last-request").json();
+    }
+
+    void verifyStillServing() {
+        const auto r = httpRequest(url_, "GET", "/v1/models", {}, {{"Authorization", "Bearer " + kClientKey}});
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.json().value(QStringLiteral("data")).toArray().size() > 0);
+    }
+
+private slots:
+    void initTestCase() {
+        mock_ = startMockUpstream(kUpstreamKey, {QStringLiteral("--reply"), QString::fromLatin1(kReply)});
+        QVERIFY(mock_);
+        auto config = basicGatewayConfig(mock_->url());
+        auto connections = config.value(QStringLiteral("connections")).toObject();
+        auto slow = connections.value(QStringLiteral("mock")).toObject();
+        slow.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("first_byte_ms"), 300},
+                                                            {QStringLiteral("idle_ms"), 400}});
+        connections.insert(QStringLiteral("slow"), slow);
+        auto dead = connections.value(QStringLiteral("mock")).toObject();
+        dead.insert(QStringLiteral("base_url"), QStringLiteral("http://127.0.0.1:%1").arg(closedPort()));
+        connections.insert(QStringLiteral("dead"), dead);
+        config.insert(QStringLiteral("connections"), connections);
+        config.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_body_bytes"), 8192},
+                                                            {QStringLiteral("max_header_bytes"), 4096}});
+        gateway_ = startGateway(dir_, config, kUpstreamKey);
+        QVERIFY(gateway_);
+        url_ = gateway_->url();
+    }
+
+    void cleanupTestCase() {
+        if (gateway_) QCOMPARE(gateway_->terminate(), 0);
+    }
+
+    void nonStreamingChatIsRelayedWithTheUpstreamCredential() {
+        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
+                                   {{"Authorization", "Bearer " + kClientKey}, {"Cookie", "session=abc"}});
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.header("content-type"), QByteArray("application/json"));
+        const auto message = r.json().value(QStringLiteral("choices")).toArray().at(0).toObject().value(
+            QStringLiteral("message")).toObject();
+        QCOMPARE(message.value(QStringLiteral("content")).toString(), QString::fromLatin1(kReply));
+        QVERIFY(!r.header("x-request-id").isEmpty());
+
+        // The upstream got the connection's credential, never the client's, nor its cookie.
+        const auto seen = lastUpstreamRequest();
+        const auto headers = seen.value(QStringLiteral("headers")).toObject();
+        QCOMPARE(headers.value(QStringLiteral("authorization")).toString(), QStringLiteral("Bearer ") + kUpstreamKey);
+        QVERIFY(!headers.contains(QStringLiteral("cookie")));
+        QCOMPARE(headers.value(QStringLiteral("x-request-id")).toString(), QString::fromLatin1(r.header("x-request-id")));
+        QVERIFY(!QJsonDocument(seen).toJson().contains(kClientKey));
+        // The client never sees the upstream credential.
+        QVERIFY(!r.body.contains(kUpstreamKey.toLatin1()));
+        for (const auto& h : r.headers) QVERIFY(!h.second.contains(kUpstreamKey.toLatin1()));
+    }
+
+    void streamingIsRelayedEventByEventAsItArrives() {
+        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("hi"), true),
+                                   {{"Authorization", "Bearer " + kClientKey}, {"X-Mock-Token-Delay-Ms", "150"}});
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.chunked);
+        QVERIFY(r.header("content-type").startsWith("text/event-stream"));
+        QCOMPARE(streamedText(r.body), QString::fromLatin1(kReply));
+        QVERIFY(r.body.endsWith("data: [DONE]\n\n"));
+        // 10 tokens 150 ms apart: the first arrive long before the last (no buffering), and
+        // every chunk the client gets is one or more whole events.
+        QVERIFY2(r.chunks.size() >= 10, qPrintable(QString::number(r.chunks.size())));
+        QVERIFY2(r.chunkArrivalMs.last() - r.chunkArrivalMs.first() >= 1000,
+                 qPrintable(QStringLiteral("%1..%2").arg(r.chunkArrivalMs.first()).arg(r.chunkArrivalMs.last())));
+        for (const auto& chunk : r.chunks) QVERIFY2(chunk.endsWith("\n\n"), chunk.constData());
+    }
+
+    void namedConnectionRoutes() {
+        const auto r = httpRequest(url_, "GET", "/mock/v1/models");
+        QCOMPARE(r.status, 200);
+        QCOMPARE(lastUpstreamRequest().value(QStringLiteral("target")).toString(), QStringLiteral("/v1/models"));
+    }
+
+    void embeddingsAreRelayed() {
+        const auto r = httpRequest(url_, "POST", "/v1/embeddings",
+                                   "{\"model\":\"mock-embedding\",\"input\":[\"a\",\"b\"]}");
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.json().value(QStringLiteral("data")).toArray().size(), 2);
+    }
+
+    void validClientRequestIdIsKept() {
+        const auto kept = httpRequest(url_, "GET", "/v1/models", {}, {{"X-Request-Id", "trace-123.abc"}});
+        QCOMPARE(kept.header("x-request-id"), QByteArray("trace-123.abc"));
+        const auto replaced = httpRequest(url_, "GET", "/v1/models", {}, {{"X-Request-Id", "bad id!"}});
+        QVERIFY(replaced.header("x-request-id") != "bad id!");
+        QCOMPARE(replaced.header("x-request-id").size(), 32);
+    }
+
+    void keepAliveServesSeveralRequestsOnOneConnection() {
+        RawHttpConnection connection{QUrl(url_)};
+        QVERIFY(connection.isConnected());
+        for (int i = 0; i < 3; ++i) {
+            const auto r = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("n")));
+            QCOMPARE(r.status, 200);
+            QVERIFY(r.complete);
+        }
+        const auto stream = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("s"), true));
+        QCOMPARE(stream.status, 200);
+        QVERIFY(stream.complete);
+        QCOMPARE(connection.request("GET", "/healthz").status, 200);
+    }
+
+    void chunkedRequestBodyIsAccepted() {
+        RawHttpConnection connection{QUrl(url_)};
+        const QByteArray body = chatBody(QStringLiteral("echo me back"));
+        const QByteArray half1 = body.left(10), half2 = body.mid(10);
+        QByteArray raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         "X-Mock-Echo: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        raw += QByteArray::number(half1.size(), 16) + "\r\n" + half1 + "\r\n";
+        raw += QByteArray::number(half2.size(), 16) + "\r\n" + half2 + "\r\n0\r\n\r\n";
+        QVERIFY(connection.sendRaw(raw));
+        const auto r = connection.readResponse();
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.body.contains("echo me back"));
+        QCOMPARE(lastUpstreamRequest().value(QStringLiteral("body_bytes")).toInt(), body.size());
+    }
+
+    void unknownConnectionIs404() {
+        const auto r = httpRequest(url_, "GET", "/nope/v1/models");
+        QCOMPARE(r.status, 404);
+        QCOMPARE(r.errorCode(), QStringLiteral("unknown_connection"));
+        QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
+            QStringLiteral("nope")));
+        verifyStillServing();
+    }
+
+    void unroutedPathIs404() {
+        const auto r = httpRequest(url_, "GET", "/admin");
+        QCOMPARE(r.status, 404);
+        QCOMPARE(r.errorCode(), QStringLiteral("not_found"));
+    }
+
+    void bodyOverTheLimitIs413() {
+        const QByteArray big(9000, 'x');
+        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", big);
+        QCOMPARE(r.status, 413);
+        QCOMPARE(r.errorCode(), QStringLiteral("body_too_large"));
+        // Chunked bodies are counted as they arrive.
+        RawHttpConnection connection{QUrl(url_)};
+        QByteArray raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for (int i = 0; i < 3; ++i) raw += "1000\r\n" + QByteArray(4096, 'y') + "\r\n";
+        raw += "0\r\n\r\n";
+        QVERIFY(connection.sendRaw(raw));
+        const auto chunked = connection.readResponse();
+        QCOMPARE(chunked.status, 413);
+        QCOMPARE(chunked.errorCode(), QStringLiteral("body_too_large"));
+        verifyStillServing();
+    }
+
+    void headersOverTheLimitAre431() {
+        const auto r = httpRequest(url_, "GET", "/v1/models", {}, {{"X-Big", QByteArray(6000, 'h')}});
+        QCOMPARE(r.status, 431);
+        QCOMPARE(r.errorCode(), QStringLiteral("headers_too_large"));
+        verifyStillServing();
+    }
+
+    void malformedRequestsAre400_data() {
+        QTest::addColumn<QByteArray>("raw");
+        QTest::newRow("garbage") << QByteArray("GARBAGE\r\n\r\n");
+        QTest::newRow("bad version") << QByteArray("GET /v1/models HTTP/9.9x\r\nHost: x\r\n\r\n");
+        QTest::newRow("bad content-length") << QByteArray("POST /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+        QTest::newRow("dot segments") << QByteArray("GET /v1/../admin HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    void malformedRequestsAre400() {
+        QFETCH(QByteArray, raw);
+        RawHttpConnection connection{QUrl(url_)};
+        QVERIFY(connection.sendRaw(raw));
+        const auto r = connection.readResponse();
+        QCOMPARE(r.status, 400);
+        QCOMPARE(r.errorCode(), QStringLiteral("malformed_request"));
+        verifyStillServing();
+    }
+
+    void refusedUpstreamIs502() {
+        const auto r = httpRequest(url_, "POST", "/dead/v1/chat/completions", chatBody(QStringLiteral("x")));
+        QCOMPARE(r.status, 502);
+        QCOMPARE(r.errorCode(), QStringLiteral("upstream_unreachable"));
+        QCOMPARE(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("type")).toString(),
+                 QStringLiteral("upstream_error"));
+        verifyStillServing();
+    }
+
+    void slowFirstByteIs504() {
+        QElapsedTimer timer;
+        timer.start();
+        const auto r = httpRequest(url_, "POST", "/slow/v1/chat/completions", chatBody(QStringLiteral("x")),
+                                   {{"X-Mock-Fault", "slow-first-byte"}, {"X-Mock-First-Byte-Delay-Ms", "3000"}});
+        QCOMPARE(r.status, 504);
+        QCOMPARE(r.errorCode(), QStringLiteral("upstream_timeout"));
+        QVERIFY2(timer.elapsed() < 2500, qPrintable(QString::number(timer.elapsed())));
+        verifyStillServing();
+    }
+
+    void idleStreamEndsWithAnSseTimeoutEvent() {
+        const auto r = httpRequest(url_, "POST", "/slow/v1/chat/completions", chatBody(QStringLiteral("x"), true),
+                                   {{"X-Mock-Token-Delay-Ms", "1500"}});
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.complete);  // the chunked stream is properly terminated
+        QVERIFY2(r.body.contains("event: error\ndata: {"), r.body.constData());
+        QVERIFY(r.body.contains("\"code\":\"upstream_timeout\""));
+        QVERIFY(!r.body.contains("[DONE]"));
+        verifyStillServing();
+    }
+
+    void resetMidStreamEndsWithAnSseErrorEvent() {
+        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("x"), true),
+                                   {{"X-Mock-Fault", "reset-mid-stream"}, {"X-Mock-Token-Delay-Ms", "20"}});
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.complete);
+        const QByteArray tail = r.chunks.last();
+        QVERIFY2(tail.startsWith("event: error\ndata: "), tail.constData());
+        QCOMPARE(QJsonDocument::fromJson(tail.mid(tail.indexOf("data: ") + 6).trimmed())
+                     .object().value(QStringLiteral("error")).toObject().value(QStringLiteral("code")).toString(),
+                 QStringLiteral("upstream_reset"));
+        // Only whole events reached the client: the half event the upstream sent was dropped.
+        for (const auto& line : r.body.split('\n')) {
+            if (line.startsWith("data: ")) QVERIFY2(QJsonDocument::fromJson(line.mid(6)).isObject(), line.constData());
+        }
+        QVERIFY(streamedText(r.body).startsWith(QStringLiteral("The quick")));
+        verifyStillServing();
+    }
+
+    void resetMidBodyIs502() {
+        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
+                                   {{"X-Mock-Fault", "reset-mid-stream"}});
+        QCOMPARE(r.status, 502);
+        QCOMPARE(r.errorCode(), QStringLiteral("upstream_reset"));
+        verifyStillServing();
+    }
+
+    void upstreamErrorsPassThrough() {
+        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
+                                   {{"X-Mock-Fault", "500"}});
+        QCOMPARE(r.status, 500);
+        QCOMPARE(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("type")).toString(),
+                 QStringLiteral("server_error"));
+        verifyStillServing();
+    }
+
+    void credentialQuotedByTheUpstreamIsRedacted() {
+        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
+                                   {{"X-Mock-Fault", "leak-key"}});
+        QCOMPARE(r.status, 401);
+        QVERIFY(r.body.contains("[REDACTED]"));
+        QVERIFY(!r.body.contains(kUpstreamKey.toLatin1()));
+        QCOMPARE(r.header("x-echo-key"), QByteArray("Bearer [REDACTED]"));
+    }
+
+    void healthAndReadiness() {
+        const auto health = httpRequest(url_, "GET", "/healthz");
+        QCOMPARE(health.status, 200);
+        QCOMPARE(health.json().value(QStringLiteral("status")).toString(), QStringLiteral("ok"));
+        QCOMPARE(httpRequest(url_, "GET", "/readyz").status, 200);
+        const auto wrongMethod = httpRequest(url_, "POST", "/healthz", "{}");
+        QCOMPARE(wrongMethod.status, 405);
+        QCOMPARE(wrongMethod.errorCode(), QStringLiteral("method_not_allowed"));
+    }
+
+    void metricsCountRequestsAndUpstreamErrors() {
+        const auto r = httpRequest(url_, "GET", "/metrics");
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.header("content-type").startsWith("text/plain; version=0.0.4"));
+        const QString text = QString::fromUtf8(r.body);
+        QRegularExpression ok(QStringLiteral("vigil_requests_total\\{connection=\"mock\",status=\"200\"\\} (\\d+)"));
+        const auto match = ok.match(text);
+        QVERIFY2(match.hasMatch(), qPrintable(text));
+        QVERIFY(match.captured(1).toInt() >= 10);
+        QVERIFY(text.contains(QStringLiteral("vigil_requests_total{connection=\"none\",status=\"413\"} 2")));
+        QVERIFY(text.contains(QStringLiteral("vigil_upstream_errors_total{connection=\"dead\",code=\"upstream_unreachable\"} 1")));
+        QVERIFY(text.contains(QStringLiteral("vigil_upstream_errors_total{connection=\"slow\",code=\"upstream_timeout\"} 2")));
+        QVERIFY(text.contains(QStringLiteral("vigil_upstream_errors_total{connection=\"mock\",code=\"upstream_reset\"} 2")));
+        QVERIFY(text.contains(QStringLiteral("vigil_request_duration_seconds_bucket{connection=\"mock\",le=\"+Inf\"}")));
+        QVERIFY(text.contains(QStringLiteral("vigil_requests_in_flight 0")));
+    }
+
+    void logsHaveOneLinePerRequestAndNoSecrets() {
+        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("a private prompt")),
+                                   {{"Authorization", "Bearer " + kClientKey}, {"X-Request-Id", "log-check-1"}});
+        QCOMPARE(r.status, 200);
+        QTRY_VERIFY(gateway_->logText().contains("log-check-1"));
+        QList<QJsonObject> lines;
+        for (const auto& line : gateway_->logLines(QStringLiteral("request"))) {
+            if (line.value(QStringLiteral("request_id")).toString() == QStringLiteral("log-check-1")) lines.append(line);
+        }
+        QCOMPARE(lines.size(), 1);
+        QCOMPARE(lines[0].value(QStringLiteral("status")).toInt(), 200);
+        QCOMPARE(lines[0].value(QStringLiteral("connection")).toString(), QStringLiteral("mock"));
+        QCOMPARE(lines[0].value(QStringLiteral("path")).toString(), QStringLiteral("/v1/chat/completions"));
+        QVERIFY(lines[0].contains(QStringLiteral("duration_ms")));
+        const QByteArray all = gateway_->logText() + gateway_->stderrText();
+        QVERIFY(!all.contains(kUpstreamKey.toLatin1()));
+        QVERIFY(!all.contains(kClientKey));
+        QVERIFY(!all.contains("a private prompt"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestProxy)
+#include "tst_proxy.moc"

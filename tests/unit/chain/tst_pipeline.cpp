@@ -1,0 +1,100 @@
+#include <QTest>
+
+#include "chain/pipeline.h"
+#include "config/gateway_config.h"
+
+using vigil::net::Action;
+using vigil::net::HeaderView;
+using vigil::net::RequestView;
+
+namespace {
+
+RequestView makeRequest(std::string_view method, std::string_view target,
+                        const std::vector<HeaderView>& headers) {
+    RequestView r;
+    r.method = method;
+    r.target = target;
+    r.headers = headers;
+    r.body = "{}";
+    return r;
+}
+
+}  // namespace
+
+namespace texts {
+const char* const kText0 = "{\"listeners\":[{\"port\":1}],\"connections\":{\n"
+            "                \"demo\":{\"kind\":\"openai\",\"base_url\":\"http://up/base\",\"credential\":{\"env\":\"VIGIL_TST_KEY\"}}},\n"
+            "                \"log\":{\"level\":\"error\"}}";
+}  // namespace texts
+using namespace texts;
+
+class TestPipeline : public QObject {
+    Q_OBJECT
+    std::shared_ptr<vigil::chain::Pipeline> pipeline_;
+
+private slots:
+    void initTestCase() {
+        qputenv("VIGIL_TST_KEY", "sk-upstream-credential");
+        auto config = std::make_shared<vigil::config::GatewayConfig>(vigil::config::parseConfig(
+            kText0,
+            "/x/gateway.json"));
+        pipeline_ = std::make_shared<vigil::chain::Pipeline>(
+            config, std::make_shared<vigil::observe::Metrics>(std::vector<std::string>{"demo"}));
+    }
+
+    void forwardsWithTheConnectionCredential() {
+        const std::vector<HeaderView> headers = {{"Authorization", "Bearer client-key"},
+                                                 {"X-Request-Id", "client-id-1"}};
+        Action action = pipeline_->handle(makeRequest("POST", "/v1/chat/completions", headers));
+        QCOMPARE(int(action.kind), int(Action::Kind::Forward));
+        QCOMPARE(action.forward.target, std::string("/base/v1/chat/completions"));
+        QCOMPARE(action.forward.credentialHeader, std::string_view("Bearer sk-upstream-credential"));
+        const auto& dropped = action.forward.dropHeaders;
+        QVERIFY(std::find(dropped.begin(), dropped.end(), "authorization") != dropped.end());
+        QVERIFY(std::find(dropped.begin(), dropped.end(), "cookie") != dropped.end());
+        QCOMPARE(action.forward.setHeaders.size(), std::size_t(1));
+        QCOMPARE(action.forward.setHeaders[0].value, std::string("client-id-1"));
+        QVERIFY(action.observer);
+    }
+
+    void invalidRequestIdIsReplaced() {
+        const std::vector<HeaderView> headers = {{"X-Request-Id", "bad id with spaces"}};
+        Action action = pipeline_->handle(makeRequest("GET", "/v1/models", headers));
+        QCOMPARE(action.forward.setHeaders[0].name, std::string("X-Request-Id"));
+        QCOMPARE(action.forward.setHeaders[0].value.size(), std::size_t(32));
+        QVERIFY(vigil::chain::isValidRequestId(action.forward.setHeaders[0].value));
+        QVERIFY(vigil::chain::newRequestId() != vigil::chain::newRequestId());
+    }
+
+    void unknownConnectionIsAnsweredLocally() {
+        Action action = pipeline_->handle(makeRequest("GET", "/other/v1/models", {}));
+        QCOMPARE(int(action.kind), int(Action::Kind::Local));
+        QCOMPARE(action.local.status, 404);
+        QVERIFY(action.local.body.find("\"unknown_connection\"") != std::string::npos);
+        QVERIFY(action.local.body.find("sk-upstream-credential") == std::string::npos);
+    }
+
+    void builtinEndpoints() {
+        QCOMPARE(pipeline_->handle(makeRequest("GET", "/healthz", {})).local.status, 200);
+        QCOMPARE(pipeline_->handle(makeRequest("GET", "/readyz", {})).local.status, 200);
+        const auto metrics = pipeline_->handle(makeRequest("GET", "/metrics", {}));
+        QVERIFY(metrics.local.body.find("vigil_requests_in_flight") != std::string::npos);
+        QCOMPARE(pipeline_->handle(makeRequest("POST", "/healthz", {})).local.status, 405);
+        pipeline_->onShutdownStarted();
+        QCOMPARE(pipeline_->handle(makeRequest("GET", "/readyz", {})).local.status, 503);
+    }
+
+    void credentialIsScrubbedFromUpstreamAnswers() {
+        Action action = pipeline_->handle(makeRequest("POST", "/v1/chat/completions", {}));
+        vigil::net::Headers headers = {{"X-Echo", "Bearer sk-upstream-credential"}};
+        action.observer->onResponseHead(401, headers, false);
+        QCOMPARE(headers[0].value, std::string("Bearer [REDACTED]"));
+        std::string out;
+        action.observer->onResponseData("key: sk-upstream-credential", out);
+        action.observer->onResponseEnd(out);
+        QCOMPARE(out, std::string("key: [REDACTED]"));
+    }
+};
+
+QTEST_APPLESS_MAIN(TestPipeline)
+#include "tst_pipeline.moc"
