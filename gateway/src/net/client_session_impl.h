@@ -3,11 +3,17 @@
 // The HTTP/1.1 session with one client and the proxy engine behind it. A template over
 // the stream (plain TCP or TLS), instantiated in client_session_plain.cpp and
 // client_session_tls.cpp.
+//
+// Reading uses Beast's parser fed straight from the connection's buffer; writing is done
+// by hand (http_wire.h) with one gather write per message. Both keep a proxied request to
+// one read and one write on each side in the common case.
 
 #include <array>
 #include <optional>
 
 #include "net/forward_errors.h"
+#include "net/http_wire.h"
+#include "net/stream_io.h"
 #include "net/worker.h"
 #include "observe/log.h"
 
@@ -20,15 +26,33 @@ bool isHopByHopOrFramingField(std::string_view name);
 bool listedInConnectionHeader(std::string_view connectionValue, std::string_view name);
 std::string_view toStd(beast::string_view s);
 
+// Feeds the bytes buffered in `buffer` to `parser` until `done(parser)` or it needs more.
+// Returns need_more when it does (not an error for the caller's loop).
+template <class Parser, class Done>
+error_code parseBuffered(Parser& parser, beast::flat_buffer& buffer, Done done) {
+    while (buffer.size() > 0 && !done(parser)) {
+        error_code ec;
+        const std::size_t n = parser.put(buffer.data(), ec);
+        buffer.consume(n);
+        if (ec) return ec;
+        if (n == 0) break;
+    }
+    return done(parser) ? error_code{} : error_code(http::error::need_more);
+}
+
 template <class Stream>
 class ClientSession final : public SessionBase,
                             public std::enable_shared_from_this<ClientSession<Stream>> {
 public:
-    static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+    static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
     template <class... Args>
     explicit ClientSession(Worker& worker, Args&&... args)
-        : worker_(worker), options_(worker.shared.options), stream_(std::forward<Args>(args)...) {
+        : worker_(worker),
+          options_(worker.shared.options),
+          stream_(std::forward<Args>(args)...),
+          deadline_(worker.watchdog, lowestSocket(stream_)) {
+        buffer_.reserve(8 * 1024);  // a whole request in one recv
         worker_.sessions.insert(this);
         worker_.shared.liveSessions.fetch_add(1, std::memory_order_relaxed);
     }
@@ -42,7 +66,7 @@ public:
         closing_ = true;
         if (idle_) {
             error_code ec;
-            lowest().socket().close(ec);
+            lowestSocket(stream_).close(ec);
         }
     }
 
@@ -50,19 +74,22 @@ public:
         auto self = this->shared_from_this();
         {
             error_code ec;
-            lowest().socket().set_option(tcp::no_delay(true), ec);
-            const auto endpoint = lowest().socket().remote_endpoint(ec);
+            auto& socket = lowestSocket(stream_);
+            socket.set_option(tcp::no_delay(true), ec);
+            socket.non_blocking(true, ec);
+            const auto endpoint = socket.remote_endpoint(ec);
             if (!ec) clientAddress_ = endpoint.address().to_string();
         }
         if constexpr (kTls) {
             idle_ = true;
-            lowest().expires_after(options_.requestTimeout);
+            deadline_.arm(options_.requestTimeout);
             auto [ec] = co_await stream_.async_handshake(ssl::stream_base::server, useNothrow);
+            deadline_.disarm();
             idle_ = false;
             if (ec) {
                 observe::LogLine(observe::LogLevel::Debug, "tls handshake failed")
                     .str("client", clientAddress_)
-                    .str("error", ec.message());
+                    .str("error", timeoutAware(ec, deadline_).message());
                 co_return;
             }
         }
@@ -71,10 +98,7 @@ public:
             http::request_parser<http::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(options_.maxHeaderBytes));
             parser.body_limit(options_.maxBodyBytes);
-            idle_ = true;
-            lowest().expires_after(first ? options_.requestTimeout : options_.keepAliveTimeout);
-            auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, useNothrow);
-            idle_ = false;
+            const auto ec = co_await readRequest(parser, first);
             first = false;
             if (ec) {
                 co_await rejectUnreadable(ec, parser);
@@ -82,21 +106,7 @@ public:
             }
             const auto start = Clock::now();
             auto& request = parser.get();
-            if (beast::iequals(request[http::field::expect], "100-continue") && !parser.is_done()) {
-                http::response<http::empty_body> proceed{http::status::continue_, request.version()};
-                lowest().expires_after(options_.requestTimeout);
-                auto [wec, wn] = co_await http::async_write(stream_, proceed, useNothrow);
-                if (wec) break;
-            }
-            if (!parser.is_done()) {
-                lowest().expires_after(options_.requestTimeout);
-                auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, useNothrow);
-                if (bec) {
-                    co_await rejectUnreadable(bec, parser);
-                    break;
-                }
-            }
-            const bool keepAlive = request.keep_alive() && !closing_ &&
+            const bool keepAlive = request.keep_alive() && request.version() == 11 && !closing_ &&
                                    !worker_.shared.draining.load(std::memory_order_relaxed);
             const bool again = co_await serve(parser.release(), keepAlive, start);
             if (!again) break;
@@ -105,7 +115,37 @@ public:
     }
 
 private:
-    auto& lowest() { return beast::get_lowest_layer(stream_); }
+    // Reads one whole request (headers and body) into `parser`.
+    asio::awaitable<error_code> readRequest(http::request_parser<http::string_body>& parser,
+                                            bool first) {
+        bool anyBytes = buffer_.size() > 0;
+        bool continueSent = false;
+        for (;;) {
+            auto ec = parseBuffered(parser, buffer_, [](const auto& p) { return p.is_done(); });
+            if (!ec) co_return ec;
+            if (ec != http::error::need_more) co_return ec;
+            if (parser.is_header_done() && !continueSent &&
+                beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+                continueSent = true;
+                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                ec = co_await writeAll(stream_, std::array{asio::const_buffer(kContinue.data(), kContinue.size())},
+                                       deadline_, options_.requestTimeout);
+                if (ec) co_return ec;
+            }
+            // Between requests the connection is idle (shutdown may close it then).
+            idle_ = !anyBytes;
+            ec = co_await readMore(stream_, buffer_, deadline_,
+                                   anyBytes || first ? options_.requestTimeout
+                                                     : options_.keepAliveTimeout);
+            idle_ = false;
+            if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+                co_return anyBytes ? error_code(http::error::partial_message)
+                                   : error_code(http::error::end_of_stream);
+            }
+            if (ec) co_return ec;
+            anyBytes = true;
+        }
+    }
 
     void fillView(const http::request<http::string_body>& request) {
         headerViews_.clear();
@@ -140,7 +180,7 @@ private:
         }
         if (!code) co_return;  // closed, reset or timed out: nobody to answer
         const RequestView* view = nullptr;
-        if (parser.is_header_done() || ec == http::error::body_limit) {
+        if (parser.is_header_done()) {
             fillView(parser.get());
             view_.body = {};
             view = &view_;
@@ -148,18 +188,19 @@ private:
         auto response = worker_.shared.handler->rejected(*code, message, view);
         response.closeConnection = true;
         lingerOnClose_ = true;
-        co_await writeLocal(response, 11, false, nullptr, Clock::now(), 0);
+        co_await writeLocal(response, false, false, nullptr, Clock::now(), 0);
     }
 
     asio::awaitable<bool> serve(http::request<http::string_body> request, bool keepAlive,
                                 Clock::time_point start) {
         fillView(request);
         Action action = worker_.shared.handler->handle(view_);
+        const bool headRequest = request.method() == http::verb::head;
         if (action.kind == Action::Kind::Local) {
-            co_return co_await writeLocal(action.local, request.version(), keepAlive,
+            co_return co_await writeLocal(action.local, keepAlive, headRequest,
                                           action.observer.get(), start, request.body().size());
         }
-        co_return co_await forward(std::move(request), action, keepAlive, start);
+        co_return co_await forward(request, action, keepAlive, headRequest, start);
     }
 
     asio::awaitable<void> sleep(std::chrono::milliseconds delay) {
@@ -169,32 +210,35 @@ private:
         co_await timer.async_wait(useNothrow);
     }
 
-    template <class Message>
-    asio::awaitable<error_code> writeToClient(Message& message) {
-        lowest().expires_after(options_.requestTimeout);
-        auto [ec, n] = co_await http::async_write(stream_, message, useNothrow);
-        co_return ec;
+    static void appendHead(std::string& head, int status, const Headers& headers,
+                           std::optional<std::size_t> contentLength, bool keepAlive) {
+        appendStatusLine(head, status, false);
+        for (const auto& h : headers) appendHeader(head, h.name, h.value);
+        if (contentLength) {
+            appendContentLength(head, *contentLength);
+        } else {
+            head += "Transfer-Encoding: chunked\r\n";
+        }
+        if (!keepAlive) head += "Connection: close\r\n";
+        head += kCrlf;
+    }
+
+    asio::awaitable<error_code> writeClient(std::string_view a, std::string_view b = {},
+                                            std::string_view c = {}) {
+        return writeAll(stream_,
+                        std::array{asio::const_buffer(a.data(), a.size()),
+                                   asio::const_buffer(b.data(), b.size()),
+                                   asio::const_buffer(c.data(), c.size())},
+                        deadline_, options_.requestTimeout);
     }
 
     asio::awaitable<error_code> writeChunk(std::string_view data) {
-        lowest().expires_after(options_.requestTimeout);
-        auto [ec, n] = co_await asio::async_write(
-            stream_, http::make_chunk(asio::buffer(data.data(), data.size())), useNothrow);
-        co_return ec;
+        chunkHead_.clear();
+        appendChunkSize(chunkHead_, data.size());
+        return writeClient(chunkHead_, data, kCrlf);
     }
 
-    asio::awaitable<error_code> writeLastChunk() {
-        lowest().expires_after(options_.requestTimeout);
-        auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), useNothrow);
-        co_return ec;
-    }
-
-    template <class Body>
-    static void applyHeaders(http::response<Body>& response, const Headers& headers) {
-        for (const auto& h : headers) response.insert(h.name, h.value);
-    }
-
-    asio::awaitable<bool> writeLocal(LocalResponse& local, unsigned version, bool keepAlive,
+    asio::awaitable<bool> writeLocal(LocalResponse& local, bool keepAlive, bool headRequest,
                                      ExchangeObserver* observer, Clock::time_point start,
                                      std::uint64_t requestBytes) {
         if (local.closeConnection) keepAlive = false;
@@ -203,27 +247,14 @@ private:
         outcome.status = local.status;
         outcome.requestBytes = requestBytes;
         error_code ec;
+        head_.clear();
         if (!local.streamed) {
-            http::response<http::string_body> response;
-            response.result(static_cast<unsigned>(local.status));
-            response.version(version);
-            applyHeaders(response, local.headers);
-            outcome.responseBytes = local.body.size();
-            response.body() = std::move(local.body);
-            response.prepare_payload();
-            response.keep_alive(keepAlive);
-            ec = co_await writeToClient(response);
+            appendHead(head_, local.status, local.headers, local.body.size(), keepAlive);
+            outcome.responseBytes = headRequest ? 0 : local.body.size();
+            ec = co_await writeClient(head_, headRequest ? std::string_view() : local.body);
         } else {
-            http::response<http::empty_body> response;
-            response.result(static_cast<unsigned>(local.status));
-            response.version(version);
-            applyHeaders(response, local.headers);
-            response.chunked(true);
-            response.keep_alive(keepAlive);
-            http::response_serializer<http::empty_body> serializer{response};
-            lowest().expires_after(options_.requestTimeout);
-            auto [hec, hn] = co_await http::async_write_header(stream_, serializer, useNothrow);
-            ec = hec;
+            appendHead(head_, local.status, local.headers, std::nullopt, keepAlive);
+            ec = co_await writeClient(head_);
             for (auto& step : local.steps) {
                 if (ec) break;
                 co_await sleep(step.delay);
@@ -233,11 +264,12 @@ private:
             }
             if (!ec && local.ending == LocalResponse::Ending::ResetConnection) {
                 error_code ignored;
-                lowest().socket().set_option(asio::socket_base::linger(true, 0), ignored);
-                lowest().socket().close(ignored);
+                auto& socket = lowestSocket(stream_);
+                socket.set_option(asio::socket_base::linger(true, 0), ignored);
+                socket.close(ignored);
                 keepAlive = false;
             } else if (!ec) {
-                ec = co_await writeLastChunk();
+                ec = co_await writeClient(kLastChunk);
             }
         }
         if (ec) {
@@ -258,12 +290,14 @@ private:
         return {timeout, false};
     }
 
-    http::request<http::string_body> upstreamRequest(http::request<http::string_body>& request,
-                                                     const ForwardRequest& forward) {
-        http::request<http::string_body> out;
-        out.method_string(request.method_string());
-        out.target(forward.target);
-        out.version(11);
+    void buildUpstreamHead(const http::request<http::string_body>& request,
+                           const ForwardRequest& forward) {
+        head_.clear();
+        head_ += toStd(request.method_string());
+        head_ += ' ';
+        head_ += forward.target;
+        head_ += " HTTP/1.1\r\n";
+        appendHeader(head_, "Host", worker_.shared.upstreamHostHeader[forward.upstream]);
         const auto connectionValue = toStd(request[http::field::connection]);
         for (const auto& field : request) {
             const auto name = toStd(field.name_string());
@@ -278,17 +312,18 @@ private:
                     break;
                 }
             }
-            if (!dropped) out.insert(field.name_string(), field.value());
+            if (!dropped) appendHeader(head_, name, toStd(field.value()));
         }
-        out.set(http::field::host, worker_.shared.upstreamHostHeader[forward.upstream]);
         if (!forward.credentialHeader.empty()) {
-            out.set(http::field::authorization, forward.credentialHeader);
+            appendHeader(head_, "Authorization", forward.credentialHeader);
         }
-        for (const auto& h : forward.setHeaders) out.set(h.name, h.value);
-        out.body() = std::move(request.body());
-        out.prepare_payload();
-        out.keep_alive(true);
-        return out;
+        for (const auto& h : forward.setHeaders) appendHeader(head_, h.name, h.value);
+        const auto method = request.method();
+        if (!request.body().empty() || method == http::verb::post || method == http::verb::put ||
+            method == http::verb::patch) {
+            appendContentLength(head_, request.body().size());
+        }
+        head_ += kCrlf;
     }
 
     asio::awaitable<std::pair<error_code, std::unique_ptr<UpstreamConnection>>> connectUpstream(
@@ -300,32 +335,48 @@ private:
         if (rec) co_return std::make_pair(rec, std::unique_ptr<UpstreamConnection>());
         auto connection =
             upstream.https
-                ? makeTlsUpstreamConnection(stream_.get_executor(),
+                ? makeTlsUpstreamConnection(worker_.ioc, worker_.watchdog,
                                             *worker_.shared.upstreamTls[index], upstream.host)
-                : makePlainUpstreamConnection(stream_.get_executor());
+                : makePlainUpstreamConnection(worker_.ioc, worker_.watchdog);
         auto ec = co_await connection->connect(endpoints, timeout);
         co_return std::make_pair(ec, std::move(connection));
     }
 
-    asio::awaitable<bool> failBeforeHead(const ForwardFailure& failure, ExchangeObserver& observer,
-                                         unsigned version, bool keepAlive, Clock::time_point start,
-                                         std::uint64_t requestBytes) {
-        auto local = observer.onFailureBeforeHead(failure);
-        co_return co_await writeLocal(local, version, keepAlive, &observer, start, requestBytes);
+    // Reads from the upstream until `done(parser)`.
+    template <class Parser, class Done>
+    asio::awaitable<error_code> readUpstream(UpstreamConnection& connection, Parser& parser,
+                                             Done done, std::chrono::milliseconds timeout) {
+        for (;;) {
+            auto ec = parseBuffered(parser, connection.buffer(), done);
+            if (ec != http::error::need_more) co_return ec;
+            ec = co_await connection.readMore(timeout);
+            if (ec == asio::error::eof) {
+                error_code eofEc;
+                parser.put_eof(eofEc);
+                co_return done(parser) ? error_code{} : error_code(asio::error::eof);
+            }
+            if (ec) co_return ec;
+        }
     }
 
-    asio::awaitable<bool> forward(http::request<http::string_body> request, Action& action,
-                                  bool keepAlive, Clock::time_point start) {
+    asio::awaitable<bool> failBeforeHead(const ForwardFailure& failure, ExchangeObserver& observer,
+                                         bool keepAlive, Clock::time_point start,
+                                         std::uint64_t requestBytes) {
+        auto local = observer.onFailureBeforeHead(failure);
+        co_return co_await writeLocal(local, keepAlive, false, &observer, start, requestBytes);
+    }
+
+    asio::awaitable<bool> forward(const http::request<http::string_body>& request, Action& action,
+                                  bool keepAlive, bool headRequest, Clock::time_point start) {
         const ForwardRequest& fwd = action.forward;
         ExchangeObserver& observer = *action.observer;
         const auto& upstream = options_.upstreams[fwd.upstream];
         const auto deadline = start + upstream.totalTimeout;
-        const unsigned version = request.version();
         const std::uint64_t requestBytes = request.body().size();
-        auto outbound = upstreamRequest(request, fwd);
+        buildUpstreamHead(request, fwd);
 
         std::unique_ptr<UpstreamConnection> connection;
-        std::optional<http::response_parser<http::empty_body>> head;
+        http::response_parser<http::string_body> response;
         for (int attempt = 0;; ++attempt) {
             connection = worker_.pool.take(fwd.upstream);
             ForwardPhase phase = ForwardPhase::Connect;
@@ -339,14 +390,18 @@ private:
             if (!ec) {
                 phase = ForwardPhase::Send;
                 limit = bounded(upstream.firstByteTimeout, deadline);
-                ec = co_await connection->write(outbound, limit.first);
+                ec = co_await connection->write(head_, request.body(), limit.first);
             }
             if (!ec) {
                 phase = ForwardPhase::ResponseHead;
-                head.emplace();
-                head->header_limit(64 * 1024);
-                limit = bounded(upstream.firstByteTimeout, deadline);
-                ec = co_await connection->readHeader(*head, limit.first);
+                response.~parser();
+                new (&response) http::response_parser<http::string_body>();
+                response.header_limit(64 * 1024);
+                response.body_limit(options_.maxResponseBytes);
+                if (headRequest) response.skip(true);
+                ec = co_await readUpstream(*connection, response,
+                                           [](const auto& p) { return p.is_header_done(); },
+                                           limit.first);
             }
             if (!ec) break;
             const bool staleKeepAlive = connection && connection->reused && attempt == 0 &&
@@ -355,10 +410,10 @@ private:
             if (staleKeepAlive) continue;  // the upstream closed an idle connection: once more
             co_return co_await failBeforeHead(
                 classifyForwardError(ec, phase, limit.first, limit.second, upstream.name), observer,
-                version, keepAlive, start, requestBytes);
+                keepAlive, start, requestBytes);
         }
 
-        const auto& upstreamHead = head->get();
+        const auto& upstreamHead = response.get();
         const int status = static_cast<int>(upstreamHead.result_int());
         Headers headers;
         headers.reserve(16);
@@ -378,39 +433,31 @@ private:
         ExchangeOutcome outcome;
         outcome.status = status;
         outcome.requestBytes = requestBytes;
-        if (!streaming) {
-            http::response_parser<http::string_body> body{std::move(*head)};
-            body.body_limit(options_.maxResponseBytes);
-            while (!body.is_done()) {
-                const auto limit = bounded(upstream.idleTimeout, deadline);
-                const auto ec = co_await connection->readSome(body, limit.first);
-                if (ec) {
-                    connection->close();
-                    co_return co_await failBeforeHead(
-                        classifyForwardError(ec, ForwardPhase::ResponseBody, limit.first,
-                                             limit.second, upstream.name),
-                        observer, version, keepAlive, start, requestBytes);
-                }
+        if (!streaming || headRequest) {
+            const auto limit = bounded(upstream.idleTimeout, deadline);
+            const auto ec = co_await readUpstream(*connection, response,
+                                                  [](const auto& p) { return p.is_done(); },
+                                                  limit.first);
+            if (ec) {
+                connection->close();
+                co_return co_await failBeforeHead(
+                    classifyForwardError(ec, ForwardPhase::ResponseBody, limit.first, limit.second,
+                                         upstream.name),
+                    observer, keepAlive, start, requestBytes);
             }
-            const bool upstreamKeepAlive = body.get().keep_alive();
             std::string out;
-            observer.onResponseData(body.get().body(), out);
+            observer.onResponseData(response.get().body(), out);
             observer.onResponseEnd(out);
-            if (upstreamKeepAlive) {
+            if (response.keep_alive()) {
                 worker_.pool.put(fwd.upstream, std::move(connection));
             } else {
                 connection->close();
             }
-            http::response<http::string_body> response;
-            response.result(static_cast<unsigned>(status));
-            response.version(version);
-            applyHeaders(response, headers);
-            outcome.responseBytes = out.size();
-            response.body() = std::move(out);
-            response.prepare_payload();
-            response.keep_alive(keepAlive);
-            const auto ec = co_await writeToClient(response);
-            if (ec) {
+            head_.clear();
+            appendHead(head_, status, headers, out.size(), keepAlive);
+            outcome.responseBytes = headRequest ? 0 : out.size();
+            const auto ec2 = co_await writeClient(head_, headRequest ? std::string_view() : out);
+            if (ec2) {
                 keepAlive = false;
                 outcome.clientAborted = true;
             }
@@ -420,27 +467,24 @@ private:
         }
 
         // Streaming: send the head now, then every piece as it arrives.
-        http::response_parser<http::buffer_body> body{std::move(*head)};
+        http::response_parser<http::buffer_body> body{std::move(response)};
         body.body_limit(boost::none);
-        http::response<http::empty_body> response;
-        response.result(static_cast<unsigned>(status));
-        response.version(version);
-        applyHeaders(response, headers);
-        response.chunked(true);
-        response.keep_alive(keepAlive);
-        http::response_serializer<http::empty_body> serializer{response};
-        lowest().expires_after(options_.requestTimeout);
-        auto [hec, hn] = co_await http::async_write_header(stream_, serializer, useNothrow);
-        bool clientGone = static_cast<bool>(hec);
+        head_.clear();
+        appendHead(head_, status, headers, std::nullopt, keepAlive);
+        bool clientGone = static_cast<bool>(co_await writeClient(head_));
         std::optional<ForwardFailure> midStream;
         std::string out;
+        auto& input = connection->buffer();
         while (!clientGone && !body.is_done()) {
             body.get().body().data = relayBuffer_.data();
             body.get().body().size = relayBuffer_.size();
             body.get().body().more = true;
-            const auto limit = bounded(upstream.idleTimeout, deadline);
-            auto ec = co_await connection->readSome(body, limit.first);
-            if (ec == http::error::need_buffer) ec = {};
+            error_code ec;
+            std::size_t consumed = 0;
+            if (input.size() > 0) {
+                consumed = body.put(input.data(), ec);
+                input.consume(consumed);
+            }
             const std::size_t got = relayBuffer_.size() - body.get().body().size;
             if (got > 0) {
                 out.clear();
@@ -449,6 +493,20 @@ private:
                     clientGone = static_cast<bool>(co_await writeChunk(out));
                     if (!clientGone) outcome.responseBytes += out.size();
                 }
+            }
+            if (ec == http::error::need_buffer || body.is_done()) continue;
+            if (ec && ec != http::error::need_more) {
+                midStream = classifyForwardError(ec, ForwardPhase::ResponseBody, upstream.idleTimeout,
+                                                 false, upstream.name);
+                break;
+            }
+            if (consumed > 0 && input.size() > 0 && !ec) continue;  // more to parse
+            const auto limit = bounded(upstream.idleTimeout, deadline);
+            ec = co_await connection->readMore(limit.first);
+            if (ec == asio::error::eof) {
+                error_code eofEc;
+                body.put_eof(eofEc);
+                if (body.is_done()) break;
             }
             if (ec) {
                 midStream = classifyForwardError(ec, ForwardPhase::ResponseBody, limit.first,
@@ -467,9 +525,9 @@ private:
                 clientGone = static_cast<bool>(co_await writeChunk(out));
                 if (!clientGone) outcome.responseBytes += out.size();
             }
-            if (!clientGone) clientGone = static_cast<bool>(co_await writeLastChunk());
+            if (!clientGone) clientGone = static_cast<bool>(co_await writeClient(kLastChunk));
         }
-        if (!midStream && !clientGone && body.is_done() && body.get().keep_alive()) {
+        if (!midStream && !clientGone && body.is_done() && body.keep_alive()) {
             worker_.pool.put(fwd.upstream, std::move(connection));
         } else {
             connection->close();  // an unfinished response cannot be reused
@@ -483,35 +541,41 @@ private:
 
     asio::awaitable<void> closeGracefully() {
         error_code ec;
+        auto& socket = lowestSocket(stream_);
         if constexpr (kTls) {
-            lowest().expires_after(std::chrono::seconds(2));
+            deadline_.arm(std::chrono::seconds(2));
             auto [sec] = co_await stream_.async_shutdown(useNothrow);
             (void)sec;
+            deadline_.disarm();
         }
-        lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+        socket.shutdown(tcp::socket::shutdown_send, ec);
         if (lingerOnClose_ && !ec) {
             // The client may still be sending the request we refused: read and discard it
             // for a moment, or closing with unread bytes sends an RST that can destroy the
             // error response before the client reads it (lingering close, as nginx does).
             const auto until = Clock::now() + std::chrono::seconds(2);
             std::size_t drained = 0;
+            beast::flat_buffer scratch;
             while (Clock::now() < until && drained < 4 * 1024 * 1024) {
-                lowest().expires_at(until);
-                auto [rec, n] = co_await lowest().async_read_some(asio::buffer(relayBuffer_), useNothrow);
-                if (rec) break;
-                drained += n;
+                scratch.clear();
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+                if (co_await readMore(socket, scratch, deadline_, left)) break;
+                drained += scratch.size();
             }
         }
-        lowest().socket().close(ec);
+        socket.close(ec);
     }
 
     Worker& worker_;
     const ServerOptions& options_;
     Stream stream_;
+    Deadline deadline_;
     beast::flat_buffer buffer_;
     std::string clientAddress_;
     std::vector<HeaderView> headerViews_;
     RequestView view_;
+    std::string head_;       // message head being written (reused)
+    std::string chunkHead_;  // chunk size line being written (reused)
     std::array<char, 16 * 1024> relayBuffer_{};
     bool idle_ = false;
     bool closing_ = false;

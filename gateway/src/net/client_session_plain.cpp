@@ -32,7 +32,7 @@ bool listedInConnectionHeader(std::string_view connectionValue, std::string_view
 }
 
 void startPlainSession(Worker& worker, tcp::socket socket) {
-    spawnSession(worker, std::make_shared<ClientSession<beast::tcp_stream>>(worker, std::move(socket)));
+    spawnSession(worker, std::make_shared<ClientSession<PlainStream>>(worker, std::move(socket)));
 }
 
 }  // namespace vigil::net

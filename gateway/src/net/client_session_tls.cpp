@@ -3,7 +3,7 @@
 namespace vigil::net {
 
 void startTlsSession(Worker& worker, tcp::socket socket, ssl::context& context) {
-    spawnSession(worker, std::make_shared<ClientSession<beast::ssl_stream<beast::tcp_stream>>>(
+    spawnSession(worker, std::make_shared<ClientSession<TlsStream>>(
                              worker, std::move(socket), context));
 }
 

@@ -5,25 +5,28 @@
 
 #include "net/beast_common.h"
 #include "net/server.h"
+#include "net/watchdog.h"
 
 namespace vigil::net {
 
-// One connection to an upstream, plain or TLS. Each operation is bounded by `timeout`.
+// One connection to an upstream, plain or TLS. The caller parses what arrives in
+// buffer() (Beast's parser, fed directly), so a response costs as many reads as the
+// bytes need and no more.
 class UpstreamConnection {
 public:
     virtual ~UpstreamConnection() = default;
 
     virtual asio::awaitable<error_code> connect(const tcp::resolver::results_type& endpoints,
                                                 std::chrono::milliseconds timeout) = 0;
-    virtual asio::awaitable<error_code> write(http::request<http::string_body>& request,
+    virtual asio::awaitable<error_code> write(std::string_view head, std::string_view body,
                                               std::chrono::milliseconds timeout) = 0;
-    virtual asio::awaitable<error_code> readHeader(http::basic_parser<false>& parser,
-                                                   std::chrono::milliseconds timeout) = 0;
-    virtual asio::awaitable<error_code> readSome(http::basic_parser<false>& parser,
-                                                 std::chrono::milliseconds timeout) = 0;
+    // Reads at least one more byte into buffer().
+    virtual asio::awaitable<error_code> readMore(std::chrono::milliseconds timeout) = 0;
     // True when the peer has not closed the idle connection (non-blocking peek).
     virtual bool stillOpen() = 0;
     virtual void close() = 0;
+
+    beast::flat_buffer& buffer() { return buffer_; }
 
     bool reused = false;
     Clock::time_point idleSince{};
@@ -32,8 +35,10 @@ protected:
     beast::flat_buffer buffer_;  // bytes read past one response stay for the next
 };
 
-std::unique_ptr<UpstreamConnection> makePlainUpstreamConnection(const asio::any_io_executor& ex);
-std::unique_ptr<UpstreamConnection> makeTlsUpstreamConnection(const asio::any_io_executor& ex,
+std::unique_ptr<UpstreamConnection> makePlainUpstreamConnection(asio::io_context& ioc,
+                                                                Watchdog& watchdog);
+std::unique_ptr<UpstreamConnection> makeTlsUpstreamConnection(asio::io_context& ioc,
+                                                              Watchdog& watchdog,
                                                               ssl::context& context,
                                                               const std::string& host);
 

@@ -5,6 +5,9 @@
 
 #include <sys/socket.h>
 
+#include <boost/asio/connect.hpp>
+
+#include "net/stream_io.h"
 #include "net/upstream.h"
 
 namespace vigil::net {
@@ -13,47 +16,44 @@ template <class Stream>
 class BasicUpstreamConnection final : public UpstreamConnection {
 public:
     template <class... Args>
-    explicit BasicUpstreamConnection(Args&&... args) : stream_(std::forward<Args>(args)...) {}
+    BasicUpstreamConnection(Watchdog& watchdog, Args&&... args)
+        : stream_(std::forward<Args>(args)...), deadline_(watchdog, lowestSocket(stream_)) {
+        buffer_.reserve(16 * 1024);  // a typical response in one recv
+    }
 
     asio::awaitable<error_code> connect(const tcp::resolver::results_type& endpoints,
                                         std::chrono::milliseconds timeout) override {
-        auto& lowest = beast::get_lowest_layer(stream_);
-        lowest.expires_after(timeout);
-        auto [ec, endpoint] = co_await lowest.async_connect(endpoints, useNothrow);
-        if (ec) co_return ec;
-        lowest.socket().set_option(tcp::no_delay(true), ec);
-        if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
-            lowest.expires_after(timeout);
-            auto [hec] = co_await stream_.async_handshake(ssl::stream_base::client, useNothrow);
-            if (hec) co_return hec;
+        auto& socket = lowestSocket(stream_);
+        deadline_.arm(timeout);
+        auto [ec, endpoint] = co_await asio::async_connect(socket, endpoints, useNothrow);
+        if (!ec) {
+            socket.set_option(tcp::no_delay(true), ec);
+            socket.non_blocking(true, ec);
         }
-        lowest.expires_never();
-        co_return error_code{};
+        if constexpr (std::is_same_v<Stream, TlsStream>) {
+            if (!ec) {
+                auto [hec] = co_await stream_.async_handshake(ssl::stream_base::client, useNothrow);
+                ec = hec;
+            }
+        }
+        deadline_.disarm();
+        co_return timeoutAware(ec, deadline_);
     }
 
-    asio::awaitable<error_code> write(http::request<http::string_body>& request,
+    asio::awaitable<error_code> write(std::string_view head, std::string_view body,
                                       std::chrono::milliseconds timeout) override {
-        beast::get_lowest_layer(stream_).expires_after(timeout);
-        auto [ec, n] = co_await http::async_write(stream_, request, useNothrow);
-        co_return ec;
+        co_return co_await writeAll(stream_,
+                                    std::array{asio::const_buffer(head.data(), head.size()),
+                                               asio::const_buffer(body.data(), body.size())},
+                                    deadline_, timeout);
     }
 
-    asio::awaitable<error_code> readHeader(http::basic_parser<false>& parser,
-                                           std::chrono::milliseconds timeout) override {
-        beast::get_lowest_layer(stream_).expires_after(timeout);
-        auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, useNothrow);
-        co_return ec;
-    }
-
-    asio::awaitable<error_code> readSome(http::basic_parser<false>& parser,
-                                         std::chrono::milliseconds timeout) override {
-        beast::get_lowest_layer(stream_).expires_after(timeout);
-        auto [ec, n] = co_await http::async_read_some(stream_, buffer_, parser, useNothrow);
-        co_return ec;
+    asio::awaitable<error_code> readMore(std::chrono::milliseconds timeout) override {
+        co_return co_await net::readMore(stream_, buffer_, deadline_, timeout);
     }
 
     bool stillOpen() override {
-        auto& socket = beast::get_lowest_layer(stream_).socket();
+        auto& socket = lowestSocket(stream_);
         if (!socket.is_open()) return false;
         if (buffer_.size() > 0) return false;  // unsolicited bytes: not a clean connection
         char byte;
@@ -65,11 +65,12 @@ public:
 
     void close() override {
         error_code ec;
-        beast::get_lowest_layer(stream_).socket().close(ec);
+        lowestSocket(stream_).close(ec);
     }
 
 private:
     Stream stream_;
+    Deadline deadline_;
 };
 
 }  // namespace vigil::net

@@ -2,8 +2,9 @@
 
 namespace vigil::net {
 
-std::unique_ptr<UpstreamConnection> makePlainUpstreamConnection(const asio::any_io_executor& ex) {
-    return std::make_unique<BasicUpstreamConnection<beast::tcp_stream>>(ex);
+std::unique_ptr<UpstreamConnection> makePlainUpstreamConnection(asio::io_context& ioc,
+                                                                Watchdog& watchdog) {
+    return std::make_unique<BasicUpstreamConnection<PlainStream>>(watchdog, ioc);
 }
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::take(std::size_t upstream) {

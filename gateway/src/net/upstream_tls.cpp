@@ -7,11 +7,11 @@
 
 namespace vigil::net {
 
-std::unique_ptr<UpstreamConnection> makeTlsUpstreamConnection(const asio::any_io_executor& ex,
+std::unique_ptr<UpstreamConnection> makeTlsUpstreamConnection(asio::io_context& ioc,
+                                                              Watchdog& watchdog,
                                                               ssl::context& context,
                                                               const std::string& host) {
-    using SslStream = beast::ssl_stream<beast::tcp_stream>;
-    auto connection = std::make_unique<BasicUpstreamConnection<SslStream>>(ex, context);
+    auto connection = std::make_unique<BasicUpstreamConnection<TlsStream>>(watchdog, ioc, context);
     auto& stream = connection->stream();
     error_code ec;
     asio::ip::make_address(host, ec);

@@ -8,6 +8,7 @@
 #include "net/beast_common.h"
 #include "net/server.h"
 #include "net/upstream.h"
+#include "net/watchdog.h"
 
 namespace vigil::net {
 
@@ -33,12 +34,20 @@ public:
 // One thread: its io_context, its client sessions and its upstream connections.
 struct Worker {
     explicit Worker(ServerShared& s)
-        : shared(s), pool(s.options.upstreams.size(), s.options.maxIdleUpstreamConnections) {}
+        : shared(s), pool(s.options.upstreams.size(), s.options.maxIdleUpstreamConnections) {
+        watchdog.attach(ioc);
+    }
+    ~Worker() {
+        pool.clear();
+        watchdog.stop();
+    }
 
     ServerShared& shared;
-    // Declared before the io_context: sessions leave this set when their coroutine frames
-    // are destroyed, which may happen while the io_context is being destroyed.
+    // Declared before the io_context: sessions leave this set, and their deadlines the
+    // watchdog, when their coroutine frames are destroyed, which may happen while the
+    // io_context is being destroyed.
     std::unordered_set<SessionBase*> sessions;
+    Watchdog watchdog;
     asio::io_context ioc{1};
     UpstreamPool pool;
 };

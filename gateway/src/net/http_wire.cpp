@@ -1,0 +1,47 @@
+#include "net/http_wire.h"
+
+#include <charconv>
+
+#include <boost/beast/http/status.hpp>
+
+namespace vigil::net {
+
+std::string_view reasonPhrase(int status) {
+    const auto reason = boost::beast::http::obsolete_reason(
+        static_cast<boost::beast::http::status>(status));
+    return {reason.data(), reason.size()};
+}
+
+void appendStatusLine(std::string& out, int status, bool http10) {
+    out += http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    char buf[8];
+    const auto r = std::to_chars(buf, buf + sizeof buf, status);
+    out.append(buf, r.ptr);
+    out += ' ';
+    out += reasonPhrase(status);
+    out += kCrlf;
+}
+
+void appendHeader(std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += kCrlf;
+}
+
+void appendContentLength(std::string& out, std::size_t length) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, length);
+    out += "Content-Length: ";
+    out.append(buf, r.ptr);
+    out += kCrlf;
+}
+
+void appendChunkSize(std::string& out, std::size_t size) {
+    char buf[20];
+    const auto r = std::to_chars(buf, buf + sizeof buf, size, 16);
+    out.append(buf, r.ptr);
+    out += kCrlf;
+}
+
+}  // namespace vigil::net

@@ -1,0 +1,22 @@
+#pragma once
+
+// HTTP/1.1 message heads and chunk framing, written by hand: a handful of appends into
+// one string, sent with the body in a single gather write.
+
+#include <string>
+#include <string_view>
+
+#include "net/http_types.h"
+
+namespace vigil::net {
+
+std::string_view reasonPhrase(int status);
+void appendStatusLine(std::string& out, int status, bool http10);
+void appendHeader(std::string& out, std::string_view name, std::string_view value);
+void appendContentLength(std::string& out, std::size_t length);
+// "1a\r\n" before a chunk's data; the data is followed by "\r\n".
+void appendChunkSize(std::string& out, std::size_t size);
+inline constexpr std::string_view kCrlf = "\r\n";
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
+}  // namespace vigil::net
