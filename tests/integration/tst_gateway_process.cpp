@@ -133,6 +133,35 @@ private slots:
         QVERIFY(!after.isConnected());
     }
 
+    void idleAndSlowClientsAreTimedOut() {
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        QTemporaryDir dir;
+        auto config = basicGatewayConfig(mock->url());
+        config.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("client_request_ms"), 400},
+                                                              {QStringLiteral("client_keep_alive_ms"), 300}});
+        auto gateway = startGateway(dir, config, kUpstreamKey);
+        QVERIFY(gateway);
+
+        // An idle keep-alive connection is closed once client_keep_alive_ms passes.
+        RawHttpConnection idle{QUrl(gateway->url())};
+        QCOMPARE(idle.request("GET", "/healthz").status, 200);
+        QElapsedTimer timer;
+        timer.start();
+        QVERIFY(idle.waitForClose(3000));
+        QVERIFY2(timer.elapsed() >= 250 && timer.elapsed() < 1500, qPrintable(QString::number(timer.elapsed())));
+
+        // A client that never finishes its headers is cut off after client_request_ms.
+        RawHttpConnection slow{QUrl(gateway->url())};
+        QVERIFY(slow.sendRaw("GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+        timer.restart();
+        QVERIFY(slow.waitForClose(3000));
+        QVERIFY2(timer.elapsed() >= 350 && timer.elapsed() < 1500, qPrintable(QString::number(timer.elapsed())));
+
+        RawHttpConnection fresh{QUrl(gateway->url())};
+        QCOMPARE(fresh.request("GET", "/healthz").status, 200);
+    }
+
     void shutdownGraceCutsRequestsThatTakeTooLong() {
         auto mock = startMockUpstream(kUpstreamKey);
         QVERIFY(mock);

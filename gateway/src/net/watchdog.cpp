@@ -6,11 +6,27 @@ Deadline::Deadline(Watchdog& watchdog, tcp::socket& socket) : watchdog_(watchdog
     watchdog_.add(this);
 }
 
-Deadline::~Deadline() { watchdog_.remove(this); }
+Deadline::~Deadline() {
+    disarm();
+    watchdog_.remove(this);
+}
+
+void Deadline::arm(std::chrono::milliseconds timeout) {
+    const bool wasArmed = at_ != Clock::time_point::max();
+    at_ = Clock::now() + timeout;
+    expired_ = false;
+    watchdog_.armed(at_, wasArmed);
+}
+
+void Deadline::disarm() {
+    if (at_ == Clock::time_point::max()) return;
+    at_ = Clock::time_point::max();
+    watchdog_.disarmed();
+}
 
 void Deadline::check(Clock::time_point now) {
     if (now < at_) return;
-    at_ = Clock::time_point::max();
+    disarm();
     expired_ = true;
     error_code ec;
     socket_.cancel(ec);
@@ -19,7 +35,6 @@ void Deadline::check(Clock::time_point now) {
 void Watchdog::add(Deadline* deadline) {
     deadline->index_ = entries_.size();
     entries_.push_back(deadline);
-    if (!ticking_) schedule();
 }
 
 void Watchdog::remove(Deadline* deadline) {
@@ -29,19 +44,29 @@ void Watchdog::remove(Deadline* deadline) {
     entries_.pop_back();
 }
 
-void Watchdog::schedule() {
+void Watchdog::wakeBy(Clock::time_point at) {
     if (stopped_) return;
-    ticking_ = true;
     if (!timer_) timer_ = std::make_unique<asio::steady_timer>(*ioc_);
-    timer_->expires_after(kTick);
-    timer_->async_wait([this](const error_code& ec) {
-        ticking_ = false;
-        if (ec || stopped_) return;
-        const auto now = Clock::now();
-        // check() only cancels sockets; completions run later, so entries_ is stable here.
-        for (auto* entry : entries_) entry->check(now);
-        if (!entries_.empty()) schedule();
+    ticking_ = true;
+    nextTick_ = std::max(at, Clock::now() + kTick);
+    const auto generation = ++generation_;
+    timer_->expires_at(nextTick_);
+    timer_->async_wait([this, generation](const error_code& ec) {
+        if (!ec) onTick(generation);
     });
+}
+
+void Watchdog::onTick(std::uint64_t generation) {
+    if (generation != generation_ || stopped_) return;
+    ticking_ = false;
+    const auto now = Clock::now();
+    auto earliest = Clock::time_point::max();
+    // check() only cancels sockets; completions run later, so entries_ is stable here.
+    for (auto* entry : entries_) {
+        entry->check(now);
+        earliest = std::min(earliest, entry->at_);
+    }
+    if (armed_ > 0) wakeBy(earliest);
 }
 
 }  // namespace vigil::net

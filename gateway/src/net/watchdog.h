@@ -20,11 +20,8 @@ public:
     Deadline(const Deadline&) = delete;
     Deadline& operator=(const Deadline&) = delete;
 
-    void arm(std::chrono::milliseconds timeout) {
-        at_ = Clock::now() + timeout;
-        expired_ = false;
-    }
-    void disarm() { at_ = Clock::time_point::max(); }
+    void arm(std::chrono::milliseconds timeout);
+    void disarm();
     // True when the last armed deadline passed (the operation failed because of it).
     bool expired() const { return expired_; }
 
@@ -40,6 +37,9 @@ private:
 };
 
 // One per worker thread; not thread-safe (a worker's sockets never leave its thread).
+// It sleeps until the earliest armed deadline: an idle keep-alive connection costs one
+// wake-up when its keep-alive runs out, and the timer is re-armed only when a new deadline
+// is earlier than the planned wake-up.
 class Watchdog {
 public:
     static constexpr std::chrono::milliseconds kTick{20};
@@ -58,13 +58,23 @@ private:
     friend class Deadline;
     void add(Deadline* deadline);
     void remove(Deadline* deadline);
-    void schedule();
+    // Wakes up at `at` (not sooner than one tick from now), unless already due sooner.
+    void wakeBy(Clock::time_point at);
+    void onTick(std::uint64_t generation);
+    void armed(Clock::time_point at, bool wasArmed) {
+        if (!wasArmed) ++armed_;
+        if (!ticking_ || at < nextTick_) wakeBy(at);
+    }
+    void disarmed() { --armed_; }
 
     asio::io_context* ioc_ = nullptr;
     std::unique_ptr<asio::steady_timer> timer_;
     std::vector<Deadline*> entries_;
+    std::size_t armed_ = 0;  // deadlines set now; the tick runs only while there are some
     bool ticking_ = false;
     bool stopped_ = false;
+    Clock::time_point nextTick_{};
+    std::uint64_t generation_ = 0;  // a tick scheduled before the latest wakeBy is stale
 };
 
 }  // namespace vigil::net
