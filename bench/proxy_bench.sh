@@ -5,7 +5,8 @@
 #   nginx    nginx as a plain keep-alive reverse proxy (swapping the Authorization header)
 #   gateway  vigil-gateway in front of the same mock
 # Environment:
-#   BENCH_DURATION=10s       measured wrk run per (target, concurrency)
+#   BENCH_DURATION=5s        measured wrk run per (target, concurrency, round)
+#   BENCH_ROUNDS=3           interleaved rounds; each figure is the median over them
 #   BENCH_WARMUP=2s          discarded wrk run before each measurement
 #   BENCH_PROXY_THREADS=1    nginx worker_processes and gateway "threads"
 #   VIGIL_BUILD_DIR=<repo>/build   where the binaries are
@@ -18,7 +19,8 @@ repo_root="$(cd "$script_dir/.." && pwd)"
 build_dir="${VIGIL_BUILD_DIR:-$repo_root/build}"
 gateway_bin="$build_dir/gateway/vigil-gateway"
 mock_bin="$build_dir/tools/mock_upstream/vigil-mock-upstream"
-duration="${BENCH_DURATION:-10s}"
+duration="${BENCH_DURATION:-5s}"
+rounds="${BENCH_ROUNDS:-3}"
 warmup="${BENCH_WARMUP:-2s}"
 proxy_threads="${BENCH_PROXY_THREADS:-1}"
 lua_script="$script_dir/post_chat.lua"
@@ -90,7 +92,7 @@ check_chat() {
   echo "  $1 ok: reply of ${#body} bytes"
 }
 
-echo "proxy_bench: duration $duration (warm-up $warmup), proxy threads $proxy_threads"
+echo "proxy_bench: $rounds rounds of $duration (warm-up $warmup each), proxy threads $proxy_threads"
 echo "  mock :$mock_port  nginx :$nginx_port  gateway :$gateway_port  (temp dir $tmp_dir)"
 
 # (a) mock upstream
@@ -163,25 +165,39 @@ to_ms() {
     printf "%.3f", n * f }'
 }
 
-declare -A rps p50 p99
+# Targets are measured in interleaved rounds (direct, nginx, gateway, direct, ...) and
+# each figure is the median over the rounds, so drift of the machine during the run
+# (other load, CPU frequency) falls on all three alike instead of on whichever ran last.
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+declare -A rps p50 p99 all_rps all_p50 all_p99
+for round in $(seq "$rounds"); do
+  for c in 1 64; do
+    for t in "${targets[@]}"; do
+      threads=$([ "$c" = 1 ] && echo 1 || echo 2)
+      wrk_args=(-t "$threads" -c "$c" -s "$lua_script" -H "Authorization: Bearer ${key[$t]}" --latency)
+      echo "  round $round/$rounds: $t c=$c ..."
+      wrk "${wrk_args[@]}" -d "$warmup" "${url[$t]}" >/dev/null
+      out="$(wrk "${wrk_args[@]}" -d "$duration" "${url[$t]}")"
+      echo "$out" >"$tmp_dir/wrk-$t-$c-$round.txt"
+      all_rps[$t,$c]+=" $(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+      all_p50[$t,$c]+=" $(to_ms "$(awk '/Latency Distribution/ {d=1} d && $1 == "50%" {print $2; exit}' <<<"$out")")"
+      all_p99[$t,$c]+=" $(to_ms "$(awk '/Latency Distribution/ {d=1} d && $1 == "99%" {print $2; exit}' <<<"$out")")"
+      errors="$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)"
+      [ -z "$errors" ] || echo "  WARNING $t c=$c: $(tr -s ' \n' ' ' <<<"$errors")"
+    done
+  done
+done
 for t in "${targets[@]}"; do
   for c in 1 64; do
-    threads=$([ "$c" = 1 ] && echo 1 || echo 2)
-    wrk_args=(-t "$threads" -c "$c" -s "$lua_script" -H "Authorization: Bearer ${key[$t]}" --latency)
-    echo "  running $t c=$c ..."
-    wrk "${wrk_args[@]}" -d "$warmup" "${url[$t]}" >/dev/null
-    out="$(wrk "${wrk_args[@]}" -d "$duration" "${url[$t]}")"
-    echo "$out" >"$tmp_dir/wrk-$t-$c.txt"
-    rps[$t,$c]="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
-    p50[$t,$c]="$(to_ms "$(awk '/Latency Distribution/ {d=1} d && $1 == "50%" {print $2; exit}' <<<"$out")")"
-    p99[$t,$c]="$(to_ms "$(awk '/Latency Distribution/ {d=1} d && $1 == "99%" {print $2; exit}' <<<"$out")")"
-    errors="$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)"
-    [ -z "$errors" ] || echo "  WARNING $t c=$c: $(tr -s ' \n' ' ' <<<"$errors")"
+    rps[$t,$c]="$(median <<<"${all_rps[$t,$c]}")"
+    p50[$t,$c]="$(median <<<"${all_p50[$t,$c]}")"
+    p99[$t,$c]="$(median <<<"${all_p99[$t,$c]}")"
   done
 done
 
 # --- report -------------------------------------------------------------------------
 echo
+echo "medians over $rounds rounds:"
 printf '%-8s %-5s %-10s %-8s %-8s\n' target conc req/s p50_ms p99_ms
 for t in "${targets[@]}"; do
   for c in 1 64; do

@@ -1,9 +1,9 @@
 #pragma once
 
 // Reads and writes on a plain or TLS stream, with the fewest syscalls and scheduler round
-// trips: plain sockets are non-blocking and tried synchronously first; only when the
-// kernel says EAGAIN does the coroutine wait for readiness. TLS goes through the SSL
-// stream's own asynchronous operations.
+// trips. Plain sockets are non-blocking and writes are tried synchronously first (a
+// response usually fits the socket buffer: no scheduler round trip). TLS goes through the
+// SSL stream's own asynchronous operations.
 
 #include <boost/asio/write.hpp>
 
@@ -31,23 +31,10 @@ asio::awaitable<error_code> readMore(Stream& stream, beast::flat_buffer& buffer,
     const std::size_t room = std::max<std::size_t>(4096, buffer.capacity() - buffer.size());
     const auto target = buffer.prepare(room);
     deadline.arm(timeout);
-    std::size_t got = 0;
-    error_code ec;
-    if constexpr (std::is_same_v<Stream, PlainStream>) {
-        for (;;) {
-            got = stream.read_some(target, ec);
-            if (ec != asio::error::would_block && ec != asio::error::try_again) break;
-            auto [wec] = co_await stream.async_wait(tcp::socket::wait_read, useNothrow);
-            if (wec) {
-                ec = wec;
-                break;
-            }
-        }
-    } else {
-        auto [rec, n] = co_await stream.async_read_some(target, useNothrow);
-        ec = rec;
-        got = n;
-    }
+    // Reads go through the reactor, which tracks readiness per socket like nginx does: a
+    // read that drained the socket makes the next one wait for epoll without a doomed
+    // recv() first, and no EPOLL_CTL_MOD is needed (async_wait would re-arm every time).
+    auto [ec, got] = co_await stream.async_read_some(target, useNothrow);
     deadline.disarm();
     buffer.commit(got);
     co_return timeoutAware(ec, deadline);

@@ -12,7 +12,11 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(std::size_t upstream) {
     while (!list.empty()) {
         auto connection = std::move(list.back());
         list.pop_back();
-        if (connection->stillOpen()) {
+        // An upstream does not close a keep-alive connection within a second of answering
+        // on it: skip the liveness peek (a syscall) for those; the stale-connection retry
+        // in the session still covers the rare race.
+        const bool recentlyUsed = Clock::now() - connection->idleSince < std::chrono::seconds(1);
+        if (recentlyUsed || connection->stillOpen()) {
             connection->reused = true;
             return connection;
         }
