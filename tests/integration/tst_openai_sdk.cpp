@@ -26,13 +26,14 @@ class TestOpenAiSdk : public QObject {
     std::unique_ptr<ManagedProcess> gateway_;
     QByteArray everythingTheClientSaw_;
 
-    QJsonObject runSdk(const QString& mode, const QStringList& extra = {}) {
+    QJsonObject runSdk(const QString& mode, const QStringList& extra = {},
+                       const QString& path = QStringLiteral("/v1")) {
         const QString nodeDir = QStringLiteral(VIGIL_SOURCE_DIR "/tests/integration/node");
         QProcess node;
         node.setWorkingDirectory(nodeDir);
         node.start(QStringLiteral(VIGIL_NODE_BIN),
                    QStringList{QStringLiteral("sdk_client.mjs"), QStringLiteral("--base-url"),
-                               gateway_->url() + QStringLiteral("/v1"), QStringLiteral("--api-key"), kClientKey,
+                               gateway_->url() + path, QStringLiteral("--api-key"), kClientKey,
                                QStringLiteral("--mode"), mode} + extra);
         if (!node.waitForFinished(60000)) return {};
         const QByteArray out = node.readAllStandardOutput();
@@ -60,7 +61,13 @@ private slots:
         mock_ = startMockUpstream(kUpstreamKey, {QStringLiteral("--reply"), kReply, QStringLiteral("--token-delay-ms"),
                                                  QStringLiteral("30")});
         QVERIFY(mock_);
-        gateway_ = startGateway(dir_, basicGatewayConfig(mock_->url()), kUpstreamKey);
+        auto config = basicGatewayConfig(mock_->url());
+        auto connections = config.value(QStringLiteral("connections")).toObject();
+        auto slow = connections.value(QStringLiteral("mock")).toObject();
+        slow.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("first_byte_ms"), 300}});
+        connections.insert(QStringLiteral("slow"), slow);
+        config.insert(QStringLiteral("connections"), connections);
+        gateway_ = startGateway(dir_, config, kUpstreamKey);
         QVERIFY(gateway_);
     }
 
@@ -109,15 +116,24 @@ private slots:
     }
 
     void gatewayErrorsReachTheSdkWithTheirCode() {
-        QTemporaryDir dir;
-        // Status and code of a gateway error as the SDK reports them.
-        const auto result = runSdk(QStringLiteral("chat"), {QStringLiteral("--header"),
-                                                           QStringLiteral("x-mock-fault=slow-first-byte"),
-                                                           QStringLiteral("--header"),
-                                                           QStringLiteral("x-mock-first-byte-delay-ms=50")});
-        QVERIFY2(result.value(QStringLiteral("ok")).toBool(), QJsonDocument(result).toJson().constData());
+        const auto unknown = runSdk(QStringLiteral("chat"), {}, QStringLiteral("/nope/v1"));
+        QVERIFY(!unknown.value(QStringLiteral("ok")).toBool());
+        QCOMPARE(unknown.value(QStringLiteral("error_class")).toString(), QStringLiteral("NotFoundError"));
+        QCOMPARE(unknown.value(QStringLiteral("status")).toInt(), 404);
+        QCOMPARE(unknown.value(QStringLiteral("code")).toString(), QStringLiteral("unknown_connection"));
+
+        const auto slow = runSdk(QStringLiteral("chat"), {QStringLiteral("--header"), QStringLiteral("x-mock-fault=slow-first-byte"),
+                                                         QStringLiteral("--header"), QStringLiteral("x-mock-first-byte-delay-ms=3000")},
+                                 QStringLiteral("/slow/v1"));
+        QVERIFY(!slow.value(QStringLiteral("ok")).toBool());
+        QCOMPARE(slow.value(QStringLiteral("status")).toInt(), 504);
+        QCOMPARE(slow.value(QStringLiteral("code")).toString(), QStringLiteral("upstream_timeout"));
+    }
+
+    void upstreamErrorsReachTheSdkWithTheKeyRedacted() {
         const auto leaked = runSdk(QStringLiteral("chat"), {QStringLiteral("--header"), QStringLiteral("x-mock-fault=leak-key")});
         QCOMPARE(leaked.value(QStringLiteral("status")).toInt(), 401);
+        QCOMPARE(leaked.value(QStringLiteral("error_class")).toString(), QStringLiteral("AuthenticationError"));
         QVERIFY(leaked.value(QStringLiteral("message")).toString().contains(QStringLiteral("[REDACTED]")));
     }
 

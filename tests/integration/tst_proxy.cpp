@@ -69,6 +69,9 @@ private slots:
         slow.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("first_byte_ms"), 300},
                                                             {QStringLiteral("idle_ms"), 400}});
         connections.insert(QStringLiteral("slow"), slow);
+        auto brief = connections.value(QStringLiteral("mock")).toObject();
+        brief.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("total_ms"), 700}});
+        connections.insert(QStringLiteral("brief"), brief);
         auto dead = connections.value(QStringLiteral("mock")).toObject();
         dead.insert(QStringLiteral("base_url"), QStringLiteral("http://127.0.0.1:%1").arg(closedPort()));
         connections.insert(QStringLiteral("dead"), dead);
@@ -256,6 +259,23 @@ private slots:
         QVERIFY2(r.body.contains("event: error\ndata: {"), r.body.constData());
         QVERIFY(r.body.contains("\"code\":\"upstream_timeout\""));
         QVERIFY(!r.body.contains("[DONE]"));
+        verifyStillServing();
+    }
+
+    void streamOverTheTotalTimeLimitIsCut() {
+        // Tokens keep coming every 100 ms (never idle), but the exchange may last 700 ms.
+        QElapsedTimer timer;
+        timer.start();
+        const auto r = httpRequest(url_, "POST", "/brief/v1/chat/completions", chatBody(QStringLiteral("x"), true),
+                                   {{"X-Mock-Token-Delay-Ms", "100"},
+                                    {"X-Mock-Reply", "a b c d e f g h i j k l m n o p q r s t u v w x y z"}});
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.complete);
+        QVERIFY2(r.body.contains("total time limit of"), r.body.constData());
+        QVERIFY(r.body.contains("\"code\":\"upstream_timeout\""));
+        QVERIFY(!r.body.contains("[DONE]"));
+        QVERIFY2(timer.elapsed() < 2000, qPrintable(QString::number(timer.elapsed())));
+        QVERIFY(!streamedText(r.body).isEmpty());
         verifyStillServing();
     }
 

@@ -30,4 +30,6 @@ constexpr auto useNothrow = asio::as_tuple(asio::use_awaitable);
 
 using Clock = std::chrono::steady_clock;
 
+inline std::string_view toStd(beast::string_view s) { return {s.data(), s.size()}; }
+
 }  // namespace vigil::net

@@ -19,12 +19,6 @@
 
 namespace vigil::net {
 
-// Fields that describe one connection, not the message (RFC 9110 7.6.1), plus those the
-// proxy sets itself.
-bool isHopByHopOrFramingField(std::string_view name);
-// True when `name` appears in a Connection header value ("keep-alive, x-foo").
-bool listedInConnectionHeader(std::string_view connectionValue, std::string_view name);
-std::string_view toStd(beast::string_view s);
 
 // Feeds the bytes buffered in `buffer` to `parser` until `done(parser)` or it needs more.
 // Returns need_more when it does (not an error for the caller's loop).
@@ -376,7 +370,7 @@ private:
         buildUpstreamHead(request, fwd);
 
         std::unique_ptr<UpstreamConnection> connection;
-        http::response_parser<http::string_body> response;
+        std::optional<http::response_parser<http::string_body>> response;
         for (int attempt = 0;; ++attempt) {
             connection = worker_.pool.take(fwd.upstream);
             ForwardPhase phase = ForwardPhase::Connect;
@@ -394,12 +388,11 @@ private:
             }
             if (!ec) {
                 phase = ForwardPhase::ResponseHead;
-                response.~parser();
-                new (&response) http::response_parser<http::string_body>();
-                response.header_limit(64 * 1024);
-                response.body_limit(options_.maxResponseBytes);
-                if (headRequest) response.skip(true);
-                ec = co_await readUpstream(*connection, response,
+                response.emplace();
+                response->header_limit(64 * 1024);
+                response->body_limit(options_.maxResponseBytes);
+                if (headRequest) response->skip(true);
+                ec = co_await readUpstream(*connection, *response,
                                            [](const auto& p) { return p.is_header_done(); },
                                            limit.first);
             }
@@ -413,7 +406,7 @@ private:
                 keepAlive, start, requestBytes);
         }
 
-        const auto& upstreamHead = response.get();
+        const auto& upstreamHead = response->get();
         const int status = static_cast<int>(upstreamHead.result_int());
         Headers headers;
         headers.reserve(16);
@@ -435,7 +428,7 @@ private:
         outcome.requestBytes = requestBytes;
         if (!streaming || headRequest) {
             const auto limit = bounded(upstream.idleTimeout, deadline);
-            const auto ec = co_await readUpstream(*connection, response,
+            const auto ec = co_await readUpstream(*connection, *response,
                                                   [](const auto& p) { return p.is_done(); },
                                                   limit.first);
             if (ec) {
@@ -446,9 +439,9 @@ private:
                     observer, keepAlive, start, requestBytes);
             }
             std::string out;
-            observer.onResponseData(response.get().body(), out);
+            observer.onResponseData(response->get().body(), out);
             observer.onResponseEnd(out);
-            if (response.keep_alive()) {
+            if (response->keep_alive()) {
                 worker_.pool.put(fwd.upstream, std::move(connection));
             } else {
                 connection->close();
@@ -467,7 +460,7 @@ private:
         }
 
         // Streaming: send the head now, then every piece as it arrives.
-        http::response_parser<http::buffer_body> body{std::move(response)};
+        http::response_parser<http::buffer_body> body{std::move(*response)};
         body.body_limit(boost::none);
         head_.clear();
         appendHead(head_, status, headers, std::nullopt, keepAlive);

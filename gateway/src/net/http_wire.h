@@ -16,6 +16,12 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
 void appendContentLength(std::string& out, std::size_t length);
 // "1a\r\n" before a chunk's data; the data is followed by "\r\n".
 void appendChunkSize(std::string& out, std::size_t size);
+// Fields that describe one connection, not the message (RFC 9110 7.6.1), plus those the
+// proxy sets itself: never copied from one side to the other.
+bool isHopByHopOrFramingField(std::string_view name);
+// True when `name` appears in a Connection header value ("keep-alive, x-foo").
+bool listedInConnectionHeader(std::string_view connectionValue, std::string_view name);
+
 inline constexpr std::string_view kCrlf = "\r\n";
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
