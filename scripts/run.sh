@@ -12,6 +12,11 @@ build=${VIGIL_BUILD_DIR:-$root/build}
 # injects it), never to the caller.
 export VIGIL_DEMO_UPSTREAM_KEY="sk-demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 logs=$(mktemp -d /tmp/vigil-demo.XXXXXX)
+export VIGIL_DEMO_STATE="$build/demo"
+mkdir -p "$VIGIL_DEMO_STATE"
+# A Vigil API key for the demo caller (role requester); the store keeps only its hash.
+demo_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resources/demo/gateway.json" \
+  --name "demo-$(date +%Y%m%d-%H%M%S)" --roles requester 2>/dev/null)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -48,10 +53,13 @@ fi
 cat <<MSG
 
 Vigil gateway: http://127.0.0.1:8080   (logs: $logs)
-Try it (any client key works for now; the gateway swaps in the upstream's own key):
+Your demo API key (role requester): $demo_key
+Try it (the gateway checks the key and swaps in the upstream's own credential):
 
-  curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer my-client-key' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"Hello"}]}'
+  curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer $demo_key' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"Hello"}]}'
 
+More keys: $build/gateway/vigil-gateway keys create --config resources/demo/gateway.json --name NAME --roles requester
+(VIGIL_DEMO_STATE=$VIGIL_DEMO_STATE for the config's store path)
 Streaming: add "stream": true to the body (and -N to curl). Metrics: http://127.0.0.1:8080/metrics
 Press Ctrl-C to stop.
 MSG

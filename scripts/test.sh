@@ -6,6 +6,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${VIGIL_BUILD_DIR:-$root/build}
 "$root/installers/install-deps.sh" --test
 "$root/scripts/build.sh" -DVIGIL_WERROR=ON -DVIGIL_BUILD_TESTS=ON
-(cd "$root/tests/integration/node" && npm ci --no-audit --no-fund --loglevel=error)
+for dir in tests/integration/node tests/integration/idp; do
+  (cd "$root/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+done
 cd "$build"
 ctest --output-on-failure --timeout 600

@@ -1,20 +1,26 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "app/gateway_app.h"
+#include "app/keys_command.h"
 #include "config/gateway_config.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: vigil-gateway --config FILE\n"
+    "       vigil-gateway keys create|list|revoke ...   (see 'vigil-gateway keys --help')\n"
     "  Runs the Vigil policy gateway with the JSON configuration in FILE.\n"
     "  --version   print the version\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc >= 2 && std::string(argv[1]) == "keys") {
+        return vigil::app::runKeysCommand(std::vector<std::string>(argv + 2, argv + argc));
+    }
     std::string configFile;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];

@@ -22,6 +22,19 @@ constexpr std::array kCatalog = {
                     "upstream_error"},
     DetailsCodeInfo{DetailsCode::ShuttingDown, "shutting_down", 503, "server_error"},
     DetailsCodeInfo{DetailsCode::InternalError, "internal_error", 500, "server_error"},
+    DetailsCodeInfo{DetailsCode::MissingCredentials, "missing_credentials", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::TokenMalformed, "token_malformed", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::TokenAlgorithmNotAllowed, "token_algorithm_not_allowed", 401,
+                    "authentication_error"},
+    DetailsCodeInfo{DetailsCode::TokenBadSignature, "token_bad_signature", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::TokenUnknownKey, "token_unknown_key", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::TokenExpired, "token_expired", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::TokenNotYetValid, "token_not_yet_valid", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::TokenWrongIssuer, "token_wrong_issuer", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::TokenWrongAudience, "token_wrong_audience", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::ApiKeyInvalid, "api_key_invalid", 401, "authentication_error"},
+    DetailsCodeInfo{DetailsCode::RoleNotAllowed, "role_not_allowed", 403, "permission_error"},
+    DetailsCodeInfo{DetailsCode::ParkTimeout, "park_timeout", 504, "server_error"},
 };
 
 constexpr bool catalogIsInEnumOrder() {
@@ -59,6 +72,10 @@ std::optional<DetailsCode> detailsCodeFromName(std::string_view name) {
         if (info.name == name) return info.code;
     }
     return std::nullopt;
+}
+
+bool isAuthenticationFailure(DetailsCode code) {
+    return detailsCodeInfo(code).httpStatus == 401;
 }
 
 std::string errorBody(DetailsCode code, std::string_view message) {

@@ -23,7 +23,22 @@ enum class DetailsCode {
     UpstreamResponseTooLarge,
     ShuttingDown,
     InternalError,
+    MissingCredentials,
+    TokenMalformed,
+    TokenAlgorithmNotAllowed,
+    TokenBadSignature,
+    TokenUnknownKey,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenWrongIssuer,
+    TokenWrongAudience,
+    ApiKeyInvalid,
+    RoleNotAllowed,
+    ParkTimeout,
 };
+
+// True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).
+bool isAuthenticationFailure(DetailsCode code);
 
 struct DetailsCodeInfo {
     DetailsCode code;

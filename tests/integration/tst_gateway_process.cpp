@@ -100,6 +100,8 @@ private slots:
         auto mock = startMockUpstream(kUpstreamKey);
         QVERIFY(mock);
         QTemporaryDir dir;
+        const QByteArray key = createApiKey(dir.filePath(QStringLiteral("vigil.db")), QStringLiteral("t"),
+                                            QStringLiteral("requester")).toLatin1();
         auto gateway = startGateway(dir, basicGatewayConfig(mock->url()), kUpstreamKey);
         QVERIFY(gateway);
 
@@ -110,7 +112,7 @@ private slots:
         RawHttpConnection streaming{QUrl(gateway->url())};
         QVERIFY(streaming.sendRaw(
             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            "X-Mock-Token-Delay-Ms: 100\r\nX-Mock-Reply: one two three four five six seven eight nine ten "
+            "Authorization: Bearer " + key + "\r\nX-Mock-Token-Delay-Ms: 100\r\nX-Mock-Reply: one two three four five six seven eight nine ten "
             "eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty\r\n"
             "Content-Length: " + QByteArray::number(chatBody(QStringLiteral("x"), true).size()) + "\r\n\r\n" +
             chatBody(QStringLiteral("x"), true)));
@@ -168,11 +170,14 @@ private slots:
         QTemporaryDir dir;
         auto config = basicGatewayConfig(mock->url());
         config.insert(QStringLiteral("shutdown_grace_ms"), 500);
+        const QByteArray key = createApiKey(dir.filePath(QStringLiteral("vigil.db")), QStringLiteral("t"),
+                                            QStringLiteral("requester")).toLatin1();
         auto gateway = startGateway(dir, config, kUpstreamKey);
         QVERIFY(gateway);
         RawHttpConnection slow{QUrl(gateway->url())};
         const QByteArray body = chatBody(QStringLiteral("x"), true);
         QVERIFY(slow.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Mock-Token-Delay-Ms: 2000\r\n"
+                             "Authorization: Bearer " + key + "\r\n"
                              "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body));
         QThread::msleep(200);
         QElapsedTimer timer;

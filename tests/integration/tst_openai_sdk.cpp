@@ -14,7 +14,7 @@ using namespace vigil::test;
 namespace {
 
 const QString kUpstreamKey = QStringLiteral("sk-upstream-sdk-test-55aa77");
-const QString kClientKey = QStringLiteral("vigil-client-key-sdk-0099");
+QString kClientKey;  // a Vigil API key, created by initTestCase
 const QString kReply = QStringLiteral("Four score and seven years ago, streamed through Vigil.");
 
 }  // namespace
@@ -28,17 +28,7 @@ class TestOpenAiSdk : public QObject {
 
     QJsonObject runSdk(const QString& mode, const QStringList& extra = {},
                        const QString& path = QStringLiteral("/v1")) {
-        const QString nodeDir = QStringLiteral(VIGIL_SOURCE_DIR "/tests/integration/node");
-        QProcess node;
-        node.setWorkingDirectory(nodeDir);
-        node.start(QStringLiteral(VIGIL_NODE_BIN),
-                   QStringList{QStringLiteral("sdk_client.mjs"), QStringLiteral("--base-url"),
-                               gateway_->url() + path, QStringLiteral("--api-key"), kClientKey,
-                               QStringLiteral("--mode"), mode} + extra);
-        if (!node.waitForFinished(60000)) return {};
-        const QByteArray out = node.readAllStandardOutput();
-        everythingTheClientSaw_ += out + node.readAllStandardError();
-        return QJsonDocument::fromJson(out.trimmed().split('\n').last()).object();
+        return runOpenAiSdk(gateway_->url() + path, kClientKey, mode, extra, &everythingTheClientSaw_);
     }
 
     void verifyUpstreamGotItsOwnKeyOnly() {
@@ -67,6 +57,9 @@ private slots:
         slow.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("first_byte_ms"), 300}});
         connections.insert(QStringLiteral("slow"), slow);
         config.insert(QStringLiteral("connections"), connections);
+        kClientKey = createApiKey(dir_.filePath(QStringLiteral("vigil.db")), QStringLiteral("sdk-test"),
+                                  QStringLiteral("requester"));
+        QVERIFY(kClientKey.startsWith(QStringLiteral("vgl_")));
         gateway_ = startGateway(dir_, config, kUpstreamKey);
         QVERIFY(gateway_);
     }

@@ -16,7 +16,7 @@ using namespace vigil::test;
 namespace {
 
 const QString kUpstreamKey = QStringLiteral("sk-upstream-7f3a9c1e5b2d4f60");
-const QByteArray kClientKey = "client-token-e1b2c3d4";
+QByteArray kClientKey;  // a Vigil API key, created by initTestCase
 const QByteArray kReply = "The quick brown fox jumps over the lazy dog again";
 
 quint16 closedPort() {
@@ -49,12 +49,22 @@ class TestProxy : public QObject {
     std::unique_ptr<ManagedProcess> gateway_;
     QString url_;
 
+    // A request with the test's API key, unless the caller brings its own Authorization.
+    HttpResponse call(const QByteArray& method, const QByteArray& path, const QByteArray& body = {},
+                      QList<QPair<QByteArray, QByteArray>> headers = {}, int timeoutMs = 15000) {
+        const bool hasAuth = std::any_of(headers.begin(), headers.end(), [](const auto& h) {
+            return h.first.compare("authorization", Qt::CaseInsensitive) == 0;
+        });
+        if (!hasAuth) headers.append({"Authorization", "Bearer " + kClientKey});
+        return httpRequest(url_, method, path, body, headers, timeoutMs);
+    }
+
     QJsonObject lastUpstreamRequest() {
         return httpRequest(mock_->url(), "GET", "/_mock/last-request").json();
     }
 
     void verifyStillServing() {
-        const auto r = httpRequest(url_, "GET", "/v1/models", {}, {{"Authorization", "Bearer " + kClientKey}});
+        const auto r = call("GET", "/v1/models", {}, {{"Authorization", "Bearer " + kClientKey}});
         QCOMPARE(r.status, 200);
         QVERIFY(r.json().value(QStringLiteral("data")).toArray().size() > 0);
     }
@@ -78,6 +88,9 @@ private slots:
         config.insert(QStringLiteral("connections"), connections);
         config.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_body_bytes"), 8192},
                                                             {QStringLiteral("max_header_bytes"), 4096}});
+        kClientKey = createApiKey(dir_.filePath(QStringLiteral("vigil.db")), QStringLiteral("proxy-test"),
+                                  QStringLiteral("requester")).toLatin1();
+        QVERIFY(kClientKey.startsWith("vgl_"));
         gateway_ = startGateway(dir_, config, kUpstreamKey);
         QVERIFY(gateway_);
         url_ = gateway_->url();
@@ -88,7 +101,7 @@ private slots:
     }
 
     void nonStreamingChatIsRelayedWithTheUpstreamCredential() {
-        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
+        const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
                                    {{"Authorization", "Bearer " + kClientKey}, {"Cookie", "session=abc"}});
         QCOMPARE(r.status, 200);
         QCOMPARE(r.header("content-type"), QByteArray("application/json"));
@@ -110,7 +123,7 @@ private slots:
     }
 
     void streamingIsRelayedEventByEventAsItArrives() {
-        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("hi"), true),
+        const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("hi"), true),
                                    {{"Authorization", "Bearer " + kClientKey}, {"X-Mock-Token-Delay-Ms", "150"}});
         QCOMPARE(r.status, 200);
         QVERIFY(r.chunked);
@@ -126,22 +139,22 @@ private slots:
     }
 
     void namedConnectionRoutes() {
-        const auto r = httpRequest(url_, "GET", "/mock/v1/models");
+        const auto r = call("GET", "/mock/v1/models");
         QCOMPARE(r.status, 200);
         QCOMPARE(lastUpstreamRequest().value(QStringLiteral("target")).toString(), QStringLiteral("/v1/models"));
     }
 
     void embeddingsAreRelayed() {
-        const auto r = httpRequest(url_, "POST", "/v1/embeddings",
+        const auto r = call("POST", "/v1/embeddings",
                                    "{\"model\":\"mock-embedding\",\"input\":[\"a\",\"b\"]}");
         QCOMPARE(r.status, 200);
         QCOMPARE(r.json().value(QStringLiteral("data")).toArray().size(), 2);
     }
 
     void validClientRequestIdIsKept() {
-        const auto kept = httpRequest(url_, "GET", "/v1/models", {}, {{"X-Request-Id", "trace-123.abc"}});
+        const auto kept = call("GET", "/v1/models", {}, {{"X-Request-Id", "trace-123.abc"}});
         QCOMPARE(kept.header("x-request-id"), QByteArray("trace-123.abc"));
-        const auto replaced = httpRequest(url_, "GET", "/v1/models", {}, {{"X-Request-Id", "bad id!"}});
+        const auto replaced = call("GET", "/v1/models", {}, {{"X-Request-Id", "bad id!"}});
         QVERIFY(replaced.header("x-request-id") != "bad id!");
         QCOMPARE(replaced.header("x-request-id").size(), 32);
     }
@@ -150,11 +163,13 @@ private slots:
         RawHttpConnection connection{QUrl(url_)};
         QVERIFY(connection.isConnected());
         for (int i = 0; i < 3; ++i) {
-            const auto r = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("n")));
+            const auto r = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("n")),
+                                              {{"Authorization", "Bearer " + kClientKey}});
             QCOMPARE(r.status, 200);
             QVERIFY(r.complete);
         }
-        const auto stream = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("s"), true));
+        const auto stream = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("s"), true),
+                                               {{"Authorization", "Bearer " + kClientKey}});
         QCOMPARE(stream.status, 200);
         QVERIFY(stream.complete);
         QCOMPARE(connection.request("GET", "/healthz").status, 200);
@@ -165,7 +180,7 @@ private slots:
         const QByteArray body = chatBody(QStringLiteral("echo me back"));
         const QByteArray half1 = body.left(10), half2 = body.mid(10);
         QByteArray raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         "X-Mock-Echo: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+                         "X-Mock-Echo: 1\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer " + kClientKey + "\r\n\r\n";
         raw += QByteArray::number(half1.size(), 16) + "\r\n" + half1 + "\r\n";
         raw += QByteArray::number(half2.size(), 16) + "\r\n" + half2 + "\r\n0\r\n\r\n";
         QVERIFY(connection.sendRaw(raw));
@@ -176,7 +191,7 @@ private slots:
     }
 
     void unknownConnectionIs404() {
-        const auto r = httpRequest(url_, "GET", "/nope/v1/models");
+        const auto r = call("GET", "/nope/v1/models");
         QCOMPARE(r.status, 404);
         QCOMPARE(r.errorCode(), QStringLiteral("unknown_connection"));
         QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
@@ -185,19 +200,20 @@ private slots:
     }
 
     void unroutedPathIs404() {
-        const auto r = httpRequest(url_, "GET", "/admin");
+        const auto r = call("GET", "/admin");
         QCOMPARE(r.status, 404);
         QCOMPARE(r.errorCode(), QStringLiteral("not_found"));
     }
 
     void bodyOverTheLimitIs413() {
         const QByteArray big(9000, 'x');
-        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", big);
+        const auto r = call("POST", "/v1/chat/completions", big);
         QCOMPARE(r.status, 413);
         QCOMPARE(r.errorCode(), QStringLiteral("body_too_large"));
         // Chunked bodies are counted as they arrive.
         RawHttpConnection connection{QUrl(url_)};
-        QByteArray raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        QByteArray raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                         "Authorization: Bearer " + kClientKey + "\r\n\r\n";
         for (int i = 0; i < 3; ++i) raw += "1000\r\n" + QByteArray(4096, 'y') + "\r\n";
         raw += "0\r\n\r\n";
         QVERIFY(connection.sendRaw(raw));
@@ -208,7 +224,7 @@ private slots:
     }
 
     void headersOverTheLimitAre431() {
-        const auto r = httpRequest(url_, "GET", "/v1/models", {}, {{"X-Big", QByteArray(6000, 'h')}});
+        const auto r = call("GET", "/v1/models", {}, {{"X-Big", QByteArray(6000, 'h')}});
         QCOMPARE(r.status, 431);
         QCOMPARE(r.errorCode(), QStringLiteral("headers_too_large"));
         verifyStillServing();
@@ -232,7 +248,7 @@ private slots:
     }
 
     void refusedUpstreamIs502() {
-        const auto r = httpRequest(url_, "POST", "/dead/v1/chat/completions", chatBody(QStringLiteral("x")));
+        const auto r = call("POST", "/dead/v1/chat/completions", chatBody(QStringLiteral("x")));
         QCOMPARE(r.status, 502);
         QCOMPARE(r.errorCode(), QStringLiteral("upstream_unreachable"));
         QCOMPARE(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("type")).toString(),
@@ -243,7 +259,7 @@ private slots:
     void slowFirstByteIs504() {
         QElapsedTimer timer;
         timer.start();
-        const auto r = httpRequest(url_, "POST", "/slow/v1/chat/completions", chatBody(QStringLiteral("x")),
+        const auto r = call("POST", "/slow/v1/chat/completions", chatBody(QStringLiteral("x")),
                                    {{"X-Mock-Fault", "slow-first-byte"}, {"X-Mock-First-Byte-Delay-Ms", "3000"}});
         QCOMPARE(r.status, 504);
         QCOMPARE(r.errorCode(), QStringLiteral("upstream_timeout"));
@@ -252,7 +268,7 @@ private slots:
     }
 
     void idleStreamEndsWithAnSseTimeoutEvent() {
-        const auto r = httpRequest(url_, "POST", "/slow/v1/chat/completions", chatBody(QStringLiteral("x"), true),
+        const auto r = call("POST", "/slow/v1/chat/completions", chatBody(QStringLiteral("x"), true),
                                    {{"X-Mock-Token-Delay-Ms", "1500"}});
         QCOMPARE(r.status, 200);
         QVERIFY(r.complete);  // the chunked stream is properly terminated
@@ -266,7 +282,7 @@ private slots:
         // Tokens keep coming every 100 ms (never idle), but the exchange may last 700 ms.
         QElapsedTimer timer;
         timer.start();
-        const auto r = httpRequest(url_, "POST", "/brief/v1/chat/completions", chatBody(QStringLiteral("x"), true),
+        const auto r = call("POST", "/brief/v1/chat/completions", chatBody(QStringLiteral("x"), true),
                                    {{"X-Mock-Token-Delay-Ms", "100"},
                                     {"X-Mock-Reply", "a b c d e f g h i j k l m n o p q r s t u v w x y z"}});
         QCOMPARE(r.status, 200);
@@ -280,7 +296,7 @@ private slots:
     }
 
     void resetMidStreamEndsWithAnSseErrorEvent() {
-        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("x"), true),
+        const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("x"), true),
                                    {{"X-Mock-Fault", "reset-mid-stream"}, {"X-Mock-Token-Delay-Ms", "20"}});
         QCOMPARE(r.status, 200);
         QVERIFY(r.complete);
@@ -298,7 +314,7 @@ private slots:
     }
 
     void resetMidBodyIs502() {
-        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
+        const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
                                    {{"X-Mock-Fault", "reset-mid-stream"}});
         QCOMPARE(r.status, 502);
         QCOMPARE(r.errorCode(), QStringLiteral("upstream_reset"));
@@ -306,7 +322,7 @@ private slots:
     }
 
     void upstreamErrorsPassThrough() {
-        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
+        const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
                                    {{"X-Mock-Fault", "500"}});
         QCOMPARE(r.status, 500);
         QCOMPARE(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("type")).toString(),
@@ -315,7 +331,7 @@ private slots:
     }
 
     void credentialQuotedByTheUpstreamIsRedacted() {
-        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
+        const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
                                    {{"X-Mock-Fault", "leak-key"}});
         QCOMPARE(r.status, 401);
         QVERIFY(r.body.contains("[REDACTED]"));
@@ -324,17 +340,17 @@ private slots:
     }
 
     void healthAndReadiness() {
-        const auto health = httpRequest(url_, "GET", "/healthz");
+        const auto health = call("GET", "/healthz");
         QCOMPARE(health.status, 200);
         QCOMPARE(health.json().value(QStringLiteral("status")).toString(), QStringLiteral("ok"));
-        QCOMPARE(httpRequest(url_, "GET", "/readyz").status, 200);
-        const auto wrongMethod = httpRequest(url_, "POST", "/healthz", "{}");
+        QCOMPARE(call("GET", "/readyz").status, 200);
+        const auto wrongMethod = call("POST", "/healthz", "{}");
         QCOMPARE(wrongMethod.status, 405);
         QCOMPARE(wrongMethod.errorCode(), QStringLiteral("method_not_allowed"));
     }
 
     void metricsCountRequestsAndUpstreamErrors() {
-        const auto r = httpRequest(url_, "GET", "/metrics");
+        const auto r = call("GET", "/metrics");
         QCOMPARE(r.status, 200);
         QVERIFY(r.header("content-type").startsWith("text/plain; version=0.0.4"));
         const QString text = QString::fromUtf8(r.body);
@@ -351,7 +367,7 @@ private slots:
     }
 
     void logsHaveOneLinePerRequestAndNoSecrets() {
-        const auto r = httpRequest(url_, "POST", "/v1/chat/completions", chatBody(QStringLiteral("a private prompt")),
+        const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("a private prompt")),
                                    {{"Authorization", "Bearer " + kClientKey}, {"X-Request-Id", "log-check-1"}});
         QCOMPARE(r.status, 200);
         QTRY_VERIFY(gateway_->logText().contains("log-check-1"));

@@ -55,13 +55,16 @@ private slots:
                                              {QStringLiteral("tls"),
                                               QJsonObject{{QStringLiteral("cert_file"), pki_.filePath(QStringLiteral("server.crt"))},
                                                           {QStringLiteral("key_file"), pki_.filePath(QStringLiteral("server.key"))}}}}});
+        const QByteArray key = createApiKey(dir.filePath(QStringLiteral("vigil.db")), QStringLiteral("tls"),
+                                            QStringLiteral("requester")).toLatin1();
         auto gateway = startGateway(dir, config, kUpstreamKey);
         QVERIFY(gateway);
         QVERIFY(gateway->url().startsWith(QStringLiteral("https://127.0.0.1:")));
 
         RawHttpConnection connection{QUrl(gateway->url()), ca_};
         QVERIFY2(connection.isConnected(), qPrintable(connection.errorString()));
-        const auto r = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("over tls"), true));
+        const auto r = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("over tls"), true),
+                                          {{"Authorization", "Bearer " + key}});
         QCOMPARE(r.status, 200);
         QVERIFY(r.body.endsWith("data: [DONE]\n\n"));
         QCOMPARE(connection.request("GET", "/healthz").status, 200);  // keep-alive over TLS
@@ -96,16 +99,19 @@ private slots:
         untrusted.remove(QStringLiteral("ca_file"));
         connections.insert(QStringLiteral("systemca"), untrusted);
         config.insert(QStringLiteral("connections"), connections);
+        const QByteArray key = createApiKey(dir.filePath(QStringLiteral("vigil.db")), QStringLiteral("tls"),
+                                            QStringLiteral("requester")).toLatin1();
+        const QList<QPair<QByteArray, QByteArray>> auth = {{"Authorization", "Bearer " + key}};
         auto gateway = startGateway(dir, config, kUpstreamKey);
         QVERIFY(gateway);
 
-        const auto ok = httpRequest(gateway->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("x"), true));
+        const auto ok = httpRequest(gateway->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("x"), true), auth);
         QCOMPARE(ok.status, 200);
         QVERIFY(ok.body.endsWith("data: [DONE]\n\n"));
-        const auto again = httpRequest(gateway->url(), "GET", "/v1/models");
+        const auto again = httpRequest(gateway->url(), "GET", "/v1/models", {}, auth);
         QCOMPARE(again.status, 200);
 
-        const auto refused = httpRequest(gateway->url(), "GET", "/systemca/v1/models");
+        const auto refused = httpRequest(gateway->url(), "GET", "/systemca/v1/models", {}, auth);
         QCOMPARE(refused.status, 502);
         QCOMPARE(refused.errorCode(), QStringLiteral("upstream_unreachable"));
         QVERIFY2(refused.body.contains("TLS"), refused.body.constData());

@@ -29,7 +29,10 @@ ManagedProcess::~ManagedProcess() {
 
 bool ManagedProcess::start(int listeners, int timeoutMs) {
     process_.start();
-    if (!process_.waitForStarted(timeoutMs)) return false;
+    if (!process_.waitForStarted(timeoutMs)) {
+        qWarning("process %s did not start: %s", qPrintable(process_.program()), qPrintable(process_.errorString()));
+        return false;
+    }
     QDeadlineTimer deadline(timeoutMs);
     while (!deadline.hasExpired()) {
         urls_.clear();
@@ -120,6 +123,31 @@ std::unique_ptr<ManagedProcess> startGateway(const QTemporaryDir& dir, const QJs
         QStringLiteral(VIGIL_GATEWAY_BIN), QStringList{QStringLiteral("--config"), path}, env);
     if (!process->start(listeners)) return nullptr;
     return process;
+}
+
+QString createApiKey(const QString& dbPath, const QString& name, const QString& roles) {
+    QProcess cli;
+    cli.start(QStringLiteral(VIGIL_GATEWAY_BIN),
+              {QStringLiteral("keys"), QStringLiteral("create"), QStringLiteral("--db"), dbPath,
+               QStringLiteral("--name"), name, QStringLiteral("--roles"), roles});
+    if (!cli.waitForFinished(15000) || cli.exitCode() != 0) {
+        qWarning("keys create failed: %s", cli.readAllStandardError().constData());
+        return {};
+    }
+    return QString::fromLatin1(cli.readAllStandardOutput()).trimmed();
+}
+
+QJsonObject runOpenAiSdk(const QString& baseUrl, const QString& apiKey, const QString& mode,
+                         const QStringList& extra, QByteArray* transcript) {
+    QProcess node;
+    node.setWorkingDirectory(QStringLiteral(VIGIL_SOURCE_DIR "/tests/integration/node"));
+    node.start(QStringLiteral(VIGIL_NODE_BIN),
+               QStringList{QStringLiteral("sdk_client.mjs"), QStringLiteral("--base-url"), baseUrl,
+                           QStringLiteral("--api-key"), apiKey, QStringLiteral("--mode"), mode} + extra);
+    if (!node.waitForFinished(60000)) return {};
+    const QByteArray out = node.readAllStandardOutput();
+    if (transcript != nullptr) *transcript += out + node.readAllStandardError();
+    return QJsonDocument::fromJson(out.trimmed().split('\n').last()).object();
 }
 
 QJsonObject basicGatewayConfig(const QString& upstreamUrl) {

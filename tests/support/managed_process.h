@@ -53,6 +53,16 @@ std::unique_ptr<ManagedProcess> startMockUpstream(const QString& apiKey,
 std::unique_ptr<ManagedProcess> startGateway(const QTemporaryDir& dir, const QJsonObject& config,
                                              const QString& upstreamKey, int listeners = 1);
 
+// Creates a Vigil API key with the real CLI (vigil-gateway keys create --db ...) and
+// returns it; empty on failure.
+QString createApiKey(const QString& dbPath, const QString& name, const QString& roles);
+
+// Runs tests/integration/node/sdk_client.mjs (the official openai SDK) against `baseUrl`
+// with `apiKey`; returns the JSON line it printed (ok, text, error_class, status, code...).
+// `transcript`, when given, collects everything the client printed.
+QJsonObject runOpenAiSdk(const QString& baseUrl, const QString& apiKey, const QString& mode,
+                         const QStringList& extra = {}, QByteArray* transcript = nullptr);
+
 // A minimal gateway config: one plain listener on a free port, one connection "mock" (the
 // default) to `upstreamUrl`, credential from VIGIL_TEST_UPSTREAM_KEY.
 QJsonObject basicGatewayConfig(const QString& upstreamUrl);

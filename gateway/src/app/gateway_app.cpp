@@ -2,7 +2,11 @@
 
 #include <csignal>
 
+#include "auth/api_keys.h"
+#include "auth/oidc_issuer.h"
+#include "auth/token_verifier.h"
 #include "chain/pipeline.h"
+#include "net/http_fetch.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
 
@@ -50,7 +54,24 @@ int runGateway(const config::GatewayConfig& config) {
     std::vector<std::string> names;
     for (const auto& c : config.connections) names.push_back(c.name);
     auto metrics = std::make_shared<observe::Metrics>(std::move(names));
-    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics);
+
+    std::shared_ptr<auth::ApiKeyRegistry> apiKeys;
+    try {
+        apiKeys = std::make_shared<auth::ApiKeyRegistry>(config.store.sqlitePath);
+    } catch (const std::exception& e) {
+        observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
+        return 1;
+    }
+    // Discovery and key sets are fetched in the background: the gateway serves API keys
+    // (and tokens, once their issuer's keys arrive) even while an identity provider is down.
+    net::HttpFetcher fetcher;
+    std::vector<std::shared_ptr<auth::OidcIssuer>> issuers;
+    for (const auto& issuer : config.identity.issuers) {
+        issuers.push_back(std::make_shared<auth::OidcIssuer>(issuer, fetcher));
+    }
+    auto tokens = std::make_shared<auth::TokenVerifier>(issuers, config.identity.roles,
+                                                        config.identity.tokenCacheSize);
+    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys);
 
     net::HttpServer server(serverOptions(config), pipeline);
     std::vector<net::BoundListener> bound;
@@ -66,6 +87,13 @@ int runGateway(const config::GatewayConfig& config) {
             .str("base_url", c.baseUrl.text)
             .flag("default", &c == &config.connections[config.defaultConnection]);
     }
+    for (const auto& issuer : issuers) {
+        observe::LogLine(observe::LogLevel::Info, "issuer")
+            .str("issuer", issuer->config().issuer)
+            .str("discovery", issuer->config().discoveryUrl);
+        issuer->start();
+    }
+    observe::LogLine(observe::LogLevel::Info, "store").str("sqlite", config.store.sqlitePath.string());
     for (const auto& b : bound) {
         observe::LogLine(observe::LogLevel::Info, "listening").str("url", b.url);
     }

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/identity.h"
 #include "net/http_types.h"
 #include "vigil/details_code.h"
 
@@ -18,16 +19,21 @@ struct LocalReply {
 
 // What the request stages learn about one request as it passes through them.
 struct RequestContext {
-    const net::RequestView& request;
-    std::string_view requestId;
-    std::optional<std::size_t> connection;  // set by the route stage
-    std::string upstreamTarget;             // path and query for the upstream
-    std::optional<LocalReply> localReply;   // set by a stage that answers itself
+    const net::RequestView* request = nullptr;  // valid while the server holds the request
+    std::string requestId;
+    std::shared_ptr<const auth::Identity> identity;  // set by the authenticate stage
+    std::optional<std::size_t> connection;            // set by the route stage
+    std::string upstreamTarget;                       // path and query for the upstream
+    std::optional<LocalReply> localReply;             // set by a stage that answers itself
+    // Set by a stage that parks the request: whoever finishes the awaited work calls
+    // wake() on it, and the stage runs again.
+    std::shared_ptr<net::WakeSignal> parkedOn;
 };
 
 enum class FilterStatus {
     Continue,    // next stage
     LocalReply,  // the stage answered (context.localReply); the chain stops here
+    Park,        // the stage waits for something (context.parkedOn); it runs again after
 };
 
 // One request stage. Instances are built once from the configuration, are immutable and
@@ -43,9 +49,11 @@ class FilterChain {
 public:
     void add(std::unique_ptr<RequestFilter> filter) { filters_.push_back(std::move(filter)); }
 
-    FilterStatus run(RequestContext& context) const {
-        for (const auto& filter : filters_) {
-            if (filter->onRequest(context) != FilterStatus::Continue) return FilterStatus::LocalReply;
+    // Runs the stages from `next` on; on Park, `next` is the stage to run again.
+    FilterStatus run(RequestContext& context, std::size_t& next) const {
+        for (; next < filters_.size(); ++next) {
+            const auto status = filters_[next]->onRequest(context);
+            if (status != FilterStatus::Continue) return status;
         }
         return FilterStatus::Continue;
     }

@@ -5,6 +5,7 @@
 
 #include "forward/sse_framer.h"
 #include "observe/log.h"
+#include "auth/auth_filter.h"
 #include "route/router.h"
 
 namespace vigil::chain {
@@ -26,7 +27,20 @@ net::LocalResponse jsonResponse(int status, std::string body, std::string_view r
 
 net::LocalResponse errorResponse(DetailsCode code, std::string_view message,
                                  std::string_view requestId) {
-    return jsonResponse(detailsCodeInfo(code).httpStatus, errorBody(code, message), requestId);
+    auto response = jsonResponse(detailsCodeInfo(code).httpStatus, errorBody(code, message), requestId);
+    if (isAuthenticationFailure(code)) {
+        // RFC 6750 3: no error code when the request carried no credentials at all.
+        std::string challenge = "Bearer realm=\"vigil\"";
+        if (code != DetailsCode::MissingCredentials) {
+            std::string description(message);
+            for (auto& c : description) {
+                if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '\'';
+            }
+            challenge += ", error=\"invalid_token\", error_description=\"" + description + "\"";
+        }
+        response.headers.push_back({"WWW-Authenticate", std::move(challenge)});
+    }
+    return response;
 }
 
 // Per-request response side: relays the upstream answer (event by event for streams),
@@ -48,6 +62,7 @@ public:
     }
 
     void setCode(DetailsCode code) { code_ = code; }
+    void setIdentity(std::shared_ptr<const auth::Identity> identity) { identity_ = std::move(identity); }
 
     void onResponseHead(int, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
@@ -101,6 +116,9 @@ public:
             .real("duration_ms", seconds * 1000.0)
             .num("request_bytes", static_cast<std::int64_t>(outcome.requestBytes))
             .num("response_bytes", static_cast<std::int64_t>(outcome.responseBytes));
+        if (identity_) {
+            line.str("subject", identity_->subject).str("auth", auth::methodName(identity_->method));
+        }
         if (code_) line.str("code", detailsCodeName(*code_));
         if (outcome.clientAborted) line.flag("client_aborted", true);
     }
@@ -117,6 +135,30 @@ private:
     bool streaming_ = false;
     forward::SseFramer framer_;
     std::optional<DetailsCode> code_;
+    std::shared_ptr<const auth::Identity> identity_;
+};
+
+// A request whose stages wait for something: the chain continues where it stopped.
+class ParkedChain final : public net::ParkedRequest {
+public:
+    ParkedChain(Pipeline& pipeline, RequestContext context, std::size_t next)
+        : pipeline_(pipeline), context_(std::move(context)), next_(next) {
+        deadline = std::chrono::seconds(15);
+    }
+    void setWaker(std::function<void()> wake) override { context_.parkedOn->setWaker(std::move(wake)); }
+    net::Action resume(const net::RequestView& request) override {
+        context_.request = &request;
+        return pipeline_.continueChain(std::move(context_), next_);
+    }
+    net::Action expire(const net::RequestView& request) override {
+        context_.request = &request;
+        return pipeline_.expireParked(std::move(context_));
+    }
+
+private:
+    Pipeline& pipeline_;
+    RequestContext context_;
+    std::size_t next_;
 };
 
 }  // namespace
@@ -143,9 +185,13 @@ std::string newRequestId() {
 std::span<const std::string_view> Pipeline::droppedClientHeaders() { return kDroppedHeaders; }
 
 Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
-                   std::shared_ptr<observe::Metrics> metrics)
+                   std::shared_ptr<observe::Metrics> metrics,
+                   std::shared_ptr<auth::TokenVerifier> tokens,
+                   std::shared_ptr<const auth::ApiKeyRegistry> apiKeys)
     : config_(std::move(config)), metrics_(std::move(metrics)) {
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
+    chain_.add(std::make_unique<auth::AuthFilter>(*config_, std::move(tokens), std::move(apiKeys)));
+    chain_.add(std::make_unique<auth::RoleFilter>(*config_));
     for (const auto& c : config_->connections) {
         connections_.push_back({"Bearer " + c.credential, forward::CredentialScrubber(c.credential)});
     }
@@ -184,17 +230,30 @@ net::Action Pipeline::handle(const net::RequestView& request) {
         return builtin(request, std::move(requestId));
     }
 
-    RequestContext context{request, requestId, std::nullopt, {}, std::nullopt};
+    RequestContext context;
+    context.request = &request;
+    context.requestId = std::move(requestId);
+    return continueChain(std::move(context), 0);
+}
+
+net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
+    const net::RequestView& request = *context.request;
+    const auto status = chain_.run(context, next);
     net::Action action;
-    if (chain_.run(context) == FilterStatus::LocalReply) {
+    if (status == FilterStatus::Park) {
+        action.kind = net::Action::Kind::Park;
+        action.parked = std::make_shared<ParkedChain>(*this, std::move(context), next);
+        return action;
+    }
+    const std::string_view name =
+        context.connection ? std::string_view(config_->connections[*context.connection].name) : std::string_view();
+    if (status == FilterStatus::LocalReply) {
         const auto& reply = *context.localReply;
-        const std::string_view name =
-            context.connection ? std::string_view(config_->connections[*context.connection].name)
-                               : std::string_view();
-        auto exchange = std::make_unique<Exchange>(*metrics_, request, requestId,
+        auto exchange = std::make_unique<Exchange>(*metrics_, request, context.requestId,
                                                    context.connection, name, nullptr, false);
         exchange->setCode(reply.code);
-        action.local = errorResponse(reply.code, reply.message, requestId);
+        exchange->setIdentity(context.identity);
+        action.local = errorResponse(reply.code, reply.message, context.requestId);
         action.observer = std::move(exchange);
         return action;
     }
@@ -205,11 +264,25 @@ net::Action Pipeline::handle(const net::RequestView& request) {
     action.forward.upstream = index;
     action.forward.target = std::move(context.upstreamTarget);
     action.forward.dropHeaders = kDroppedHeaders;
-    action.forward.setHeaders = {{"X-Request-Id", requestId}};
+    action.forward.setHeaders = {{"X-Request-Id", context.requestId}};
     action.forward.credentialHeader = runtime.authorization;
-    action.observer = std::make_unique<Exchange>(*metrics_, request, std::move(requestId), index,
-                                                 config_->connections[index].name,
-                                                 &runtime.scrubber, false);
+    auto exchange = std::make_unique<Exchange>(*metrics_, request, std::move(context.requestId), index,
+                                               name, &runtime.scrubber, false);
+    exchange->setIdentity(std::move(context.identity));
+    action.observer = std::move(exchange);
+    return action;
+}
+
+net::Action Pipeline::expireParked(RequestContext context) {
+    context.localReply = LocalReply{DetailsCode::ParkTimeout, "timed out waiting to decide on the request"};
+    net::Action action;
+    const std::string_view name =
+        context.connection ? std::string_view(config_->connections[*context.connection].name) : std::string_view();
+    auto exchange = std::make_unique<Exchange>(*metrics_, *context.request, context.requestId,
+                                               context.connection, name, nullptr, false);
+    exchange->setCode(DetailsCode::ParkTimeout);
+    action.local = errorResponse(DetailsCode::ParkTimeout, context.localReply->message, context.requestId);
+    action.observer = std::move(exchange);
     return action;
 }
 

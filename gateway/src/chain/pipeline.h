@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "auth/api_keys.h"
+#include "auth/token_verifier.h"
 #include "chain/filter.h"
 #include "config/gateway_config.h"
 #include "forward/credential_scrubber.h"
@@ -19,7 +21,9 @@ namespace vigil::chain {
 class Pipeline final : public net::RequestHandler {
 public:
     Pipeline(std::shared_ptr<const config::GatewayConfig> config,
-             std::shared_ptr<observe::Metrics> metrics);
+             std::shared_ptr<observe::Metrics> metrics,
+             std::shared_ptr<auth::TokenVerifier> tokens,
+             std::shared_ptr<const auth::ApiKeyRegistry> apiKeys);
 
     net::Action handle(const net::RequestView& request) override;
     net::LocalResponse rejected(DetailsCode code, std::string_view message,
@@ -28,6 +32,10 @@ public:
 
     // Headers a client sends that never reach the upstream.
     static std::span<const std::string_view> droppedClientHeaders();
+
+    // Runs the stages from `next` on and turns the outcome into the server's next step.
+    net::Action continueChain(RequestContext context, std::size_t next);
+    net::Action expireParked(RequestContext context);
 
 private:
     struct ConnectionRuntime {

@@ -110,6 +110,44 @@ bool isReservedConnectionName(std::string_view name) {
     return std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved);
 }
 
+// Expands ${NAME} from the environment, so deployments can say "${STATE_DIRECTORY}/vigil.db".
+std::string expandEnvironment(const ObjectReader& r, const std::string& key, const std::string& text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size();) {
+        if (text.compare(i, 2, "${") == 0) {
+            const auto close = text.find('}', i + 2);
+            if (close == std::string::npos) r.fail(key, "has an unterminated ${...}");
+            const std::string name = text.substr(i + 2, close - i - 2);
+            const char* value = std::getenv(name.c_str());
+            if (value == nullptr || *value == '\0') {
+                r.fail(key, "uses ${" + name + "}, and environment variable " + name + " is not set");
+            }
+            out += value;
+            i = close + 1;
+        } else {
+            out += text[i++];
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> stringList(ObjectReader& r, std::string_view key, bool required) {
+    const json* v = r.find(key);
+    std::vector<std::string> out;
+    if (v == nullptr) {
+        if (required) r.fail(r.keyPath(key), "is required");
+        return out;
+    }
+    if (!v->is_array()) r.fail(r.keyPath(key), "must be an array of strings");
+    for (const auto& item : *v) {
+        if (!item.is_string() || item.get<std::string>().empty()) {
+            r.fail(r.keyPath(key), "must be an array of non-empty strings");
+        }
+        out.push_back(item.get<std::string>());
+    }
+    return out;
+}
+
 std::filesystem::path resolvePath(const std::filesystem::path& origin, const std::string& p) {
     std::filesystem::path path(p);
     if (path.is_relative()) path = origin.parent_path() / path;
@@ -202,6 +240,20 @@ Connection readConnection(const std::string& name, const json& value, const std:
     auto cred = r.object("credential");
     c.credential = readCredential(cred, origin, c.credentialSource);
     c.timeouts = readUpstreamTimeouts(r.object("timeouts"), defaults);
+    if (r.find("allowed_roles") != nullptr) {
+        c.allowedRoles = stringList(r, "allowed_roles", true);
+        for (const auto& role : c.allowedRoles) {
+            if (!isValidRoleName(role)) r.fail(r.keyPath("allowed_roles"), "'" + role + "' is not a valid role name");
+        }
+    } else {
+        c.allowedRoles = {"requester"};
+    }
+    const auto authentication = r.optionalString("authentication").value_or("required");
+    if (authentication == "none") {
+        c.authentication = Connection::Authentication::None;
+    } else if (authentication != "required") {
+        r.fail(r.keyPath("authentication"), "must be \"required\" or \"none\" (got \"" + authentication + "\")");
+    }
     r.rejectUnknownKeys();
     return c;
 }
@@ -241,7 +293,51 @@ std::string lineAndColumn(std::string_view text, std::size_t byte) {
     return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
+void readIdentity(ObjectReader& root, const std::filesystem::path& origin, Identity& identity) {
+    auto r = root.object("identity");
+    if (const json* issuers = r.find("issuers")) {
+        if (!issuers->is_array()) r.fail(r.keyPath("issuers"), "must be an array");
+        for (std::size_t i = 0; i < issuers->size(); ++i) {
+            ObjectReader ir((*issuers)[i], r.keyPath("issuers") + "[" + std::to_string(i) + "]", r.origin());
+            Issuer issuer;
+            issuer.issuer = ir.requiredString("issuer");
+            std::string urlError;
+            if (!parseUpstreamUrl(issuer.issuer, urlError)) ir.fail(ir.keyPath("issuer"), urlError);
+            issuer.audiences = stringList(ir, "audiences", true);
+            if (issuer.audiences.empty()) ir.fail(ir.keyPath("audiences"), "must name at least one audience");
+            std::string base = issuer.issuer;
+            while (base.ends_with('/')) base.pop_back();
+            issuer.discoveryUrl = ir.optionalString("discovery_url")
+                                      .value_or(base + "/.well-known/openid-configuration");
+            if (!parseUpstreamUrl(issuer.discoveryUrl, urlError)) ir.fail(ir.keyPath("discovery_url"), urlError);
+            issuer.subjectClaim = ir.optionalString("subject_claim").value_or("sub");
+            issuer.groupsClaim = ir.optionalString("groups_claim").value_or("groups");
+            issuer.leeway = std::chrono::seconds(ir.integer("leeway_s", 60, 0, 3600));
+            issuer.jwksRefresh = std::chrono::seconds(ir.integer("jwks_refresh_s", 300, 30, 86400));
+            if (auto ca = ir.optionalString("ca_file")) {
+                issuer.caFile = resolvePath(origin, *ca);
+                requireReadableFile(ir, ir.keyPath("ca_file"), *issuer.caFile);
+            }
+            ir.rejectUnknownKeys();
+            identity.issuers.push_back(std::move(issuer));
+        }
+    }
+    if (const json* roles = r.find("roles")) {
+        if (!roles->is_object()) r.fail(r.keyPath("roles"), "must be an object: role -> {\"groups\": [...]}");
+        for (const auto& [role, value] : roles->items()) {
+            ObjectReader rr(value, r.keyPath("roles") + "." + role, r.origin());
+            if (!isValidRoleName(role)) rr.fail(rr.path(), "is not a valid role name (a-z, 0-9, '-', '_')");
+            identity.roles.push_back({role, stringList(rr, "groups", true)});
+            rr.rejectUnknownKeys();
+        }
+    }
+    identity.tokenCacheSize = static_cast<std::size_t>(r.integer("token_cache_size", 10'000, 1, 10'000'000));
+    r.rejectUnknownKeys();
+}
+
 }  // namespace
+
+bool isValidRoleName(std::string_view name) { return isValidConnectionName(name); }
 
 const Connection* GatewayConfig::findConnection(std::string_view name) const {
     for (const auto& c : connections) {
@@ -406,8 +502,36 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
     }
     logging.rejectUnknownKeys();
 
+    readIdentity(r, origin, config.identity);
+
+    auto store = r.object("store");
+    const auto sqlite = store.optionalString("sqlite_path").value_or("vigil.db");
+    config.store.sqlitePath = resolvePath(origin, expandEnvironment(store, store.keyPath("sqlite_path"), sqlite));
+    store.rejectUnknownKeys();
+
     r.rejectUnknownKeys();
     return config;
+}
+
+std::filesystem::path loadStorePath(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ConfigError(file.string() + ": cannot read the config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string originText = std::filesystem::absolute(file).string();
+    json root;
+    try {
+        root = json::parse(text.str(), nullptr, true, true);
+    } catch (const json::parse_error& e) {
+        throw ConfigError(originText + ": not valid JSON: " + e.what());
+    }
+    if (!root.is_object()) throw ConfigError(originText + ": (top level): must be an object");
+    static const json kEmpty = json::object();
+    const json& storeJson = root.contains("store") ? root["store"] : kEmpty;
+    ObjectReader store(storeJson, "store", originText);
+    const auto sqlite = store.optionalString("sqlite_path").value_or("vigil.db");
+    return resolvePath(std::filesystem::absolute(file),
+                       expandEnvironment(store, store.keyPath("sqlite_path"), sqlite));
 }
 
 GatewayConfig loadConfig(const std::filesystem::path& file) {

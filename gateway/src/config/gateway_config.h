@@ -42,6 +42,10 @@ struct CredentialSource {
 
 struct Connection {
     std::string name;
+    std::vector<std::string> allowedRoles;  // roles that may call this connection
+    // None: callers need no credentials (public endpoints); they are recorded as anonymous.
+    enum class Authentication { Required, None };
+    Authentication authentication = Authentication::Required;
     std::string kind;  // "openai"
     UpstreamUrl baseUrl;
     std::optional<std::filesystem::path> caFile;
@@ -77,6 +81,33 @@ struct Logging {
     Level level = Level::Info;
 };
 
+// One OpenID Connect issuer whose bearer tokens the gateway accepts.
+struct Issuer {
+    std::string issuer;                  // must equal the token's "iss"
+    std::vector<std::string> audiences;  // the token's "aud" must contain one
+    std::string discoveryUrl;            // <issuer>/.well-known/openid-configuration
+    std::string subjectClaim = "sub";    // dotted path
+    std::string groupsClaim = "groups";  // dotted path: "realm_access.roles", "cognito:groups"
+    std::chrono::seconds leeway{60};     // for exp, nbf, iat
+    std::chrono::seconds jwksRefresh{300};
+    std::optional<std::filesystem::path> caFile;  // for https discovery; else the system store
+};
+
+struct RoleMapping {
+    std::string role;
+    std::vector<std::string> groups;  // members of any of these groups have the role
+};
+
+struct Identity {
+    std::vector<Issuer> issuers;
+    std::vector<RoleMapping> roles;
+    std::size_t tokenCacheSize = 10'000;
+};
+
+struct Store {
+    std::filesystem::path sqlitePath;
+};
+
 struct GatewayConfig {
     std::filesystem::path sourceFile;
     std::vector<Listener> listeners;
@@ -87,6 +118,8 @@ struct GatewayConfig {
     int threads = 0;  // 0: one per core
     Milliseconds shutdownGrace{30'000};
     Logging logging;
+    Identity identity;
+    Store store;
 
     const Connection* findConnection(std::string_view name) const;
 };
@@ -97,6 +130,13 @@ GatewayConfig loadConfig(const std::filesystem::path& file);
 
 // Same, from text; `origin` is used in messages and to resolve relative paths.
 GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& origin);
+
+// Only the store path of a config file, for the `keys` commands (which must work where the
+// upstream credentials are not available). Throws ConfigError.
+std::filesystem::path loadStorePath(const std::filesystem::path& file);
+
+// Role names: a-z, 0-9, '-', '_', at most 64 characters.
+bool isValidRoleName(std::string_view name);
 
 // Parses "http[s]://host[:port][/prefix]"; returns nullopt with `error` set when invalid.
 std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& error);

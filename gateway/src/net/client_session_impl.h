@@ -189,6 +189,18 @@ private:
                                 Clock::time_point start) {
         fillView(request);
         Action action = worker_.shared.handler->handle(view_);
+        while (action.kind == Action::Kind::Park) {
+            // Wait without blocking the thread: the waker (any thread) posts a cancel of
+            // this timer to the connection's executor; the timer's own expiry is the deadline.
+            auto parked = action.parked;
+            auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor());
+            timer->expires_after(parked->deadline);
+            parked->setWaker([timer, executor = stream_.get_executor()] {
+                asio::post(executor, [timer] { timer->cancel(); });
+            });
+            auto [ec] = co_await timer->async_wait(useNothrow);
+            action = ec == asio::error::operation_aborted ? parked->resume(view_) : parked->expire(view_);
+        }
         const bool headRequest = request.method() == http::verb::head;
         if (action.kind == Action::Kind::Local) {
             co_return co_await writeLocal(action.local, keepAlive, headRequest,

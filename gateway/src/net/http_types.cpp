@@ -24,4 +24,25 @@ bool RequestView::hasHeader(std::string_view name) const {
                        [&](const HeaderView& h) { return equalsIgnoreCase(h.name, name); });
 }
 
+void WakeSignal::setWaker(std::function<void()> waker) {
+    std::unique_lock lock(mutex_);
+    if (woken_) {
+        lock.unlock();
+        waker();
+        return;
+    }
+    waker_ = std::move(waker);
+}
+
+void WakeSignal::wake() {
+    std::function<void()> waker;
+    {
+        std::lock_guard lock(mutex_);
+        if (woken_) return;
+        woken_ = true;
+        waker = std::move(waker_);
+    }
+    if (waker) waker();
+}
+
 }  // namespace vigil::net

@@ -4,6 +4,9 @@
 // Nothing here includes Asio or Beast.
 
 #include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -110,14 +113,46 @@ struct ForwardRequest {
     std::string_view credentialHeader; // added as Authorization; owned by the config
 };
 
+struct Action;
+
+// A request a stage cannot decide yet (signing keys being fetched; later, a human
+// approval). The server keeps the request and its connection open without blocking its
+// thread, and continues when woken or when `deadline` passes.
+class ParkedRequest {
+public:
+    virtual ~ParkedRequest() = default;
+    // Registers the callback that continues the request. It is called once, from any
+    // thread, possibly before setWaker returns.
+    virtual void setWaker(std::function<void()> wake) = 0;
+    // On the connection's thread, once woken: the next decision (it may park again).
+    virtual Action resume(const RequestView& request) = 0;
+    // On the connection's thread, when the deadline passed first.
+    virtual Action expire(const RequestView& request) = 0;
+    std::chrono::milliseconds deadline{30'000};
+};
+
 // What the handler decided for one request.
 struct Action {
-    enum class Kind { Local, Forward };
+    enum class Kind { Local, Forward, Park };
     Kind kind = Kind::Local;
     LocalResponse local;
     ForwardRequest forward;
     // Always set for Forward; optional for Local (then only onComplete is called).
     std::unique_ptr<ExchangeObserver> observer;
+    std::shared_ptr<ParkedRequest> parked;  // Park
+};
+
+// The thread-safe half of a ParkedRequest: whoever finishes the work calls wake(); the
+// server's waker runs once, whichever of the two comes first.
+class WakeSignal {
+public:
+    void setWaker(std::function<void()> waker);
+    void wake();
+
+private:
+    std::mutex mutex_;
+    bool woken_ = false;
+    std::function<void()> waker_;
 };
 
 class RequestHandler {

@@ -69,7 +69,7 @@ RouteResult Router::route(std::string_view target) const {
 }
 
 chain::FilterStatus RouteFilter::onRequest(chain::RequestContext& context) const {
-    auto result = router_.route(context.request.target);
+    auto result = router_.route(context.request->target);
     switch (result.kind) {
         case RouteResult::Kind::Matched:
             context.connection = result.connection;
@@ -89,7 +89,7 @@ chain::FilterStatus RouteFilter::onRequest(chain::RequestContext& context) const
     }
     context.localReply = chain::LocalReply{
         DetailsCode::NotFound,
-        "no route for '" + std::string(context.request.path()) +
+        "no route for '" + std::string(context.request->path()) +
             "': use /v1/... for the default connection or /<connection>/v1/..."};
     return chain::FilterStatus::LocalReply;
 }

@@ -1,6 +1,10 @@
 #include <QTest>
 
+#include <QTemporaryDir>
+
+#include "auth/api_keys.h"
 #include "chain/pipeline.h"
+#include "store/sqlite_store.h"
 #include "config/gateway_config.h"
 
 using vigil::net::Action;
@@ -31,6 +35,8 @@ using namespace texts;
 class TestPipeline : public QObject {
     Q_OBJECT
     std::shared_ptr<vigil::chain::Pipeline> pipeline_;
+    QTemporaryDir dir_;
+    std::string key_;  // "Bearer vgl_..."
 
 private slots:
     void initTestCase() {
@@ -38,13 +44,22 @@ private slots:
         auto config = std::make_shared<vigil::config::GatewayConfig>(vigil::config::parseConfig(
             kText0,
             "/x/gateway.json"));
+        const auto db = dir_.filePath(QStringLiteral("vigil.db")).toStdString();
+        {
+            vigil::store::SqliteStore store(db);
+            auto created = vigil::auth::generateApiKey("unit", {"requester"}, std::nullopt, 1);
+            store.insertApiKey(created.record);
+            key_ = "Bearer " + created.key;
+        }
+        auto apiKeys = std::make_shared<vigil::auth::ApiKeyRegistry>(db);
+        auto tokens = std::make_shared<vigil::auth::TokenVerifier>(
+            std::vector<std::shared_ptr<vigil::auth::OidcIssuer>>{}, std::vector<vigil::config::RoleMapping>{}, 10);
         pipeline_ = std::make_shared<vigil::chain::Pipeline>(
-            config, std::make_shared<vigil::observe::Metrics>(std::vector<std::string>{"demo"}));
+            config, std::make_shared<vigil::observe::Metrics>(std::vector<std::string>{"demo"}), tokens, apiKeys);
     }
 
     void forwardsWithTheConnectionCredential() {
-        const std::vector<HeaderView> headers = {{"Authorization", "Bearer client-key"},
-                                                 {"X-Request-Id", "client-id-1"}};
+        const std::vector<HeaderView> headers = {{"Authorization", key_}, {"X-Request-Id", "client-id-1"}};
         Action action = pipeline_->handle(makeRequest("POST", "/v1/chat/completions", headers));
         QCOMPARE(int(action.kind), int(Action::Kind::Forward));
         QCOMPARE(action.forward.target, std::string("/base/v1/chat/completions"));
@@ -58,7 +73,7 @@ private slots:
     }
 
     void invalidRequestIdIsReplaced() {
-        const std::vector<HeaderView> headers = {{"X-Request-Id", "bad id with spaces"}};
+        const std::vector<HeaderView> headers = {{"Authorization", key_}, {"X-Request-Id", "bad id with spaces"}};
         Action action = pipeline_->handle(makeRequest("GET", "/v1/models", headers));
         QCOMPARE(action.forward.setHeaders[0].name, std::string("X-Request-Id"));
         QCOMPARE(action.forward.setHeaders[0].value.size(), std::size_t(32));
@@ -84,11 +99,26 @@ private slots:
         QCOMPARE(pipeline_->handle(makeRequest("GET", "/readyz", {})).local.status, 503);
     }
 
-    void credentialIsScrubbedFromUpstreamAnswers() {
+    void missingCredentialsAre401WithAChallenge() {
         Action action = pipeline_->handle(makeRequest("POST", "/v1/chat/completions", {}));
-        vigil::net::Headers headers = {{"X-Echo", "Bearer sk-upstream-credential"}};
-        action.observer->onResponseHead(401, headers, false);
-        QCOMPARE(headers[0].value, std::string("Bearer [REDACTED]"));
+        QCOMPARE(action.local.status, 401);
+        QVERIFY(action.local.body.find("\"missing_credentials\"") != std::string::npos);
+        const auto challenge = std::find_if(action.local.headers.begin(), action.local.headers.end(),
+                                            [](const auto& h) { return h.name == "WWW-Authenticate"; });
+        QVERIFY(challenge != action.local.headers.end());
+        QCOMPARE(challenge->value, std::string("Bearer realm=\"vigil\""));
+        const std::vector<HeaderView> wrong = {{"Authorization", "Bearer vgl_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"}};
+        Action refused = pipeline_->handle(makeRequest("POST", "/v1/chat/completions", wrong));
+        QCOMPARE(refused.local.status, 401);
+        QVERIFY(refused.local.body.find("\"api_key_invalid\"") != std::string::npos);
+    }
+
+    void credentialIsScrubbedFromUpstreamAnswers() {
+        const std::vector<HeaderView> headers = {{"Authorization", key_}};
+        Action action = pipeline_->handle(makeRequest("POST", "/v1/chat/completions", headers));
+        vigil::net::Headers responseHeaders = {{"X-Echo", "Bearer sk-upstream-credential"}};
+        action.observer->onResponseHead(401, responseHeaders, false);
+        QCOMPARE(responseHeaders[0].value, std::string("Bearer [REDACTED]"));
         std::string out;
         action.observer->onResponseData("key: sk-upstream-credential", out);
         action.observer->onResponseEnd(out);

@@ -1,0 +1,210 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <array>
+
+namespace vigil::store {
+namespace {
+
+// Each entry moves the schema one version up; entries are never edited once released.
+constexpr std::array kMigrations = {
+    R"sql(
+    CREATE TABLE api_keys (
+        name          TEXT PRIMARY KEY,
+        key_id        TEXT NOT NULL UNIQUE,
+        secret_sha256 BLOB NOT NULL,
+        roles         TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER,
+        revoked_at    INTEGER,
+        last_used_at  INTEGER
+    );
+    )sql",
+};
+
+class Statement {
+public:
+    Statement(sqlite3* db, const char* sql) {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+            throw StoreError(std::string("SQLite: ") + sqlite3_errmsg(db));
+        }
+    }
+    ~Statement() { sqlite3_finalize(stmt_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    void bind(int i, const std::string& v) { sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
+    void bindBlob(int i, const std::string& v) { sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
+    void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+    void bind(int i, const std::optional<std::int64_t>& v) {
+        if (v) {
+            sqlite3_bind_int64(stmt_, i, *v);
+        } else {
+            sqlite3_bind_null(stmt_, i);
+        }
+    }
+    int step() { return sqlite3_step(stmt_); }
+    void reset() {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+    std::string text(int i) {
+        const auto* p = sqlite3_column_text(stmt_, i);
+        return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)));
+    }
+    std::string blob(int i) {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+        return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)));
+    }
+    std::int64_t integer(int i) { return sqlite3_column_int64(stmt_, i); }
+    std::optional<std::int64_t> optionalInteger(int i) {
+        if (sqlite3_column_type(stmt_, i) == SQLITE_NULL) return std::nullopt;
+        return sqlite3_column_int64(stmt_, i);
+    }
+
+private:
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::string joinRoles(const std::vector<std::string>& roles) {
+    std::string out;
+    for (const auto& r : roles) out += (out.empty() ? "" : ",") + r;
+    return out;
+}
+
+std::vector<std::string> splitRoles(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const auto comma = text.find(',', start);
+        const auto end = comma == std::string::npos ? text.size() : comma;
+        if (end > start) out.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(const std::filesystem::path& path) : path_(path.string()) {
+    std::error_code ec;
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+    if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+        const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw StoreError("cannot open the store '" + path_ + "': " + message);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=FULL");
+    exec("PRAGMA foreign_keys=ON");
+    migrate();
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+void SqliteStore::exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+        const std::string message = error != nullptr ? error : "unknown error";
+        sqlite3_free(error);
+        throw StoreError("store '" + path_ + "': " + message);
+    }
+}
+
+int SqliteStore::schemaVersion() {
+    Statement s(db_, "PRAGMA user_version");
+    s.step();
+    return static_cast<int>(s.integer(0));
+}
+
+std::int64_t SqliteStore::dataVersion() {
+    Statement s(db_, "PRAGMA data_version");
+    s.step();
+    return s.integer(0);
+}
+
+void SqliteStore::migrate() {
+    exec("BEGIN IMMEDIATE");
+    try {
+        const int version = schemaVersion();
+        if (version > static_cast<int>(kMigrations.size())) {
+            throw StoreError("store '" + path_ + "' has schema version " + std::to_string(version) +
+                             ", newer than this gateway knows (" + std::to_string(kMigrations.size()) + ")");
+        }
+        for (int v = version; v < static_cast<int>(kMigrations.size()); ++v) {
+            exec(kMigrations[static_cast<std::size_t>(v)]);
+            exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+        }
+        exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+void SqliteStore::insertApiKey(const ApiKeyRecord& r) {
+    Statement s(db_,
+                "INSERT INTO api_keys (name, key_id, secret_sha256, roles, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)");
+    s.bind(1, r.name);
+    s.bind(2, r.keyId);
+    s.bindBlob(3, r.secretHash);
+    s.bind(4, joinRoles(r.roles));
+    s.bind(5, r.createdAt);
+    s.bind(6, r.expiresAt);
+    const int rc = s.step();
+    if (rc == SQLITE_CONSTRAINT) throw StoreError("an API key named '" + r.name + "' already exists");
+    if (rc != SQLITE_DONE) throw StoreError(std::string("cannot store the API key: ") + sqlite3_errmsg(db_));
+}
+
+std::vector<ApiKeyRecord> SqliteStore::apiKeys() {
+    Statement s(db_,
+                "SELECT name, key_id, secret_sha256, roles, created_at, expires_at, revoked_at, last_used_at "
+                "FROM api_keys ORDER BY name");
+    std::vector<ApiKeyRecord> out;
+    while (s.step() == SQLITE_ROW) {
+        ApiKeyRecord r;
+        r.name = s.text(0);
+        r.keyId = s.text(1);
+        r.secretHash = s.blob(2);
+        r.roles = splitRoles(s.text(3));
+        r.createdAt = s.integer(4);
+        r.expiresAt = s.optionalInteger(5);
+        r.revokedAt = s.optionalInteger(6);
+        r.lastUsedAt = s.optionalInteger(7);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+bool SqliteStore::revokeApiKey(const std::string& name, std::int64_t at) {
+    Statement s(db_, "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL");
+    s.bind(1, at);
+    s.bind(2, name);
+    if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot revoke: ") + sqlite3_errmsg(db_));
+    return sqlite3_changes(db_) > 0;
+}
+
+void SqliteStore::touchApiKeys(const std::vector<std::pair<std::string, std::int64_t>>& lastUsed) {
+    if (lastUsed.empty()) return;
+    exec("BEGIN IMMEDIATE");
+    try {
+        Statement s(db_, "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE name = ?");
+        for (const auto& [name, at] : lastUsed) {
+            s.bind(1, at);
+            s.bind(2, name);
+            s.step();
+            s.reset();
+        }
+        exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+}  // namespace vigil::store

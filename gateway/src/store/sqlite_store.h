@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace vigil::store {
+
+class StoreError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct ApiKeyRecord {
+    std::string name;
+    std::string keyId;       // the public part of the key, after "vgl_"
+    std::string secretHash;  // SHA-256 of the secret part, raw bytes
+    std::vector<std::string> roles;
+    std::int64_t createdAt = 0;  // Unix seconds
+    std::optional<std::int64_t> expiresAt;
+    std::optional<std::int64_t> revokedAt;
+    std::optional<std::int64_t> lastUsedAt;
+};
+
+// The gateway's one SQLite database (WAL, versioned migrations). One object per thread:
+// a connection is not shared between threads.
+class SqliteStore {
+public:
+    explicit SqliteStore(const std::filesystem::path& path);  // creates and migrates
+    ~SqliteStore();
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
+
+    int schemaVersion();
+    // Changes when another connection commits (PRAGMA data_version).
+    std::int64_t dataVersion();
+
+    // Throws StoreError when the name is taken.
+    void insertApiKey(const ApiKeyRecord& record);
+    std::vector<ApiKeyRecord> apiKeys();
+    // False when no active key has that name.
+    bool revokeApiKey(const std::string& name, std::int64_t at);
+    void touchApiKeys(const std::vector<std::pair<std::string, std::int64_t>>& lastUsed);
+
+private:
+    void exec(const char* sql);
+    void migrate();
+
+    sqlite3* db_ = nullptr;
+    std::string path_;
+};
+
+}  // namespace vigil::store
