@@ -15,6 +15,7 @@
 #include <chrono>
 #include <map>
 
+#include "auth/jwk.h"
 #include "jwt_forge.h"
 #include "managed_process.h"
 #include "raw_http.h"
@@ -269,6 +270,27 @@ private slots:
         // Nothing of the credential comes back, and the gateway keeps serving.
         if (authorization.size() > 20) QVERIFY(!r.body.contains(authorization.mid(7)));
         QCOMPARE(call("Bearer " + apiKey_).status, 200);
+    }
+
+    void hmacSignedWithTheIdpPublicKeyIsRefused() {
+        // The classic confusion attack: take the provider's published RSA key and use its
+        // bytes as an HMAC secret, hoping the verifier feeds "the key" to HS256.
+        const auto jwksText = httpRequest(idpUrl_, "GET", "/jwks").body.toStdString();
+        std::vector<std::string> skipped;
+        const auto idpKeys = vigil::auth::parseJwks(jwksText, skipped);
+        QVERIFY(!idpKeys.empty());
+        const auto& idpKey = idpKeys.front();
+        const auto now = nowSeconds();
+        const json claims = {{"iss", idpUrl_.toStdString()}, {"aud", "https://vigil.example/api"}, {"sub", "mallory"},
+                             {"groups", {"team-leads", "engineering"}}, {"iat", now}, {"exp", now + 300}};
+        for (const auto& secret : {publicKeyPem(idpKey.key.get()), publicKeyDer(idpKey.key.get())}) {
+            for (const char* alg : {"HS256", "HS384", "HS512"}) {
+                const auto token = forgeHmacJwt(json{{"kid", idpKey.kid}, {"typ", "at+jwt"}}, claims, secret, alg);
+                const auto r = call(bearer(token));
+                QCOMPARE(r.status, 401);
+                QCOMPARE(r.errorCode(), QStringLiteral("token_algorithm_not_allowed"));
+            }
+        }
     }
 
     void expiryHasLeeway() {
