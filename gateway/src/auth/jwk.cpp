@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/base64url.h"
+#include "auth/openssl_ptr.h"
 #include "auth/jwt.h"
 
 namespace vigil::auth {
@@ -14,17 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-template <auto Free>
-struct OpensslDeleter {
-    template <typename T>
-    void operator()(T* p) const {
-        Free(p);
-    }
-};
-using BignumPtr = std::unique_ptr<BIGNUM, OpensslDeleter<BN_free>>;
-using ParamBuildPtr = std::unique_ptr<OSSL_PARAM_BLD, OpensslDeleter<OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, OpensslDeleter<OSSL_PARAM_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, OpensslDeleter<EVP_PKEY_CTX_free>>;
 
 // Larger moduli buy no security and make every verification slow; a key set that carries
 // one is more likely hostile or broken than careful.

@@ -8,22 +8,13 @@
 #include <utility>
 
 #include "auth/base64url.h"
+#include "auth/openssl_ptr.h"
 
 namespace vigil::auth {
 namespace {
 
 using nlohmann::json;
 
-template <auto Free>
-struct OpensslDeleter {
-    template <typename T>
-    void operator()(T* p) const {
-        Free(p);
-    }
-};
-using BignumPtr = std::unique_ptr<BIGNUM, OpensslDeleter<BN_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OpensslDeleter<ECDSA_SIG_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpensslDeleter<EVP_MD_CTX_free>>;
 
 struct ErrorQueueGuard {
     ~ErrorQueueGuard() { ERR_clear_error(); }
