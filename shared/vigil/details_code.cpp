@@ -35,6 +35,8 @@ constexpr std::array kCatalog = {
     DetailsCodeInfo{DetailsCode::ApiKeyInvalid, "api_key_invalid", 401, "authentication_error"},
     DetailsCodeInfo{DetailsCode::RoleNotAllowed, "role_not_allowed", 403, "permission_error"},
     DetailsCodeInfo{DetailsCode::ParkTimeout, "park_timeout", 504, "server_error"},
+    DetailsCodeInfo{DetailsCode::InvalidJson, "invalid_json", 400, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::InvalidRequest, "invalid_request", 400, "invalid_request_error"},
 };
 
 constexpr bool catalogIsInEnumOrder() {

@@ -35,6 +35,8 @@ enum class DetailsCode {
     ApiKeyInvalid,
     RoleNotAllowed,
     ParkTimeout,
+    InvalidJson,
+    InvalidRequest,
 };
 
 // True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).

@@ -247,6 +247,17 @@ private slots:
         verifyStillServing();
     }
 
+    void badBodiesAre400NamingTheProblem() {
+        const auto notJson = call("POST", "/v1/chat/completions", "{\"model\": ");
+        QCOMPARE(notJson.status, 400);
+        QCOMPARE(notJson.errorCode(), QStringLiteral("invalid_json"));
+        const auto wrongShape = call("POST", "/mock/v1/chat/completions", "{\"model\":\"m\",\"messages\":\"hi\"}");
+        QCOMPARE(wrongShape.status, 400);
+        QCOMPARE(wrongShape.errorCode(), QStringLiteral("invalid_request"));
+        QVERIFY(wrongShape.body.contains("messages: must be a non-empty array"));
+        verifyStillServing();
+    }
+
     void refusedUpstreamIs502() {
         const auto r = call("POST", "/dead/v1/chat/completions", chatBody(QStringLiteral("x")));
         QCOMPARE(r.status, 502);

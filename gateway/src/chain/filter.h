@@ -10,6 +10,10 @@
 #include "net/http_types.h"
 #include "vigil/details_code.h"
 
+namespace vigil::inspect {
+struct RequestFacts;
+}
+
 namespace vigil::chain {
 
 struct LocalReply {
@@ -24,6 +28,7 @@ struct RequestContext {
     std::shared_ptr<const auth::Identity> identity;  // set by the authenticate stage
     std::optional<std::size_t> connection;            // set by the route stage
     std::string upstreamTarget;                       // path and query for the upstream
+    std::shared_ptr<const inspect::RequestFacts> facts;  // set by the inspect stage
     std::optional<LocalReply> localReply;             // set by a stage that answers itself
     // Set by a stage that parks the request: whoever finishes the awaited work calls
     // wake() on it, and the stage runs again.

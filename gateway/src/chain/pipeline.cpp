@@ -6,6 +6,8 @@
 #include "forward/sse_framer.h"
 #include "observe/log.h"
 #include "auth/auth_filter.h"
+#include "inspect/inspect_filter.h"
+#include "inspect/request_facts.h"
 #include "route/router.h"
 
 namespace vigil::chain {
@@ -192,6 +194,7 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
     chain_.add(std::make_unique<auth::AuthFilter>(*config_, std::move(tokens), std::move(apiKeys)));
     chain_.add(std::make_unique<auth::RoleFilter>(*config_));
+    chain_.add(std::make_unique<inspect::InspectFilter>(*config_));
     for (const auto& c : config_->connections) {
         connections_.push_back({"Bearer " + c.credential, forward::CredentialScrubber(c.credential)});
     }

@@ -504,6 +504,25 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
 
     readIdentity(r, origin, config.identity);
 
+    if (const json* models = r.find("models")) {
+        if (!models->is_object()) r.fail("models", "must be an object: model -> {\"input_per_million\": N, \"output_per_million\": N}");
+        for (const auto& [model, value] : models->items()) {
+            ObjectReader mr(value, "models." + model, originText);
+            ModelPrice price;
+            price.model = model;
+            auto number = [&](const char* key) {
+                const json* v = mr.find(key);
+                if (v == nullptr) return 0.0;
+                if (!v->is_number() || v->get<double>() < 0) mr.fail(mr.keyPath(key), "must be a non-negative number");
+                return v->get<double>();
+            };
+            price.inputPerMillion = number("input_per_million");
+            price.outputPerMillion = number("output_per_million");
+            mr.rejectUnknownKeys();
+            config.prices.push_back(std::move(price));
+        }
+    }
+
     auto store = r.object("store");
     const auto sqlite = store.optionalString("sqlite_path").value_or("vigil.db");
     config.store.sqlitePath = resolvePath(origin, expandEnvironment(store, store.keyPath("sqlite_path"), sqlite));

@@ -108,6 +108,13 @@ struct Store {
     std::filesystem::path sqlitePath;
 };
 
+// Prices per million tokens, for the estimated cost of a request (inspect stage).
+struct ModelPrice {
+    std::string model;
+    double inputPerMillion = 0.0;
+    double outputPerMillion = 0.0;
+};
+
 struct GatewayConfig {
     std::filesystem::path sourceFile;
     std::vector<Listener> listeners;
@@ -120,6 +127,7 @@ struct GatewayConfig {
     Logging logging;
     Identity identity;
     Store store;
+    std::vector<ModelPrice> prices;
 
     const Connection* findConnection(std::string_view name) const;
 };

@@ -19,7 +19,7 @@ RequestView makeRequest(std::string_view method, std::string_view target,
     r.method = method;
     r.target = target;
     r.headers = headers;
-    r.body = "{}";
+    r.body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     return r;
 }
 

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/gateway_config.h"
+#include "vigil/details_code.h"
+
+namespace vigil::inspect {
+
+// What the policy needs to know about one request, read from its OpenAI-style body.
+struct RequestFacts {
+    enum class Api { ChatCompletions, Completions, Embeddings, Responses, Other };
+    struct Message {
+        std::string role;  // "system", "user", "assistant", "tool"; "prompt"/"input" otherwise
+        std::string text;  // every text part of the message, joined with newlines
+    };
+
+    Api api = Api::Other;
+    std::string model;
+    std::vector<Message> messages;
+    std::vector<std::string> tools;  // names of the tools/functions offered to the model
+    bool stream = false;
+    std::optional<std::int64_t> maxTokens;  // max_tokens, max_completion_tokens, max_output_tokens
+    std::int64_t estimatedPromptTokens = 0;
+    double estimatedCost = 0.0;  // in the price table's currency; 0 when the model has no price
+};
+
+
+struct InspectError {
+    DetailsCode code;     // InvalidJson or InvalidRequest
+    std::string message;  // names the field: "messages[2].content: must be ..."
+};
+
+// Reads the facts of a request to `path` (the part from /v1 on). Bodies of the four OpenAI
+// APIs are checked for the shape of the fields the gateway reads; other paths yield
+// Api::Other with no facts. Unknown fields are left to the upstream.
+std::optional<InspectError> inspectRequest(std::string_view method, std::string_view path,
+                                           std::string_view body,
+                                           const std::vector<config::ModelPrice>& prices,
+                                           RequestFacts& facts);
+
+// The prompt-token estimate (see docs/token-estimate.md): words, numbers and punctuation
+// of the text counted the way byte-pair tokenizers split them.
+std::int64_t estimateTokens(std::string_view text);
+
+}  // namespace vigil::inspect
