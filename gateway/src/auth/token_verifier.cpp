@@ -83,7 +83,7 @@ std::size_t TokenVerifier::cachedTokens() const {
 TokenCheck TokenVerifier::verify(std::string_view token, Clock::time_point now) {
     {
         std::shared_lock lock(cacheMutex_);
-        if (auto it = cache_.find(std::string(token)); it != cache_.end()) {
+        if (auto it = cache_.find(token); it != cache_.end()) {
             const auto& cached = it->second;
             if (now <= cached.validUntil && now >= cached.validFrom) {
                 TokenCheck check;

@@ -59,7 +59,12 @@ private:
     std::vector<config::RoleMapping> roles_;
     std::size_t cacheSize_;
     mutable std::shared_mutex cacheMutex_;
-    std::unordered_map<std::string, Cached> cache_;
+    // Transparent hashing: a lookup hashes the token where it lies, without copying it.
+    struct TokenHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view token) const { return std::hash<std::string_view>{}(token); }
+    };
+    std::unordered_map<std::string, Cached, TokenHash, std::equal_to<>> cache_;
 };
 
 }  // namespace vigil::auth
