@@ -22,7 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates curl openssl
-  libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev
+  libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libvectorscan-dev
   qt6-base-dev
 )
 if [ "$want_test" -eq 1 ]; then

@@ -5,6 +5,7 @@
 
 #include "app/gateway_app.h"
 #include "app/keys_command.h"
+#include "app/policy_command.h"
 #include "config/gateway_config.h"
 
 namespace {
@@ -12,6 +13,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: vigil-gateway --config FILE\n"
     "       vigil-gateway keys create|list|revoke ...   (see 'vigil-gateway keys --help')\n"
+    "       vigil-gateway policy check|explain ...      (see 'vigil-gateway policy --help')\n"
     "  Runs the Vigil policy gateway with the JSON configuration in FILE.\n"
     "  --version   print the version\n";
 
@@ -20,6 +22,9 @@ constexpr const char* kUsage =
 int main(int argc, char** argv) {
     if (argc >= 2 && std::string(argv[1]) == "keys") {
         return vigil::app::runKeysCommand(std::vector<std::string>(argv + 2, argv + argc));
+    }
+    if (argc >= 2 && std::string(argv[1]) == "policy") {
+        return vigil::app::runPolicyCommand(std::vector<std::string>(argv + 2, argv + argc));
     }
     std::string configFile;
     for (int i = 1; i < argc; ++i) {

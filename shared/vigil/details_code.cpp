@@ -37,6 +37,10 @@ constexpr std::array kCatalog = {
     DetailsCodeInfo{DetailsCode::ParkTimeout, "park_timeout", 504, "server_error"},
     DetailsCodeInfo{DetailsCode::InvalidJson, "invalid_json", 400, "invalid_request_error"},
     DetailsCodeInfo{DetailsCode::InvalidRequest, "invalid_request", 400, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::PolicyDenied, "policy_denied", 403, "permission_error"},
+    DetailsCodeInfo{DetailsCode::ReviewRequired, "review_required", 403, "permission_error"},
+    DetailsCodeInfo{DetailsCode::RateLimited, "rate_limited", 429, "rate_limit_error"},
+    DetailsCodeInfo{DetailsCode::BudgetExhausted, "budget_exhausted", 429, "insufficient_quota"},
 };
 
 constexpr bool catalogIsInEnumOrder() {
@@ -47,7 +51,8 @@ constexpr bool catalogIsInEnumOrder() {
 }
 static_assert(catalogIsInEnumOrder(), "kCatalog must list DetailsCode values in enum order");
 
-std::string errorObject(DetailsCode code, std::string_view message) {
+std::string errorObject(DetailsCode code, std::string_view message,
+                        const std::vector<ErrorField>& extra = {}) {
     const auto& info = detailsCodeInfo(code);
     std::string out;
     out.reserve(96 + message.size());
@@ -57,6 +62,12 @@ std::string errorObject(DetailsCode code, std::string_view message) {
     appendJsonString(out, info.type);
     out += R"(,"param":null,"code":)";
     appendJsonString(out, info.name);
+    for (const auto& field : extra) {
+        out += ',';
+        appendJsonString(out, field.name);
+        out += ':';
+        appendJsonString(out, field.value);
+    }
     out += "}}";
     return out;
 }
@@ -82,6 +93,10 @@ bool isAuthenticationFailure(DetailsCode code) {
 
 std::string errorBody(DetailsCode code, std::string_view message) {
     return errorObject(code, message);
+}
+
+std::string errorBody(DetailsCode code, std::string_view message, const std::vector<ErrorField>& extra) {
+    return errorObject(code, message, extra);
 }
 
 std::string errorEvent(DetailsCode code, std::string_view message) {

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vigil {
 
@@ -37,6 +38,10 @@ enum class DetailsCode {
     ParkTimeout,
     InvalidJson,
     InvalidRequest,
+    PolicyDenied,
+    ReviewRequired,
+    RateLimited,
+    BudgetExhausted,
 };
 
 // True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).
@@ -56,6 +61,14 @@ std::optional<DetailsCode> detailsCodeFromName(std::string_view name);
 // {"error":{"message":...,"type":...,"param":null,"code":...}}: the OpenAI error shape, so
 // the official SDKs surface the message and code as they would OpenAI's own errors.
 std::string errorBody(DetailsCode code, std::string_view message);
+
+// The same, with more string members in the error object, after "code": for example the
+// rule that denied a request ({"rule", "no-secrets"}).
+struct ErrorField {
+    std::string name;
+    std::string value;
+};
+std::string errorBody(DetailsCode code, std::string_view message, const std::vector<ErrorField>& extra);
 
 // The same error as one Server-Sent Event, used to end a stream that already started:
 // "event: error\ndata: {...}\n\n". The OpenAI SDKs raise it as an APIError.

@@ -1,6 +1,7 @@
 #include "app/gateway_app.h"
 
 #include <csignal>
+#include <cstdio>
 
 #include "auth/api_keys.h"
 #include "auth/oidc_issuer.h"
@@ -9,6 +10,9 @@
 #include "net/http_fetch.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
+#include "policy/policy_loader.h"
+#include "policy/policy_source.h"
+#include "policy/usage_tracker.h"
 
 namespace vigil::app {
 
@@ -49,6 +53,8 @@ net::ServerOptions serverOptions(const config::GatewayConfig& config) {
 
 int runGateway(const config::GatewayConfig& config) {
     std::signal(SIGPIPE, SIG_IGN);
+    // Before any thread starts, so that only the policy thread receives SIGHUP.
+    policy::PolicySource::blockReloadSignal();
     observe::setLogLevel(static_cast<observe::LogLevel>(config.logging.level));
     auto shared = std::make_shared<const config::GatewayConfig>(config);
     std::vector<std::string> names;
@@ -71,7 +77,39 @@ int runGateway(const config::GatewayConfig& config) {
     }
     auto tokens = std::make_shared<auth::TokenVerifier>(issuers, config.identity.roles,
                                                         config.identity.tokenCacheSize);
-    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys);
+    std::shared_ptr<policy::PolicySource> policySource;
+    std::shared_ptr<policy::UsageTracker> usage;
+    if (config.policy) {
+        auto loaded = policy::loadPolicyFile(config.policy->file);
+        if (!loaded.policy) {
+            for (const auto& issue : loaded.issues) {
+                std::fprintf(stderr, "vigil-gateway: policy error: %s\n",
+                             policy::formatIssue(config.policy->file, issue).c_str());
+            }
+            observe::LogLine(observe::LogLevel::Error, "cannot start")
+                .str("error", "the policy has " + std::to_string(loaded.issues.size()) + " error(s)")
+                .str("file", config.policy->file.string());
+            return 2;
+        }
+        observe::LogLine(observe::LogLevel::Info, "policy")
+            .str("file", config.policy->file.string())
+            .str("version", loaded.policy->version)
+            .num("rules", static_cast<std::int64_t>(loaded.policy->rules.size()))
+            .str("default_action", policy::actionName(loaded.policy->defaultAction))
+            .flag("watch", config.policy->watch);
+        policySource = std::make_shared<policy::PolicySource>(config.policy->file, std::move(loaded.policy), metrics);
+        try {
+            usage = std::make_shared<policy::UsageTracker>(config.store.sqlitePath);
+        } catch (const std::exception& e) {
+            observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
+            return 1;
+        }
+        policySource->start(config.policy->watch, config.policy->poll);
+    } else {
+        observe::LogLine(observe::LogLevel::Warn, "no policy")
+            .str("effect", "every authenticated request allowed by the connection's allowed_roles is forwarded");
+    }
+    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys, policySource, usage);
 
     net::HttpServer server(serverOptions(config), pipeline);
     std::vector<net::BoundListener> bound;

@@ -13,12 +13,17 @@
 namespace vigil::inspect {
 struct RequestFacts;
 }
+namespace vigil::policy {
+struct Decision;
+}
 
 namespace vigil::chain {
 
 struct LocalReply {
     DetailsCode code;
     std::string message;
+    std::vector<ErrorField> fields = {};  // more members of the error object ("rule")
+    net::Headers headers = {};            // e.g. Retry-After
 };
 
 // What the request stages learn about one request as it passes through them.
@@ -29,6 +34,8 @@ struct RequestContext {
     std::optional<std::size_t> connection;            // set by the route stage
     std::string upstreamTarget;                       // path and query for the upstream
     std::shared_ptr<const inspect::RequestFacts> facts;  // set by the inspect stage
+    std::string apiPath;  // "/v1/chat/completions": the upstream path without prefix or query
+    std::shared_ptr<const policy::Decision> decision;  // set by the decide stage
     std::optional<LocalReply> localReply;             // set by a stage that answers itself
     // Set by a stage that parks the request: whoever finishes the awaited work calls
     // wake() on it, and the stage runs again.

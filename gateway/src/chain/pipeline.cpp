@@ -8,6 +8,8 @@
 #include "auth/auth_filter.h"
 #include "inspect/inspect_filter.h"
 #include "inspect/request_facts.h"
+#include "policy/decide_filter.h"
+#include "policy/policy.h"
 #include "route/router.h"
 
 namespace vigil::chain {
@@ -28,8 +30,14 @@ net::LocalResponse jsonResponse(int status, std::string body, std::string_view r
 }
 
 net::LocalResponse errorResponse(DetailsCode code, std::string_view message,
-                                 std::string_view requestId) {
-    auto response = jsonResponse(detailsCodeInfo(code).httpStatus, errorBody(code, message), requestId);
+                                 std::string_view requestId, const LocalReply* reply = nullptr) {
+    auto response = jsonResponse(detailsCodeInfo(code).httpStatus,
+                                 reply != nullptr && !reply->fields.empty() ? errorBody(code, message, reply->fields)
+                                                                            : errorBody(code, message),
+                                 requestId);
+    if (reply != nullptr) {
+        for (const auto& h : reply->headers) response.headers.push_back(h);
+    }
     if (isAuthenticationFailure(code)) {
         // RFC 6750 3: no error code when the request carried no credentials at all.
         std::string challenge = "Bearer realm=\"vigil\"";
@@ -65,6 +73,7 @@ public:
 
     void setCode(DetailsCode code) { code_ = code; }
     void setIdentity(std::shared_ptr<const auth::Identity> identity) { identity_ = std::move(identity); }
+    void setDecision(std::shared_ptr<const policy::Decision> decision) { decision_ = std::move(decision); }
 
     void onResponseHead(int, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
@@ -72,6 +81,7 @@ public:
             for (auto& h : headers) scrubber_->scrub(h.value);
         }
         headers.push_back({"X-Request-Id", requestId_});
+        if (decision_) headers.push_back({"X-Vigil-Policy-Version", decision_->policyVersion});
     }
 
     void onResponseData(std::string_view data, std::string& out) override {
@@ -121,6 +131,13 @@ public:
         if (identity_) {
             line.str("subject", identity_->subject).str("auth", auth::methodName(identity_->method));
         }
+        if (decision_) {
+            line.str("decision", policy::actionName(decision_->action));
+            std::string rules;
+            for (const auto& r : decision_->rules) rules += (rules.empty() ? "" : ",") + r;
+            if (decision_->byDefault) rules = "(default)";
+            line.str("rules", rules).str("policy_version", decision_->policyVersion);
+        }
         if (code_) line.str("code", detailsCodeName(*code_));
         if (outcome.clientAborted) line.flag("client_aborted", true);
     }
@@ -138,6 +155,7 @@ private:
     forward::SseFramer framer_;
     std::optional<DetailsCode> code_;
     std::shared_ptr<const auth::Identity> identity_;
+    std::shared_ptr<const policy::Decision> decision_;
 };
 
 // A request whose stages wait for something: the chain continues where it stopped.
@@ -189,12 +207,17 @@ std::span<const std::string_view> Pipeline::droppedClientHeaders() { return kDro
 Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
                    std::shared_ptr<observe::Metrics> metrics,
                    std::shared_ptr<auth::TokenVerifier> tokens,
-                   std::shared_ptr<const auth::ApiKeyRegistry> apiKeys)
+                   std::shared_ptr<const auth::ApiKeyRegistry> apiKeys,
+                   std::shared_ptr<const policy::PolicySource> policy,
+                   std::shared_ptr<policy::UsageTracker> usage)
     : config_(std::move(config)), metrics_(std::move(metrics)) {
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
     chain_.add(std::make_unique<auth::AuthFilter>(*config_, std::move(tokens), std::move(apiKeys)));
     chain_.add(std::make_unique<auth::RoleFilter>(*config_));
     chain_.add(std::make_unique<inspect::InspectFilter>(*config_));
+    if (policy) {
+        chain_.add(std::make_unique<policy::DecideFilter>(*config_, std::move(policy), std::move(usage), metrics_));
+    }
     for (const auto& c : config_->connections) {
         connections_.push_back({"Bearer " + c.credential, forward::CredentialScrubber(c.credential)});
     }
@@ -256,7 +279,11 @@ net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
                                                    context.connection, name, nullptr, false);
         exchange->setCode(reply.code);
         exchange->setIdentity(context.identity);
-        action.local = errorResponse(reply.code, reply.message, context.requestId);
+        action.local = errorResponse(reply.code, reply.message, context.requestId, &reply);
+        if (context.decision) {
+            action.local.headers.push_back({"X-Vigil-Policy-Version", context.decision->policyVersion});
+            exchange->setDecision(std::move(context.decision));
+        }
         action.observer = std::move(exchange);
         return action;
     }
@@ -272,6 +299,7 @@ net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
     auto exchange = std::make_unique<Exchange>(*metrics_, request, std::move(context.requestId), index,
                                                name, &runtime.scrubber, false);
     exchange->setIdentity(std::move(context.identity));
+    exchange->setDecision(std::move(context.decision));
     action.observer = std::move(exchange);
     return action;
 }

@@ -13,6 +13,11 @@
 #include "net/http_types.h"
 #include "observe/metrics.h"
 
+namespace vigil::policy {
+class PolicySource;
+class UsageTracker;
+}
+
 namespace vigil::chain {
 
 // The gateway's request path: the gateway's own endpoints (/healthz, /readyz, /metrics),
@@ -23,7 +28,9 @@ public:
     Pipeline(std::shared_ptr<const config::GatewayConfig> config,
              std::shared_ptr<observe::Metrics> metrics,
              std::shared_ptr<auth::TokenVerifier> tokens,
-             std::shared_ptr<const auth::ApiKeyRegistry> apiKeys);
+             std::shared_ptr<const auth::ApiKeyRegistry> apiKeys,
+             std::shared_ptr<const policy::PolicySource> policy = nullptr,
+             std::shared_ptr<policy::UsageTracker> usage = nullptr);
 
     net::Action handle(const net::RequestView& request) override;
     net::LocalResponse rejected(DetailsCode code, std::string_view message,

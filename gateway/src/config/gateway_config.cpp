@@ -417,6 +417,30 @@ std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& 
     return url;
 }
 
+static std::vector<ModelPrice> readPrices(ObjectReader& r, const std::string& originText) {
+    std::vector<ModelPrice> prices;
+    if (const json* models = r.find("models")) {
+        if (!models->is_object()) r.fail("models", "must be an object: model -> {\"input_per_million\": N, \"output_per_million\": N}");
+        for (const auto& [model, value] : models->items()) {
+            ObjectReader mr(value, "models." + model, originText);
+            ModelPrice price;
+            price.model = model;
+            auto number = [&](const char* key) {
+                const json* v = mr.find(key);
+                if (v == nullptr) return 0.0;
+                if (!v->is_number() || v->get<double>() < 0) mr.fail(mr.keyPath(key), "must be a non-negative number");
+                return v->get<double>();
+            };
+            price.inputPerMillion = number("input_per_million");
+            price.outputPerMillion = number("output_per_million");
+            mr.rejectUnknownKeys();
+            prices.push_back(std::move(price));
+        }
+    }
+
+    return prices;
+}
+
 GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& origin) {
     const std::string originText = origin.string();
     json root;
@@ -504,29 +528,25 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
 
     readIdentity(r, origin, config.identity);
 
-    if (const json* models = r.find("models")) {
-        if (!models->is_object()) r.fail("models", "must be an object: model -> {\"input_per_million\": N, \"output_per_million\": N}");
-        for (const auto& [model, value] : models->items()) {
-            ObjectReader mr(value, "models." + model, originText);
-            ModelPrice price;
-            price.model = model;
-            auto number = [&](const char* key) {
-                const json* v = mr.find(key);
-                if (v == nullptr) return 0.0;
-                if (!v->is_number() || v->get<double>() < 0) mr.fail(mr.keyPath(key), "must be a non-negative number");
-                return v->get<double>();
-            };
-            price.inputPerMillion = number("input_per_million");
-            price.outputPerMillion = number("output_per_million");
-            mr.rejectUnknownKeys();
-            config.prices.push_back(std::move(price));
-        }
-    }
+    config.prices = readPrices(r, originText);
 
     auto store = r.object("store");
     const auto sqlite = store.optionalString("sqlite_path").value_or("vigil.db");
     config.store.sqlitePath = resolvePath(origin, expandEnvironment(store, store.keyPath("sqlite_path"), sqlite));
     store.rejectUnknownKeys();
+
+    if (r.find("policy") != nullptr) {
+        auto policy = r.object("policy");
+        PolicySettings settings;
+        settings.file = resolvePath(origin, expandEnvironment(policy, policy.keyPath("file"), policy.requiredString("file")));
+        if (const json* watch = policy.find("watch")) {
+            if (!watch->is_boolean()) policy.fail(policy.keyPath("watch"), "must be true or false");
+            settings.watch = watch->get<bool>();
+        }
+        settings.poll = policy.millis("poll_ms", settings.poll, 50, 60'000);
+        policy.rejectUnknownKeys();
+        config.policy = std::move(settings);
+    }
 
     r.rejectUnknownKeys();
     return config;
@@ -551,6 +571,22 @@ std::filesystem::path loadStorePath(const std::filesystem::path& file) {
     const auto sqlite = store.optionalString("sqlite_path").value_or("vigil.db");
     return resolvePath(std::filesystem::absolute(file),
                        expandEnvironment(store, store.keyPath("sqlite_path"), sqlite));
+}
+
+std::vector<ModelPrice> loadModelPrices(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ConfigError(file.string() + ": cannot read the config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string originText = std::filesystem::absolute(file).string();
+    json root;
+    try {
+        root = json::parse(text.str(), nullptr, true, true);
+    } catch (const json::parse_error& e) {
+        throw ConfigError(originText + ": not valid JSON: " + e.what());
+    }
+    ObjectReader r(root, "", originText);
+    return readPrices(r, originText);
 }
 
 GatewayConfig loadConfig(const std::filesystem::path& file) {

@@ -115,6 +115,13 @@ struct ModelPrice {
     double outputPerMillion = 0.0;
 };
 
+// The policy file (see docs/policy.md) and how the gateway notices that it changed.
+struct PolicySettings {
+    std::filesystem::path file;
+    bool watch = true;           // reload when the file changes (SIGHUP always reloads)
+    Milliseconds poll{500};      // how often the file is checked
+};
+
 struct GatewayConfig {
     std::filesystem::path sourceFile;
     std::vector<Listener> listeners;
@@ -128,6 +135,7 @@ struct GatewayConfig {
     Identity identity;
     Store store;
     std::vector<ModelPrice> prices;
+    std::optional<PolicySettings> policy;  // none: every request that passes the role check is allowed
 
     const Connection* findConnection(std::string_view name) const;
 };
@@ -142,6 +150,9 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
 // Only the store path of a config file, for the `keys` commands (which must work where the
 // upstream credentials are not available). Throws ConfigError.
 std::filesystem::path loadStorePath(const std::filesystem::path& file);
+
+// Only the price table ("models") of a config file, for `policy explain`. Throws ConfigError.
+std::vector<ModelPrice> loadModelPrices(const std::filesystem::path& file);
 
 // Role names: a-z, 0-9, '-', '_', at most 64 characters.
 bool isValidRoleName(std::string_view name);

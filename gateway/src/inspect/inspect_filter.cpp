@@ -17,6 +17,7 @@ chain::FilterStatus InspectFilter::onRequest(chain::RequestContext& context) con
         return chain::FilterStatus::LocalReply;
     }
     context.facts = std::move(facts);
+    context.apiPath = path;
     return chain::FilterStatus::Continue;
 }
 

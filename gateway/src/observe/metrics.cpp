@@ -104,7 +104,36 @@ std::string Metrics::render() const {
             out += '\n';
         }
     }
+    static constexpr std::string_view kActions[] = {"allow", "review", "deny"};
+    out += "# HELP vigil_policy_decisions_total Decisions of the policy, by action.\n";
+    out += "# TYPE vigil_policy_decisions_total counter\n";
+    for (std::size_t a = 0; a < decisions_.size(); ++a) {
+        out += "vigil_policy_decisions_total{action=\"";
+        out += kActions[a];
+        out += "\"} ";
+        appendNumber(out, decisions_[a].load(kRelaxed));
+        out += '\n';
+    }
+    out += "# HELP vigil_policy_reloads_total Policy reloads, by result (refused: invalid, the old policy stays).\n";
+    out += "# TYPE vigil_policy_reloads_total counter\n";
+    out += "vigil_policy_reloads_total{result=\"loaded\"} ";
+    appendNumber(out, policyReloadsOk_.load(kRelaxed));
+    out += "\nvigil_policy_reloads_total{result=\"refused\"} ";
+    appendNumber(out, policyReloadsFailed_.load(kRelaxed));
+    out += '\n';
+    std::lock_guard lock(policyMutex_);
+    if (!policyVersion_.empty()) {
+        out += "# HELP vigil_policy_info The policy in force, by version (SHA-256 of the file).\n";
+        out += "# TYPE vigil_policy_info gauge\n";
+        out += "vigil_policy_info{version=\"" + policyVersion_ + "\"} 1\n";
+    }
     return out;
+}
+
+void Metrics::policyLoaded(const std::string& version, bool reload) {
+    if (reload) policyReloadsOk_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(policyMutex_);
+    policyVersion_ = version;
 }
 
 }  // namespace vigil::observe

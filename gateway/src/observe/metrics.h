@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,12 @@ public:
     void requestFinished(std::optional<std::size_t> connection, int status, double seconds);
     void upstreamError(std::size_t connection, DetailsCode code);
 
+    // The decide stage: one count per decision, by action ("allow", "review", "deny").
+    void decision(std::size_t action) { decisions_[action < 3 ? action : 2].fetch_add(1, std::memory_order_relaxed); }
+    // Policy (re)loads: the version in force, and every refused reload.
+    void policyLoaded(const std::string& version, bool reload);
+    void policyReloadFailed() { policyReloadsFailed_.fetch_add(1, std::memory_order_relaxed); }
+
     std::string render() const;
 
 private:
@@ -40,6 +47,11 @@ private:
     std::vector<std::string> names_;  // [0] is "none"
     std::vector<std::unique_ptr<Series>> series_;
     std::atomic<std::int64_t> inFlight_{0};
+    std::array<std::atomic<std::uint64_t>, 3> decisions_{};
+    std::atomic<std::uint64_t> policyReloadsOk_{0};
+    std::atomic<std::uint64_t> policyReloadsFailed_{0};
+    mutable std::mutex policyMutex_;
+    std::string policyVersion_;
 };
 
 }  // namespace vigil::observe

@@ -21,6 +21,15 @@ constexpr std::array kMigrations = {
         last_used_at  INTEGER
     );
     )sql",
+    // Tokens used per identity and UTC day, for the policy's tokens_per_day budgets.
+    R"sql(
+    CREATE TABLE usage_daily (
+        subject TEXT NOT NULL,
+        day     INTEGER NOT NULL,
+        tokens  INTEGER NOT NULL,
+        PRIMARY KEY (subject, day)
+    );
+    )sql",
 };
 
 class Statement {
@@ -205,6 +214,38 @@ void SqliteStore::touchApiKeys(const std::vector<std::pair<std::string, std::int
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         throw;
     }
+}
+
+void SqliteStore::saveDailyUsage(const std::vector<DailyUsage>& rows) {
+    if (rows.empty()) return;
+    exec("BEGIN IMMEDIATE");
+    try {
+        Statement s(db_, "INSERT INTO usage_daily (subject, day, tokens) VALUES (?, ?, ?) "
+                         "ON CONFLICT (subject, day) DO UPDATE SET tokens = excluded.tokens");
+        for (const auto& row : rows) {
+            s.bind(1, row.subject);
+            s.bind(2, row.day);
+            s.bind(3, row.tokens);
+            if (s.step() != SQLITE_DONE) throw StoreError(std::string("SQLite: ") + sqlite3_errmsg(db_));
+            s.reset();
+        }
+        // Older days are of no use to budgets.
+        Statement prune(db_, "DELETE FROM usage_daily WHERE day < ?");
+        prune.bind(1, rows.front().day - 7);
+        prune.step();
+    } catch (...) {
+        exec("ROLLBACK");
+        throw;
+    }
+    exec("COMMIT");
+}
+
+std::vector<DailyUsage> SqliteStore::dailyUsage(std::int64_t day) {
+    Statement s(db_, "SELECT subject, day, tokens FROM usage_daily WHERE day = ?");
+    s.bind(1, day);
+    std::vector<DailyUsage> out;
+    while (s.step() == SQLITE_ROW) out.push_back({s.text(0), s.integer(1), s.integer(2)});
+    return out;
 }
 
 }  // namespace vigil::store

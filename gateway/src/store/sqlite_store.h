@@ -27,6 +27,12 @@ struct ApiKeyRecord {
     std::optional<std::int64_t> lastUsedAt;
 };
 
+struct DailyUsage {
+    std::string subject;
+    std::int64_t day = 0;  // days since 1970-01-01 (UTC)
+    std::int64_t tokens = 0;
+};
+
 // The gateway's one SQLite database (WAL, versioned migrations). One object per thread:
 // a connection is not shared between threads.
 class SqliteStore {
@@ -46,6 +52,10 @@ public:
     // False when no active key has that name.
     bool revokeApiKey(const std::string& name, std::int64_t at);
     void touchApiKeys(const std::vector<std::pair<std::string, std::int64_t>>& lastUsed);
+
+    // Token budgets: the counts of one day replace what was stored for (subject, day).
+    void saveDailyUsage(const std::vector<DailyUsage>& rows);
+    std::vector<DailyUsage> dailyUsage(std::int64_t day);
 
 private:
     void exec(const char* sql);

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "chain/filter.h"
+#include "config/gateway_config.h"
+
+namespace vigil::observe {
+class Metrics;
+}
+
+namespace vigil::policy {
+
+class PolicySource;
+class UsageTracker;
+
+// The decide stage: evaluates the policy in force against the caller, the connection and
+// the request facts. Allow continues; deny answers 403 policy_denied (or 429
+// rate_limited / budget_exhausted with Retry-After); review answers 403 review_required
+// until the review gate exists. Denied requests are not counted against the caller's
+// rate or token budget.
+class DecideFilter final : public chain::RequestFilter {
+public:
+    using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+    DecideFilter(const config::GatewayConfig& config, std::shared_ptr<const PolicySource> source,
+                 std::shared_ptr<UsageTracker> usage, std::shared_ptr<observe::Metrics> metrics,
+                 Clock clock = [] { return std::chrono::system_clock::now(); });
+    std::string_view name() const override { return "decide"; }
+    chain::FilterStatus onRequest(chain::RequestContext& context) const override;
+
+private:
+    const config::GatewayConfig& config_;
+    std::shared_ptr<const PolicySource> source_;
+    std::shared_ptr<UsageTracker> usage_;
+    std::shared_ptr<observe::Metrics> metrics_;
+    Clock clock_;
+};
+
+}  // namespace vigil::policy
