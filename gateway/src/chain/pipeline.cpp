@@ -104,7 +104,9 @@ public:
     net::LocalResponse onFailureBeforeHead(const net::ForwardFailure& failure) override {
         code_ = failure.code;
         if (connection_) metrics_.upstreamError(*connection_, failure.code);
-        return errorResponse(failure.code, failure.message, requestId_);
+        auto response = errorResponse(failure.code, failure.message, requestId_);
+        if (decision_) response.headers.push_back({"X-Vigil-Policy-Version", decision_->policyVersion});
+        return response;
     }
 
     void onFailureMidStream(const net::ForwardFailure& failure, std::string& out) override {

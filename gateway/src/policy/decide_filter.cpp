@@ -21,8 +21,14 @@ chain::FilterStatus DecideFilter::onRequest(chain::RequestContext& context) cons
     // One policy for the whole evaluation, whatever reloads meanwhile.
     const auto policy = source_->current();
     const auto now = clock_();
-    const std::string_view subject =
-        context.identity ? std::string_view(context.identity->subject) : std::string_view("anonymous");
+    // Counted per caller: the token subject qualified by its issuer (two identity providers
+    // may issue the same "sub"), an API key by its name, every anonymous caller as one.
+    std::string subject = "anonymous";
+    if (context.identity) {
+        subject = context.identity->method == auth::Identity::Method::OidcToken
+                      ? context.identity->issuer + " " + context.identity->subject
+                      : context.identity->subject;
+    }
     const std::int64_t tokens = context.facts ? context.facts->estimatedPromptTokens : 0;
     const auto admission = usage_->admit(subject, tokens, now);
 
@@ -43,12 +49,6 @@ chain::FilterStatus DecideFilter::onRequest(chain::RequestContext& context) cons
     // Neither denied nor held requests reach the upstream: they use no budget.
     usage_->refund(subject, admission);
     chain::LocalReply reply{decision->code, decision->message, {}, {}};
-    if (decision->action == Action::Review) {
-        const auto& rule = decision->rules.front();
-        reply.message = "this request needs a review under policy rule '" + rule +
-                        "', and this gateway does not hold requests for review yet";
-        if (!decision->message.empty()) reply.message = decision->message + " (" + reply.message + ")";
-    }
     if (!decision->rules.empty()) reply.fields.push_back({"rule", decision->rules.front()});
     reply.fields.push_back({"policy_version", decision->policyVersion});
     if (decision->retryAfterSeconds > 0) {

@@ -353,20 +353,38 @@ Decision evaluate(const Policy& policy, const EvaluationInput& input, Trace* tra
     case Action::Review:
         decision.code = DetailsCode::ReviewRequired;
         decision.review = first.review;
-        decision.message = first.message;
+        decision.message = "this request needs a review under policy rule '" + first.id +
+                           "', and this gateway does not hold requests for review yet";
+        if (!first.message.empty()) decision.message = first.message + " (" + decision.message + ")";
         break;
-    case Action::Deny:
-        decision.message = first.message;
-        if (first.requestsPerMinuteOver) {
+    case Action::Deny: {
+        // The answer names the most lasting reason: a plain deny (retrying does not help),
+        // then a spent budget (until the day ends), then a rate limit (seconds); the first
+        // such rule in file order gives the message.
+        auto kind = [](const Rule& r) { return r.requestsPerMinuteOver ? 2 : r.tokensPerDayOver ? 1 : 0; };
+        const Rule* answer = nullptr;
+        for (const auto* rule : matched) {
+            if (rule->action == Action::Deny && (answer == nullptr || kind(*rule) < kind(*answer))) answer = rule;
+        }
+        decision.message = answer->message;
+        switch (kind(*answer)) {
+        case 2:
             decision.code = DetailsCode::RateLimited;
-            decision.retryAfterSeconds = rateRetryAfter(input.usage, *first.requestsPerMinuteOver);
-        } else if (first.tokensPerDayOver) {
+            decision.retryAfterSeconds = rateRetryAfter(input.usage, *answer->requestsPerMinuteOver);
+            break;
+        case 1:
             decision.code = DetailsCode::BudgetExhausted;
             decision.retryAfterSeconds = std::max<std::int64_t>(1, input.usage.secondsToDayEnd);
-        } else {
+            break;
+        default:
             decision.code = DetailsCode::PolicyDenied;
+            break;
         }
+        // The rule that gave the answer comes first among the deciding rules.
+        std::stable_partition(decision.rules.begin(), decision.rules.end(),
+                              [&](const std::string& id) { return id == answer->id; });
         break;
+    }
     }
     return decision;
 }

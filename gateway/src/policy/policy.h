@@ -97,8 +97,6 @@ struct Policy {
     std::vector<Rule> rules;
     std::vector<TextCondition> textConditions;
     scan::PatternSet patterns;  // one expression per text condition, same index
-    bool usesRateLimits = false;
-    bool usesBudgets = false;
 };
 
 // The caller's recent use, from the usage tracker, counting the request being decided.

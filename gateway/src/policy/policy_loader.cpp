@@ -230,7 +230,7 @@ private:
         if (node.value.contains("message")) {
             const auto m = node.member("message");
             if (auto s = string(m)) rule.message = *s;
-            if (rule.action == Action::Allow) error(m, "only deny and review rules have a message for the caller");
+            if (!rule.action || rule.action == Action::Allow) error(m, "only deny and review rules have a message for the caller");
         } else if (rule.action == Action::Deny) {
             if (rule.requestsPerMinuteOver) {
                 rule.message = "rate limit: more than " + std::to_string(*rule.requestsPerMinuteOver) +
@@ -244,7 +244,7 @@ private:
         }
         if (node.value.contains("review")) {
             const auto r = node.member("review");
-            if (rule.action && rule.action != Action::Review) {
+            if (rule.action != Action::Review) {
                 error(r, "only rules with \"action\": \"review\" take review settings");
             } else {
                 rule.review = loadReview(r);
@@ -310,11 +310,9 @@ private:
         if (has("time")) rule.time = loadTime(conditions.member("time"));
         if (has("requests_per_minute_over")) {
             rule.requestsPerMinuteOver = integer(conditions.member("requests_per_minute_over"), 0, 1'000'000);
-            policy.usesRateLimits = true;
         }
         if (has("tokens_per_day_over")) {
             rule.tokensPerDayOver = integer(conditions.member("tokens_per_day_over"), 0, kBig);
-            policy.usesBudgets = true;
         }
         auto textConditions = [&](const char* key, TextCondition::Kind kind) {
             if (!has(key)) return;

@@ -100,6 +100,15 @@ void PolicySource::run(bool watchFile, std::chrono::milliseconds poll) {
             changing.reset();
             continue;
         }
+        if (!now.exists) {
+            // Deleted (or being replaced): keep the policy in force and say so once.
+            observe::LogLine(observe::LogLevel::Warn, "policy file missing")
+                .str("file", file_.string())
+                .str("kept_version", current()->version);
+            seen = now;
+            changing.reset();
+            continue;
+        }
         // Editors and deploy tools write in steps: reload once the file has stayed the
         // same for one poll, so a half-written file is not taken for an invalid policy.
         if (!changing || !(*changing == now)) {

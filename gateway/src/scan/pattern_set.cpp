@@ -13,8 +13,8 @@ std::atomic<std::uint64_t> nextGeneration{1};
 unsigned flagsFor(const PatternSpec& spec) {
     // SINGLEMATCH: one report per expression is all the callers need, and it lets the
     // engine stop tracking an expression once it matched.
-    // UTF8 without UCP: \b, \w and caseless matching follow ASCII (Vectorscan has no \b in
-    // UCP mode); other characters are matched exactly.
+    // UTF8 without UCP: \b, \w, \s and \d are ASCII classes (Vectorscan has no \b in UCP
+    // mode); caseless matching still folds the case of non-ASCII letters.
     unsigned flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8;
     if (spec.caseless) flags |= HS_FLAG_CASELESS;
     return flags;
