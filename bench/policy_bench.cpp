@@ -205,7 +205,8 @@ int main(int argc, char** argv) {
 
     // The same prompt with a pattern that matches (a denied request scans just as much).
     inspect::RequestFacts deniedFacts = facts;
-    deniedFacts.messages[1].text.replace(4000, 30, "my key SECRET_ABCD_8 is here  ");
+    auto& deniedText = deniedFacts.messages[1].text;
+    deniedText.replace(deniedText.size() / 2, std::min<std::size_t>(30, deniedText.size() / 2), "my key SECRET_ABCD_8 is here  ");
     policy::EvaluationInput deniedInput = input;
     deniedInput.facts = &deniedFacts;
     if (policy::evaluate(p, deniedInput).action != policy::Action::Deny) {

@@ -6,6 +6,8 @@
 #   gateway  vigil-gateway in front of the same mock (a connection without authentication)
 #   gw-token   the same gateway, a connection behind authentication, with an OIDC JWT
 #   gw-apikey  the same, with a Vigil API key
+#   gw-policy  a second gateway, like "gateway" but with the 200-rule policy of
+#              vigil-policy-bench (bench/policy_bench.cpp) deciding every request
 # Environment:
 #   BENCH_DURATION=5s        measured wrk run per (target, concurrency, round)
 #   BENCH_ROUNDS=3           interleaved rounds; each figure is the median over them
@@ -21,6 +23,7 @@ repo_root="$(cd "$script_dir/.." && pwd)"
 build_dir="${VIGIL_BUILD_DIR:-$repo_root/build}"
 gateway_bin="$build_dir/gateway/vigil-gateway"
 mock_bin="$build_dir/tools/mock_upstream/vigil-mock-upstream"
+policy_bench_bin="$build_dir/bench/vigil-policy-bench"
 duration="${BENCH_DURATION:-5s}"
 rounds="${BENCH_ROUNDS:-3}"
 warmup="${BENCH_WARMUP:-2s}"
@@ -40,6 +43,7 @@ for tool in wrk nginx curl node; do
 done
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 [ -x "$gateway_bin" ] || die "no gateway binary at $gateway_bin (build first, or set VIGIL_BUILD_DIR)"
+[ -x "$policy_bench_bin" ] || die "no policy benchmark binary at $policy_bench_bin (build first)"
 [ -x "$mock_bin" ] || die "no mock upstream binary at $mock_bin (build first, or set VIGIL_BUILD_DIR)"
 
 # --- processes and cleanup -------------------------------------------------------------
@@ -63,8 +67,9 @@ free_port() {
 mock_port="${BENCH_MOCK_PORT:-$(free_port 18181)}"
 nginx_port="${BENCH_NGINX_PORT:-$(free_port 18182)}"
 gateway_port="${BENCH_GATEWAY_PORT:-$(free_port 18183)}"
+policy_port="${BENCH_POLICY_GATEWAY_PORT:-$(free_port 18185)}"
 # A port already in use would make the readiness checks talk to someone else's server.
-for port in "$mock_port" "$nginx_port" "$gateway_port"; do
+for port in "$mock_port" "$nginx_port" "$gateway_port" "$policy_port"; do
   rc=0; curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" || rc=$?
   [ "$rc" = 7 ] || die "port $port is already in use (set BENCH_*_PORT to other ports)"
 done
@@ -168,13 +173,28 @@ VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/gatew
 pids+=($!)
 wait_ok gateway "$!" "$tmp_dir/gateway.log" "http://127.0.0.1:$gateway_port/readyz"
 
+# (d) the same gateway with the 200-rule policy (its rule "bench-connection" allows the
+# bench connection; the other 199 are evaluated and do not match).
+"$policy_bench_bin" --write-policy "$tmp_dir/policy.json" || die "vigil-policy-bench --write-policy failed"
+mkdir -p "$tmp_dir/policy-gateway"
+sed -e "s/\"port\":$gateway_port/\"port\":$policy_port/" \
+    -e "s|\"sqlite_path\":\"$tmp_dir/vigil.db\"|\"sqlite_path\":\"$tmp_dir/policy-gateway/vigil.db\"|" \
+    -e "s|^ \"threads\":| \"policy\":{\"file\":\"$tmp_dir/policy.json\"},\n \"threads\":|" \
+    "$tmp_dir/gateway.json" >"$tmp_dir/policy-gateway/gateway.json"
+grep -q '"policy"' "$tmp_dir/policy-gateway/gateway.json" || die "could not add the policy to the gateway config"
+VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/policy-gateway/gateway.json" \
+  >"$tmp_dir/policy-gateway.log" 2>&1 &
+pids+=($!)
+wait_ok gw-policy "$!" "$tmp_dir/policy-gateway.log" "http://127.0.0.1:$policy_port/readyz"
+
 declare -A url key path
 url[direct]="http://127.0.0.1:$mock_port";     key[direct]="$upstream_key"
 url[nginx]="http://127.0.0.1:$nginx_port";     key[nginx]="$client_key"
 url[gateway]="http://127.0.0.1:$gateway_port"; key[gateway]="$client_key"
 url[gw-token]="http://127.0.0.1:$gateway_port"; key[gw-token]="$token"; path[gw-token]="/auth/v1/chat/completions"
 url[gw-apikey]="http://127.0.0.1:$gateway_port"; key[gw-apikey]="$api_key"; path[gw-apikey]="/auth/v1/chat/completions"
-targets=(direct nginx gateway gw-token gw-apikey)
+url[gw-policy]="http://127.0.0.1:$policy_port"; key[gw-policy]="$client_key"
+targets=(direct nginx gateway gw-token gw-apikey gw-policy)
 for t in "${targets[@]}"; do check_chat "$t" "${url[$t]}" "${key[$t]}" "${path[$t]:-/v1/chat/completions}"; done
 
 # --- measurements -------------------------------------------------------------------
@@ -242,3 +262,10 @@ token_added="$(calc "${p50[gw-token,1]} - ${p50[gateway,1]}")"
 apikey_added="$(calc "${p50[gw-apikey,1]} - ${p50[gateway,1]}")"
 echo "authentication added p50 c=1 over the unauthenticated gateway run: token $token_added ms, API key $apikey_added ms"
 echo "  token (verified-token cache warm) <= 0.020 ms: $(verdict "$token_added <= 0.020")"
+policy_ratio="$(calc "${rps[gw-policy,64]} / ${rps[nginx,64]}")"
+policy_gateway_added="$(calc "${p50[gw-policy,1]} - ${p50[direct,1]}")"
+policy_added="$(calc "${p50[gw-policy,1]} - ${p50[gateway,1]}")"
+echo "with the 200-rule policy (gw-policy):"
+echo "  throughput c=64: gw-policy/nginx req/s = $policy_ratio  (target >= 0.8)  $(verdict "$policy_ratio >= 0.8")"
+echo "  added p50 c=1: gw-policy $policy_gateway_added ms (nginx $nginx_added ms): gateway added <= 0.15 ms $(verdict "$policy_gateway_added <= 0.15"), <= nginx added $(verdict "$policy_gateway_added <= $nginx_added")"
+echo "  the policy's own share (gw-policy - gateway) p50 c=1: $policy_added ms"

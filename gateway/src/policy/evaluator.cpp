@@ -226,6 +226,15 @@ public:
 
     bool scanFailed() const { return scanFailed_; }
 
+    // True when [begin, end) is empty or one of its text conditions matched.
+    bool anyHit(std::uint32_t begin, std::uint32_t end) const {
+        if (begin == end) return true;
+        for (auto i = begin; i < end; ++i) {
+            if (hits_[i] != kNoHit) return true;
+        }
+        return false;
+    }
+
 private:
     std::string describeText(const std::vector<std::size_t>& group) const {
         std::string out;
@@ -299,6 +308,42 @@ bool globMatch(std::string_view pattern, std::string_view text) {
     return p == pattern.size();
 }
 
+std::uint64_t NameBits::of(std::string_view name) const {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == name) return std::uint64_t{1} << i;
+    }
+    return std::uint64_t{1} << 63;  // a name past the 63rd, or one no rule names
+}
+
+void buildPrefilters(Policy& policy) {
+    auto bitsOf = [](NameBits& bits, const std::vector<std::string>& names) {
+        std::uint64_t mask = 0;
+        for (const auto& n : names) {
+            auto it = std::find(bits.names.begin(), bits.names.end(), n);
+            if (it == bits.names.end() && bits.names.size() < 63) it = bits.names.insert(bits.names.end(), n);
+            mask |= it == bits.names.end() ? std::uint64_t{1} << 63
+                                           : std::uint64_t{1} << (it - bits.names.begin());
+        }
+        return mask;
+    };
+    auto range = [](const std::vector<std::size_t>& ids, std::uint32_t& begin, std::uint32_t& end) {
+        if (ids.empty()) return;
+        begin = static_cast<std::uint32_t>(ids.front());
+        end = static_cast<std::uint32_t>(ids.back() + 1);
+        // The loader adds a rule's conditions one after another; the ranges rely on it.
+        if (end - begin != ids.size()) begin = 0, end = 0;
+    };
+    policy.prefilters.clear();
+    for (const auto& rule : policy.rules) {
+        RulePrefilter p;
+        p.roles = bitsOf(policy.roleBits, rule.roles);
+        p.groups = bitsOf(policy.groupBits, rule.groups);
+        range(rule.regexConditions, p.regexBegin, p.regexEnd);
+        range(rule.keywordConditions, p.keywordBegin, p.keywordEnd);
+        policy.prefilters.push_back(p);
+    }
+}
+
 Decision evaluate(const Policy& policy, const EvaluationInput& input, Trace* trace) {
     Decision decision;
     decision.policyVersion = policy.version;
@@ -309,7 +354,31 @@ Decision evaluate(const Policy& policy, const EvaluationInput& input, Trace* tra
     std::optional<Action> strongest;
     const Rule* maskingRule = nullptr;
     std::vector<const Rule*> matched;
+    std::uint64_t callerRoles = 0, callerGroups = 0;
+    if (input.identity != nullptr) {
+        for (const auto& r : input.identity->roles) callerRoles |= policy.roleBits.of(r);
+        for (const auto& g : input.identity->groups) callerGroups |= policy.groupBits.of(g);
+    }
+    const bool prefilter = trace == nullptr && policy.prefilters.size() == policy.rules.size();
     for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+        if (prefilter) {
+            // Rejects without the full check; what passes is checked in full below.
+            const auto& p = policy.prefilters[i];
+            if ((p.roles != 0 && (p.roles & callerRoles) == 0) || (p.groups != 0 && (p.groups & callerGroups) == 0)) {
+                continue;
+            }
+            if (p.regexEnd != p.regexBegin || p.keywordEnd != p.keywordBegin) {
+                if (!evaluation.scanText()) {
+                    decision.action = Action::Deny;
+                    decision.code = DetailsCode::InternalError;
+                    decision.message = "the policy could not be evaluated (pattern engine failure)";
+                    return decision;
+                }
+                if (!evaluation.anyHit(p.regexBegin, p.regexEnd) || !evaluation.anyHit(p.keywordBegin, p.keywordEnd)) {
+                    continue;
+                }
+            }
+        }
         const auto& rule = policy.rules[i];
         RuleTrace* ruleTrace = trace != nullptr ? &trace->rules[i] : nullptr;
         const bool matches = evaluation.ruleMatches(rule, ruleTrace);

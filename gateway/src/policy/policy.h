@@ -88,6 +88,21 @@ struct Rule {
     bool outputReview = false;
 };
 
+// What evaluate() looks at first for each rule, packed so that most rules are rejected
+// without reading the Rule itself: role and group names are numbered at load (bit 63
+// stands for every name past the 63rd, and then the full check decides).
+struct RulePrefilter {
+    std::uint64_t roles = 0;   // 0: the rule has no roles selector
+    std::uint64_t groups = 0;  // 0: the rule has no groups selector
+    std::uint32_t regexBegin = 0, regexEnd = 0;      // its regex conditions (consecutive)
+    std::uint32_t keywordBegin = 0, keywordEnd = 0;  // its keyword conditions (consecutive)
+};
+
+struct NameBits {
+    std::vector<std::string> names;  // bit i names[i], i < 63
+    std::uint64_t of(std::string_view name) const;
+};
+
 // A loaded policy: immutable, shared by every request evaluated against it.
 struct Policy {
     std::filesystem::path file;
@@ -97,7 +112,13 @@ struct Policy {
     std::vector<Rule> rules;
     std::vector<TextCondition> textConditions;
     scan::PatternSet patterns;  // one expression per text condition, same index
+    std::vector<RulePrefilter> prefilters;  // same index as rules
+    NameBits roleBits;
+    NameBits groupBits;
 };
+
+// Fills prefilters, roleBits and groupBits from the rules (the loader calls it).
+void buildPrefilters(Policy& policy);
 
 // The caller's recent use, from the usage tracker, counting the request being decided.
 struct Usage {

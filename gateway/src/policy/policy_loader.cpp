@@ -183,6 +183,7 @@ public:
             policy->rules.push_back(std::move(rule));
         }
         compilePatterns(*policy);
+        buildPrefilters(*policy);
         return policy;
     }
 
