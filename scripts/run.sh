@@ -61,6 +61,11 @@ Try it (the gateway checks the key and swaps in the upstream's own credential):
 More keys: $build/gateway/vigil-gateway keys create --config resources/demo/gateway.json --name NAME --roles requester
 (VIGIL_DEMO_STATE=$VIGIL_DEMO_STATE for the config's store path)
 Streaming: add "stream": true to the body (and -N to curl). Metrics: http://127.0.0.1:8080/metrics
+The demo policy (resources/demo/policy.json; edit it and the gateway reloads it) refuses prompts
+with credentials, for example:
+
+  curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer $demo_key' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"deploy with key AKIAABCDEFGHIJKLMNOP"}]}'
+
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}"

@@ -116,6 +116,14 @@ private slots:
             << "connections.v1: 'v1' is a reserved path";
         QTest::newRow("log level") << QString::fromStdString(configWith("", kText13))
                                    << "log.level: must be one of debug, info, warn, error";
+        QTest::newRow("policy without file") << QString::fromStdString(configWith("", ", \"policy\": {\"watch\": true}"))
+                                             << "policy.file: is required";
+        QTest::newRow("policy watch not bool") << QString::fromStdString(configWith("", ", \"policy\": {\"file\": \"p.json\", \"watch\": 1}"))
+                                               << "policy.watch: must be true or false";
+        QTest::newRow("policy poll too fast") << QString::fromStdString(configWith("", ", \"policy\": {\"file\": \"p.json\", \"poll_ms\": 1}"))
+                                              << "policy.poll_ms: must be between 50 and 60000";
+        QTest::newRow("policy unknown key") << QString::fromStdString(configWith("", ", \"policy\": {\"file\": \"p.json\", \"reload\": true}"))
+                                            << "policy.reload: unknown key";
         QTest::newRow("missing tls file")
             << QString::fromUtf8(kText14)
             << "listeners[0].tls.cert_file: cannot read file '/nonexistent.crt'";
@@ -144,6 +152,16 @@ private slots:
         const auto config =
             vigil::config::loadConfig(dir.filePath(QStringLiteral("gateway.json")).toStdString());
         QCOMPARE(config.connections[0].credential, std::string("sk-from-file-xyz"));
+    }
+
+    void policyFileIsRelativeToTheConfig() {
+        const auto config = vigil::config::parseConfig(configWith("", ", \"policy\": {\"file\": \"policies/main.json\"}"),
+                                                       "/etc/vigil/gateway.json");
+        QVERIFY(config.policy.has_value());
+        QCOMPARE(QString::fromStdString(config.policy->file.string()), QStringLiteral("/etc/vigil/policies/main.json"));
+        QVERIFY(config.policy->watch);
+        QCOMPARE(config.policy->poll.count(), 500);
+        QVERIFY(!vigil::config::parseConfig(configWith(""), "/etc/vigil/gateway.json").policy.has_value());
     }
 
     void twoConnectionsNeedADefault() {
