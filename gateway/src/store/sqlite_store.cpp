@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <array>
+#include <chrono>
 
 namespace vigil::store {
 namespace {
@@ -28,6 +29,32 @@ constexpr std::array kMigrations = {
         day     INTEGER NOT NULL,
         tokens  INTEGER NOT NULL,
         PRIMARY KEY (subject, day)
+    );
+    )sql",
+    // The recording: one hash chain of events in commit order, signed checkpoints of its
+    // head, and the public keys that signed them (docs/recording.md).
+    R"sql(
+    CREATE TABLE events (
+        seq        INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        ts_us      INTEGER NOT NULL,
+        type       TEXT NOT NULL,
+        payload    TEXT NOT NULL,
+        prev_hash  BLOB NOT NULL,
+        hash       BLOB NOT NULL
+    );
+    CREATE INDEX events_by_session ON events (session_id, seq);
+    CREATE TABLE checkpoints (
+        seq       INTEGER PRIMARY KEY,
+        head_hash BLOB NOT NULL,
+        ts_us     INTEGER NOT NULL,
+        key_id    TEXT NOT NULL,
+        signature BLOB NOT NULL
+    );
+    CREATE TABLE signing_keys (
+        key_id         TEXT PRIMARY KEY,
+        public_key_pem TEXT NOT NULL,
+        first_used_us  INTEGER NOT NULL
     );
     )sql",
 };
@@ -246,6 +273,81 @@ std::vector<DailyUsage> SqliteStore::dailyUsage(std::int64_t day) {
     std::vector<DailyUsage> out;
     while (s.step() == SQLITE_ROW) out.push_back({s.text(0), s.integer(1), s.integer(2)});
     return out;
+}
+
+ChainHead SqliteStore::chainHead() {
+    ChainHead head;
+    Statement e(db_, "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1");
+    if (e.step() == SQLITE_ROW) {
+        head.seq = e.integer(0);
+        head.hash = e.blob(1);
+    }
+    Statement c(db_, "SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1");
+    if (c.step() == SQLITE_ROW) head.checkpointSeq = c.integer(0);
+    return head;
+}
+
+void SqliteStore::appendEvents(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>& checkpoint) {
+    exec("BEGIN IMMEDIATE");
+    try {
+        Statement s(db_, "INSERT INTO events (seq, session_id, ts_us, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        for (const auto& e : events) {
+            s.bind(1, e.seq);
+            s.bind(2, e.sessionId);
+            s.bind(3, e.timeMicros);
+            s.bind(4, e.type);
+            s.bind(5, e.payload);
+            s.bindBlob(6, e.prevHash);
+            s.bindBlob(7, e.hash);
+            if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot store an event: ") + sqlite3_errmsg(db_));
+            s.reset();
+        }
+        if (checkpoint) {
+            Statement c(db_, "INSERT INTO checkpoints (seq, head_hash, ts_us, key_id, signature) VALUES (?, ?, ?, ?, ?)");
+            c.bind(1, checkpoint->seq);
+            c.bindBlob(2, checkpoint->headHash);
+            c.bind(3, checkpoint->timeMicros);
+            c.bind(4, checkpoint->keyId);
+            c.bindBlob(5, checkpoint->signature);
+            if (c.step() != SQLITE_DONE) throw StoreError(std::string("cannot store a checkpoint: ") + sqlite3_errmsg(db_));
+        }
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    // With synchronous=FULL the commit returns once the WAL is on disk.
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        const std::string message = sqlite3_errmsg(db_);
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw StoreError("cannot commit the recording: " + message);
+    }
+}
+
+void SqliteStore::savePublicKey(const std::string& keyId, const std::string& publicKeyPem, std::int64_t nowMicros) {
+    Statement s(db_, "INSERT OR IGNORE INTO signing_keys (key_id, public_key_pem, first_used_us) VALUES (?, ?, ?)");
+    s.bind(1, keyId);
+    s.bind(2, publicKeyPem);
+    s.bind(3, nowMicros);
+    if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot store the public key: ") + sqlite3_errmsg(db_));
+}
+
+void SqliteEventStore::append(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>& checkpoint) {
+    store_.appendEvents(events, checkpoint);
+}
+
+void SqliteEventStore::rememberPublicKey(const std::string& keyId, const std::string& publicKeyPem) {
+    store_.savePublicKey(keyId, publicKeyPem,
+                         std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+record::EventStore::Head SqliteEventStore::head() {
+    const auto h = store_.chainHead();
+    Head head;
+    head.seq = h.seq;
+    head.hash = h.seq == 0 ? record::genesisHash() : h.hash;
+    head.checkpointSeq = h.checkpointSeq;
+    return head;
 }
 
 }  // namespace vigil::store

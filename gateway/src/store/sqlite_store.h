@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "record/event_store.h"
+
 struct sqlite3;
 
 namespace vigil::store {
@@ -25,6 +27,12 @@ struct ApiKeyRecord {
     std::optional<std::int64_t> expiresAt;
     std::optional<std::int64_t> revokedAt;
     std::optional<std::int64_t> lastUsedAt;
+};
+
+struct ChainHead {
+    std::int64_t seq = 0;
+    std::string hash;
+    std::int64_t checkpointSeq = 0;
 };
 
 struct DailyUsage {
@@ -57,12 +65,29 @@ public:
     void saveDailyUsage(const std::vector<DailyUsage>& rows);
     std::vector<DailyUsage> dailyUsage(std::int64_t day);
 
+    // The recording's chain (record::SqliteEventStore below is the recorder's view).
+    ChainHead chainHead();
+    void appendEvents(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>& checkpoint);
+    void savePublicKey(const std::string& keyId, const std::string& publicKeyPem, std::int64_t nowMicros);
+
 private:
     void exec(const char* sql);
     void migrate();
 
     sqlite3* db_ = nullptr;
     std::string path_;
+};
+
+// The recorder's store on SQLite: its own connection, used by the writer thread only.
+class SqliteEventStore final : public record::EventStore {
+public:
+    explicit SqliteEventStore(const std::filesystem::path& path) : store_(path) {}
+    Head head() override;
+    void append(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>& checkpoint) override;
+    void rememberPublicKey(const std::string& keyId, const std::string& publicKeyPem) override;
+
+private:
+    SqliteStore store_;
 };
 
 }  // namespace vigil::store

@@ -1,0 +1,265 @@
+// The recorder and the verifier: a chain written with group commit verifies; every kind of
+// tampering is found and named; a failing store is reported and recovered from; the
+// signing key file is private.
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "record/chain.h"
+#include "record/recorder.h"
+#include "record/signing_key.h"
+#include "record/verifier.h"
+#include "store/sqlite_store.h"
+
+using namespace vigil;
+
+namespace {
+
+std::vector<std::int64_t> checkpointSeqs(const std::string& db) {
+    sqlite3* h = nullptr;
+    sqlite3_open(db.c_str(), &h);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(h, "SELECT seq FROM checkpoints ORDER BY seq", -1, &s, nullptr);
+    std::vector<std::int64_t> out;
+    while (sqlite3_step(s) == SQLITE_ROW) out.push_back(sqlite3_column_int64(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return out;
+}
+
+void exec(const std::string& db, const std::string& sql) {
+    sqlite3* h = nullptr;
+    QCOMPARE(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &error);
+    QVERIFY2(rc == SQLITE_OK, error != nullptr ? error : "");
+    sqlite3_close(h);
+}
+
+// A store that fails while `failing` is set (disk full, say).
+class FlakyStore final : public record::EventStore {
+public:
+    explicit FlakyStore(std::atomic<bool>& failing) : failing_(failing) {}
+    Head head() override { return {0, record::genesisHash(), 0}; }
+    void append(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>&) override {
+        if (failing_.load()) throw std::runtime_error("disk full");
+        stored += events.size();
+    }
+    void rememberPublicKey(const std::string&, const std::string&) override {}
+    std::size_t stored = 0;
+
+private:
+    std::atomic<bool>& failing_;
+};
+
+}  // namespace
+
+class TestRecorder : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    std::string original_;
+    std::string pem_;
+
+    std::string copyOf(const char* name) {
+        const auto path = dir_.filePath(QString::fromLatin1(name)).toStdString();
+        std::filesystem::copy_file(original_, path, std::filesystem::copy_options::overwrite_existing);
+        return path;
+    }
+
+private slots:
+    void initTestCase() {
+        original_ = dir_.filePath(QStringLiteral("vigil.db")).toStdString();
+        auto key = record::SigningKey::loadOrCreate(dir_.filePath(QStringLiteral("signing-key.pem")).toStdString());
+        pem_ = key.publicKeyPem();
+        record::Recorder::Options options;
+        options.checkpointEvery = 1000;
+        options.checkpointInterval = std::chrono::hours(1);
+        std::atomic<int> durable{0};
+        {
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(original_), std::move(key), options);
+            std::vector<std::thread> threads;
+            for (int t = 0; t < 4; ++t) {
+                threads.emplace_back([&, t] {
+                    for (int i = 0; i < 625; ++i) {
+                        recorder.record("session-" + std::to_string(t) + "-" + std::to_string(i / 5), "test.event",
+                                        "{\"n\":" + std::to_string(i) + ",\"text\":\"" + std::string(200, 'x') + "\"}",
+                                        [&](bool ok) {
+                                            if (ok) durable.fetch_add(1);
+                                        });
+                    }
+                });
+            }
+            for (auto& t : threads) t.join();
+            QVERIFY(recorder.flush());
+            QCOMPARE(durable.load(), 2500);
+            QCOMPARE(recorder.committedSeq(), std::int64_t(2500));
+        }  // the destructor signs the head
+    }
+
+    void anIntactChainVerifies() {
+        const auto r = record::verifyDatabase(original_, pem_);
+        QVERIFY2(r.ok, r.problem.c_str());
+        QCOMPARE(r.events, std::int64_t(2500));
+        QCOMPARE(r.signedUpTo, std::int64_t(2500));
+        // Group commit: a checkpoint closes the first batch that reaches 1000 events past the
+        // previous one; the last signs the final head at shutdown.
+        const auto seqs = checkpointSeqs(original_);
+        QVERIFY(seqs.size() >= 2);
+        QCOMPARE(r.checkpoints, std::int64_t(seqs.size()));
+        QVERIFY(seqs.front() >= 1000);
+        for (std::size_t i = 1; i + 1 < seqs.size(); ++i) QVERIFY(seqs[i] - seqs[i - 1] >= 1000);
+        QCOMPARE(seqs.back(), std::int64_t(2500));
+        QVERIFY(!r.keyFromDatabase);
+        const auto fromDb = record::verifyDatabase(original_, "");
+        QVERIFY(fromDb.ok && fromDb.keyFromDatabase);
+    }
+
+    void aChangedByteIsFound() {
+        const auto db = copyOf("changed.db");
+        exec(db, "UPDATE events SET payload = replace(payload, '\"n\":', '\"N\":') WHERE seq = 1234");
+        const auto r = record::verifyDatabase(db, pem_);
+        QVERIFY(!r.ok);
+        QCOMPARE(r.brokenAt, std::optional<std::int64_t>(1234));
+        QVERIFY2(r.problem.find("was changed after it was recorded") != std::string::npos, r.problem.c_str());
+        QCOMPARE(r.events, std::int64_t(1233));
+    }
+
+    void aDeletedEventIsFound() {
+        const auto db = copyOf("deleted.db");
+        exec(db, "DELETE FROM events WHERE seq = 777");
+        const auto r = record::verifyDatabase(db, pem_);
+        QVERIFY(!r.ok);
+        QCOMPARE(r.brokenAt, std::optional<std::int64_t>(777));
+        QVERIFY2(r.problem.find("event 777 is missing") != std::string::npos, r.problem.c_str());
+    }
+
+    void aReorderedEventIsFound() {
+        const auto db = copyOf("reordered.db");
+        // Swap the contents of events 10 and 11, each keeping its own hashes.
+        exec(db, "UPDATE events SET seq = -10 WHERE seq = 10; UPDATE events SET seq = 10 WHERE seq = 11;"
+                 "UPDATE events SET seq = 11 WHERE seq = -10;");
+        const auto r = record::verifyDatabase(db, pem_);
+        QVERIFY(!r.ok);
+        QCOMPARE(r.brokenAt, std::optional<std::int64_t>(10));
+        QVERIFY2(r.problem.find("does not link") != std::string::npos, r.problem.c_str());
+    }
+
+    void aTruncatedTailIsFound() {
+        const auto db = copyOf("truncated.db");
+        exec(db, "DELETE FROM events WHERE seq > 2400");
+        const auto r = record::verifyDatabase(db, pem_);
+        QVERIFY(!r.ok);
+        QVERIFY2(r.problem.find("truncated") != std::string::npos, r.problem.c_str());
+    }
+
+    void aRewrittenChainIsFoundAtTheNextCheckpoint() {
+        // Someone without the key changes event 5 and recomputes every hash after it: all
+        // links hold, but the signed head at 1000 no longer matches.
+        const auto db = copyOf("rewritten.db");
+        exec(db, "UPDATE events SET payload = '{\"n\":0,\"text\":\"rewritten\"}' WHERE seq = 5");
+        sqlite3* h = nullptr;
+        sqlite3_open(db.c_str(), &h);
+        sqlite3_stmt* read = nullptr;
+        sqlite3_prepare_v2(h, "SELECT seq, session_id, ts_us, type, payload FROM events ORDER BY seq", -1, &read, nullptr);
+        std::vector<record::Event> events;
+        while (sqlite3_step(read) == SQLITE_ROW) {
+            record::Event e;
+            e.seq = sqlite3_column_int64(read, 0);
+            e.sessionId = reinterpret_cast<const char*>(sqlite3_column_text(read, 1));
+            e.timeMicros = sqlite3_column_int64(read, 2);
+            e.type = reinterpret_cast<const char*>(sqlite3_column_text(read, 3));
+            e.payload = reinterpret_cast<const char*>(sqlite3_column_text(read, 4));
+            events.push_back(std::move(e));
+        }
+        sqlite3_finalize(read);
+        sqlite3_exec(h, "BEGIN", nullptr, nullptr, nullptr);
+        sqlite3_stmt* write = nullptr;
+        sqlite3_prepare_v2(h, "UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?", -1, &write, nullptr);
+        std::string prev = record::genesisHash();
+        for (auto& e : events) {
+            const auto hash = record::eventHash(prev, e);
+            sqlite3_bind_blob(write, 1, prev.data(), static_cast<int>(prev.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_blob(write, 2, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_int64(write, 3, e.seq);
+            sqlite3_step(write);
+            sqlite3_reset(write);
+            prev = hash;
+        }
+        sqlite3_finalize(write);
+        sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr);
+        sqlite3_close(h);
+        const auto r = record::verifyDatabase(db, pem_);
+        QVERIFY(!r.ok);
+        QCOMPARE(r.brokenAt, std::optional<std::int64_t>(checkpointSeqs(db).front()));
+        QVERIFY2(r.problem.find("signs a different chain") != std::string::npos, r.problem.c_str());
+    }
+
+    void aForgedCheckpointIsFound() {
+        const auto db = copyOf("forged.db");
+        const auto last = checkpointSeqs(db).back();
+        exec(db, "UPDATE checkpoints SET signature = zeroblob(64) WHERE seq = " + std::to_string(last));
+        auto r = record::verifyDatabase(db, pem_);
+        QVERIFY(!r.ok);
+        QCOMPARE(r.brokenAt, std::optional<std::int64_t>(last));
+        QVERIFY2(r.problem.find("no valid signature") != std::string::npos, r.problem.c_str());
+        // Signed by another key: the attacker's own.
+        const auto other = record::SigningKey::generate();
+        r = record::verifyDatabase(original_, other.publicKeyPem());
+        QVERIFY(!r.ok);
+        QCOMPARE(r.brokenAt, std::optional<std::int64_t>(checkpointSeqs(original_).front()));
+    }
+
+    void notARecording() {
+        const auto path = dir_.filePath(QStringLiteral("empty.db")).toStdString();
+        exec(path, "CREATE TABLE x (a)");
+        const auto r = record::verifyDatabase(path, pem_);
+        QVERIFY(!r.ok);
+        QVERIFY2(r.problem.find("not a Vigil recording") != std::string::npos, r.problem.c_str());
+        QVERIFY(!record::verifyDatabase(dir_.filePath(QStringLiteral("missing.db")).toStdString(), pem_).ok);
+    }
+
+    void aFailingStoreIsReportedAndRecovers() {
+        std::atomic<bool> failing{true};
+        auto store = std::make_unique<FlakyStore>(failing);
+        auto* flaky = store.get();
+        record::Recorder recorder(std::move(store), record::SigningKey::generate(), {});
+        std::atomic<int> failed{0}, stored{0};
+        recorder.record("s", "t", "{}", [&](bool ok) { ok ? ++stored : ++failed; });
+        QVERIFY(!recorder.flush());
+        QVERIFY(!recorder.healthy());
+        QCOMPARE(failed.load(), 1);
+        failing = false;
+        recorder.record("s", "t", "{}", [&](bool ok) { ok ? ++stored : ++failed; });
+        QVERIFY(recorder.flush());
+        QVERIFY(recorder.healthy());
+        QCOMPARE(stored.load(), 1);
+        QCOMPARE(flaky->stored, std::size_t(1));
+    }
+
+    void theSigningKeyFileIsPrivate() {
+        const auto path = dir_.filePath(QStringLiteral("keys/new-key.pem")).toStdString();
+        const auto key = record::SigningKey::loadOrCreate(path);
+        struct stat st {};
+        QCOMPARE(::stat(path.c_str(), &st), 0);
+        QCOMPARE(st.st_mode & 0777, 0600u);
+        // Loaded again: the same key.
+        QCOMPARE(record::SigningKey::loadOrCreate(path).keyId(), key.keyId());
+        ::chmod(path.c_str(), 0644);
+        try {
+            record::SigningKey::loadOrCreate(path);
+            QFAIL("a key readable by others was accepted");
+        } catch (const std::runtime_error& e) {
+            QVERIFY2(std::string(e.what()).find("mode 644") != std::string::npos, e.what());
+        }
+    }
+};
+
+QTEST_APPLESS_MAIN(TestRecorder)
+#include "tst_recorder.moc"
