@@ -81,6 +81,7 @@ private slots:
         record::Recorder::Options options;
         options.checkpointEvery = 1000;
         options.checkpointInterval = std::chrono::hours(1);
+        options.maxBatch = 500;  // at least five transactions, so checkpoints fall inside the chain
         std::atomic<int> durable{0};
         {
             record::Recorder recorder(std::make_unique<store::SqliteEventStore>(original_), std::move(key), options);
