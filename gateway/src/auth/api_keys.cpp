@@ -1,5 +1,7 @@
 #include "auth/api_keys.h"
 
+#include "crypto/digest.h"
+
 #include <openssl/crypto.h>
 #include <algorithm>
 #include <openssl/evp.h>
@@ -36,16 +38,6 @@ bool isBase62(std::string_view s) {
 
 }  // namespace
 
-std::string sha256(std::string_view data) {
-    // Fetched once: with OpenSSL 3, EVP_sha256() in every call means a provider lookup
-    // under a lock per digest, measurably slower on the request path.
-    static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(data.data(), data.size(), digest, &length, kSha256, nullptr);
-    return std::string(reinterpret_cast<const char*>(digest), length);
-}
-
 NewApiKey generateApiKey(const std::string& name, const std::vector<std::string>& roles,
                          std::optional<std::int64_t> expiresAt, std::int64_t now) {
     NewApiKey out;
@@ -54,7 +46,7 @@ NewApiKey generateApiKey(const std::string& name, const std::vector<std::string>
     out.key = std::string(kApiKeyPrefix) + keyId + "_" + secret;
     out.record.name = name;
     out.record.keyId = keyId;
-    out.record.secretHash = sha256(secret);
+    out.record.secretHash = crypto::sha256(secret);
     out.record.roles = roles;
     out.record.createdAt = now;
     out.record.expiresAt = expiresAt;
@@ -108,7 +100,7 @@ ApiKeyRegistry::Check ApiKeyRegistry::verify(std::string_view key, std::int64_t 
     check.message = "the API key is unknown, revoked or expired";
     if (it == keys->end()) return check;
     const Entry& entry = *it->second;
-    const std::string hash = sha256(parts->secret);
+    const std::string hash = crypto::sha256(parts->secret);
     if (hash.size() != entry.record.secretHash.size() ||
         CRYPTO_memcmp(hash.data(), entry.record.secretHash.data(), hash.size()) != 0) {
         return check;

@@ -27,7 +27,6 @@ struct NewApiKey {
 
 NewApiKey generateApiKey(const std::string& name, const std::vector<std::string>& roles,
                          std::optional<std::int64_t> expiresAt, std::int64_t now);
-std::string sha256(std::string_view data);
 
 struct ApiKeyParts {
     std::string_view keyId;

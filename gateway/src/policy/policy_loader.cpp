@@ -7,9 +7,8 @@
 #include <set>
 #include <sstream>
 
-#include <openssl/evp.h>
-
 #include "config/gateway_config.h"
+#include "crypto/digest.h"
 
 namespace vigil::policy {
 namespace {
@@ -540,19 +539,7 @@ private:
 
 }  // namespace
 
-std::string policyVersionOf(std::string_view bytes) {
-    static const EVP_MD* kSha256 = EVP_sha256();
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(bytes.data(), bytes.size(), digest, &length, kSha256, nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out = "sha256:";
-    for (unsigned int i = 0; i < length; ++i) {
-        out += kHex[digest[i] >> 4];
-        out += kHex[digest[i] & 0xF];
-    }
-    return out;
-}
+std::string policyVersionOf(std::string_view bytes) { return "sha256:" + crypto::toHex(crypto::sha256(bytes)); }
 
 LoadResult loadPolicyText(std::string_view text, const std::filesystem::path& file) {
     LoadResult result;

@@ -1,6 +1,6 @@
 #include "record/chain.h"
 
-#include <openssl/evp.h>
+#include "crypto/digest.h"
 
 namespace vigil::record {
 namespace {
@@ -13,14 +13,6 @@ void appendField(std::string& out, std::string_view field) {
     const auto n = static_cast<std::uint32_t>(field.size());
     for (int i = 3; i >= 0; --i) out += static_cast<char>((n >> (i * 8)) & 0xFF);
     out.append(field);
-}
-
-std::string sha256(std::string_view data) {
-    static const EVP_MD* kSha256 = EVP_sha256();
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(data.data(), data.size(), digest, &length, kSha256, nullptr);
-    return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
 }  // namespace
@@ -37,7 +29,7 @@ std::string eventHash(std::string_view prevHash, const Event& event) {
     appendField(encoded, event.sessionId);
     appendField(encoded, event.type);
     appendField(encoded, event.payload);
-    return sha256(encoded);
+    return crypto::sha256(encoded);
 }
 
 std::string checkpointMessage(const Checkpoint& checkpoint) {
@@ -48,15 +40,6 @@ std::string checkpointMessage(const Checkpoint& checkpoint) {
     return message;
 }
 
-std::string toHex(std::string_view bytes) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const char c : bytes) {
-        out += kHex[static_cast<unsigned char>(c) >> 4];
-        out += kHex[static_cast<unsigned char>(c) & 0xF];
-    }
-    return out;
-}
+std::string toHex(std::string_view bytes) { return crypto::toHex(bytes); }
 
 }  // namespace vigil::record

@@ -14,7 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "record/chain.h"
+#include "crypto/digest.h"
 
 namespace vigil::record {
 namespace {
@@ -24,12 +24,7 @@ struct BioDeleter {
 };
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
-std::string digestHex(std::string_view der) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(der.data(), der.size(), digest, &length, EVP_sha256(), nullptr);
-    return toHex(std::string_view(reinterpret_cast<const char*>(digest), length));
-}
+std::string digestHex(std::string_view der) { return crypto::toHex(crypto::sha256(der)); }
 
 std::string publicDer(EVP_PKEY* key) {
     unsigned char* der = nullptr;
