@@ -6,6 +6,7 @@
 #include "app/gateway_app.h"
 #include "app/keys_command.h"
 #include "app/policy_command.h"
+#include "app/recording_command.h"
 #include "config/gateway_config.h"
 
 namespace {
@@ -14,6 +15,7 @@ constexpr const char* kUsage =
     "usage: vigil-gateway --config FILE\n"
     "       vigil-gateway keys create|list|revoke ...   (see 'vigil-gateway keys --help')\n"
     "       vigil-gateway policy check|explain ...      (see 'vigil-gateway policy --help')\n"
+    "       vigil-gateway recording public-key --config FILE [--out FILE]\n"
     "  Runs the Vigil policy gateway with the JSON configuration in FILE.\n"
     "  --version   print the version\n";
 
@@ -25,6 +27,9 @@ int main(int argc, char** argv) {
     }
     if (argc >= 2 && std::string(argv[1]) == "policy") {
         return vigil::app::runPolicyCommand(std::vector<std::string>(argv + 2, argv + argc));
+    }
+    if (argc >= 2 && std::string(argv[1]) == "recording") {
+        return vigil::app::runRecordingCommand(std::vector<std::string>(argv + 2, argv + argc));
     }
     std::string configFile;
     for (int i = 1; i < argc; ++i) {

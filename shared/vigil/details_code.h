@@ -42,6 +42,7 @@ enum class DetailsCode {
     ReviewRequired,
     RateLimited,
     BudgetExhausted,
+    RecordingUnavailable,
 };
 
 // True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).

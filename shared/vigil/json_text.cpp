@@ -69,4 +69,58 @@ void appendJsonString(std::string& out, std::string_view text) {
     out += '"';
 }
 
+bool isValidUtf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        if (static_cast<unsigned char>(text[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        const std::size_t len = utf8SequenceLength(text, i);
+        if (len == 0) return false;
+        i += len;
+    }
+    return true;
+}
+
+void JsonObjectWriter::key(std::string_view k) {
+    if (out_.size() > 1) out_ += ',';
+    appendJsonString(out_, k);
+    out_ += ':';
+}
+
+JsonObjectWriter& JsonObjectWriter::str(std::string_view k, std::string_view value) {
+    key(k);
+    appendJsonString(out_, value);
+    return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::num(std::string_view k, std::int64_t value) {
+    key(k);
+    out_ += std::to_string(value);
+    return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::boolean(std::string_view k, bool value) {
+    key(k);
+    out_ += value ? "true" : "false";
+    return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::strings(std::string_view k, const std::vector<std::string>& values) {
+    key(k);
+    out_ += '[';
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i > 0) out_ += ',';
+        appendJsonString(out_, values[i]);
+    }
+    out_ += ']';
+    return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::raw(std::string_view k, std::string_view json) {
+    key(k);
+    out_ += json;
+    return *this;
+}
+
 }  // namespace vigil

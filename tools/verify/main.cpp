@@ -59,13 +59,18 @@ int main(int argc, char** argv) {
         std::printf("%lld events verified before it\n", static_cast<long long>(r.events));
         return 1;
     }
-    std::printf("OK: %lld events, %lld checkpoints; signed up to event %lld by key %s%s\n",
-                static_cast<long long>(r.events), static_cast<long long>(r.checkpoints),
+    std::printf("OK: %lld events (%lld to %lld), %lld checkpoints; signed up to event %lld by key %s%s\n",
+                static_cast<long long>(r.events), static_cast<long long>(r.firstSeq),
+                static_cast<long long>(r.lastSeq), static_cast<long long>(r.checkpoints),
                 static_cast<long long>(r.signedUpTo), r.keyId.c_str(),
                 r.keyFromDatabase ? " (the key stored in the database: pass --pubkey to check against a key you trust)" : "");
-    if (r.events > r.signedUpTo) {
+    if (r.purgedThrough > 0) {
+        std::printf("events 1 to %lld were purged by the retention policy (a recorded, signed purge)\n",
+                    static_cast<long long>(r.purgedThrough));
+    }
+    if (r.lastSeq > r.signedUpTo) {
         std::printf("%lld events after the last checkpoint are linked but not yet signed\n",
-                    static_cast<long long>(r.events - r.signedUpTo));
+                    static_cast<long long>(r.lastSeq - r.signedUpTo));
     }
     return 0;
 }

@@ -13,6 +13,9 @@
 #include "policy/policy_loader.h"
 #include "policy/policy_source.h"
 #include "policy/usage_tracker.h"
+#include "record/recorder.h"
+#include "store/sqlite_store.h"
+#include "vigil/json_text.h"
 
 namespace vigil::app {
 
@@ -109,7 +112,35 @@ int runGateway(const config::GatewayConfig& config) {
         observe::LogLine(observe::LogLevel::Warn, "no policy")
             .str("effect", "every authenticated request allowed by the connection's allowed_roles is forwarded");
     }
-    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys, policySource, usage);
+    chain::RecordingSetup recording;
+    const bool strict = config.recording.durability == config::RecordingSettings::Durability::Strict;
+    recording.durability = strict ? chain::SessionRecording::Durability::Strict : chain::SessionRecording::Durability::Relaxed;
+    try {
+        auto key = record::SigningKey::loadOrCreate(config.recording.keyFile);
+        record::Recorder::Options options;
+        options.checkpointEvery = static_cast<std::size_t>(config.recording.checkpointEvery);
+        options.checkpointInterval = config.recording.checkpointInterval;
+        options.retentionDays = config.recording.retentionDays;
+        auto store = std::make_unique<store::SqliteEventStore>(
+            config.store.sqlitePath, strict ? store::SqliteStore::Durability::Full : store::SqliteStore::Durability::Normal);
+        recording.recorder = std::make_shared<record::Recorder>(std::move(store), std::move(key), options);
+    } catch (const std::exception& e) {
+        observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
+        return 1;
+    }
+    observe::LogLine(observe::LogLevel::Info, "recording")
+        .str("durability", strict ? "strict" : "relaxed")
+        .str("key_id", recording.recorder->key().keyId())
+        .str("key_file", config.recording.keyFile.string())
+        .num("retention_days", config.recording.retentionDays)
+        .num("interrupted_requests", static_cast<std::int64_t>(recording.recorder->interruptedAtStart()));
+    recording.recorder->record("gateway", "gateway.started",
+                               JsonObjectWriter()
+                                   .str("version", VIGIL_GATEWAY_VERSION)
+                                   .str("key_id", recording.recorder->key().keyId())
+                                   .str("durability", strict ? "strict" : "relaxed")
+                                   .take());
+    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys, policySource, usage, recording);
 
     net::HttpServer server(serverOptions(config), pipeline);
     std::vector<net::BoundListener> bound;
@@ -136,6 +167,7 @@ int runGateway(const config::GatewayConfig& config) {
         observe::LogLine(observe::LogLevel::Info, "listening").str("url", b.url);
     }
     server.run();
+    recording.recorder->record("gateway", "gateway.stopped", "{}");
     return 0;
 }
 

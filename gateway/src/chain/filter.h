@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,8 @@ struct LocalReply {
 struct RequestContext {
     const net::RequestView* request = nullptr;  // valid while the server holds the request
     std::string requestId;
+    std::string sessionId;  // the X-Vigil-Session header, or the request id
+    std::chrono::steady_clock::time_point received;  // when the request was read
     std::shared_ptr<const auth::Identity> identity;  // set by the authenticate stage
     std::optional<std::size_t> connection;            // set by the route stage
     std::string upstreamTarget;                       // path and query for the upstream

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "forward/sse_framer.h"
+#include "vigil/json_text.h"
 #include "observe/log.h"
 #include "auth/auth_filter.h"
 #include "inspect/inspect_filter.h"
@@ -18,7 +19,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kDroppedHeaders[] = {"authorization", "proxy-authorization", "cookie",
-                                                "x-request-id"};
+                                                "x-request-id", "x-vigil-session"};
+constexpr std::string_view kNotRecorded =
+    "the gateway cannot record this exchange right now, and it serves nothing unrecorded; try again later";
 
 net::LocalResponse jsonResponse(int status, std::string body, std::string_view requestId) {
     net::LocalResponse response;
@@ -72,16 +75,25 @@ public:
     }
 
     void setCode(DetailsCode code) { code_ = code; }
+    void setRecording(std::unique_ptr<SessionRecording> recording) { recording_ = std::move(recording); }
     void setIdentity(std::shared_ptr<const auth::Identity> identity) { identity_ = std::move(identity); }
     void setDecision(std::shared_ptr<const policy::Decision> decision) { decision_ = std::move(decision); }
 
-    void onResponseHead(int, net::Headers& headers, bool streaming) override {
+    void onResponseHead(int status, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
         if (scrubber_ != nullptr) {
             for (auto& h : headers) scrubber_->scrub(h.value);
         }
         headers.push_back({"X-Request-Id", requestId_});
         if (decision_) headers.push_back({"X-Vigil-Policy-Version", decision_->policyVersion});
+        if (recording_) {
+            headers.push_back({"X-Vigil-Session", recording_->sessionId()});
+            std::string_view contentType;
+            for (const auto& h : headers) {
+                if (net::equalsIgnoreCase(h.name, "content-type")) contentType = h.value;
+            }
+            recording_->responseStarted(status, contentType, streaming);
+        }
     }
 
     void onResponseData(std::string_view data, std::string& out) override {
@@ -92,6 +104,9 @@ public:
             out.append(data);
         }
         if (scrubber_ != nullptr) scrubber_->scrubFrom(out, from);
+        // A stream is recorded event by event as it is relayed; a buffered body (and the
+        // last piece of a stream) in beforeFinish.
+        if (streaming_ && recording_) recording_->chunk(std::string_view(out).substr(from));
     }
 
     void onResponseEnd(std::string& out) override {
@@ -106,6 +121,7 @@ public:
         if (connection_) metrics_.upstreamError(*connection_, failure.code);
         auto response = errorResponse(failure.code, failure.message, requestId_);
         if (decision_) response.headers.push_back({"X-Vigil-Policy-Version", decision_->policyVersion});
+        if (recording_) response.headers.push_back({"X-Vigil-Session", recording_->sessionId()});
         return response;
     }
 
@@ -114,9 +130,33 @@ public:
         if (connection_) metrics_.upstreamError(*connection_, failure.code);
         framer_.discardPartial();
         out += errorEvent(failure.code, failure.message);
+        if (recording_) recording_->failedMidStream(failure.code, failure.message);
+    }
+
+    std::optional<net::FinishGate> beforeFinish(std::string_view finalData, const net::ExchangeOutcome& outcome) override {
+        if (!recording_) return std::nullopt;
+        auto planned = outcome;
+        if (!planned.code) planned.code = code_;
+        return recording_->finish(finalData, planned);
+    }
+
+    net::LocalResponse onFinishRefused() override {
+        finishRefused_ = true;
+        return errorResponse(DetailsCode::RecordingUnavailable, kNotRecorded, requestId_);
+    }
+
+    void onFinishRefusedMidStream(std::string& out) override {
+        finishRefused_ = true;
+        out += errorEvent(DetailsCode::RecordingUnavailable, kNotRecorded);
     }
 
     void onComplete(const net::ExchangeOutcome& outcome) override {
+        if (recording_) {
+            auto recorded = outcome;
+            if (!recorded.code) recorded.code = code_;
+            recording_->complete(recorded, finishRefused_);
+        }
+        if (finishRefused_) code_ = DetailsCode::RecordingUnavailable;
         const double seconds = std::chrono::duration<double>(outcome.duration).count();
         if (!quiet_) metrics_.requestFinished(connection_, outcome.status, seconds);
         const auto level = quiet_ ? observe::LogLevel::Debug : observe::LogLevel::Info;
@@ -158,6 +198,8 @@ private:
     std::optional<DetailsCode> code_;
     std::shared_ptr<const auth::Identity> identity_;
     std::shared_ptr<const policy::Decision> decision_;
+    std::unique_ptr<SessionRecording> recording_;
+    bool finishRefused_ = false;
 };
 
 // A request whose stages wait for something: the chain continues where it stopped.
@@ -211,8 +253,9 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
                    std::shared_ptr<auth::TokenVerifier> tokens,
                    std::shared_ptr<const auth::ApiKeyRegistry> apiKeys,
                    std::shared_ptr<const policy::PolicySource> policy,
-                   std::shared_ptr<policy::UsageTracker> usage)
-    : config_(std::move(config)), metrics_(std::move(metrics)) {
+                   std::shared_ptr<policy::UsageTracker> usage,
+                   RecordingSetup recording)
+    : config_(std::move(config)), metrics_(std::move(metrics)), recording_(std::move(recording)) {
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
     chain_.add(std::make_unique<auth::AuthFilter>(*config_, std::move(tokens), std::move(apiKeys)));
     chain_.add(std::make_unique<auth::RoleFilter>(*config_));
@@ -235,9 +278,17 @@ net::Action Pipeline::builtin(const net::RequestView& request, std::string reque
     } else if (path == "/healthz") {
         action.local = jsonResponse(200, R"({"status":"ok"})", requestId);
     } else if (path == "/readyz") {
-        action.local = draining_.load()
-                           ? jsonResponse(503, R"({"status":"draining"})", requestId)
-                           : jsonResponse(200, R"({"status":"ready"})", requestId);
+        if (draining_.load()) {
+            action.local = jsonResponse(503, R"({"status":"draining"})", requestId);
+        } else if (recording_.recorder && !recording_.recorder->accepting()) {
+            std::string body = R"({"status":"recording_unavailable","error":)";
+            appendJsonString(body, recording_.recorder->healthy() ? std::string("the recording is backed up")
+                                                                   : recording_.recorder->lastError());
+            body += '}';
+            action.local = jsonResponse(503, std::move(body), requestId);
+        } else {
+            action.local = jsonResponse(200, R"({"status":"ready"})", requestId);
+        }
     } else {
         action.local.status = 200;
         action.local.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
@@ -260,8 +311,42 @@ net::Action Pipeline::handle(const net::RequestView& request) {
 
     RequestContext context;
     context.request = &request;
+    context.received = Clock::now();
+    const auto session = request.header("x-vigil-session");
+    if (!session.empty() && !isValidRequestId(session)) {
+        net::Action action;
+        action.local = errorResponse(DetailsCode::InvalidRequest,
+                                     "X-Vigil-Session must be 1-128 characters of A-Z a-z 0-9 . _ : -", requestId);
+        return action;
+    }
+    if (recording_.recorder && !recording_.recorder->accepting()) {
+        // Fail closed: nothing is served that cannot be recorded.
+        net::Action action;
+        action.local = errorResponse(DetailsCode::RecordingUnavailable, kNotRecorded, requestId);
+        action.observer = std::make_unique<Exchange>(*metrics_, request, requestId, std::nullopt, "", nullptr, false);
+        static_cast<Exchange&>(*action.observer).setCode(DetailsCode::RecordingUnavailable);
+        return action;
+    }
+    context.sessionId = session.empty() ? requestId : std::string(session);
     context.requestId = std::move(requestId);
     return continueChain(std::move(context), 0);
+}
+
+std::unique_ptr<SessionRecording> Pipeline::startRecording(const RequestContext& context) {
+    if (!recording_.recorder) return nullptr;
+    auto recording = std::make_unique<SessionRecording>(*recording_.recorder, recording_.durability, context.sessionId,
+                                                        context.requestId, context.received);
+    SessionRecording::Request r;
+    r.method = context.request->method;
+    r.target = context.request->target;
+    r.clientAddress = context.request->clientAddress;
+    if (context.connection) r.connection = config_->connections[*context.connection].name;
+    r.body = context.request->body;
+    r.identity = context.identity.get();
+    r.facts = context.facts.get();
+    r.decision = context.decision.get();
+    recording->begin(r);
+    return recording;
 }
 
 net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
@@ -280,8 +365,10 @@ net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
         auto exchange = std::make_unique<Exchange>(*metrics_, request, context.requestId,
                                                    context.connection, name, nullptr, false);
         exchange->setCode(reply.code);
+        exchange->setRecording(startRecording(context));
         exchange->setIdentity(context.identity);
         action.local = errorResponse(reply.code, reply.message, context.requestId, &reply);
+        if (recording_.recorder) action.local.headers.push_back({"X-Vigil-Session", context.sessionId});
         if (context.decision) {
             action.local.headers.push_back({"X-Vigil-Policy-Version", context.decision->policyVersion});
             exchange->setDecision(std::move(context.decision));
@@ -298,8 +385,11 @@ net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
     action.forward.dropHeaders = kDroppedHeaders;
     action.forward.setHeaders = {{"X-Request-Id", context.requestId}};
     action.forward.credentialHeader = runtime.authorization;
+    auto recording = startRecording(context);
+    if (recording) recording->upstreamStarted(name, action.forward.target);
     auto exchange = std::make_unique<Exchange>(*metrics_, request, std::move(context.requestId), index,
                                                name, &runtime.scrubber, false);
+    exchange->setRecording(std::move(recording));
     exchange->setIdentity(std::move(context.identity));
     exchange->setDecision(std::move(context.decision));
     action.observer = std::move(exchange);
@@ -314,7 +404,9 @@ net::Action Pipeline::expireParked(RequestContext context) {
     auto exchange = std::make_unique<Exchange>(*metrics_, *context.request, context.requestId,
                                                context.connection, name, nullptr, false);
     exchange->setCode(DetailsCode::ParkTimeout);
+    exchange->setRecording(startRecording(context));
     action.local = errorResponse(DetailsCode::ParkTimeout, context.localReply->message, context.requestId);
+    if (recording_.recorder) action.local.headers.push_back({"X-Vigil-Session", context.sessionId});
     action.observer = std::move(exchange);
     return action;
 }

@@ -8,6 +8,7 @@
 #include "auth/api_keys.h"
 #include "auth/token_verifier.h"
 #include "chain/filter.h"
+#include "chain/session_recording.h"
 #include "config/gateway_config.h"
 #include "forward/credential_scrubber.h"
 #include "net/http_types.h"
@@ -20,6 +21,11 @@ class UsageTracker;
 
 namespace vigil::chain {
 
+struct RecordingSetup {
+    std::shared_ptr<record::Recorder> recorder;  // null: nothing is recorded (unit tests)
+    SessionRecording::Durability durability = SessionRecording::Durability::Strict;
+};
+
 // The gateway's request path: the gateway's own endpoints (/healthz, /readyz, /metrics),
 // then the request stages in order, then forwarding to the chosen connection with its
 // credential. Built once from the configuration; shared by every worker thread.
@@ -30,7 +36,8 @@ public:
              std::shared_ptr<auth::TokenVerifier> tokens,
              std::shared_ptr<const auth::ApiKeyRegistry> apiKeys,
              std::shared_ptr<const policy::PolicySource> policy = nullptr,
-             std::shared_ptr<policy::UsageTracker> usage = nullptr);
+             std::shared_ptr<policy::UsageTracker> usage = nullptr,
+             RecordingSetup recording = {});
 
     net::Action handle(const net::RequestView& request) override;
     net::LocalResponse rejected(DetailsCode code, std::string_view message,
@@ -51,11 +58,13 @@ private:
     };
 
     net::Action builtin(const net::RequestView& request, std::string requestId);
+    std::unique_ptr<SessionRecording> startRecording(const RequestContext& context);
 
     std::shared_ptr<const config::GatewayConfig> config_;
     std::shared_ptr<observe::Metrics> metrics_;
     FilterChain chain_;
     std::vector<ConnectionRuntime> connections_;
+    RecordingSetup recording_;
     std::atomic<bool> draining_{false};
 };
 

@@ -441,6 +441,31 @@ static std::vector<ModelPrice> readPrices(ObjectReader& r, const std::string& or
     return prices;
 }
 
+static RecordingSettings readRecording(ObjectReader& root, const std::filesystem::path& origin,
+                                const std::filesystem::path& sqlitePath) {
+    RecordingSettings settings;
+    settings.keyFile = sqlitePath.parent_path() / "signing-key.pem";
+    if (root.find("recording") == nullptr) return settings;
+    auto r = root.object("recording");
+    if (const auto durability = r.optionalString("durability")) {
+        if (*durability == "strict") {
+            settings.durability = RecordingSettings::Durability::Strict;
+        } else if (*durability == "relaxed") {
+            settings.durability = RecordingSettings::Durability::Relaxed;
+        } else {
+            r.fail(r.keyPath("durability"), "must be \"strict\" or \"relaxed\" (got \"" + *durability + "\")");
+        }
+    }
+    if (const auto keyFile = r.optionalString("key_file")) {
+        settings.keyFile = resolvePath(origin, expandEnvironment(r, r.keyPath("key_file"), *keyFile));
+    }
+    settings.checkpointEvery = r.integer("checkpoint_every", settings.checkpointEvery, 1, 1'000'000);
+    settings.checkpointInterval = r.millis("checkpoint_interval_ms", settings.checkpointInterval, 10, 3'600'000);
+    settings.retentionDays = static_cast<int>(r.integer("retention_days", 0, 0, 36'500));
+    r.rejectUnknownKeys();
+    return settings;
+}
+
 GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& origin) {
     const std::string originText = origin.string();
     json root;
@@ -534,6 +559,7 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
     const auto sqlite = store.optionalString("sqlite_path").value_or("vigil.db");
     config.store.sqlitePath = resolvePath(origin, expandEnvironment(store, store.keyPath("sqlite_path"), sqlite));
     store.rejectUnknownKeys();
+    config.recording = readRecording(r, origin, config.store.sqlitePath);
 
     if (r.find("policy") != nullptr) {
         auto policy = r.object("policy");
@@ -550,6 +576,24 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
 
     r.rejectUnknownKeys();
     return config;
+}
+
+std::pair<std::filesystem::path, RecordingSettings> loadRecordingSettings(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ConfigError(file.string() + ": cannot read the config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string originText = std::filesystem::absolute(file).string();
+    json root;
+    try {
+        root = json::parse(text.str(), nullptr, true, true);
+    } catch (const json::parse_error& e) {
+        throw ConfigError(originText + ": not valid JSON: " + e.what());
+    }
+    if (!root.is_object()) throw ConfigError(originText + ": (top level): must be an object");
+    const auto sqlitePath = loadStorePath(file);
+    ObjectReader r(root, "", originText);
+    return {sqlitePath, readRecording(r, std::filesystem::absolute(file), sqlitePath)};
 }
 
 std::filesystem::path loadStorePath(const std::filesystem::path& file) {

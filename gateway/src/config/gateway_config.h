@@ -122,6 +122,19 @@ struct PolicySettings {
     Milliseconds poll{500};      // how often the file is checked
 };
 
+// The recording (docs/recording.md).
+struct RecordingSettings {
+    // strict: a response is completed only once its events are on disk (fsync);
+    // relaxed: events are committed in the background, and the database is not synced
+    // on every commit (a power loss may lose the last ones; a process crash does not).
+    enum class Durability { Strict, Relaxed };
+    Durability durability = Durability::Strict;
+    std::filesystem::path keyFile;  // Ed25519 private key; default beside the database
+    std::int64_t checkpointEvery = 1000;  // events between two signed checkpoints, at most
+    Milliseconds checkpointInterval{5000};
+    int retentionDays = 0;  // 0: kept forever
+};
+
 struct GatewayConfig {
     std::filesystem::path sourceFile;
     std::vector<Listener> listeners;
@@ -134,6 +147,7 @@ struct GatewayConfig {
     Logging logging;
     Identity identity;
     Store store;
+    RecordingSettings recording;
     std::vector<ModelPrice> prices;
     std::optional<PolicySettings> policy;  // none: every request that passes the role check is allowed
 
@@ -150,6 +164,9 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
 // Only the store path of a config file, for the `keys` commands (which must work where the
 // upstream credentials are not available). Throws ConfigError.
 std::filesystem::path loadStorePath(const std::filesystem::path& file);
+
+// Only the store path and the recording settings, for `recording public-key`.
+std::pair<std::filesystem::path, RecordingSettings> loadRecordingSettings(const std::filesystem::path& file);
 
 // Only the price table ("models") of a config file, for `policy explain`. Throws ConfigError.
 std::vector<ModelPrice> loadModelPrices(const std::filesystem::path& file);

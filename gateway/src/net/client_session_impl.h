@@ -216,6 +216,19 @@ private:
         co_await timer.async_wait(useNothrow);
     }
 
+    // Waits until the observer's gate opens (strict recording: the response's record is
+    // durable); true when the response may be completed.
+    asio::awaitable<bool> passGate(const std::optional<FinishGate>& gate) {
+        if (!gate) co_return true;
+        auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor());
+        timer->expires_after(std::chrono::seconds(60));
+        gate->signal->setWaker([timer, executor = stream_.get_executor()] {
+            asio::post(executor, [timer] { timer->cancel(); });
+        });
+        auto [ec] = co_await timer->async_wait(useNothrow);
+        co_return ec == asio::error::operation_aborted && gate->ok->load();
+    }
+
     static void appendHead(std::string& head, int status, const Headers& headers,
                            std::optional<std::size_t> contentLength, bool keepAlive) {
         appendStatusLine(head, status, false);
@@ -244,9 +257,23 @@ private:
         return writeClient(chunkHead_, data, kCrlf);
     }
 
-    asio::awaitable<bool> writeLocal(LocalResponse& local, bool keepAlive, bool headRequest,
+    asio::awaitable<bool> writeLocal(LocalResponse& original, bool keepAlive, bool headRequest,
                                      ExchangeObserver* observer, Clock::time_point start,
-                                     std::uint64_t requestBytes) {
+                                     std::uint64_t requestBytes, bool gated = true) {
+        LocalResponse* response = &original;
+        LocalResponse refused;
+        if (!original.streamed && observer != nullptr && gated) {
+            ExchangeOutcome planned;
+            planned.status = original.status;
+            planned.requestBytes = requestBytes;
+            planned.responseBytes = headRequest ? 0 : original.body.size();
+            planned.duration = Clock::now() - start;
+            if (!co_await passGate(observer->beforeFinish(original.body, planned))) {
+                refused = observer->onFinishRefused();
+                response = &refused;
+            }
+        }
+        LocalResponse& local = *response;
         if (local.closeConnection) keepAlive = false;
         co_await sleep(local.headDelay);
         ExchangeOutcome outcome;
@@ -458,9 +485,14 @@ private:
             } else {
                 connection->close();
             }
+            outcome.responseBytes = headRequest ? 0 : out.size();
+            outcome.duration = Clock::now() - start;
+            if (!co_await passGate(observer.beforeFinish(out, outcome))) {
+                auto refused = observer.onFinishRefused();
+                co_return co_await writeLocal(refused, keepAlive, false, &observer, start, requestBytes, false);
+            }
             head_.clear();
             appendHead(head_, status, headers, out.size(), keepAlive);
-            outcome.responseBytes = headRequest ? 0 : out.size();
             const auto ec2 = co_await writeClient(head_, headRequest ? std::string_view() : out);
             if (ec2) {
                 keepAlive = false;
@@ -519,6 +551,7 @@ private:
                 break;
             }
         }
+        bool finishRefused = false;
         if (!clientGone) {
             out.clear();
             if (midStream) {
@@ -526,13 +559,24 @@ private:
             } else {
                 observer.onResponseEnd(out);
             }
+            ExchangeOutcome planned = outcome;
+            planned.responseBytes += out.size();
+            if (midStream) planned.code = midStream->code;
+            planned.duration = Clock::now() - start;
+            if (!co_await passGate(observer.beforeFinish(out, planned))) {
+                // Not recorded: the stream must not end as if complete. Say why, then drop
+                // the connection without the last chunk, so the client sees it cut short.
+                finishRefused = true;
+                out.clear();
+                observer.onFinishRefusedMidStream(out);
+            }
             if (!out.empty()) {
                 clientGone = static_cast<bool>(co_await writeChunk(out));
                 if (!clientGone) outcome.responseBytes += out.size();
             }
-            if (!clientGone) clientGone = static_cast<bool>(co_await writeClient(kLastChunk));
+            if (!clientGone && !finishRefused) clientGone = static_cast<bool>(co_await writeClient(kLastChunk));
         }
-        if (!midStream && !clientGone && body.is_done() && body.keep_alive()) {
+        if (!midStream && !clientGone && !finishRefused && body.is_done() && body.keep_alive()) {
             worker_.pool.put(fwd.upstream, std::move(connection));
         } else {
             connection->close();  // an unfinished response cannot be reused
@@ -541,7 +585,7 @@ private:
         outcome.clientAborted = clientGone;
         outcome.duration = Clock::now() - start;
         observer.onComplete(outcome);
-        co_return keepAlive && !clientGone;
+        co_return keepAlive && !clientGone && !finishRefused;
     }
 
     asio::awaitable<void> closeGracefully() {

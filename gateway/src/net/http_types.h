@@ -3,6 +3,7 @@
 // The plain request/response types the rest of the gateway (and the mock upstream) sees.
 // Nothing here includes Asio or Beast.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -83,9 +84,18 @@ struct ExchangeOutcome {
     bool clientAborted = false;
 };
 
+class WakeSignal;
+
+// What the server waits for before it completes a response (strict recording): it writes
+// the final bytes only once the gate is open, and only if `ok`.
+struct FinishGate {
+    std::shared_ptr<WakeSignal> signal;
+    std::shared_ptr<std::atomic<bool>> ok;
+};
+
 // Per-request hooks the handler gives the server; the server calls them in order, on
 // the connection's thread: onResponseHead, onResponseData*, onResponseEnd or a failure,
-// then onComplete exactly once.
+// beforeFinish, then onComplete exactly once.
 class ExchangeObserver {
 public:
     virtual ~ExchangeObserver() = default;
@@ -101,6 +111,19 @@ public:
     virtual LocalResponse onFailureBeforeHead(const ForwardFailure& failure) = 0;
     // Forwarding failed mid-stream: appends the bytes that end the stream for the client.
     virtual void onFailureMidStream(const ForwardFailure& failure, std::string& out) = 0;
+    // Before the final bytes are written (a whole local or buffered response, or the end
+    // of a stream); `finalData` is what is about to be written (for a stream, only the last
+    // piece), and `outcome` what the client will have received once it is. A gate to wait
+    // for, or none to write at once.
+    virtual std::optional<FinishGate> beforeFinish(std::string_view finalData, const ExchangeOutcome& outcome) {
+        (void)finalData;
+        (void)outcome;
+        return std::nullopt;
+    }
+    // The gate closed with !ok: the reply to send instead (no stream started), or the
+    // bytes that end a started stream for the client before the connection is dropped.
+    virtual LocalResponse onFinishRefused() { return {}; }
+    virtual void onFinishRefusedMidStream(std::string& out) { (void)out; }
     virtual void onComplete(const ExchangeOutcome& outcome) = 0;
 };
 

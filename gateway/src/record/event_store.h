@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,8 +9,48 @@
 
 namespace vigil::record {
 
-// Where the recorder keeps the chain. Implementations: SQLite (store/sqlite_event_store);
-// PostgreSQL later. Nothing here is specific to one database.
+// One request in the sessions index, which the store keeps beside the chain so that
+// auditors can search sessions without reading every event. The index is derived data:
+// it is not hashed, and the chain alone is the evidence.
+struct RequestIndex {
+    enum class Kind { Begin, End };
+    Kind kind = Kind::Begin;
+    std::int64_t seq = 0;  // the event that carries it (set by the recorder)
+    std::string requestId;
+    std::string sessionId;
+    // Begin
+    std::int64_t startedMicros = 0;
+    std::string method;
+    std::string path;
+    std::string subject;      // empty when the caller was not identified
+    std::string authMethod;   // "oidc", "api_key", "none"
+    std::string connection;
+    std::string model;
+    std::string decision;     // "allow", "deny", "review", or empty (no policy ran)
+    std::string rules;        // comma-separated rule ids
+    // End
+    std::int64_t endedMicros = 0;
+    int status = 0;
+    std::string code;         // details code, when the gateway decided the answer
+    std::string outcome;      // "completed", "failed", "interrupted"
+    std::int64_t requestBytes = 0;
+    std::int64_t responseBytes = 0;
+    std::int64_t durationMicros = 0;
+};
+
+// What one transaction writes: events (already hashed and numbered), their index rows,
+// optionally a checkpoint, and optionally a purge of the oldest events.
+struct Batch {
+    std::vector<Event> events;
+    std::vector<RequestIndex> index;
+    std::optional<Checkpoint> checkpoint;
+    // Delete every event with seq <= purgeThrough (a signed checkpoint sits there), the
+    // checkpoints before it, and the index rows of requests that were wholly purged.
+    std::optional<std::int64_t> purgeThrough;
+};
+
+// Where the recorder keeps the chain. Implementations: SQLite (store/sqlite_store); a
+// PostgreSQL one later. Nothing here is specific to one database.
 class EventStore {
 public:
     virtual ~EventStore() = default;
@@ -21,10 +62,17 @@ public:
     };
     virtual Head head() = 0;
 
-    // Writes the events (and the checkpoint, when given) in one durable transaction:
-    // when it returns they survive a crash. Throws std::runtime_error on failure, and
-    // then nothing of the batch is stored.
-    virtual void append(const std::vector<Event>& events, const std::optional<Checkpoint>& checkpoint) = 0;
+    // Writes the batch in one durable transaction: when it returns it survives a crash.
+    // Throws std::runtime_error on failure, and then nothing of the batch is stored.
+    virtual void append(const Batch& batch) = 0;
+
+    // The newest checkpoint at or before `cutoffMicros` (by the time of the event it
+    // signs) below the head: what a purge of events older than the cutoff may remove.
+    // 0 when there is none.
+    virtual std::int64_t purgeableThrough(std::int64_t cutoffMicros) = 0;
+
+    // Requests begun but never ended (the gateway stopped while serving them).
+    virtual std::vector<RequestIndex> unfinishedRequests() = 0;
 
     // The public key that signs checkpoints, stored beside the chain for convenience (a
     // verifier should use a copy it trusts).

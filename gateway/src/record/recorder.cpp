@@ -1,6 +1,7 @@
 #include "record/recorder.h"
 
 #include "observe/log.h"
+#include "vigil/json_text.h"
 
 namespace vigil::record {
 namespace {
@@ -10,6 +11,8 @@ std::int64_t nowMicros() {
         .count();
 }
 
+std::size_t sizeOf(const Event& e) { return e.sessionId.size() + e.type.size() + e.payload.size() + 64; }
+
 }  // namespace
 
 Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options options, Clock clock)
@@ -18,6 +21,29 @@ Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options op
     committedSeq_.store(head_.seq);
     store_->rememberPublicKey(key_.keyId(), key_.publicKeyPem());
     lastCheckpoint_ = std::chrono::steady_clock::now();
+    nextPurge_ = lastCheckpoint_;  // retention is applied once at start
+    // Requests a previous run began and never ended (it was killed): their sessions get
+    // an event saying so, and their index rows an end.
+    for (auto& row : store_->unfinishedRequests()) {
+        std::string payload = R"({"request_id":)";
+        appendJsonString(payload, row.requestId);
+        payload += R"(,"reason":"the gateway stopped before the request ended"})";
+        RequestIndex end;
+        end.kind = RequestIndex::Kind::End;
+        end.requestId = row.requestId;
+        end.sessionId = row.sessionId;
+        end.endedMicros = clock_();
+        end.outcome = "interrupted";
+        Pending p;
+        p.event.sessionId = row.sessionId;
+        p.event.type = "request.interrupted";
+        p.event.payload = std::move(payload);
+        p.event.timeMicros = end.endedMicros;
+        p.index = std::move(end);
+        queuedBytes_ += sizeOf(p.event);
+        queue_.push_back(std::move(p));
+        ++interruptedAtStart_;
+    }
     thread_ = std::thread([this] { run(); });
 }
 
@@ -30,6 +56,19 @@ Recorder::~Recorder() {
     if (thread_.joinable()) thread_.join();
 }
 
+void Recorder::enqueue(Pending p) {
+    queuedBytes_.fetch_add(sizeOf(p.event), std::memory_order_relaxed);
+    bool wakeWriter = false;
+    {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(std::move(p));
+        wakeWriter = sleeping_;
+    }
+    // The writer only sleeps on the condition variable when its queue was empty; while
+    // it writes, new events simply wait for the next batch (no wake-up system call).
+    if (wakeWriter) wake_.notify_one();
+}
+
 void Recorder::record(std::string sessionId, std::string type, std::string payload, Done done) {
     Pending p;
     p.event.sessionId = std::move(sessionId);
@@ -37,33 +76,85 @@ void Recorder::record(std::string sessionId, std::string type, std::string paylo
     p.event.payload = std::move(payload);
     p.event.timeMicros = clock_();
     p.done = std::move(done);
-    {
-        std::lock_guard lock(mutex_);
-        queue_.push_back(std::move(p));
-    }
-    wake_.notify_one();
+    enqueue(std::move(p));
+}
+
+void Recorder::record(std::string sessionId, std::string type, std::string payload, RequestIndex index, Done done) {
+    Pending p;
+    p.event.sessionId = std::move(sessionId);
+    p.event.type = std::move(type);
+    p.event.payload = std::move(payload);
+    p.event.timeMicros = clock_();
+    p.index = std::move(index);
+    p.done = std::move(done);
+    enqueue(std::move(p));
+}
+
+bool Recorder::purgeOlderThan(std::int64_t cutoffMicros) {
+    std::atomic<bool> ok{false};
+    Pending p;
+    p.purgeCutoff = cutoffMicros;
+    p.done = [&ok](bool durable) { ok = durable; };
+    enqueue(std::move(p));
+    flush();
+    return ok.load();
 }
 
 bool Recorder::flush() {
     std::unique_lock lock(mutex_);
+    if (sleeping_) wake_.notify_one();
     idle_.wait(lock, [this] { return queue_.empty() && !writing_; });
     return healthy_.load();
 }
 
-bool Recorder::writeBatch(std::deque<Pending>& batch, bool forceCheckpoint) {
-    std::vector<Event> events;
-    events.reserve(batch.size());
+std::string Recorder::lastError() const {
+    std::lock_guard lock(mutex_);
+    return lastError_;
+}
+
+void Recorder::fail(const std::string& error) {
+    {
+        std::lock_guard lock(mutex_);
+        lastError_ = error;
+    }
+    if (healthy_.exchange(false)) {
+        unhealthySince_ = clock_();
+        observe::LogLine(observe::LogLevel::Error, "recording failed")
+            .str("error", error)
+            .str("effect", "new requests are refused with 503 recording_unavailable until a write succeeds");
+    }
+}
+
+bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough) {
+    Batch batch;
+    batch.events.reserve(pending.size() + 1);
     auto head = head_;
-    for (auto& p : batch) {
-        Event e = p.event;
+    auto append = [&](Event e) {
         e.seq = head.seq + 1;
         e.prevHash = head.hash;
         e.hash = eventHash(e.prevHash, e);
         head.seq = e.seq;
         head.hash = e.hash;
-        events.push_back(std::move(e));
+        batch.events.push_back(std::move(e));
+    };
+    if (!healthy_.load()) {
+        // The first write after a failure says so in the chain itself.
+        Event resumed;
+        resumed.sessionId = "gateway";
+        resumed.type = "recording.resumed";
+        resumed.timeMicros = clock_();
+        resumed.payload = R"({"unavailable_since_us":)" + std::to_string(unhealthySince_) + R"(,"error":)";
+        appendJsonString(resumed.payload, lastError());
+        resumed.payload += '}';
+        append(std::move(resumed));
     }
-    std::optional<Checkpoint> checkpoint;
+    for (auto& p : pending) {
+        append(p.event);
+        if (p.index) {
+            batch.index.push_back(*p.index);
+            batch.index.back().seq = head.seq;
+        }
+    }
     const bool due = head.seq - head.checkpointSeq >= static_cast<std::int64_t>(options_.checkpointEvery) ||
                      std::chrono::steady_clock::now() - lastCheckpoint_ >= options_.checkpointInterval || forceCheckpoint;
     if (due && head.seq > head.checkpointSeq) {
@@ -73,68 +164,135 @@ bool Recorder::writeBatch(std::deque<Pending>& batch, bool forceCheckpoint) {
         c.timeMicros = clock_();
         c.keyId = key_.keyId();
         c.signature = key_.sign(checkpointMessage(c));
-        checkpoint = std::move(c);
+        batch.checkpoint = std::move(c);
     }
+    batch.purgeThrough = purgeThrough;
     try {
-        store_->append(events, checkpoint);
+        store_->append(batch);
     } catch (const std::exception& e) {
-        if (healthy_.exchange(false)) {
-            observe::LogLine(observe::LogLevel::Error, "recording failed").str("error", e.what());
-        }
+        fail(e.what());
         return false;
     }
-    if (checkpoint) {
-        head.checkpointSeq = checkpoint->seq;
+    if (batch.checkpoint) {
+        head.checkpointSeq = batch.checkpoint->seq;
         lastCheckpoint_ = std::chrono::steady_clock::now();
     }
     head_ = head;
     committedSeq_.store(head.seq);
-    if (!healthy_.exchange(true)) observe::LogLine(observe::LogLevel::Info, "recording recovered");
+    if (!healthy_.exchange(true)) observe::LogLine(observe::LogLevel::Info, "recording resumed");
     return true;
 }
 
+void Recorder::runPurge(Pending& request) {
+    const std::int64_t cutoff = *request.purgeCutoff;
+    std::int64_t through = 0;
+    try {
+        through = store_->purgeableThrough(cutoff);
+    } catch (const std::exception& e) {
+        fail(e.what());
+        if (request.done) request.done(false);
+        return;
+    }
+    if (through <= 0) {
+        if (request.done) request.done(true);
+        return;
+    }
+    Pending event;
+    event.event.sessionId = "gateway";
+    event.event.type = "retention.purged";
+    event.event.timeMicros = clock_();
+    event.event.payload = R"({"through_seq":)" + std::to_string(through) + R"(,"cutoff_us":)" + std::to_string(cutoff) +
+                          R"(,"retention_days":)" + std::to_string(options_.retentionDays) + "}";
+    std::deque<Pending> one;
+    one.push_back(std::move(event));
+    // The purge event is signed at once: the chain's new beginning is vouched for by the
+    // checkpoint kept at `through` and the purge is vouched for by this one.
+    const bool ok = writeBatch(one, true, through);
+    if (ok) {
+        observe::LogLine(observe::LogLevel::Info, "recording purged")
+            .num("through_seq", through)
+            .num("retention_days", options_.retentionDays);
+    }
+    if (request.done) request.done(ok);
+}
+
 void Recorder::run() {
+    using SteadyClock = std::chrono::steady_clock;
     std::unique_lock lock(mutex_);
+    auto nextRetry = SteadyClock::now();
     while (true) {
-        const bool timed = head_.seq > head_.checkpointSeq;
-        if (timed) {
-            wake_.wait_for(lock, options_.checkpointInterval, [this] { return stopping_ || !queue_.empty(); });
-        } else {
-            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (options_.retentionDays > 0 && !stopping_ && healthy_.load() && SteadyClock::now() >= nextPurge_) {
+            nextPurge_ = SteadyClock::now() + options_.purgeCheckInterval;
+            Pending request;
+            request.purgeCutoff = clock_() - std::int64_t{options_.retentionDays} * 86'400'000'000;
+            queue_.push_front(std::move(request));
         }
-        if (queue_.empty() && !stopping_ && head_.seq > head_.checkpointSeq) {
-            // Idle with unsigned events: sign the head so the tail does not stay uncovered.
+        if (queue_.empty() && !stopping_) {
+            auto until = SteadyClock::time_point::max();
+            if (head_.seq > head_.checkpointSeq) until = std::min(until, lastCheckpoint_ + options_.checkpointInterval);
+            if (!healthy_.load()) until = std::min(until, nextRetry);
+            if (options_.retentionDays > 0) until = std::min(until, nextPurge_);
+            sleeping_ = true;
+            if (until == SteadyClock::time_point::max()) {
+                wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            } else {
+                wake_.wait_until(lock, until, [this] { return stopping_ || !queue_.empty(); });
+            }
+            sleeping_ = false;
+        }
+        if (!queue_.empty()) {
+            if (queue_.front().purgeCutoff) {
+                Pending request = std::move(queue_.front());
+                queue_.pop_front();
+                writing_ = true;
+                lock.unlock();
+                runPurge(request);
+                lock.lock();
+                writing_ = false;
+                if (queue_.empty()) idle_.notify_all();
+                continue;
+            }
+            std::deque<Pending> batch;
+            std::size_t bytes = 0;
+            while (!queue_.empty() && batch.size() < options_.maxBatch && !queue_.front().purgeCutoff) {
+                bytes += sizeOf(queue_.front().event);
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
             writing_ = true;
             lock.unlock();
-            std::deque<Pending> none;
-            writeBatch(none, true);
+            const bool ok = writeBatch(batch, false);
+            queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
+            for (auto& p : batch) {
+                if (p.done) p.done(ok);
+            }
+            if (!ok) nextRetry = SteadyClock::now() + options_.retryInterval;
             lock.lock();
             writing_ = false;
-            idle_.notify_all();
+            if (queue_.empty()) idle_.notify_all();
             continue;
         }
-        if (queue_.empty() && stopping_) {
+        const auto now = SteadyClock::now();
+        std::deque<Pending> none;
+        if (stopping_) {
             if (head_.seq > head_.checkpointSeq) {
                 lock.unlock();
-                std::deque<Pending> none;
                 writeBatch(none, true);
             }
             return;
         }
-        std::deque<Pending> batch;
-        while (!queue_.empty() && batch.size() < options_.maxBatch) {
-            batch.push_back(std::move(queue_.front()));
-            queue_.pop_front();
-        }
         writing_ = true;
         lock.unlock();
-        const bool ok = writeBatch(batch, false);
-        for (auto& p : batch) {
-            if (p.done) p.done(ok);
+        if (!healthy_.load() && now >= nextRetry) {
+            // Idle while unhealthy: try again with the "recording.resumed" event alone.
+            if (!writeBatch(none, false)) nextRetry = now + options_.retryInterval;
+        } else if (head_.seq > head_.checkpointSeq && now - lastCheckpoint_ >= options_.checkpointInterval) {
+            // Idle with unsigned events: sign the head so the tail does not stay uncovered.
+            writeBatch(none, true);
         }
         lock.lock();
         writing_ = false;
-        if (queue_.empty()) idle_.notify_all();
+        idle_.notify_all();
     }
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,12 +20,23 @@ namespace vigil::record {
 // queued while a transaction is being written goes into the next one. Each event is
 // hashed in commit order; every `checkpointEvery` events or `checkpointInterval` the head
 // is signed. Callers learn that their events are durable through the callback.
+//
+// After a failed write the recorder is unhealthy: it keeps retrying once a second with a
+// "recording.resumed" event, which, once it commits, records the gap (since when, why).
 class Recorder {
 public:
     struct Options {
         std::size_t checkpointEvery = 1000;
         std::chrono::milliseconds checkpointInterval{5000};
         std::size_t maxBatch = 4096;
+        // Events waiting to be written, in bytes, beyond which accepting() turns false
+        // (a disk slower than the traffic must not grow memory without bound).
+        std::size_t maxQueuedBytes = 256u * 1024 * 1024;
+        std::chrono::milliseconds retryInterval{1000};
+        // Retention: events older than this many days are purged (0: kept forever),
+        // checked at start and then every `purgeCheckInterval`.
+        int retentionDays = 0;
+        std::chrono::milliseconds purgeCheckInterval{std::chrono::hours(1)};
     };
     using Done = std::function<void(bool durable)>;
     using Clock = std::function<std::int64_t()>;  // Unix microseconds
@@ -35,23 +47,46 @@ public:
     Recorder& operator=(const Recorder&) = delete;
 
     // Queues one event; `done` runs on the writer thread once the event is committed
-    // (true) or its transaction failed (false).
+    // (true) or its transaction failed (false). Events queued by one thread are committed
+    // in the order they were queued.
     void record(std::string sessionId, std::string type, std::string payload, Done done = {});
+    // The same, with the sessions index row the event begins or ends.
+    void record(std::string sessionId, std::string type, std::string payload, RequestIndex index, Done done = {});
+
+    // Requests a previous run began and never ended (it was killed): at construction each
+    // gets a "request.interrupted" event in its session and an end in the index.
+    std::size_t interruptedAtStart() const { return interruptedAtStart_; }
+
+    // Purges events older than the cutoff now (normally done by the retention timer);
+    // the purge is a recorded event, followed by a checkpoint. False when a write failed.
+    bool purgeOlderThan(std::int64_t cutoffMicros);
 
     // Blocks until everything queued so far is committed; false if a write failed.
     bool flush();
 
     // False after a failed write, until a write succeeds again.
     bool healthy() const { return healthy_.load(); }
+    // Healthy and not backed up: new requests may be served.
+    bool accepting() const {
+        return healthy_.load(std::memory_order_relaxed) &&
+               queuedBytes_.load(std::memory_order_relaxed) < options_.maxQueuedBytes;
+    }
     std::int64_t committedSeq() const { return committedSeq_.load(); }
+    std::string lastError() const;
+    const SigningKey& key() const { return key_; }
 
 private:
     struct Pending {
         Event event;
+        std::optional<RequestIndex> index;
         Done done;
+        std::optional<std::int64_t> purgeCutoff;  // a purge request, not an event
     };
+    void enqueue(Pending p);
     void run();
-    bool writeBatch(std::deque<Pending>& batch, bool forceCheckpoint);
+    bool writeBatch(std::deque<Pending>& batch, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough = {});
+    void runPurge(Pending& request);
+    void fail(const std::string& error);
 
     std::unique_ptr<EventStore> store_;
     SigningKey key_;
@@ -59,14 +94,20 @@ private:
     Clock clock_;
     EventStore::Head head_;
     std::chrono::steady_clock::time_point lastCheckpoint_;
+    std::chrono::steady_clock::time_point nextPurge_;
+    std::int64_t unhealthySince_ = 0;
+    std::size_t interruptedAtStart_ = 0;
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable idle_;
     std::deque<Pending> queue_;
     bool writing_ = false;
+    bool sleeping_ = false;
     bool stopping_ = false;
+    std::string lastError_;
     std::atomic<bool> healthy_{true};
+    std::atomic<std::size_t> queuedBytes_{0};
     std::atomic<std::int64_t> committedSeq_{0};
     std::thread thread_;
 };

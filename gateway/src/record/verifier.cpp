@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <charconv>
 #include <map>
 
 #include "record/chain.h"
@@ -21,21 +22,31 @@ std::string columnText(sqlite3_stmt* s, int i) {
                         : std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
 }
 
+class Statement {
+public:
+    Statement(sqlite3* db, const char* sql) {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+    }
+    ~Statement() { sqlite3_finalize(stmt_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+    explicit operator bool() const { return stmt_ != nullptr; }
+    sqlite3_stmt* get() const { return stmt_; }
+
+private:
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
 class Database {
 public:
     explicit Database(const std::filesystem::path& path) {
         if (sqlite3_open_v2(path.string().c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) error_ = message();
     }
     ~Database() { sqlite3_close(db_); }
+    Database(const Database&) = delete;
+    Database& operator=(const Database&) = delete;
     std::string message() const { return db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory"; }
-    sqlite3_stmt* prepare(const char* sql) {
-        sqlite3_stmt* s = nullptr;
-        if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) {
-            error_ = message();
-            return nullptr;
-        }
-        return s;
-    }
+    sqlite3* get() const { return db_; }
     const std::string& error() const { return error_; }
 
 private:
@@ -43,101 +54,198 @@ private:
     std::string error_;
 };
 
+// "through_seq" of a retention.purged payload.
+std::int64_t purgeThroughOf(const std::string& payload) {
+    static constexpr std::string_view kKey = "\"through_seq\":";
+    const auto at = payload.find(kKey);
+    if (at == std::string::npos) return 0;
+    std::int64_t value = 0;
+    const char* begin = payload.data() + at + kKey.size();
+    std::from_chars(begin, payload.data() + payload.size(), value);
+    return value;
+}
+
 }  // namespace
 
-VerifyReport verifyDatabase(const std::filesystem::path& path, const std::string& publicKeyPem) {
+// Where a verification stopped, so that the next one goes on from there.
+struct ChainMonitor::State {
     VerifyReport report;
+    std::int64_t nextSeq = 0;  // 0: nothing read yet
+    std::string prevHash;
+    std::map<std::int64_t, Checkpoint> checkpoints;  // not yet reached by the events
+    std::int64_t checkpointsReadTo = 0;
+    bool purgeRecorded = false;
+};
+
+namespace {
+
+// Reads events after `state.nextSeq` and checks them; false (with the report filled in)
+// at the first problem.
+bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
+    auto& report = state.report;
     auto fail = [&](std::optional<std::int64_t> at, std::string problem) {
         report.ok = false;
         report.brokenAt = at;
         report.problem = std::move(problem);
-        return report;
+        return false;
     };
-    if (!std::filesystem::exists(path)) return fail(std::nullopt, "no such file");
-    Database db(path);
-    if (!db.error().empty()) return fail(std::nullopt, "cannot open the database: " + db.error());
-
-    // The key to check signatures with.
-    std::string pem = publicKeyPem;
-    if (pem.empty()) {
-        sqlite3_stmt* k = db.prepare("SELECT public_key_pem FROM signing_keys ORDER BY first_used_us LIMIT 1");
-        if (k == nullptr) return fail(std::nullopt, "not a Vigil recording (" + db.error() + ")");
-        if (sqlite3_step(k) == SQLITE_ROW) pem = columnText(k, 0);
-        sqlite3_finalize(k);
-        report.keyFromDatabase = true;
-    }
-    report.keyId = keyIdOfPem(pem);
-    if (report.keyId.empty()) return fail(std::nullopt, "no Ed25519 public key to check the signatures with");
-
-    std::map<std::int64_t, Checkpoint> checkpoints;
     {
-        sqlite3_stmt* c = db.prepare("SELECT seq, head_hash, ts_us, key_id, signature FROM checkpoints ORDER BY seq");
-        if (c == nullptr) return fail(std::nullopt, "not a Vigil recording (" + db.error() + ")");
-        while (sqlite3_step(c) == SQLITE_ROW) {
+        Statement c(db.get(), "SELECT seq, head_hash, ts_us, key_id, signature FROM checkpoints WHERE seq > ? ORDER BY seq");
+        if (!c) return fail(std::nullopt, "not a Vigil recording (" + db.message() + ")");
+        sqlite3_bind_int64(c.get(), 1, state.checkpointsReadTo);
+        while (sqlite3_step(c.get()) == SQLITE_ROW) {
             Checkpoint cp;
-            cp.seq = sqlite3_column_int64(c, 0);
-            cp.headHash = columnBlob(c, 1);
-            cp.timeMicros = sqlite3_column_int64(c, 2);
-            cp.keyId = columnText(c, 3);
-            cp.signature = columnBlob(c, 4);
-            checkpoints.emplace(cp.seq, std::move(cp));
+            cp.seq = sqlite3_column_int64(c.get(), 0);
+            cp.headHash = columnBlob(c.get(), 1);
+            cp.timeMicros = sqlite3_column_int64(c.get(), 2);
+            cp.keyId = columnText(c.get(), 3);
+            cp.signature = columnBlob(c.get(), 4);
+            state.checkpointsReadTo = cp.seq;
+            state.checkpoints.emplace(cp.seq, std::move(cp));
         }
-        sqlite3_finalize(c);
     }
+    auto checkSignature = [&](const Checkpoint& cp) {
+        return cp.keyId == report.keyId && verifySignature(pem, checkpointMessage(cp), cp.signature);
+    };
 
-    sqlite3_stmt* e = db.prepare("SELECT seq, session_id, ts_us, type, payload, prev_hash, hash FROM events ORDER BY seq");
-    if (e == nullptr) return fail(std::nullopt, "not a Vigil recording (" + db.error() + ")");
-    std::string prev = genesisHash();
-    std::int64_t expected = 1;
-    while (sqlite3_step(e) == SQLITE_ROW) {
+    Statement e(db.get(), "SELECT seq, session_id, ts_us, type, payload, prev_hash, hash FROM events WHERE seq >= ? ORDER BY seq");
+    if (!e) return fail(std::nullopt, "not a Vigil recording (" + db.message() + ")");
+    sqlite3_bind_int64(e.get(), 1, state.nextSeq);
+    while (sqlite3_step(e.get()) == SQLITE_ROW) {
         Event ev;
-        ev.seq = sqlite3_column_int64(e, 0);
-        ev.sessionId = columnText(e, 1);
-        ev.timeMicros = sqlite3_column_int64(e, 2);
-        ev.type = columnText(e, 3);
-        ev.payload = columnText(e, 4);
-        ev.prevHash = columnBlob(e, 5);
-        ev.hash = columnBlob(e, 6);
-        if (ev.seq != expected) {
-            sqlite3_finalize(e);
-            return fail(expected, "event " + std::to_string(expected) + " is missing: the chain jumps from " +
-                                      std::to_string(expected - 1) + " to " + std::to_string(ev.seq));
+        ev.seq = sqlite3_column_int64(e.get(), 0);
+        ev.sessionId = columnText(e.get(), 1);
+        ev.timeMicros = sqlite3_column_int64(e.get(), 2);
+        ev.type = columnText(e.get(), 3);
+        ev.payload = columnText(e.get(), 4);
+        ev.prevHash = columnBlob(e.get(), 5);
+        ev.hash = columnBlob(e.get(), 6);
+        if (state.nextSeq == 0) {
+            // The first event: the genesis, or the new beginning left by a purge.
+            report.firstSeq = ev.seq;
+            if (ev.seq == 1) {
+                state.prevHash = genesisHash();
+                state.purgeRecorded = true;
+            } else {
+                const auto anchor = state.checkpoints.find(ev.seq - 1);
+                if (anchor == state.checkpoints.end()) {
+                    return fail(ev.seq, "events 1 to " + std::to_string(ev.seq - 1) +
+                                            " are missing and no signed checkpoint marks where the chain was cut");
+                }
+                if (!checkSignature(anchor->second)) {
+                    return fail(ev.seq - 1, "the checkpoint at event " + std::to_string(ev.seq - 1) +
+                                                " (where the chain begins after a purge) has no valid signature");
+                }
+                report.purgedThrough = ev.seq - 1;
+                state.prevHash = anchor->second.headHash;
+                ++report.checkpoints;
+                report.signedUpTo = ev.seq - 1;
+            }
+            state.nextSeq = ev.seq;
         }
-        if (ev.prevHash != prev) {
-            sqlite3_finalize(e);
+        if (ev.seq != state.nextSeq) {
+            return fail(state.nextSeq, "event " + std::to_string(state.nextSeq) + " is missing: the chain jumps from " +
+                                           std::to_string(state.nextSeq - 1) + " to " + std::to_string(ev.seq));
+        }
+        if (ev.prevHash != state.prevHash) {
             return fail(ev.seq, "event " + std::to_string(ev.seq) +
                                     " does not link to the event before it (an event was removed, changed or reordered)");
         }
-        const auto computed = eventHash(prev, ev);
+        const auto computed = eventHash(state.prevHash, ev);
         if (computed != ev.hash) {
-            sqlite3_finalize(e);
             return fail(ev.seq, "event " + std::to_string(ev.seq) + " was changed after it was recorded (its content does not match its hash)");
         }
-        if (auto it = checkpoints.find(ev.seq); it != checkpoints.end()) {
+        if (ev.type == "retention.purged" && report.purgedThrough > 0 && purgeThroughOf(ev.payload) == report.purgedThrough) {
+            state.purgeRecorded = true;
+        }
+        if (auto it = state.checkpoints.find(ev.seq); it != state.checkpoints.end()) {
             const auto& cp = it->second;
-            if (cp.keyId != report.keyId || !verifySignature(pem, checkpointMessage(cp), cp.signature)) {
-                sqlite3_finalize(e);
-                return fail(ev.seq, "the checkpoint at event " + std::to_string(ev.seq) +
-                                        " has no valid signature by key " + report.keyId.substr(0, 16) + "... (forged, or signed by another key)");
+            if (!checkSignature(cp)) {
+                return fail(ev.seq, "the checkpoint at event " + std::to_string(ev.seq) + " has no valid signature by key " +
+                                        report.keyId.substr(0, 16) + "... (forged, or signed by another key)");
             }
             if (cp.headHash != computed) {
-                sqlite3_finalize(e);
-                return fail(ev.seq, "the checkpoint at event " + std::to_string(ev.seq) +
-                                        " signs a different chain: events up to " + std::to_string(ev.seq) + " were rewritten");
+                return fail(ev.seq, "the checkpoint at event " + std::to_string(ev.seq) + " signs a different chain: events up to " +
+                                        std::to_string(ev.seq) + " were rewritten");
             }
             ++report.checkpoints;
             report.signedUpTo = ev.seq;
         }
-        prev = computed;
+        state.checkpoints.erase(state.checkpoints.begin(), state.checkpoints.upper_bound(ev.seq));
+        state.prevHash = computed;
+        report.lastSeq = ev.seq;
         ++report.events;
-        ++expected;
+        ++state.nextSeq;
     }
-    sqlite3_finalize(e);
-    if (!checkpoints.empty() && checkpoints.rbegin()->first >= expected) {
-        return fail(expected, "the chain is truncated: a checkpoint signs event " + std::to_string(checkpoints.rbegin()->first) +
-                                  ", and the last event is " + std::to_string(expected - 1));
+    if (state.nextSeq > 0 && !state.purgeRecorded) {
+        return fail(report.firstSeq, "events 1 to " + std::to_string(report.purgedThrough) +
+                                         " are missing and the chain records no purge of them");
+    }
+    if (!state.checkpoints.empty() && state.checkpoints.rbegin()->first >= state.nextSeq) {
+        return fail(state.nextSeq, "the chain is truncated: a checkpoint signs event " +
+                                       std::to_string(state.checkpoints.rbegin()->first) + ", and the last event is " +
+                                       std::to_string(state.nextSeq - 1));
     }
     report.ok = true;
+    return true;
+}
+
+// Opens the database and resolves the key; false (report filled in) when either fails.
+bool open(Database& db, const std::filesystem::path& path, std::string& pem, VerifyReport& report) {
+    if (!std::filesystem::exists(path)) {
+        report.problem = "no such file";
+        return false;
+    }
+    if (!db.error().empty()) {
+        report.problem = "cannot open the database: " + db.error();
+        return false;
+    }
+    if (pem.empty()) {
+        Statement k(db.get(), "SELECT public_key_pem FROM signing_keys ORDER BY first_used_us LIMIT 1");
+        if (!k) {
+            report.problem = "not a Vigil recording (" + db.message() + ")";
+            return false;
+        }
+        if (sqlite3_step(k.get()) == SQLITE_ROW) pem = columnText(k.get(), 0);
+        report.keyFromDatabase = true;
+    }
+    report.keyId = keyIdOfPem(pem);
+    if (report.keyId.empty()) {
+        report.problem = "no Ed25519 public key to check the signatures with";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+VerifyReport verifyDatabase(const std::filesystem::path& path, const std::string& publicKeyPem) {
+    ChainMonitor::State state;
+    std::string pem = publicKeyPem;
+    Database db(path);
+    if (!open(db, path, pem, state.report)) return state.report;
+    advance(db, pem, state);
+    return state.report;
+}
+
+ChainMonitor::ChainMonitor(std::filesystem::path db, std::string publicKeyPem)
+    : db_(std::move(db)), pem_(std::move(publicKeyPem)), state_(std::make_unique<State>()) {}
+
+ChainMonitor::~ChainMonitor() = default;
+
+VerifyReport ChainMonitor::check() {
+    std::lock_guard lock(mutex_);
+    if (state_->report.brokenAt) return state_->report;  // broken stays broken
+    Database db(db_);
+    std::string pem = pem_;
+    auto& report = state_->report;
+    const bool keyFromDatabase = report.keyFromDatabase;
+    if (!open(db, db_, pem, report)) return report;
+    report.keyFromDatabase = keyFromDatabase || pem_.empty();
+    // A read transaction, so that events and checkpoints come from one snapshot.
+    sqlite3_exec(db.get(), "BEGIN", nullptr, nullptr, nullptr);
+    advance(db, pem, *state_);
+    sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr);
     return report;
 }
 

@@ -57,6 +57,49 @@ constexpr std::array kMigrations = {
         first_used_us  INTEGER NOT NULL
     );
     )sql",
+    // The sessions index beside the chain (derived data, not hashed): one row per request
+    // (keyed by the seq of its request.received event) and one per session.
+    R"sql(
+    CREATE TABLE requests (
+        first_seq      INTEGER PRIMARY KEY,
+        last_seq       INTEGER,
+        request_id     TEXT NOT NULL,
+        session_id     TEXT NOT NULL,
+        started_us     INTEGER NOT NULL,
+        ended_us       INTEGER,
+        method         TEXT NOT NULL,
+        path           TEXT NOT NULL,
+        subject        TEXT NOT NULL,
+        auth_method    TEXT NOT NULL,
+        connection     TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        decision       TEXT NOT NULL,
+        rules          TEXT NOT NULL,
+        status         INTEGER,
+        code           TEXT,
+        outcome        TEXT,
+        request_bytes  INTEGER,
+        response_bytes INTEGER,
+        duration_us    INTEGER
+    );
+    CREATE INDEX requests_by_session ON requests (session_id, first_seq);
+    CREATE INDEX requests_by_start ON requests (started_us);
+    CREATE INDEX requests_unfinished ON requests (first_seq) WHERE ended_us IS NULL;
+    CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        started_us INTEGER NOT NULL,
+        last_us    INTEGER NOT NULL,
+        subject    TEXT NOT NULL,
+        connection TEXT NOT NULL,
+        model      TEXT NOT NULL,
+        requests   INTEGER NOT NULL,
+        decision   TEXT NOT NULL,
+        status     INTEGER,
+        code       TEXT,
+        outcome    TEXT
+    );
+    CREATE INDEX sessions_by_start ON sessions (started_us, session_id);
+    )sql",
 };
 
 class Statement {
@@ -80,6 +123,7 @@ public:
             sqlite3_bind_null(stmt_, i);
         }
     }
+    void bindNull(int i) { sqlite3_bind_null(stmt_, i); }
     int step() { return sqlite3_step(stmt_); }
     void reset() {
         sqlite3_reset(stmt_);
@@ -123,7 +167,7 @@ std::vector<std::string> splitRoles(const std::string& text) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const std::filesystem::path& path) : path_(path.string()) {
+SqliteStore::SqliteStore(const std::filesystem::path& path, Durability durability) : path_(path.string()) {
     std::error_code ec;
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -135,7 +179,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& path) : path_(path.string(
     }
     sqlite3_busy_timeout(db_, 5000);
     exec("PRAGMA journal_mode=WAL");
-    exec("PRAGMA synchronous=FULL");
+    exec(durability == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     exec("PRAGMA foreign_keys=ON");
     migrate();
 }
@@ -287,28 +331,45 @@ ChainHead SqliteStore::chainHead() {
     return head;
 }
 
-void SqliteStore::appendEvents(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>& checkpoint) {
+void SqliteStore::appendBatch(const record::Batch& batch) {
     exec("BEGIN IMMEDIATE");
     try {
-        Statement s(db_, "INSERT INTO events (seq, session_id, ts_us, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)");
-        for (const auto& e : events) {
-            s.bind(1, e.seq);
-            s.bind(2, e.sessionId);
-            s.bind(3, e.timeMicros);
-            s.bind(4, e.type);
-            s.bind(5, e.payload);
-            s.bindBlob(6, e.prevHash);
-            s.bindBlob(7, e.hash);
-            if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot store an event: ") + sqlite3_errmsg(db_));
-            s.reset();
+        if (batch.purgeThrough) {
+            Statement events(db_, "DELETE FROM events WHERE seq <= ?");
+            events.bind(1, *batch.purgeThrough);
+            Statement checkpoints(db_, "DELETE FROM checkpoints WHERE seq < ?");
+            checkpoints.bind(1, *batch.purgeThrough);
+            Statement requests(db_, "DELETE FROM requests WHERE last_seq <= ?");
+            requests.bind(1, *batch.purgeThrough);
+            Statement sessions(db_,
+                               "DELETE FROM sessions WHERE NOT EXISTS "
+                               "(SELECT 1 FROM requests r WHERE r.session_id = sessions.session_id)");
+            for (auto* st : {&events, &checkpoints, &requests, &sessions}) {
+                if (st->step() != SQLITE_DONE) throw StoreError(std::string("cannot purge: ") + sqlite3_errmsg(db_));
+            }
         }
-        if (checkpoint) {
+        if (!batch.events.empty()) {
+            Statement s(db_, "INSERT INTO events (seq, session_id, ts_us, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)");
+            for (const auto& e : batch.events) {
+                s.bind(1, e.seq);
+                s.bind(2, e.sessionId);
+                s.bind(3, e.timeMicros);
+                s.bind(4, e.type);
+                s.bind(5, e.payload);
+                s.bindBlob(6, e.prevHash);
+                s.bindBlob(7, e.hash);
+                if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot store an event: ") + sqlite3_errmsg(db_));
+                s.reset();
+            }
+        }
+        if (!batch.index.empty()) writeIndex(batch.index);
+        if (batch.checkpoint) {
             Statement c(db_, "INSERT INTO checkpoints (seq, head_hash, ts_us, key_id, signature) VALUES (?, ?, ?, ?, ?)");
-            c.bind(1, checkpoint->seq);
-            c.bindBlob(2, checkpoint->headHash);
-            c.bind(3, checkpoint->timeMicros);
-            c.bind(4, checkpoint->keyId);
-            c.bindBlob(5, checkpoint->signature);
+            c.bind(1, batch.checkpoint->seq);
+            c.bindBlob(2, batch.checkpoint->headHash);
+            c.bind(3, batch.checkpoint->timeMicros);
+            c.bind(4, batch.checkpoint->keyId);
+            c.bindBlob(5, batch.checkpoint->signature);
             if (c.step() != SQLITE_DONE) throw StoreError(std::string("cannot store a checkpoint: ") + sqlite3_errmsg(db_));
         }
     } catch (...) {
@@ -323,16 +384,113 @@ void SqliteStore::appendEvents(const std::vector<record::Event>& events, const s
     }
 }
 
+void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
+    Statement begin(db_,
+                    "INSERT INTO requests (first_seq, request_id, session_id, started_us, method, path, subject, "
+                    "auth_method, connection, model, decision, rules) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    // A session's decision is the most restrictive of its requests' (deny > review > allow).
+    Statement session(db_,
+                      "INSERT INTO sessions (session_id, started_us, last_us, subject, connection, model, requests, decision) "
+                      "VALUES (?1, ?2, ?2, ?3, ?4, ?5, 1, ?6) ON CONFLICT (session_id) DO UPDATE SET "
+                      "last_us = max(last_us, excluded.last_us), requests = requests + 1, "
+                      "decision = CASE WHEN 'deny' IN (decision, excluded.decision) THEN 'deny' "
+                      "WHEN 'review' IN (decision, excluded.decision) THEN 'review' "
+                      "WHEN 'allow' IN (decision, excluded.decision) THEN 'allow' ELSE '' END");
+    Statement end(db_,
+                  "UPDATE requests SET last_seq = ?1, ended_us = ?2, status = ?3, code = ?4, outcome = ?5, "
+                  "request_bytes = ?6, response_bytes = ?7, duration_us = ?8 WHERE first_seq = "
+                  "(SELECT first_seq FROM requests WHERE session_id = ?9 AND request_id = ?10 AND ended_us IS NULL "
+                  "ORDER BY first_seq DESC LIMIT 1)");
+    Statement sessionEnd(db_,
+                         "UPDATE sessions SET last_us = max(last_us, ?1), status = ?2, code = ?3, outcome = ?4 "
+                         "WHERE session_id = ?5");
+    for (const auto& r : rows) {
+        if (r.kind == record::RequestIndex::Kind::Begin) {
+            begin.bind(1, r.seq);
+            begin.bind(2, r.requestId);
+            begin.bind(3, r.sessionId);
+            begin.bind(4, r.startedMicros);
+            begin.bind(5, r.method);
+            begin.bind(6, r.path);
+            begin.bind(7, r.subject);
+            begin.bind(8, r.authMethod);
+            begin.bind(9, r.connection);
+            begin.bind(10, r.model);
+            begin.bind(11, r.decision);
+            begin.bind(12, r.rules);
+            if (begin.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a request: ") + sqlite3_errmsg(db_));
+            begin.reset();
+            session.bind(1, r.sessionId);
+            session.bind(2, r.startedMicros);
+            session.bind(3, r.subject);
+            session.bind(4, r.connection);
+            session.bind(5, r.model);
+            session.bind(6, r.decision);
+            if (session.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a session: ") + sqlite3_errmsg(db_));
+            session.reset();
+            continue;
+        }
+        end.bind(1, r.seq);
+        end.bind(2, r.endedMicros);
+        end.bind(3, std::int64_t{r.status});
+        if (r.code.empty()) {
+            end.bindNull(4);
+        } else {
+            end.bind(4, r.code);
+        }
+        end.bind(5, r.outcome);
+        end.bind(6, r.requestBytes);
+        end.bind(7, r.responseBytes);
+        end.bind(8, r.durationMicros);
+        end.bind(9, r.sessionId);
+        end.bind(10, r.requestId);
+        if (end.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a request: ") + sqlite3_errmsg(db_));
+        end.reset();
+        sessionEnd.bind(1, r.endedMicros);
+        sessionEnd.bind(2, std::int64_t{r.status});
+        if (r.code.empty()) {
+            sessionEnd.bindNull(3);
+        } else {
+            sessionEnd.bind(3, r.code);
+        }
+        sessionEnd.bind(4, r.outcome);
+        sessionEnd.bind(5, r.sessionId);
+        if (sessionEnd.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a session: ") + sqlite3_errmsg(db_));
+        sessionEnd.reset();
+    }
+}
+
+std::int64_t SqliteStore::purgeableThrough(std::int64_t cutoffMicros) {
+    Statement s(db_,
+                "SELECT c.seq FROM checkpoints c JOIN events e ON e.seq = c.seq WHERE e.ts_us < ? "
+                "ORDER BY c.seq DESC LIMIT 1");
+    s.bind(1, cutoffMicros);
+    if (s.step() != SQLITE_ROW) return 0;
+    const auto through = s.integer(0);
+    Statement first(db_, "SELECT min(seq) FROM events");
+    first.step();
+    // Nothing before that checkpoint is left: nothing to purge.
+    return first.integer(0) > 0 && first.integer(0) <= through ? through : 0;
+}
+
+std::vector<record::RequestIndex> SqliteStore::unfinishedRequests() {
+    std::vector<record::RequestIndex> out;
+    Statement s(db_, "SELECT request_id, session_id FROM requests WHERE ended_us IS NULL ORDER BY first_seq");
+    while (s.step() == SQLITE_ROW) {
+        record::RequestIndex r;
+        r.requestId = s.text(0);
+        r.sessionId = s.text(1);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
 void SqliteStore::savePublicKey(const std::string& keyId, const std::string& publicKeyPem, std::int64_t nowMicros) {
     Statement s(db_, "INSERT OR IGNORE INTO signing_keys (key_id, public_key_pem, first_used_us) VALUES (?, ?, ?)");
     s.bind(1, keyId);
     s.bind(2, publicKeyPem);
     s.bind(3, nowMicros);
     if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot store the public key: ") + sqlite3_errmsg(db_));
-}
-
-void SqliteEventStore::append(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>& checkpoint) {
-    store_.appendEvents(events, checkpoint);
 }
 
 void SqliteEventStore::rememberPublicKey(const std::string& keyId, const std::string& publicKeyPem) {

@@ -45,7 +45,10 @@ struct DailyUsage {
 // a connection is not shared between threads.
 class SqliteStore {
 public:
-    explicit SqliteStore(const std::filesystem::path& path);  // creates and migrates
+    enum class Durability { Full, Normal };
+    // Creates and migrates. Durability::Normal (synchronous=NORMAL): a commit survives a
+    // crash of the process but not of the machine (the relaxed recording mode).
+    explicit SqliteStore(const std::filesystem::path& path, Durability durability = Durability::Full);
     ~SqliteStore();
     SqliteStore(const SqliteStore&) = delete;
     SqliteStore& operator=(const SqliteStore&) = delete;
@@ -67,12 +70,16 @@ public:
 
     // The recording's chain (record::SqliteEventStore below is the recorder's view).
     ChainHead chainHead();
-    void appendEvents(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>& checkpoint);
+    // One transaction: the events, their sessions index rows, the checkpoint, the purge.
+    void appendBatch(const record::Batch& batch);
+    std::int64_t purgeableThrough(std::int64_t cutoffMicros);
+    std::vector<record::RequestIndex> unfinishedRequests();
     void savePublicKey(const std::string& keyId, const std::string& publicKeyPem, std::int64_t nowMicros);
 
 private:
     void exec(const char* sql);
     void migrate();
+    void writeIndex(const std::vector<record::RequestIndex>& rows);
 
     sqlite3* db_ = nullptr;
     std::string path_;
@@ -81,9 +88,13 @@ private:
 // The recorder's store on SQLite: its own connection, used by the writer thread only.
 class SqliteEventStore final : public record::EventStore {
 public:
-    explicit SqliteEventStore(const std::filesystem::path& path) : store_(path) {}
+    explicit SqliteEventStore(const std::filesystem::path& path,
+                              SqliteStore::Durability durability = SqliteStore::Durability::Full)
+        : store_(path, durability) {}
     Head head() override;
-    void append(const std::vector<record::Event>& events, const std::optional<record::Checkpoint>& checkpoint) override;
+    void append(const record::Batch& batch) override { store_.appendBatch(batch); }
+    std::int64_t purgeableThrough(std::int64_t cutoffMicros) override { return store_.purgeableThrough(cutoffMicros); }
+    std::vector<record::RequestIndex> unfinishedRequests() override { return store_.unfinishedRequests(); }
     void rememberPublicKey(const std::string& keyId, const std::string& publicKeyPem) override;
 
 private:
