@@ -1,5 +1,7 @@
 #include "vigil/details_code.h"
 
+#include <algorithm>
+
 #include <array>
 
 #include "vigil/json_text.h"
@@ -61,9 +63,18 @@ std::string errorObject(DetailsCode code, std::string_view message,
     appendJsonString(out, message);
     out += R"(,"type":)";
     appendJsonString(out, info.type);
-    out += R"(,"param":null,"code":)";
+    // OpenAI's own "param" member names the offending parameter when one is given.
+    out += R"(,"param":)";
+    const auto param = std::find_if(extra.begin(), extra.end(), [](const ErrorField& f) { return f.name == "param"; });
+    if (param != extra.end()) {
+        appendJsonString(out, param->value);
+    } else {
+        out += "null";
+    }
+    out += R"(,"code":)";
     appendJsonString(out, info.name);
     for (const auto& field : extra) {
+        if (field.name == "param") continue;
         out += ',';
         appendJsonString(out, field.name);
         out += ':';

@@ -64,7 +64,8 @@ std::optional<DetailsCode> detailsCodeFromName(std::string_view name);
 std::string errorBody(DetailsCode code, std::string_view message);
 
 // The same, with more string members in the error object, after "code": for example the
-// rule that denied a request ({"rule", "no-secrets"}).
+// rule that denied a request ({"rule", "no-secrets"}). A field named "param" fills OpenAI's
+// "param" member (the offending request parameter) instead.
 struct ErrorField {
     std::string name;
     std::string value;

@@ -13,6 +13,7 @@
 #include "policy/policy_loader.h"
 #include "policy/policy_source.h"
 #include "policy/usage_tracker.h"
+#include "api/recording_api.h"
 #include "record/recorder.h"
 #include "store/sqlite_store.h"
 #include "vigil/json_text.h"
@@ -123,7 +124,9 @@ int runGateway(const config::GatewayConfig& config) {
         options.retentionDays = config.recording.retentionDays;
         auto store = std::make_unique<store::SqliteEventStore>(
             config.store.sqlitePath, strict ? store::SqliteStore::Durability::Full : store::SqliteStore::Durability::Normal);
+        const auto publicKey = key.publicKeyPem();
         recording.recorder = std::make_shared<record::Recorder>(std::move(store), std::move(key), options);
+        recording.api = std::make_shared<api::RecordingApi>(config.store.sqlitePath, publicKey);
     } catch (const std::exception& e) {
         observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
         return 1;

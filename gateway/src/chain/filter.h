@@ -33,6 +33,7 @@ struct RequestContext {
     std::string requestId;
     std::string sessionId;  // the X-Vigil-Session header, or the request id
     std::chrono::steady_clock::time_point received;  // when the request was read
+    bool api = false;  // a request to the gateway's own API (/api/...), not to a connection
     std::shared_ptr<const auth::Identity> identity;  // set by the authenticate stage
     std::optional<std::size_t> connection;            // set by the route stage
     std::string upstreamTarget;                       // path and query for the upstream

@@ -12,6 +12,7 @@
 #include "policy/decide_filter.h"
 #include "policy/policy.h"
 #include "route/router.h"
+#include "api/recording_api.h"
 
 namespace vigil::chain {
 namespace {
@@ -202,6 +203,25 @@ private:
     bool finishRefused_ = false;
 };
 
+// The gateway's API is for auditors and admins only.
+class ApiRoleFilter final : public RequestFilter {
+public:
+    std::string_view name() const override { return "authorize-api"; }
+    FilterStatus onRequest(RequestContext& context) const override {
+        static const std::vector<std::string> kAllowed = {"auditor", "admin"};
+        if (context.identity && context.identity->hasAnyRole(kAllowed)) return FilterStatus::Continue;
+        std::string roles;
+        if (context.identity) {
+            for (const auto& r : context.identity->roles) roles += (roles.empty() ? "" : ", ") + r;
+        }
+        context.localReply = LocalReply{DetailsCode::RoleNotAllowed,
+                                        "'" + (context.identity ? context.identity->subject : std::string("anonymous")) +
+                                            "' (roles: " + (roles.empty() ? std::string("none") : roles) +
+                                            ") may not read the recording (allowed: auditor, admin)"};
+        return FilterStatus::LocalReply;
+    }
+};
+
 // A request whose stages wait for something: the chain continues where it stopped.
 class ParkedChain final : public net::ParkedRequest {
 public:
@@ -257,7 +277,7 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
                    RecordingSetup recording)
     : config_(std::move(config)), metrics_(std::move(metrics)), recording_(std::move(recording)) {
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
-    chain_.add(std::make_unique<auth::AuthFilter>(*config_, std::move(tokens), std::move(apiKeys)));
+    chain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
     chain_.add(std::make_unique<auth::RoleFilter>(*config_));
     chain_.add(std::make_unique<inspect::InspectFilter>(*config_));
     if (policy) {
@@ -266,6 +286,8 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
     for (const auto& c : config_->connections) {
         connections_.push_back({"Bearer " + c.credential, forward::CredentialScrubber(c.credential)});
     }
+    apiChain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
+    apiChain_.add(std::make_unique<ApiRoleFilter>());
 }
 
 net::Action Pipeline::builtin(const net::RequestView& request, std::string requestId) {
@@ -312,6 +334,11 @@ net::Action Pipeline::handle(const net::RequestView& request) {
     RequestContext context;
     context.request = &request;
     context.received = Clock::now();
+    if (path.starts_with("/api/") && recording_.api) {
+        context.api = true;
+        context.requestId = std::move(requestId);
+        return continueChain(std::move(context), 0);
+    }
     const auto session = request.header("x-vigil-session");
     if (!session.empty() && !isValidRequestId(session)) {
         net::Action action;
@@ -349,9 +376,24 @@ std::unique_ptr<SessionRecording> Pipeline::startRecording(const RequestContext&
     return recording;
 }
 
+net::Action Pipeline::answerApi(RequestContext& context) {
+    net::Action action;
+    auto exchange = std::make_unique<Exchange>(*metrics_, *context.request, context.requestId, std::nullopt, "", nullptr, false);
+    if (context.localReply) {
+        exchange->setCode(context.localReply->code);
+        action.local = errorResponse(context.localReply->code, context.localReply->message, context.requestId, &*context.localReply);
+    } else {
+        action.local = recording_.api->handle(*context.request, context.requestId);
+    }
+    exchange->setIdentity(std::move(context.identity));
+    action.observer = std::move(exchange);
+    return action;
+}
+
 net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
     const net::RequestView& request = *context.request;
-    const auto status = chain_.run(context, next);
+    const auto status = (context.api ? apiChain_ : chain_).run(context, next);
+    if (context.api && status != FilterStatus::Park) return answerApi(context);
     net::Action action;
     if (status == FilterStatus::Park) {
         action.kind = net::Action::Kind::Park;
@@ -398,6 +440,7 @@ net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
 
 net::Action Pipeline::expireParked(RequestContext context) {
     context.localReply = LocalReply{DetailsCode::ParkTimeout, "timed out waiting to decide on the request"};
+    if (context.api) return answerApi(context);
     net::Action action;
     const std::string_view name =
         context.connection ? std::string_view(config_->connections[*context.connection].name) : std::string_view();

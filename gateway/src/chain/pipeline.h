@@ -19,11 +19,16 @@ class PolicySource;
 class UsageTracker;
 }
 
+namespace vigil::api {
+class RecordingApi;
+}
+
 namespace vigil::chain {
 
 struct RecordingSetup {
     std::shared_ptr<record::Recorder> recorder;  // null: nothing is recorded (unit tests)
     SessionRecording::Durability durability = SessionRecording::Durability::Strict;
+    std::shared_ptr<api::RecordingApi> api;      // /api/sessions...; null: no API
 };
 
 // The gateway's request path: the gateway's own endpoints (/healthz, /readyz, /metrics),
@@ -58,11 +63,13 @@ private:
     };
 
     net::Action builtin(const net::RequestView& request, std::string requestId);
+    net::Action answerApi(RequestContext& context);
     std::unique_ptr<SessionRecording> startRecording(const RequestContext& context);
 
     std::shared_ptr<const config::GatewayConfig> config_;
     std::shared_ptr<observe::Metrics> metrics_;
     FilterChain chain_;
+    FilterChain apiChain_;  // authenticate, then the auditor/admin check
     std::vector<ConnectionRuntime> connections_;
     RecordingSetup recording_;
     std::atomic<bool> draining_{false};
