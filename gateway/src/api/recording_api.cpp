@@ -335,10 +335,22 @@ net::LocalResponse RecordingApi::listSessions(const Query& query, std::string_vi
     return ok(out, requestId);
 }
 
+std::optional<json> RecordingApi::sessionSummary(const std::string& id) {
+    if (const auto session = reader_.session(id)) return sessionJson(*session);
+    // Sessions without requests: the gateway's own events ("gateway": started, stopped,
+    // recording.resumed, retention.purged).
+    const auto first = reader_.events(id, 0, 1);
+    if (first.empty()) return std::nullopt;
+    return json{{"id", id},
+                {"started_at", formatTime(first.front().timeMicros)},
+                {"started_us", first.front().timeMicros},
+                {"requests", 0}};
+}
+
 net::LocalResponse RecordingApi::oneSession(const std::string& id, std::string_view requestId) {
-    const auto session = reader_.session(id);
-    if (!session) return fail(DetailsCode::NotFound, "no session '" + id + "' in the recording", requestId);
-    json out{{"session", sessionJson(*session)}, {"requests", json::array()}, {"events", json::array()}};
+    auto summary = sessionSummary(id);
+    if (!summary) return fail(DetailsCode::NotFound, "no session '" + id + "' in the recording", requestId);
+    json out{{"session", std::move(*summary)}, {"requests", json::array()}, {"events", json::array()}};
     for (const auto& r : reader_.requests(id)) out["requests"].push_back(requestJson(r));
     auto events = reader_.events(id, 0, kDefaultEvents + 1);
     const bool more = events.size() > static_cast<std::size_t>(kDefaultEvents);
@@ -352,7 +364,7 @@ net::LocalResponse RecordingApi::sessionEvents(const std::string& id, const Quer
     rejectUnknown(query, {"after", "limit"});
     const auto after = integerParam(query, "after", 0, INT64_MAX).value_or(0);
     const int limit = static_cast<int>(integerParam(query, "limit", 1, kMaxEvents).value_or(kDefaultEvents));
-    if (!reader_.session(id)) return fail(DetailsCode::NotFound, "no session '" + id + "' in the recording", requestId);
+    if (!sessionSummary(id)) return fail(DetailsCode::NotFound, "no session '" + id + "' in the recording", requestId);
     auto events = reader_.events(id, after, limit + 1);
     const bool more = static_cast<int>(events.size()) > limit;
     if (more) events.pop_back();

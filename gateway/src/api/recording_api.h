@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "net/http_types.h"
 #include "record/verifier.h"
 #include "store/session_reader.h"
@@ -37,6 +39,7 @@ private:
                                      std::string_view requestId);
     net::LocalResponse stats(const std::multimap<std::string, std::string>& query, std::string_view requestId);
     net::LocalResponse chainStatus(std::string_view requestId);
+    std::optional<nlohmann::json> sessionSummary(const std::string& id);
 
     store::SessionReader reader_;
     record::ChainMonitor monitor_;

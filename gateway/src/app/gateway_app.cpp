@@ -57,6 +57,9 @@ net::ServerOptions serverOptions(const config::GatewayConfig& config) {
 
 int runGateway(const config::GatewayConfig& config) {
     std::signal(SIGPIPE, SIG_IGN);
+    // A file-size limit must fail the write (and the recording, which then fails closed),
+    // not kill the gateway.
+    std::signal(SIGXFSZ, SIG_IGN);
     // Before any thread starts, so that only the policy thread receives SIGHUP.
     policy::PolicySource::blockReloadSignal();
     observe::setLogLevel(static_cast<observe::LogLevel>(config.logging.level));

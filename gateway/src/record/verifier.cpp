@@ -181,6 +181,10 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
         return fail(report.firstSeq, "events 1 to " + std::to_string(report.purgedThrough) +
                                          " are missing and the chain records no purge of them");
     }
+    if (state.nextSeq == 0 && !state.checkpoints.empty()) {
+        return fail(std::nullopt, "the chain has no events, yet a checkpoint signs event " +
+                                      std::to_string(state.checkpoints.rbegin()->first) + ": its events were deleted");
+    }
     if (!state.checkpoints.empty() && state.checkpoints.rbegin()->first >= state.nextSeq) {
         return fail(state.nextSeq, "the chain is truncated: a checkpoint signs event " +
                                        std::to_string(state.checkpoints.rbegin()->first) + ", and the last event is " +

@@ -34,6 +34,17 @@ std::vector<std::int64_t> checkpointSeqs(const std::string& db) {
     return out;
 }
 
+std::int64_t count(const std::string& db, const char* sql) {
+    sqlite3* h = nullptr;
+    sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(h, sql, -1, &s, nullptr);
+    const std::int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return n;
+}
+
 void exec(const std::string& db, const std::string& sql) {
     sqlite3* h = nullptr;
     QCOMPARE(sqlite3_open(db.c_str(), &h), SQLITE_OK);
@@ -226,6 +237,83 @@ private slots:
         QVERIFY(!r.ok);
         QVERIFY2(r.problem.find("not a Vigil recording") != std::string::npos, r.problem.c_str());
         QVERIFY(!record::verifyDatabase(dir_.filePath(QStringLiteral("missing.db")).toStdString(), pem_).ok);
+    }
+
+    void aRetentionPurgeKeepsTheChainVerifiable() {
+        const auto db = dir_.filePath(QStringLiteral("purge.db")).toStdString();
+        std::atomic<std::int64_t> now{1'700'000'000'000'000};  // injected clock, Unix microseconds
+        const std::int64_t day = 86'400'000'000;
+        record::Recorder::Options options;
+        options.checkpointEvery = 100;
+        options.checkpointInterval = std::chrono::hours(1);
+        options.maxBatch = 50;
+        options.retentionDays = 30;
+        options.purgeCheckInterval = std::chrono::hours(1);
+        auto key = record::SigningKey::generate();
+        const auto pem = key.publicKeyPem();
+        {
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), std::move(key), options,
+                                      [&] { return now.load(); });
+            auto requests = [&](int from, int count) {
+                for (int i = from; i < from + count; ++i) {
+                    record::RequestIndex begin;
+                    // (Not "r" + std::to_string(i): GCC 12 warns about it, wrongly, with -Wrestrict.)
+                    begin.requestId = std::to_string(i).insert(0, "request-");
+                    begin.sessionId = std::to_string(i).insert(0, "session-");
+                    begin.startedMicros = now.load();
+                    begin.method = "POST";
+                    begin.path = "/v1/chat/completions";
+                    recorder.record(begin.sessionId, "request.received", "{}", begin);
+                    record::RequestIndex end = begin;
+                    end.kind = record::RequestIndex::Kind::End;
+                    end.endedMicros = now.load();
+                    end.status = 200;
+                    end.outcome = "completed";
+                    recorder.record(end.sessionId, "request.completed", "{}", end);
+                    QVERIFY(recorder.flush());
+                }
+            };
+            requests(0, 150);  // 300 events, 40 days ago
+            now += 40 * day;
+            requests(150, 25);  // 50 events now
+            QVERIFY(recorder.purgeOlderThan(now.load() - 30 * day));
+            requests(175, 25);  // 50 more after the purge
+        }
+        const auto r = record::verifyDatabase(db, pem);
+        QVERIFY2(r.ok, r.problem.c_str());
+        QCOMPARE(r.purgedThrough, std::int64_t(300));
+        QCOMPARE(r.firstSeq, std::int64_t(301));
+        QCOMPARE(r.lastSeq, std::int64_t(401));  // 50 recent events, the purge event, 50 more
+        QCOMPARE(r.signedUpTo, r.lastSeq);
+        // The index forgot the purged requests and kept the recent ones.
+        QCOMPARE(count(db, "SELECT count(*) FROM requests"), std::int64_t(50));
+        QCOMPARE(count(db, "SELECT count(*) FROM sessions"), std::int64_t(50));
+        QCOMPARE(count(db, "SELECT min(seq) FROM checkpoints"), std::int64_t(300));
+        QCOMPARE(count(db, "SELECT count(*) FROM events WHERE type = 'retention.purged'"), std::int64_t(1));
+
+        // Removing the checkpoint that anchors the new beginning is found...
+        auto copy = [&](const char* name) {
+            const auto path = dir_.filePath(QString::fromLatin1(name)).toStdString();
+            std::filesystem::copy_file(db, path, std::filesystem::copy_options::overwrite_existing);
+            return path;
+        };
+        const auto noAnchor = copy("purge-no-anchor.db");
+        exec(noAnchor, "DELETE FROM checkpoints WHERE seq = 300");
+        auto broken = record::verifyDatabase(noAnchor, pem);
+        QVERIFY(!broken.ok);
+        QVERIFY2(broken.problem.find("no signed checkpoint marks where the chain was cut") != std::string::npos, broken.problem.c_str());
+        // ...and so is cutting more than the recorded purge, even at a signed checkpoint.
+        const auto cutMore = copy("purge-cut-more.db");
+        exec(cutMore, "DELETE FROM events WHERE seq <= 351; DELETE FROM checkpoints WHERE seq < 351");
+        broken = record::verifyDatabase(cutMore, pem);
+        QVERIFY(!broken.ok);
+        QVERIFY2(broken.problem.find("records no purge of them") != std::string::npos, broken.problem.c_str());
+        // Deleting everything is no way out either.
+        const auto empty = copy("purge-empty.db");
+        exec(empty, "DELETE FROM events");
+        broken = record::verifyDatabase(empty, pem);
+        QVERIFY(!broken.ok);
+        QVERIFY2(broken.problem.find("no events") != std::string::npos, broken.problem.c_str());
     }
 
     void aFailingStoreIsReportedAndRecovers() {

@@ -1,0 +1,589 @@
+// The recording in the real gateway: the events of buffered and streaming requests (in
+// order, with monotone offsets, the recorded reply equal to what the client received), no
+// credential anywhere in the database or the logs, the sessions API (roles, filters,
+// keyset paging, bad parameters, stats, chain status), the public key command with the
+// offline verifier, a SIGKILL under load, and a full disk (file-size limit) answered with
+// 503 recording_unavailable and recovered from.
+
+#include <QDir>
+#include <QDirIterator>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QProcess>
+#include <QSet>
+#include <QTest>
+#include <QThread>
+#include <QUrlQuery>
+#include <atomic>
+#include <mutex>
+#include <sys/resource.h>
+#include <thread>
+
+#include "managed_process.h"
+#include "raw_http.h"
+
+using namespace vigil::test;
+
+namespace {
+
+const QString kUpstreamKey = QStringLiteral("sk-upstream-recording-test-9876");
+
+const char* const kPolicy =
+    "{\n"
+    "  \"default_action\": \"allow\",\n"
+    "  \"rules\": [\n"
+    "    {\"id\": \"no-secrets\", \"if\": {\"keywords\": {\"words\": [\"topsecret\"]}}, \"action\": \"deny\",\n"
+    "     \"message\": \"no secrets here\"}\n"
+    "  ]\n"
+    "}\n";
+
+QByteArray bearer(const QString& key) { return "Bearer " + key.toLatin1(); }
+
+struct RunResult {
+    int exitCode = -1;
+    QByteArray out;
+    QByteArray err;
+};
+
+RunResult run(const QString& program, const QStringList& args) {
+    QProcess p;
+    p.start(program, args);
+    p.waitForFinished(60000);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
+            p.readAllStandardError()};
+}
+
+// The recorded reply: every response.chunk's data, in order.
+QByteArray recordedReply(const QJsonArray& events) {
+    QByteArray out;
+    for (const auto& e : events) {
+        const auto o = e.toObject();
+        if (o.value(QStringLiteral("type")).toString() == QStringLiteral("response.chunk")) {
+            out += o.value(QStringLiteral("payload")).toObject().value(QStringLiteral("data")).toString().toUtf8();
+        }
+    }
+    return out;
+}
+
+QStringList typesOf(const QJsonArray& events) {
+    QStringList out;
+    for (const auto& e : events) out << e.toObject().value(QStringLiteral("type")).toString();
+    return out;
+}
+
+QByteArray readWhole(const QString& path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+}  // namespace
+
+class TestRecording : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    std::unique_ptr<ManagedProcess> mock_;
+    std::unique_ptr<ManagedProcess> gateway_;
+    QString requesterKey_, auditorKey_, adminKey_;
+    QStringList gatewayLogs_;  // logs of gateways that were stopped
+
+    QString dbPath() const { return dir_.filePath(QStringLiteral("vigil.db")); }
+
+    QJsonObject config() const {
+        auto c = basicGatewayConfig(mock_->url());
+        auto connections = c.value(QStringLiteral("connections")).toObject();
+        auto mock = connections.value(QStringLiteral("mock")).toObject();
+        mock.insert(QStringLiteral("allowed_roles"), QJsonArray{QStringLiteral("requester"), QStringLiteral("auditor")});
+        connections.insert(QStringLiteral("mock"), mock);
+        c.insert(QStringLiteral("connections"), connections);
+        c.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
+        // Small checkpoint settings, so the tests see several checkpoints.
+        c.insert(QStringLiteral("recording"), QJsonObject{{QStringLiteral("checkpoint_every"), 50},
+                                                          {QStringLiteral("checkpoint_interval_ms"), 200}});
+        return c;
+    }
+
+    bool startGatewayProcess() {
+        gateway_ = startGateway(dir_, config(), kUpstreamKey);
+        return gateway_ != nullptr;
+    }
+
+    void stopGateway(bool kill = false) {
+        if (!gateway_) return;
+        if (kill) {
+            gateway_->process().kill();
+            gateway_->process().waitForFinished(10000);
+        } else {
+            QCOMPARE(gateway_->terminate(), 0);
+        }
+        gatewayLogs_ << QString::fromUtf8(gateway_->logText() + gateway_->stderrText());
+        gateway_.reset();
+    }
+
+    HttpResponse api(const QByteArray& path, const QString& key) {
+        return httpRequest(gateway_->url(), "GET", path, {}, {{"Authorization", bearer(key)}});
+    }
+
+    QJsonObject session(const QString& id) {
+        const auto r = api("/api/sessions/" + QUrl::toPercentEncoding(id), auditorKey_);
+        return r.status == 200 ? r.json() : QJsonObject();
+    }
+
+    // The gateway answers before its writer thread may have run the last batch in relaxed
+    // mode; in strict mode (the default here) the session is complete once the client has
+    // the answer. This waits only for events recorded after the answer (client.disconnected).
+    QJsonArray eventsOf(const QString& id) {
+        return session(id).value(QStringLiteral("events")).toArray();
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        mock_ = startMockUpstream(kUpstreamKey, {QStringLiteral("--token-delay-ms"), QStringLiteral("3")});
+        QVERIFY(mock_);
+        requesterKey_ = createApiKey(dbPath(), QStringLiteral("alice"), QStringLiteral("requester"));
+        auditorKey_ = createApiKey(dbPath(), QStringLiteral("audrey"), QStringLiteral("auditor"));
+        adminKey_ = createApiKey(dbPath(), QStringLiteral("root"), QStringLiteral("admin"));
+        QVERIFY(!requesterKey_.isEmpty() && !auditorKey_.isEmpty() && !adminKey_.isEmpty());
+        QFile policy(dir_.filePath(QStringLiteral("policy.json")));
+        QVERIFY(policy.open(QIODevice::WriteOnly));
+        policy.write(kPolicy);
+        policy.close();
+        QVERIFY(startGatewayProcess());
+    }
+
+    void cleanupTestCase() { stopGateway(); }
+
+    void aBufferedRequestIsRecordedAsDelivered() {
+        const QByteArray body = chatBody(QStringLiteral("What is the capital of France?"));
+        const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", body,
+                                   {{"Authorization", bearer(requesterKey_)}, {"Cookie", "sid=cookie-value-77"}});
+        QCOMPARE(r.status, 200);
+        const QString id = QString::fromLatin1(r.header("x-vigil-session"));
+        QVERIFY(!id.isEmpty());
+        QCOMPARE(id, QString::fromLatin1(r.header("x-request-id")));  // one session per request by default
+
+        const auto s = session(id);
+        const auto events = s.value(QStringLiteral("events")).toArray();
+        QCOMPARE(typesOf(events), (QStringList{"request.received", "identity", "decision", "upstream.started",
+                                               "response.started", "response.chunk", "request.completed"}));
+        const auto received = events.at(0).toObject().value(QStringLiteral("payload")).toObject();
+        QCOMPARE(received.value(QStringLiteral("body")).toString().toUtf8(), body);  // as forwarded
+        QCOMPARE(received.value(QStringLiteral("model")).toString(), QStringLiteral("mock-gpt"));
+        QCOMPARE(received.value(QStringLiteral("connection")).toString(), QStringLiteral("mock"));
+        const auto identity = events.at(1).toObject().value(QStringLiteral("payload")).toObject();
+        QCOMPARE(identity.value(QStringLiteral("subject")).toString(), QStringLiteral("apikey:alice"));
+        QCOMPARE(identity.value(QStringLiteral("roles")).toArray(), QJsonArray{QStringLiteral("requester")});
+        QCOMPARE(identity.value(QStringLiteral("method")).toString(), QStringLiteral("api_key"));
+        const auto decision = events.at(2).toObject().value(QStringLiteral("payload")).toObject();
+        QCOMPARE(decision.value(QStringLiteral("action")).toString(), QStringLiteral("allow"));
+        QVERIFY(decision.value(QStringLiteral("policy_version")).toString().startsWith(QStringLiteral("sha256:")));
+        QCOMPARE(recordedReply(events), r.body);
+        const auto completed = events.last().toObject().value(QStringLiteral("payload")).toObject();
+        QCOMPARE(completed.value(QStringLiteral("status")).toInt(), 200);
+        QCOMPARE(completed.value(QStringLiteral("response_bytes")).toInteger(), r.body.size());
+        QCOMPARE(completed.value(QStringLiteral("request_bytes")).toInteger(), body.size());
+        // Events link: each carries the hash of the one before it in the whole chain.
+        for (const auto& e : events) {
+            QCOMPARE(e.toObject().value(QStringLiteral("hash")).toString().size(), 64);
+        }
+        const auto summary = s.value(QStringLiteral("session")).toObject();
+        QCOMPARE(summary.value(QStringLiteral("subject")).toString(), QStringLiteral("apikey:alice"));
+        QCOMPARE(summary.value(QStringLiteral("outcome")).toString(), QStringLiteral("completed"));
+        QCOMPARE(summary.value(QStringLiteral("status")).toInt(), 200);
+    }
+
+    void aStreamIsRecordedEventByEventWithItsTiming() {
+        RawHttpConnection connection{QUrl(gateway_->url())};
+        const auto r = connection.request("POST", "/v1/chat/completions",
+                                          chatBody(QStringLiteral("Tell me a story"), true),
+                                          {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "story-1"}});
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.complete);
+        QVERIFY(r.chunks.size() > 3);
+        QCOMPARE(r.header("x-vigil-session"), QByteArray("story-1"));
+        const auto events = eventsOf(QStringLiteral("story-1"));
+        const auto types = typesOf(events);
+        QCOMPARE(types.first(), QStringLiteral("request.received"));
+        QCOMPARE(types.last(), QStringLiteral("request.completed"));
+        QVERIFY(types.count(QStringLiteral("response.chunk")) >= 3);
+        QCOMPARE(types.indexOf(QStringLiteral("response.started")), types.indexOf(QStringLiteral("upstream.started")) + 1);
+        // In order, with monotone offsets from the start of the request.
+        qint64 lastSeq = 0, lastOffset = -1;
+        for (const auto& e : events) {
+            const auto o = e.toObject();
+            QVERIFY(o.value(QStringLiteral("seq")).toInteger() > lastSeq);
+            lastSeq = o.value(QStringLiteral("seq")).toInteger();
+            const auto payload = o.value(QStringLiteral("payload")).toObject();
+            if (!payload.contains(QStringLiteral("offset_us"))) continue;
+            const auto offset = payload.value(QStringLiteral("offset_us")).toInteger();
+            QVERIFY2(offset >= lastOffset, qPrintable(QStringLiteral("offset %1 after %2").arg(offset).arg(lastOffset)));
+            lastOffset = offset;
+        }
+        // The mock waits 3 ms between tokens: the recorded timing shows it.
+        qint64 firstChunk = -1, lastChunk = -1;
+        for (const auto& e : events) {
+            const auto o = e.toObject();
+            if (o.value(QStringLiteral("type")).toString() != QStringLiteral("response.chunk")) continue;
+            const auto offset = o.value(QStringLiteral("payload")).toObject().value(QStringLiteral("offset_us")).toInteger();
+            if (firstChunk < 0) firstChunk = offset;
+            lastChunk = offset;
+        }
+        QVERIFY2(lastChunk - firstChunk >= 3000 * 2, qPrintable(QString::number(lastChunk - firstChunk)));
+        QCOMPARE(recordedReply(events), r.body);
+        QVERIFY(r.body.contains("data: [DONE]"));
+
+        // A second request in the same conversation joins the session.
+        const auto again = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("And then?")),
+                                              {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "story-1"}});
+        QCOMPARE(again.status, 200);
+        const auto s = session(QStringLiteral("story-1"));
+        QCOMPARE(s.value(QStringLiteral("session")).toObject().value(QStringLiteral("requests")).toInt(), 2);
+        QCOMPARE(s.value(QStringLiteral("requests")).toArray().size(), 2);
+        QCOMPARE(typesOf(s.value(QStringLiteral("events")).toArray()).count(QStringLiteral("request.completed")), 2);
+    }
+
+    void deniedAndUnauthenticatedRequestsAreRecordedToo() {
+        const auto denied = httpRequest(gateway_->url(), "POST", "/v1/chat/completions",
+                                        chatBody(QStringLiteral("the topsecret plan")),
+                                        {{"Authorization", bearer(requesterKey_)}});
+        QCOMPARE(denied.status, 403);
+        auto events = eventsOf(QString::fromLatin1(denied.header("x-vigil-session")));
+        QCOMPARE(typesOf(events), (QStringList{"request.received", "identity", "decision", "response.started",
+                                               "response.chunk", "request.completed"}));
+        const auto decision = events.at(2).toObject().value(QStringLiteral("payload")).toObject();
+        QCOMPARE(decision.value(QStringLiteral("action")).toString(), QStringLiteral("deny"));
+        QCOMPARE(decision.value(QStringLiteral("rules")).toArray(), QJsonArray{QStringLiteral("no-secrets")});
+        QCOMPARE(recordedReply(events), denied.body);
+        const auto end = events.last().toObject().value(QStringLiteral("payload")).toObject();
+        QCOMPARE(end.value(QStringLiteral("code")).toString(), QStringLiteral("policy_denied"));
+
+        // No credentials: the attempt is recorded, its body is not (nobody vouches for it).
+        const auto anonymous = httpRequest(gateway_->url(), "POST", "/v1/chat/completions",
+                                           chatBody(QStringLiteral("hello")), {{"Authorization", "Bearer not-a-key"}});
+        QCOMPARE(anonymous.status, 401);
+        events = eventsOf(QString::fromLatin1(anonymous.header("x-vigil-session")));
+        QCOMPARE(typesOf(events), (QStringList{"request.received", "response.started", "response.chunk", "request.completed"}));
+        const auto received = events.first().toObject().value(QStringLiteral("payload")).toObject();
+        QVERIFY(!received.contains(QStringLiteral("body")));
+        QVERIFY(received.contains(QStringLiteral("body_omitted")));
+    }
+
+    void aBadSessionHeaderIsRefused() {
+        const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hi")),
+                                   {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "bad session/id"}});
+        QCOMPARE(r.status, 400);
+        QCOMPARE(r.errorCode(), QStringLiteral("invalid_request"));
+        QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
+            QStringLiteral("X-Vigil-Session")));
+    }
+
+    void theApiIsForAuditorsAndAdmins() {
+        QCOMPARE(api("/api/sessions", auditorKey_).status, 200);
+        QCOMPARE(api("/api/sessions", adminKey_).status, 200);
+        const auto requester = api("/api/sessions", requesterKey_);
+        QCOMPARE(requester.status, 403);
+        QCOMPARE(requester.errorCode(), QStringLiteral("role_not_allowed"));
+        const auto none = httpRequest(gateway_->url(), "GET", "/api/sessions");
+        QCOMPARE(none.status, 401);
+        QCOMPARE(none.errorCode(), QStringLiteral("missing_credentials"));
+        QCOMPARE(api("/api/stats", requesterKey_).status, 403);
+        QCOMPARE(api("/api/chain/status", requesterKey_).status, 403);
+        QCOMPARE(api("/api/sessions/story-1", requesterKey_).status, 403);
+        const auto post = httpRequest(gateway_->url(), "POST", "/api/sessions", "{}", {{"Authorization", bearer(auditorKey_)}});
+        QCOMPARE(post.status, 405);
+        const auto unknown = api("/api/nothing", auditorKey_);
+        QCOMPARE(unknown.status, 404);
+        QCOMPARE(api("/api/sessions/no-such-session", auditorKey_).status, 404);
+        QCOMPARE(api("/api/sessions/no-such-session/events", auditorKey_).status, 404);
+    }
+
+    void badQueryParametersAreNamed_data() {
+        QTest::addColumn<QByteArray>("path");
+        QTest::addColumn<QString>("param");
+        QTest::newRow("unknown") << QByteArray("/api/sessions?colour=red") << "colour";
+        QTest::newRow("from") << QByteArray("/api/sessions?from=yesterday") << "from";
+        QTest::newRow("to") << QByteArray("/api/sessions?to=2026-13-01T00:00:00Z") << "to";
+        QTest::newRow("decision") << QByteArray("/api/sessions?decision=maybe") << "decision";
+        QTest::newRow("status") << QByteArray("/api/sessions?status=abc") << "status";
+        QTest::newRow("code") << QByteArray("/api/sessions?code=no_such_code") << "code";
+        QTest::newRow("limit") << QByteArray("/api/sessions?limit=0") << "limit";
+        QTest::newRow("limit-big") << QByteArray("/api/sessions?limit=100000") << "limit";
+        QTest::newRow("cursor") << QByteArray("/api/sessions?cursor=zzz") << "cursor";
+        QTest::newRow("twice") << QByteArray("/api/sessions?subject=a&subject=b") << "subject";
+        QTest::newRow("after") << QByteArray("/api/sessions/story-1/events?after=-1") << "after";
+        QTest::newRow("stats-range") << QByteArray("/api/stats?from=2026-11-22T10:00:00Z&to=2026-11-22T09:00:00Z") << "from";
+    }
+    void badQueryParametersAreNamed() {
+        QFETCH(QByteArray, path);
+        QFETCH(QString, param);
+        const auto r = api(path, auditorKey_);
+        QCOMPARE(r.status, 400);
+        QCOMPARE(r.errorCode(), QStringLiteral("invalid_request"));
+        QCOMPARE(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("param")).toString(), param);
+    }
+
+    void sessionsAreFilteredAndPaged() {
+        // Sessions of two callers, some denied.
+        for (int i = 0; i < 5; ++i) {
+            QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
+                                 {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "page-" + QByteArray::number(i)}})
+                         .status,
+                     200);
+        }
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("topsecret")),
+                             {{"Authorization", bearer(auditorKey_)}})
+                     .status,
+                 403);
+
+        // Paging through everything, 2 at a time: every session once, newest first.
+        QStringList seen;
+        QByteArray path = "/api/sessions?limit=2";
+        qint64 lastStarted = std::numeric_limits<qint64>::max();
+        for (int pages = 0; pages < 100; ++pages) {
+            const auto page = api(path, auditorKey_).json();
+            const auto rows = page.value(QStringLiteral("sessions")).toArray();
+            QVERIFY(rows.size() <= 2);
+            for (const auto& row : rows) {
+                const auto o = row.toObject();
+                QVERIFY(o.value(QStringLiteral("started_us")).toInteger() <= lastStarted);
+                lastStarted = o.value(QStringLiteral("started_us")).toInteger();
+                seen << o.value(QStringLiteral("id")).toString();
+            }
+            const auto next = page.value(QStringLiteral("next_cursor"));
+            if (next.isNull()) break;
+            path = "/api/sessions?limit=2&cursor=" + QUrl::toPercentEncoding(next.toString());
+        }
+        const auto all = api("/api/sessions?limit=500", auditorKey_).json().value(QStringLiteral("sessions")).toArray();
+        QCOMPARE(seen.size(), all.size());
+        QCOMPARE(QSet<QString>(seen.begin(), seen.end()).size(), seen.size());
+        for (int i = 0; i < 5; ++i) QVERIFY(seen.contains(QStringLiteral("page-%1").arg(i)));
+
+        auto ids = [&](const QByteArray& query) {
+            QStringList out;
+            const auto r = api("/api/sessions?limit=500&" + query, auditorKey_);
+            for (const auto& row : r.json().value(QStringLiteral("sessions")).toArray()) {
+                out << row.toObject().value(QStringLiteral("id")).toString();
+            }
+            return out;
+        };
+        const auto denied = ids("decision=deny");
+        QVERIFY(denied.size() >= 2);  // this one and the earlier topsecret request
+        for (const auto& row : all) {
+            const auto o = row.toObject();
+            QCOMPARE(denied.contains(o.value(QStringLiteral("id")).toString()),
+                     o.value(QStringLiteral("decision")).toString() == QStringLiteral("deny"));
+        }
+        const auto audrey = ids("subject=apikey:audrey");
+        QCOMPARE(audrey.size(), 1);
+        QVERIFY(denied.contains(audrey.first()));
+        QCOMPARE(ids("subject=apikey:audrey&decision=allow").size(), 0);
+        QVERIFY(ids("code=policy_denied") == denied);
+        const auto unauthorized = ids("status=4xx");
+        QVERIFY(unauthorized.size() >= 3);  // two denials, one 401
+        QVERIFY(ids("status=401").size() >= 1);
+        QCOMPARE(ids("connection=mock").size(), all.size());
+        QCOMPARE(ids("model=mock-gpt").contains(QStringLiteral("page-3")), true);
+        QCOMPARE(ids("model=other-model").size(), 0);
+        // A time range: the future holds nothing; the last hour holds everything.
+        QCOMPARE(ids("from=2099-01-01T00:00:00Z").size(), 0);
+        const auto hourAgo = QDateTime::currentDateTimeUtc().addSecs(-3600).toString(Qt::ISODate).toLatin1();
+        QCOMPARE(ids("from=" + hourAgo).size(), all.size());
+        QCOMPARE(ids("to=" + hourAgo).size(), 0);
+
+        // The events of a session, page by page.
+        const auto first = api("/api/sessions/story-1/events?limit=3", auditorKey_).json();
+        const auto firstEvents = first.value(QStringLiteral("events")).toArray();
+        QCOMPARE(firstEvents.size(), 3);
+        const auto after = first.value(QStringLiteral("next_after")).toInteger();
+        QCOMPARE(after, firstEvents.last().toObject().value(QStringLiteral("seq")).toInteger());
+        const auto rest = api("/api/sessions/story-1/events?after=" + QByteArray::number(after), auditorKey_).json();
+        QCOMPARE(firstEvents.size() + rest.value(QStringLiteral("events")).toArray().size(), eventsOf(QStringLiteral("story-1")).size());
+    }
+
+    void statsCountRequestsByDecisionConnectionAndHour() {
+        const auto stats = api("/api/stats", auditorKey_).json();
+        const auto byDecision = stats.value(QStringLiteral("by_decision")).toObject();
+        QVERIFY(byDecision.value(QStringLiteral("allow")).toInt() >= 8);
+        QVERIFY(byDecision.value(QStringLiteral("deny")).toInt() >= 2);
+        qint64 total = 0;
+        for (const auto& v : byDecision) total += v.toInteger();
+        QCOMPARE(total, stats.value(QStringLiteral("requests")).toInteger());
+        QCOMPARE(stats.value(QStringLiteral("by_connection")).toObject().value(QStringLiteral("mock")).toInteger(), total);
+        qint64 hourly = 0;
+        for (const auto& h : stats.value(QStringLiteral("by_hour")).toArray()) hourly += h.toObject().value(QStringLiteral("requests")).toInteger();
+        QCOMPARE(hourly, total);
+        const auto none = api("/api/stats?from=2001-01-01T00:00:00Z&to=2001-01-02T00:00:00Z", auditorKey_).json();
+        QCOMPARE(none.value(QStringLiteral("requests")).toInt(), 0);
+    }
+
+    void theChainVerifiesOnlineAndOffline() {
+        const auto status = api("/api/chain/status", auditorKey_).json();
+        QCOMPARE(status.value(QStringLiteral("ok")).toBool(), true);
+        QVERIFY(status.value(QStringLiteral("head_seq")).toInteger() > 30);
+        QCOMPARE(status.value(QStringLiteral("verified_through")).toInteger(), status.value(QStringLiteral("head_seq")).toInteger());
+        QVERIFY(status.value(QStringLiteral("checkpoints")).toInt() >= 1);
+
+        const QString pubkey = dir_.filePath(QStringLiteral("gateway-public.pem"));
+        const auto exported = run(QStringLiteral(VIGIL_GATEWAY_BIN),
+                                  {QStringLiteral("recording"), QStringLiteral("public-key"), QStringLiteral("--config"),
+                                   dir_.filePath(QStringLiteral("gateway.json")), QStringLiteral("--out"), pubkey});
+        QVERIFY2(exported.exitCode == 0, exported.err.constData());
+        QVERIFY(readWhole(pubkey).startsWith("-----BEGIN PUBLIC KEY-----"));
+        QCOMPARE(status.value(QStringLiteral("key_id")).toString().size(), 64);
+        QVERIFY(exported.out.contains(status.value(QStringLiteral("key_id")).toString().toLatin1()));
+        // The private key file is private.
+        const QFileInfo key(dir_.filePath(QStringLiteral("signing-key.pem")));
+        QVERIFY(key.exists());
+        QCOMPARE(key.permissions() & (QFileDevice::ReadGroup | QFileDevice::ReadOther), QFileDevice::Permissions());
+
+        const auto verified = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), dbPath(),
+                                                                    QStringLiteral("--pubkey"), pubkey});
+        QVERIFY2(verified.exitCode == 0, verified.out.constData());
+        QVERIFY(verified.out.startsWith("OK: "));
+    }
+
+    void noCredentialIsEverStored() {
+        // A token-shaped credential that is not a key, and a cookie: neither may be stored.
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
+                             {{"Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.client-token-abc.sig"}, {"Cookie", "s=cookie-secret-55"}})
+                     .status,
+                 401);
+        stopGateway();  // flushes the WAL into the database file on close
+        QByteArray everything;
+        QDirIterator files(dir_.path(), QDir::Files, QDirIterator::Subdirectories);
+        while (files.hasNext()) {
+            const auto path = files.next();
+            if (path.endsWith(QStringLiteral(".pem"))) continue;  // the signing key itself
+            everything += readWhole(path);
+        }
+        everything += gatewayLogs_.join(QString()).toUtf8();
+        QVERIFY(everything.size() > 10000);
+        for (const QByteArray& secret : {kUpstreamKey.toLatin1(), requesterKey_.toLatin1(), auditorKey_.toLatin1(),
+                                        adminKey_.toLatin1(), QByteArray("client-token-abc"), QByteArray("cookie-secret-55"),
+                                        QByteArray("cookie-value-77")}) {
+            QVERIFY2(!everything.contains(secret), secret.constData());
+        }
+        // The recording itself is there (the search looked at the right files).
+        QVERIFY(everything.contains("What is the capital of France?"));
+        QVERIFY(startGatewayProcess());
+    }
+
+    void aKilledGatewayLosesNoCompletedSession() {
+        struct Completed {
+            QString session;
+            QByteArray body;
+        };
+        std::mutex mutex;
+        QList<Completed> completed;
+        std::atomic<bool> stop{false};
+        const QString url = gateway_->url();
+        const QByteArray auth = bearer(requesterKey_);
+        std::vector<std::thread> clients;
+        for (int t = 0; t < 4; ++t) {
+            clients.emplace_back([&, t] {
+                for (int i = 0; !stop.load(); ++i) {
+                    RawHttpConnection connection{QUrl(url)};
+                    if (!connection.isConnected()) return;  // the gateway is gone
+                    const QByteArray id = "crash-" + QByteArray::number(t) + "-" + QByteArray::number(i);
+                    const auto r = connection.request("POST", "/v1/chat/completions",
+                                                      chatBody(QStringLiteral("load %1").arg(i), i % 2 == 0),
+                                                      {{"Authorization", auth}, {"X-Vigil-Session", id}}, 5000);
+                    if (r.status == 200 && r.complete) {
+                        std::lock_guard lock(mutex);
+                        completed.push_back({QString::fromLatin1(id), r.body});
+                    }
+                }
+            });
+        }
+        QTest::qWait(1500);
+        stopGateway(/*kill=*/true);
+        stop = true;
+        for (auto& c : clients) c.join();
+        QVERIFY2(completed.size() > 20, qPrintable(QString::number(completed.size())));
+        qInfo("%lld requests completed before the SIGKILL", static_cast<long long>(completed.size()));
+
+        QVERIFY(startGatewayProcess());
+        const auto started = gateway_->logLines(QStringLiteral("recording"));
+        QCOMPARE(started.size(), 1);
+        for (const auto& c : completed) {
+            const auto events = eventsOf(c.session);
+            const auto types = typesOf(events);
+            QVERIFY2(types.contains(QStringLiteral("request.completed")), qPrintable(c.session + ": " + types.join(',')));
+            QCOMPARE(types.first(), QStringLiteral("request.received"));
+            QCOMPARE(recordedReply(events), c.body);
+        }
+        // Requests cut off by the kill are marked interrupted, not left open.
+        const auto open = api("/api/sessions?limit=500", auditorKey_).json().value(QStringLiteral("sessions")).toArray();
+        for (const auto& row : open) {
+            QVERIFY(row.toObject().value(QStringLiteral("outcome")).toString() != QStringLiteral("in_progress"));
+        }
+        const auto status = api("/api/chain/status", auditorKey_).json();
+        QVERIFY2(status.value(QStringLiteral("ok")).toBool(), qPrintable(status.value(QStringLiteral("problem")).toString()));
+        const auto verified = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), dbPath()});
+        QVERIFY2(verified.exitCode == 0, verified.out.constData());
+    }
+
+    void aFullDiskIsAnswered503AndRecovered() {
+        // The file-size limit (RLIMIT_FSIZE) stands in for a full disk: SQLite's writes fail
+        // with EFBIG as they would with ENOSPC. The gateway ignores SIGXFSZ so it gets the error.
+        const auto pid = static_cast<pid_t>(gateway_->process().processId());
+        const qint64 current = std::max(QFileInfo(dbPath()).size(), QFileInfo(dbPath() + QStringLiteral("-wal")).size());
+        struct rlimit limit {};
+        limit.rlim_cur = static_cast<rlim_t>(current + 64 * 1024);
+        limit.rlim_max = RLIM_INFINITY;
+        QCOMPARE(::prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0);
+
+        const QString big = QString(20000, QLatin1Char('x'));
+        int served = 0;
+        HttpResponse refused;
+        QStringList servedSessions;
+        for (int i = 0; i < 200 && refused.status == 0; ++i) {
+            const QByteArray id = "full-" + QByteArray::number(i);
+            const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(big),
+                                       {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", id}});
+            if (r.status == 200) {
+                ++served;
+                servedSessions << QString::fromLatin1(id);
+            } else {
+                QCOMPARE(r.status, 503);
+                refused = r;
+            }
+        }
+        QCOMPARE(refused.status, 503);
+        QCOMPARE(refused.errorCode(), QStringLiteral("recording_unavailable"));
+        qInfo("%d requests served and recorded before the store filled up", served);
+        QVERIFY(served > 0);
+        // New requests are refused at once, and /readyz says why.
+        const auto next = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("small")),
+                                      {{"Authorization", bearer(requesterKey_)}});
+        QCOMPARE(next.status, 503);
+        QCOMPARE(next.errorCode(), QStringLiteral("recording_unavailable"));
+        const auto ready = httpRequest(gateway_->url(), "GET", "/readyz");
+        QCOMPARE(ready.status, 503);
+        QCOMPARE(ready.json().value(QStringLiteral("status")).toString(), QStringLiteral("recording_unavailable"));
+        QVERIFY(!gateway_->logLines(QStringLiteral("recording failed")).isEmpty());
+
+        // Space returns: the gateway finds out by itself and serves again.
+        limit.rlim_cur = RLIM_INFINITY;
+        QCOMPARE(::prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0);
+        QElapsedTimer timer;
+        timer.start();
+        while (httpRequest(gateway_->url(), "GET", "/readyz").status != 200 && timer.elapsed() < 10000) QTest::qWait(100);
+        QCOMPARE(httpRequest(gateway_->url(), "GET", "/readyz").status, 200);
+        const auto after = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("back")),
+                                       {{"Authorization", bearer(requesterKey_)}});
+        QCOMPARE(after.status, 200);
+        // Everything served before the failure is recorded; the gap itself is in the chain.
+        for (const auto& id : servedSessions) {
+            QVERIFY2(typesOf(eventsOf(id)).contains(QStringLiteral("request.completed")), qPrintable(id));
+        }
+        QVERIFY(typesOf(eventsOf(QStringLiteral("gateway"))).contains(QStringLiteral("recording.resumed")));
+        const auto verified = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), dbPath()});
+        QVERIFY2(verified.exitCode == 0, verified.out.constData());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRecording)
+#include "tst_recording.moc"
