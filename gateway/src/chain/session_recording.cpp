@@ -76,7 +76,8 @@ void SessionRecording::begin(const Request& r) {
     } else {
         received.str("body_omitted", "the caller was not identified");
     }
-    recorder_.record(sessionId_, "request.received", received.take(), std::move(index));
+    // The early events may wait for the end of a fast exchange (one commit for all).
+    recorder_.recordSoon(sessionId_, "request.received", received.take(), std::move(index));
 
     if (r.identity != nullptr) {
         JsonObjectWriter identity;
@@ -85,7 +86,7 @@ void SessionRecording::begin(const Request& r) {
             .str("issuer", r.identity->issuer)
             .strings("groups", r.identity->groups)
             .strings("roles", r.identity->roles);
-        recorder_.record(sessionId_, "identity", identity.take());
+        recorder_.recordSoon(sessionId_, "identity", identity.take());
     }
     if (r.decision != nullptr) {
         const auto& d = *r.decision;
@@ -98,12 +99,12 @@ void SessionRecording::begin(const Request& r) {
         if (!d.message.empty()) decision.str("message", d.message);
         if (!d.masking.empty()) decision.str("masking", d.masking);
         if (d.outputReview) decision.boolean("output_review", true);
-        recorder_.record(sessionId_, "decision", decision.take());
+        recorder_.recordSoon(sessionId_, "decision", decision.take());
     }
 }
 
 void SessionRecording::upstreamStarted(std::string_view connection, std::string_view target) {
-    recorder_.record(sessionId_, "upstream.started",
+    recorder_.recordSoon(sessionId_, "upstream.started",
                      JsonObjectWriter()
                          .num("offset_us", offsetMicros())
                          .str("connection", connection)
@@ -113,7 +114,7 @@ void SessionRecording::upstreamStarted(std::string_view connection, std::string_
 
 void SessionRecording::responseStarted(int status, std::string_view contentType, bool streaming) {
     headRecorded_ = true;
-    recorder_.record(sessionId_, "response.started",
+    recorder_.recordSoon(sessionId_, "response.started",
                      JsonObjectWriter()
                          .num("offset_us", offsetMicros())
                          .num("status", status)
@@ -127,7 +128,7 @@ void SessionRecording::chunk(std::string_view data) {
     JsonObjectWriter w;
     w.num("offset_us", offsetMicros());
     putBytes(w, "data", data);
-    recorder_.record(sessionId_, "response.chunk", w.take());
+    recorder_.recordSoon(sessionId_, "response.chunk", w.take());
 }
 
 void SessionRecording::failedMidStream(DetailsCode code, std::string_view message) {

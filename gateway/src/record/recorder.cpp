@@ -41,6 +41,7 @@ Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options op
         p.event.timeMicros = end.endedMicros;
         p.index = std::move(end);
         queuedBytes_ += sizeOf(p.event);
+        ++urgentQueued_;
         queue_.push_back(std::move(p));
         ++interruptedAtStart_;
     }
@@ -61,12 +62,30 @@ void Recorder::enqueue(Pending p) {
     bool wakeWriter = false;
     {
         std::lock_guard lock(mutex_);
+        const bool wasEmpty = queue_.empty();
+        if (p.soon) {
+            p.queuedAt = std::chrono::steady_clock::now();
+        } else {
+            ++urgentQueued_;
+        }
         queue_.push_back(std::move(p));
-        wakeWriter = sleeping_;
+        // A sleeping writer needs to know about an urgent event, and about the first
+        // event of an empty queue (to time its linger). While it writes, new events
+        // simply wait for the next batch (no wake-up system call).
+        wakeWriter = sleeping_ && (urgentQueued_ > 0 || wasEmpty);
     }
-    // The writer only sleeps on the condition variable when its queue was empty; while
-    // it writes, new events simply wait for the next batch (no wake-up system call).
     if (wakeWriter) wake_.notify_one();
+}
+
+void Recorder::recordSoon(std::string sessionId, std::string type, std::string payload, std::optional<RequestIndex> index) {
+    Pending p;
+    p.event.sessionId = std::move(sessionId);
+    p.event.type = std::move(type);
+    p.event.payload = std::move(payload);
+    p.event.timeMicros = clock_();
+    p.index = std::move(index);
+    p.soon = true;
+    enqueue(std::move(p));
 }
 
 void Recorder::record(std::string sessionId, std::string type, std::string payload, Done done) {
@@ -102,8 +121,10 @@ bool Recorder::purgeOlderThan(std::int64_t cutoffMicros) {
 
 bool Recorder::flush() {
     std::unique_lock lock(mutex_);
+    ++flushRequests_;
     if (sleeping_) wake_.notify_one();
     idle_.wait(lock, [this] { return queue_.empty() && !writing_; });
+    --flushRequests_;
     return healthy_.load();
 }
 
@@ -225,6 +246,7 @@ void Recorder::run() {
             nextPurge_ = SteadyClock::now() + options_.purgeCheckInterval;
             Pending request;
             request.purgeCutoff = clock_() - std::int64_t{options_.retentionDays} * 86'400'000'000;
+            ++urgentQueued_;
             queue_.push_front(std::move(request));
         }
         if (queue_.empty() && !stopping_) {
@@ -240,10 +262,20 @@ void Recorder::run() {
             }
             sleeping_ = false;
         }
+        // Only events that may wait: give them `linger` to be joined by an urgent one.
+        if (!queue_.empty() && urgentQueued_ == 0 && flushRequests_ == 0 && !stopping_ && queue_.front().soon &&
+            SteadyClock::now() < queue_.front().queuedAt + options_.linger) {
+            sleeping_ = true;
+            wake_.wait_until(lock, queue_.front().queuedAt + options_.linger,
+                             [this] { return stopping_ || urgentQueued_ > 0 || flushRequests_ > 0; });
+            sleeping_ = false;
+            continue;
+        }
         if (!queue_.empty()) {
             if (queue_.front().purgeCutoff) {
                 Pending request = std::move(queue_.front());
                 queue_.pop_front();
+                --urgentQueued_;
                 writing_ = true;
                 lock.unlock();
                 runPurge(request);
@@ -256,6 +288,7 @@ void Recorder::run() {
             std::size_t bytes = 0;
             while (!queue_.empty() && batch.size() < options_.maxBatch && !queue_.front().purgeCutoff) {
                 bytes += sizeOf(queue_.front().event);
+                if (!queue_.front().soon) --urgentQueued_;
                 batch.push_back(std::move(queue_.front()));
                 queue_.pop_front();
             }

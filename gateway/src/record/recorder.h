@@ -33,6 +33,7 @@ public:
         // (a disk slower than the traffic must not grow memory without bound).
         std::size_t maxQueuedBytes = 256u * 1024 * 1024;
         std::chrono::milliseconds retryInterval{1000};
+        std::chrono::microseconds linger{2000};  // for recordSoon()
         // Retention: events older than this many days are purged (0: kept forever),
         // checked at start and then every `purgeCheckInterval`.
         int retentionDays = 0;
@@ -52,6 +53,12 @@ public:
     void record(std::string sessionId, std::string type, std::string payload, Done done = {});
     // The same, with the sessions index row the event begins or ends.
     void record(std::string sessionId, std::string type, std::string payload, RequestIndex index, Done done = {});
+    // An event that need not be durable at once: it is committed with the next event
+    // recorded with record() or after `linger`, whichever comes first. A request's early
+    // events (received, identity, decision) go this way, so that a fast exchange costs one
+    // commit (one fsync) instead of two, while a slow one is on disk within `linger`.
+    void recordSoon(std::string sessionId, std::string type, std::string payload,
+                    std::optional<RequestIndex> index = std::nullopt);
 
     // Requests a previous run began and never ended (it was killed): at construction each
     // gets a "request.interrupted" event in its session and an end in the index.
@@ -81,6 +88,8 @@ private:
         std::optional<RequestIndex> index;
         Done done;
         std::optional<std::int64_t> purgeCutoff;  // a purge request, not an event
+        bool soon = false;
+        std::chrono::steady_clock::time_point queuedAt{};
     };
     void enqueue(Pending p);
     void run();
@@ -104,6 +113,8 @@ private:
     std::deque<Pending> queue_;
     bool writing_ = false;
     bool sleeping_ = false;
+    std::size_t urgentQueued_ = 0;  // events in the queue not recorded with recordSoon()
+    std::size_t flushRequests_ = 0;
     bool stopping_ = false;
     std::string lastError_;
     std::atomic<bool> healthy_{true};

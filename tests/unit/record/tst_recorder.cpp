@@ -62,11 +62,13 @@ public:
     void append(const record::Batch& batch) override {
         if (failing_.load()) throw std::runtime_error("disk full");
         for (const auto& e : batch.events) types.push_back(e.type);
+        if (!batch.events.empty()) batches.push_back(batch.events.size());
     }
     std::int64_t purgeableThrough(std::int64_t) override { return 0; }
     std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
     void rememberPublicKey(const std::string&, const std::string&) override {}
     std::vector<std::string> types;  // of the events stored, in order
+    std::vector<std::size_t> batches;  // events per transaction
 
 private:
     std::atomic<bool>& failing_;
@@ -314,6 +316,29 @@ private slots:
         broken = record::verifyDatabase(empty, pem);
         QVERIFY(!broken.ok);
         QVERIFY2(broken.problem.find("no events") != std::string::npos, broken.problem.c_str());
+    }
+
+    void eventsThatMayWaitJoinTheNextCommit() {
+        std::atomic<bool> failing{false};
+        auto store = std::make_unique<FlakyStore>(failing);
+        auto* counting = store.get();
+        record::Recorder::Options options;
+        options.linger = std::chrono::milliseconds(200);
+        record::Recorder recorder(std::move(store), record::SigningKey::generate(), options);
+        // Three early events and the end of a fast exchange: one transaction.
+        recorder.recordSoon("s", "request.received", "{}");
+        recorder.recordSoon("s", "identity", "{}");
+        recorder.recordSoon("s", "decision", "{}");
+        std::atomic<bool> durable{false};
+        recorder.record("s", "request.completed", "{}", [&](bool ok) { durable = ok; });
+        QTRY_VERIFY(durable.load());
+        QCOMPARE(counting->batches, (std::vector<std::size_t>{4}));
+        // Alone, an event that may wait is still committed, after the linger.
+        recorder.recordSoon("s2", "request.received", "{}");
+        QTest::qWait(20);
+        QCOMPARE(recorder.committedSeq(), std::int64_t(4));
+        QTRY_COMPARE_WITH_TIMEOUT(recorder.committedSeq(), std::int64_t(5), 5000);
+        QCOMPARE(counting->batches.back(), std::size_t(1));
     }
 
     void aFailingStoreIsReportedAndRecovers() {

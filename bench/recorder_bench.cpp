@@ -1,0 +1,179 @@
+// Recorder benchmark: the recorder alone, on SQLite with strict durability (synchronous=FULL:
+// every commit is fsynced), events of 1 KB.
+//   throughput  events/s when producers keep it busy: each event counts once its commit is
+//               durable (its callback said so); target >= 20,000 events/s
+//   latency     one event at a time (c=1): time from record() to its durable callback,
+//               printed beside this machine's fsync latency measured in the same run
+// `--fsync-only DIR` prints just the fsync p50 of DIR (used by proxy_bench.sh).
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "record/recorder.h"
+#include "record/signing_key.h"
+#include "record/verifier.h"
+#include "store/sqlite_store.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double percentile(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// Appends 4 KB and fdatasyncs, like a WAL commit: the machine's own durability cost.
+std::vector<double> measureFsync(const std::filesystem::path& dir, int rounds) {
+    const auto file = dir / "fsync-probe";
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        std::perror("fsync probe");
+        std::exit(1);
+    }
+    std::vector<char> block(4096, 'x');
+    std::vector<double> micros;
+    for (int i = 0; i < rounds; ++i) {
+        const auto start = Clock::now();
+        if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()) || ::fdatasync(fd) != 0) {
+            std::perror("fsync probe");
+            std::exit(1);
+        }
+        micros.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    }
+    ::close(fd);
+    std::filesystem::remove(file);
+    return micros;
+}
+
+std::string payloadOf(std::size_t bytes) {
+    std::string p = "{\"offset_us\":12345,\"data\":\"";
+    while (p.size() + 2 < bytes) p += static_cast<char>('a' + p.size() % 26);
+    p += "\"}";
+    return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::filesystem::path dir;
+    bool fsyncOnly = false;
+    int seconds = 5;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--fsync-only" && i + 1 < argc) {
+            fsyncOnly = true;
+            dir = argv[++i];
+        } else if (arg == "--dir" && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (arg == "--seconds" && i + 1 < argc) {
+            seconds = std::max(1, std::atoi(argv[++i]));
+        } else {
+            std::fprintf(stderr, "usage: vigil-recorder-bench [--dir DIR] [--seconds N] | --fsync-only DIR\n");
+            return 2;
+        }
+    }
+    if (fsyncOnly) {
+        const auto f = measureFsync(dir, 200);
+        std::printf("%.3f\n", percentile(f, 0.5) / 1000.0);  // milliseconds
+        return 0;
+    }
+    bool ownDir = false;
+    if (dir.empty()) {
+        char pattern[] = "/tmp/vigil-recorder-bench.XXXXXX";
+        if (::mkdtemp(pattern) == nullptr) return 1;
+        dir = pattern;
+        ownDir = true;
+    }
+    const auto db = dir / "bench.db";
+    std::filesystem::remove(db);
+
+    const auto fsync = measureFsync(dir, 300);
+    std::printf("recorder_bench: SQLite WAL, synchronous=FULL, events of 1 KB, in %s\n", dir.c_str());
+    std::printf("fsync (4 KB append + fdatasync) on this filesystem: p50 %.1f us, p99 %.1f us\n",
+                percentile(fsync, 0.5), percentile(fsync, 0.99));
+
+    auto key = vigil::record::SigningKey::generate();
+    const auto pem = key.publicKeyPem();
+    std::int64_t recorded = 0;
+    {
+        vigil::record::Recorder::Options options;
+        vigil::record::Recorder recorder(std::make_unique<vigil::store::SqliteEventStore>(db), std::move(key), options);
+        const std::string payload = payloadOf(1024);
+
+        // Latency at c=1: one event, wait until it is durable, the next.
+        std::vector<double> single;
+        for (int i = 0; i < 300; ++i) {
+            std::mutex m;
+            std::condition_variable cv;
+            bool done = false;
+            const auto start = Clock::now();
+            recorder.record("latency-session", "response.chunk", payload, [&](bool) {
+                std::lock_guard lock(m);
+                done = true;
+                cv.notify_one();
+            });
+            std::unique_lock lock(m);
+            cv.wait(lock, [&] { return done; });
+            single.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+        }
+        recorded += 300;
+        const double singleP50 = percentile(single, 0.5);
+        std::printf("latency c=1 (record -> durable callback): p50 %.1f us, p99 %.1f us; above fsync p50: %.1f us\n",
+                    singleP50, percentile(single, 0.99), singleP50 - percentile(fsync, 0.5));
+
+        // Throughput: 4 producer threads, each keeping up to 512 events in flight (as
+        // many concurrent requests would), for `seconds`.
+        std::atomic<std::int64_t> durable{0};
+        std::atomic<bool> stop{false};
+        std::vector<std::thread> producers;
+        const auto start = Clock::now();
+        for (int t = 0; t < 4; ++t) {
+            producers.emplace_back([&, t] {
+                std::atomic<int> inFlight{0};
+                const std::string session = "session-" + std::to_string(t);
+                while (!stop.load(std::memory_order_relaxed)) {
+                    if (inFlight.load(std::memory_order_relaxed) >= 512) {
+                        std::this_thread::yield();
+                        continue;
+                    }
+                    inFlight.fetch_add(1, std::memory_order_relaxed);
+                    recorder.record(session, "response.chunk", payload, [&](bool ok) {
+                        if (ok) durable.fetch_add(1, std::memory_order_relaxed);
+                        inFlight.fetch_sub(1, std::memory_order_relaxed);
+                    });
+                }
+                while (inFlight.load() > 0) std::this_thread::yield();
+            });
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(seconds));
+        stop = true;
+        for (auto& p : producers) p.join();
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+        const double rate = static_cast<double>(durable.load()) / elapsed;
+        recorded += durable.load();
+        std::printf("throughput: %lld events durable in %.2f s = %.0f events/s (target >= 20000)  %s\n",
+                    static_cast<long long>(durable.load()), elapsed, rate, rate >= 20000 ? "PASS" : "FAIL");
+    }
+    const auto verified = vigil::record::verifyDatabase(db, pem);
+    std::printf("chain check: %s, %lld events, signed up to %lld\n", verified.ok ? "OK" : verified.problem.c_str(),
+                static_cast<long long>(verified.events), static_cast<long long>(verified.signedUpTo));
+    std::error_code ec;
+    const auto wal = std::filesystem::file_size(db.string() + "-wal", ec);
+    std::printf("database: %.1f MB (with its WAL) for %lld events\n",
+                static_cast<double>(std::filesystem::file_size(db) + (ec ? 0 : wal)) / 1e6, static_cast<long long>(recorded));
+    if (ownDir) std::filesystem::remove_all(dir);
+    return verified.ok ? 0 : 1;
+}
