@@ -8,6 +8,10 @@
 #   gw-apikey  the same, with a Vigil API key
 #   gw-policy  a second gateway, like "gateway" but with the 200-rule policy of
 #              vigil-policy-bench (bench/policy_bench.cpp) deciding every request
+#   gw-strict  a third gateway, like "gateway" but recording with strict durability (each
+#              response waits for its events to be fsynced); the others record relaxed.
+#              Its figure is compared with this machine's fsync latency, measured in the
+#              same run on the same filesystem (vigil-recorder-bench --fsync-only)
 # Environment:
 #   BENCH_DURATION=5s        measured wrk run per (target, concurrency, round)
 #   BENCH_ROUNDS=3           interleaved rounds; each figure is the median over them
@@ -24,6 +28,7 @@ build_dir="${VIGIL_BUILD_DIR:-$repo_root/build}"
 gateway_bin="$build_dir/gateway/vigil-gateway"
 mock_bin="$build_dir/tools/mock_upstream/vigil-mock-upstream"
 policy_bench_bin="$build_dir/bench/vigil-policy-bench"
+recorder_bench_bin="$build_dir/bench/vigil-recorder-bench"
 duration="${BENCH_DURATION:-5s}"
 rounds="${BENCH_ROUNDS:-3}"
 warmup="${BENCH_WARMUP:-2s}"
@@ -44,6 +49,7 @@ done
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 [ -x "$gateway_bin" ] || die "no gateway binary at $gateway_bin (build first, or set VIGIL_BUILD_DIR)"
 [ -x "$policy_bench_bin" ] || die "no policy benchmark binary at $policy_bench_bin (build first)"
+[ -x "$recorder_bench_bin" ] || die "no recorder benchmark binary at $recorder_bench_bin (build first)"
 [ -x "$mock_bin" ] || die "no mock upstream binary at $mock_bin (build first, or set VIGIL_BUILD_DIR)"
 
 # --- processes and cleanup -------------------------------------------------------------
@@ -68,8 +74,9 @@ mock_port="${BENCH_MOCK_PORT:-$(free_port 18181)}"
 nginx_port="${BENCH_NGINX_PORT:-$(free_port 18182)}"
 gateway_port="${BENCH_GATEWAY_PORT:-$(free_port 18183)}"
 policy_port="${BENCH_POLICY_GATEWAY_PORT:-$(free_port 18185)}"
+strict_port="${BENCH_STRICT_GATEWAY_PORT:-$(free_port 18186)}"
 # A port already in use would make the readiness checks talk to someone else's server.
-for port in "$mock_port" "$nginx_port" "$gateway_port" "$policy_port"; do
+for port in "$mock_port" "$nginx_port" "$gateway_port" "$policy_port" "$strict_port"; do
   rc=0; curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" || rc=$?
   [ "$rc" = 7 ] || die "port $port is already in use (set BENCH_*_PORT to other ports)"
 done
@@ -163,6 +170,7 @@ cat >"$tmp_dir/gateway.json" <<EOF
  "identity":{"issuers":[{"issuer":"http://127.0.0.1:$issuer_port","audiences":["vigil-bench"]}],
              "roles":{"requester":{"groups":["engineering"]}}},
  "store":{"sqlite_path":"$tmp_dir/vigil.db"},
+ "recording":{"durability":"relaxed"},
  "threads":$proxy_threads,
  "log":{"level":"warn"}}
 EOF
@@ -187,6 +195,18 @@ VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/polic
 pids+=($!)
 wait_ok gw-policy "$!" "$tmp_dir/policy-gateway.log" "http://127.0.0.1:$policy_port/readyz"
 
+# (e) the same gateway recording with strict durability.
+mkdir -p "$tmp_dir/strict-gateway"
+sed -e "s/\"port\":$gateway_port/\"port\":$strict_port/" \
+    -e "s|\"sqlite_path\":\"$tmp_dir/vigil.db\"|\"sqlite_path\":\"$tmp_dir/strict-gateway/vigil.db\"|" \
+    -e 's|"durability":"relaxed"|"durability":"strict"|' \
+    "$tmp_dir/gateway.json" >"$tmp_dir/strict-gateway/gateway.json"
+grep -q '"durability":"strict"' "$tmp_dir/strict-gateway/gateway.json" || die "could not make the strict gateway config"
+VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/strict-gateway/gateway.json" \
+  >"$tmp_dir/strict-gateway.log" 2>&1 &
+pids+=($!)
+wait_ok gw-strict "$!" "$tmp_dir/strict-gateway.log" "http://127.0.0.1:$strict_port/readyz"
+
 declare -A url key path
 url[direct]="http://127.0.0.1:$mock_port";     key[direct]="$upstream_key"
 url[nginx]="http://127.0.0.1:$nginx_port";     key[nginx]="$client_key"
@@ -194,7 +214,8 @@ url[gateway]="http://127.0.0.1:$gateway_port"; key[gateway]="$client_key"
 url[gw-token]="http://127.0.0.1:$gateway_port"; key[gw-token]="$token"; path[gw-token]="/auth/v1/chat/completions"
 url[gw-apikey]="http://127.0.0.1:$gateway_port"; key[gw-apikey]="$api_key"; path[gw-apikey]="/auth/v1/chat/completions"
 url[gw-policy]="http://127.0.0.1:$policy_port"; key[gw-policy]="$client_key"
-targets=(direct nginx gateway gw-token gw-apikey gw-policy)
+url[gw-strict]="http://127.0.0.1:$strict_port"; key[gw-strict]="$client_key"
+targets=(direct nginx gateway gw-token gw-apikey gw-policy gw-strict)
 for t in "${targets[@]}"; do check_chat "$t" "${url[$t]}" "${key[$t]}" "${path[$t]:-/v1/chat/completions}"; done
 
 # --- measurements -------------------------------------------------------------------
@@ -269,3 +290,10 @@ echo "with the 200-rule policy (gw-policy):"
 echo "  throughput c=64: gw-policy/nginx req/s = $policy_ratio  (target >= 0.8)  $(verdict "$policy_ratio >= 0.8")"
 echo "  added p50 c=1: gw-policy $policy_gateway_added ms (nginx $nginx_added ms): gateway added <= 0.15 ms $(verdict "$policy_gateway_added <= 0.15"), <= nginx added $(verdict "$policy_gateway_added <= $nginx_added")"
 echo "  the policy's own share (gw-policy - gateway) p50 c=1: $policy_added ms"
+fsync_ms="$("$recorder_bench_bin" --fsync-only "$tmp_dir/strict-gateway")" || die "fsync measurement failed"
+strict_added="$(calc "${p50[gw-strict,1]} - ${p50[direct,1]}")"
+strict_ratio="$(calc "${rps[gw-strict,64]} / ${rps[nginx,64]}")"
+echo "recording: every gateway above records each request; gw-strict with strict durability:"
+echo "  fsync p50 on this filesystem (measured now): $fsync_ms ms"
+echo "  added p50 c=1: gw-strict $strict_added ms <= fsync + 0.15 ms ($(calc "$fsync_ms + 0.15") ms): $(verdict "$strict_added <= $fsync_ms + 0.15")"
+echo "  throughput c=64: gw-strict/nginx req/s = $strict_ratio (group commit: one fsync for many requests)"

@@ -15,8 +15,12 @@ logs=$(mktemp -d /tmp/vigil-demo.XXXXXX)
 export VIGIL_DEMO_STATE="$build/demo"
 mkdir -p "$VIGIL_DEMO_STATE"
 # A Vigil API key for the demo caller (role requester); the store keeps only its hash.
+stamp=$(date +%Y%m%d-%H%M%S)
 demo_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resources/demo/gateway.json" \
-  --name "demo-$(date +%Y%m%d-%H%M%S)" --roles requester 2>/dev/null)
+  --name "demo-$stamp" --roles requester 2>/dev/null)
+# And one for an auditor, who reads the recording (and may not call models).
+auditor_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resources/demo/gateway.json" \
+  --name "auditor-$stamp" --roles auditor 2>/dev/null)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -65,6 +69,16 @@ The demo policy (resources/demo/policy.json; edit it and the gateway reloads it)
 with credentials, for example:
 
   curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer $demo_key' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"deploy with key AKIAABCDEFGHIJKLMNOP"}]}'
+
+Every request is recorded (docs/recording.md). Read the recording as an auditor:
+
+  curl -sS 'http://127.0.0.1:8080/api/sessions?limit=5' -H 'Authorization: Bearer $auditor_key'
+  curl -sS http://127.0.0.1:8080/api/chain/status -H 'Authorization: Bearer $auditor_key'
+
+and verify it offline with the gateway's public key:
+
+  VIGIL_DEMO_STATE=$VIGIL_DEMO_STATE $build/gateway/vigil-gateway recording public-key --config $root/resources/demo/gateway.json --out /tmp/vigil-public.pem
+  $build/tools/verify/vigil verify --db $VIGIL_DEMO_STATE/vigil.db --pubkey /tmp/vigil-public.pem
 
 Press Ctrl-C to stop.
 MSG
