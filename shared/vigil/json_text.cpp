@@ -35,8 +35,21 @@ std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
 
 void appendJsonString(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
+    out.reserve(out.size() + text.size() + 2);
     out += '"';
     for (std::size_t i = 0; i < text.size();) {
+        // Runs of plain printable ASCII (most of any payload) are copied in one append.
+        std::size_t run = i;
+        while (run < text.size()) {
+            const auto b = static_cast<unsigned char>(text[run]);
+            if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+            ++run;
+        }
+        if (run > i) {
+            out.append(text.data() + i, run - i);
+            i = run;
+            continue;
+        }
         const auto c = static_cast<unsigned char>(text[i]);
         if (c >= 0x80) {
             const std::size_t len = utf8SequenceLength(text, i);

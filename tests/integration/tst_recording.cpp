@@ -507,8 +507,14 @@ private slots:
         QVERIFY(startGatewayProcess());
         const auto started = gateway_->logLines(QStringLiteral("recording"));
         QCOMPARE(started.size(), 1);
+        // The index rows written after their events were rebuilt from the events.
+        QCOMPARE(gateway_->logLines(QStringLiteral("recording index rebuilt")).size(), 1);
         for (const auto& c : completed) {
-            const auto events = eventsOf(c.session);
+            const auto s = session(c.session);
+            QCOMPARE(s.value(QStringLiteral("session")).toObject().value(QStringLiteral("outcome")).toString(),
+                     QStringLiteral("completed"));
+            QCOMPARE(s.value(QStringLiteral("requests")).toArray().size(), 1);
+            const auto events = s.value(QStringLiteral("events")).toArray();
             const auto types = typesOf(events);
             QVERIFY2(types.contains(QStringLiteral("request.completed")), qPrintable(c.session + ": " + types.join(',')));
             QCOMPARE(types.first(), QStringLiteral("request.received"));
@@ -535,11 +541,11 @@ private slots:
         limit.rlim_max = RLIM_INFINITY;
         QCOMPARE(::prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0);
 
-        const QString big = QString(20000, QLatin1Char('x'));
+        const QString big = QString(100000, QLatin1Char('x'));
         int served = 0;
         HttpResponse refused;
         QStringList servedSessions;
-        for (int i = 0; i < 200 && refused.status == 0; ++i) {
+        for (int i = 0; i < 1000 && refused.status == 0; ++i) {
             const QByteArray id = "full-" + QByteArray::number(i);
             const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(big),
                                        {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", id}});

@@ -244,8 +244,8 @@ std::optional<std::int64_t> RecordingApi::parseTime(std::string_view s) {
     return seconds * 1'000'000 + fraction;
 }
 
-RecordingApi::RecordingApi(std::filesystem::path database, std::string publicKeyPem)
-    : reader_(database), monitor_(database, std::move(publicKeyPem)) {}
+RecordingApi::RecordingApi(std::filesystem::path database, std::string publicKeyPem, std::function<void()> beforeRead)
+    : beforeRead_(std::move(beforeRead)), reader_(database), monitor_(database, std::move(publicKeyPem)) {}
 
 net::LocalResponse RecordingApi::handle(const net::RequestView& request, std::string_view requestId) {
     const auto path = request.path();
@@ -257,6 +257,7 @@ net::LocalResponse RecordingApi::handle(const net::RequestView& request, std::st
     const auto q = request.target.find('?');
     const auto query = parseQuery(q == std::string_view::npos ? std::string_view() : request.target.substr(q + 1));
     if (!query) return fail(DetailsCode::InvalidRequest, "the query string has a malformed percent escape", requestId);
+    if (beforeRead_) beforeRead_();
     try {
         static constexpr std::string_view kSessions = "/api/sessions";
         if (path == kSessions) return listSessions(*query, requestId);

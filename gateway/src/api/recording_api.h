@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,7 +25,9 @@ namespace vigil::api {
 // Callers are authenticated and authorized before this runs.
 class RecordingApi {
 public:
-    RecordingApi(std::filesystem::path database, std::string publicKeyPem);
+    // `beforeRead` makes what was recorded so far readable (the recorder's flush: the
+    // sessions index is written a little after its events).
+    RecordingApi(std::filesystem::path database, std::string publicKeyPem, std::function<void()> beforeRead = {});
     net::LocalResponse handle(const net::RequestView& request, std::string_view requestId);
 
     // Unix microseconds as RFC 3339 UTC with microseconds: "2026-11-22T10:04:05.123456Z".
@@ -41,6 +44,7 @@ private:
     net::LocalResponse chainStatus(std::string_view requestId);
     std::optional<nlohmann::json> sessionSummary(const std::string& id);
 
+    std::function<void()> beforeRead_;
     store::SessionReader reader_;
     record::ChainMonitor monitor_;
 };

@@ -129,7 +129,10 @@ int runGateway(const config::GatewayConfig& config) {
             config.store.sqlitePath, strict ? store::SqliteStore::Durability::Full : store::SqliteStore::Durability::Normal);
         const auto publicKey = key.publicKeyPem();
         recording.recorder = std::make_shared<record::Recorder>(std::move(store), std::move(key), options);
-        recording.api = std::make_shared<api::RecordingApi>(config.store.sqlitePath, publicKey);
+        recording.api = std::make_shared<api::RecordingApi>(
+            config.store.sqlitePath, publicKey, [recorder = std::weak_ptr<record::Recorder>(recording.recorder)] {
+                if (auto r = recorder.lock()) r->flush();
+            });
     } catch (const std::exception& e) {
         observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
         return 1;

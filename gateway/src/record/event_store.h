@@ -47,6 +47,12 @@ struct Batch {
     // Delete every event with seq <= purgeThrough (a signed checkpoint sits there), the
     // checkpoints before it, and the index rows of requests that were wholly purged.
     std::optional<std::int64_t> purgeThrough;
+    // The index now covers every event up to here (kept, so that a restart rebuilds the
+    // index only from the events after it).
+    std::optional<std::int64_t> indexedThrough;
+    // False: the transaction need not reach the disk by itself (index rows: the next
+    // synced transaction takes them there, and a crash loses nothing the events lack).
+    bool synced = true;
 };
 
 // Where the recorder keeps the chain. Implementations: SQLite (store/sqlite_store); a
@@ -73,6 +79,10 @@ public:
 
     // Requests begun but never ended (the gateway stopped while serving them).
     virtual std::vector<RequestIndex> unfinishedRequests() = 0;
+
+    // How far the index is written; the events after it (to rebuild the index at start).
+    virtual std::int64_t indexedThrough() = 0;
+    virtual std::vector<Event> eventsAfter(std::int64_t seq, std::size_t limit) = 0;
 
     // The public key that signs checkpoints, stored beside the chain for convenience (a
     // verifier should use a copy it trusts).

@@ -1,6 +1,7 @@
 #include "record/recorder.h"
 
 #include "observe/log.h"
+#include "record/index_rebuild.h"
 #include "vigil/json_text.h"
 
 namespace vigil::record {
@@ -22,6 +23,7 @@ Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options op
     store_->rememberPublicKey(key_.keyId(), key_.publicKeyPem());
     lastCheckpoint_ = std::chrono::steady_clock::now();
     nextPurge_ = lastCheckpoint_;  // retention is applied once at start
+    rebuildIndex();
     // Requests a previous run began and never ended (it was killed): their sessions get
     // an event saying so, and their index rows an end.
     for (auto& row : store_->unfinishedRequests()) {
@@ -123,7 +125,8 @@ bool Recorder::flush() {
     std::unique_lock lock(mutex_);
     ++flushRequests_;
     if (sleeping_) wake_.notify_one();
-    idle_.wait(lock, [this] { return queue_.empty() && !writing_; });
+    // Everything written, the index included (unless the store fails: then it stays pending).
+    idle_.wait(lock, [this] { return queue_.empty() && !writing_ && (indexRowsPending_ == 0 || !healthy_.load()); });
     --flushRequests_;
     return healthy_.load();
 }
@@ -144,6 +147,50 @@ void Recorder::fail(const std::string& error) {
             .str("error", error)
             .str("effect", "new requests are refused with 503 recording_unavailable until a write succeeds");
     }
+}
+
+void Recorder::rebuildIndex() {
+    // Index rows are written after their events: a crash may have lost the last ones.
+    const auto through = store_->indexedThrough();
+    if (through >= head_.seq) return;
+    IndexRebuilder rebuilder;
+    std::int64_t at = through;
+    for (;;) {
+        const auto events = store_->eventsAfter(at, 10'000);
+        if (events.empty()) break;
+        for (const auto& e : events) rebuilder.feed(e);
+        at = events.back().seq;
+    }
+    Batch batch;
+    batch.index = rebuilder.take();
+    batch.indexedThrough = head_.seq;
+    store_->append(batch);
+    observe::LogLine(observe::LogLevel::Info, "recording index rebuilt")
+        .num("from_seq", through + 1)
+        .num("to_seq", head_.seq)
+        .num("rows", static_cast<std::int64_t>(batch.index.size()));
+}
+
+void Recorder::publishIndexState() {
+    std::lock_guard lock(mutex_);
+    indexRowsPending_ = pendingIndex_.size();
+}
+
+bool Recorder::writeIndex() {
+    Batch batch;
+    batch.index = std::move(pendingIndex_);
+    pendingIndex_.clear();
+    batch.indexedThrough = head_.seq;
+    batch.synced = false;
+    try {
+        store_->append(batch);
+    } catch (const std::exception& e) {
+        fail(e.what());
+        pendingIndex_ = std::move(batch.index);  // kept for the next attempt
+        return false;
+    }
+    publishIndexState();
+    return true;
 }
 
 bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough) {
@@ -169,11 +216,12 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
         resumed.payload += '}';
         append(std::move(resumed));
     }
+    std::vector<RequestIndex> index;
     for (auto& p : pending) {
         append(p.event);
         if (p.index) {
-            batch.index.push_back(*p.index);
-            batch.index.back().seq = head.seq;
+            index.push_back(*p.index);
+            index.back().seq = head.seq;
         }
     }
     const bool due = head.seq - head.checkpointSeq >= static_cast<std::int64_t>(options_.checkpointEvery) ||
@@ -198,6 +246,11 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
         head.checkpointSeq = batch.checkpoint->seq;
         lastCheckpoint_ = std::chrono::steady_clock::now();
     }
+    if (!index.empty()) {
+        if (pendingIndex_.empty()) pendingIndexSince_ = std::chrono::steady_clock::now();
+        pendingIndex_.insert(pendingIndex_.end(), std::make_move_iterator(index.begin()), std::make_move_iterator(index.end()));
+        publishIndexState();
+    }
     head_ = head;
     committedSeq_.store(head.seq);
     if (!healthy_.exchange(true)) observe::LogLine(observe::LogLevel::Info, "recording resumed");
@@ -206,6 +259,10 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
 
 void Recorder::runPurge(Pending& request) {
     const std::int64_t cutoff = *request.purgeCutoff;
+    if (!pendingIndex_.empty() && !writeIndex()) {
+        if (request.done) request.done(false);
+        return;
+    }
     std::int64_t through = 0;
     try {
         through = store_->purgeableThrough(cutoff);
@@ -254,11 +311,14 @@ void Recorder::run() {
             if (head_.seq > head_.checkpointSeq) until = std::min(until, lastCheckpoint_ + options_.checkpointInterval);
             if (!healthy_.load()) until = std::min(until, nextRetry);
             if (options_.retentionDays > 0) until = std::min(until, nextPurge_);
+            if (!pendingIndex_.empty()) until = std::min(until, pendingIndexSince_ + options_.indexDelay);
             sleeping_ = true;
             if (until == SteadyClock::time_point::max()) {
-                wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+                wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || (flushRequests_ > 0 && indexRowsPending_ > 0); });
             } else {
-                wake_.wait_until(lock, until, [this] { return stopping_ || !queue_.empty(); });
+                wake_.wait_until(lock, until, [this] {
+                    return stopping_ || !queue_.empty() || (flushRequests_ > 0 && indexRowsPending_ > 0);
+                });
             }
             sleeping_ = false;
         }
@@ -300,7 +360,17 @@ void Recorder::run() {
                 if (p.done) p.done(ok);
             }
             if (!ok) nextRetry = SteadyClock::now() + options_.retryInterval;
+            if (ok && !pendingIndex_.empty() &&
+                (pendingIndex_.size() >= options_.indexBatch ||
+                 SteadyClock::now() - pendingIndexSince_ >= options_.indexDelay)) {
+                writeIndex();
+            }
             lock.lock();
+            if (ok && !pendingIndex_.empty() && flushRequests_ > 0 && queue_.empty()) {
+                lock.unlock();
+                writeIndex();
+                lock.lock();
+            }
             writing_ = false;
             if (queue_.empty()) idle_.notify_all();
             continue;
@@ -308,14 +378,18 @@ void Recorder::run() {
         const auto now = SteadyClock::now();
         std::deque<Pending> none;
         if (stopping_) {
-            if (head_.seq > head_.checkpointSeq) {
-                lock.unlock();
-                writeBatch(none, true);
-            }
+            lock.unlock();
+            if (!pendingIndex_.empty()) writeIndex();
+            if (head_.seq > head_.checkpointSeq) writeBatch(none, true);
             return;
         }
+        const bool flushWanted = flushRequests_ > 0;
         writing_ = true;
         lock.unlock();
+        if (!pendingIndex_.empty() && healthy_.load() &&
+            (flushWanted || now - pendingIndexSince_ >= options_.indexDelay)) {
+            writeIndex();
+        }
         if (!healthy_.load() && now >= nextRetry) {
             // Idle while unhealthy: try again with the "recording.resumed" event alone.
             if (!writeBatch(none, false)) nextRetry = now + options_.retryInterval;

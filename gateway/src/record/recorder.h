@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "record/event_store.h"
 #include "record/signing_key.h"
@@ -34,6 +35,10 @@ public:
         std::size_t maxQueuedBytes = 256u * 1024 * 1024;
         std::chrono::milliseconds retryInterval{1000};
         std::chrono::microseconds linger{2000};  // for recordSoon()
+        // The sessions index is written in its own transactions, not synced, at most this
+        // long after its events (or when flush() is called: the API does before reading).
+        std::chrono::milliseconds indexDelay{50};
+        std::size_t indexBatch = 2048;
         // Retention: events older than this many days are purged (0: kept forever),
         // checked at start and then every `purgeCheckInterval`.
         int retentionDays = 0;
@@ -95,6 +100,9 @@ private:
     void run();
     bool writeBatch(std::deque<Pending>& batch, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough = {});
     void runPurge(Pending& request);
+    bool writeIndex();
+    void publishIndexState();
+    void rebuildIndex();
     void fail(const std::string& error);
 
     std::unique_ptr<EventStore> store_;
@@ -106,6 +114,8 @@ private:
     std::chrono::steady_clock::time_point nextPurge_;
     std::int64_t unhealthySince_ = 0;
     std::size_t interruptedAtStart_ = 0;
+    std::vector<RequestIndex> pendingIndex_;  // writer thread only
+    std::chrono::steady_clock::time_point pendingIndexSince_{};
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;
@@ -115,6 +125,7 @@ private:
     bool sleeping_ = false;
     std::size_t urgentQueued_ = 0;  // events in the queue not recorded with recordSoon()
     std::size_t flushRequests_ = 0;
+    std::size_t indexRowsPending_ = 0;  // pendingIndex_.size(), published under mutex_
     bool stopping_ = false;
     std::string lastError_;
     std::atomic<bool> healthy_{true};

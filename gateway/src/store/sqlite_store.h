@@ -74,6 +74,8 @@ public:
     void appendBatch(const record::Batch& batch);
     std::int64_t purgeableThrough(std::int64_t cutoffMicros);
     std::vector<record::RequestIndex> unfinishedRequests();
+    std::int64_t indexedThrough();
+    std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit);
     void savePublicKey(const std::string& keyId, const std::string& publicKeyPem, std::int64_t nowMicros);
 
 private:
@@ -83,6 +85,7 @@ private:
 
     sqlite3* db_ = nullptr;
     std::string path_;
+    Durability durability_ = Durability::Full;
 };
 
 // The recorder's store on SQLite: its own connection, used by the writer thread only.
@@ -95,6 +98,10 @@ public:
     void append(const record::Batch& batch) override { store_.appendBatch(batch); }
     std::int64_t purgeableThrough(std::int64_t cutoffMicros) override { return store_.purgeableThrough(cutoffMicros); }
     std::vector<record::RequestIndex> unfinishedRequests() override { return store_.unfinishedRequests(); }
+    std::int64_t indexedThrough() override { return store_.indexedThrough(); }
+    std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit) override {
+        return store_.eventsAfter(seq, limit);
+    }
     void rememberPublicKey(const std::string& keyId, const std::string& publicKeyPem) override;
 
 private:

@@ -66,6 +66,8 @@ public:
     }
     std::int64_t purgeableThrough(std::int64_t) override { return 0; }
     std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
+    std::int64_t indexedThrough() override { return 0; }
+    std::vector<record::Event> eventsAfter(std::int64_t, std::size_t) override { return {}; }
     void rememberPublicKey(const std::string&, const std::string&) override {}
     std::vector<std::string> types;  // of the events stored, in order
     std::vector<std::size_t> batches;  // events per transaction
