@@ -43,6 +43,9 @@ struct RequestIndex {
 struct Batch {
     std::vector<Event> events;
     std::vector<RequestIndex> index;
+    // Which session each event belongs to (seq, session id), for finding a session's events:
+    // index data, written with the index rows rather than with the events.
+    std::vector<std::pair<std::int64_t, std::string>> eventSessions;
     std::optional<Checkpoint> checkpoint;
     // Delete every event with seq <= purgeThrough (a signed checkpoint sits there), the
     // checkpoints before it, and the index rows of requests that were wholly purged.

@@ -154,14 +154,17 @@ void Recorder::rebuildIndex() {
     const auto through = store_->indexedThrough();
     if (through >= head_.seq) return;
     IndexRebuilder rebuilder;
+    Batch batch;
     std::int64_t at = through;
     for (;;) {
         const auto events = store_->eventsAfter(at, 10'000);
         if (events.empty()) break;
-        for (const auto& e : events) rebuilder.feed(e);
+        for (const auto& e : events) {
+            rebuilder.feed(e);
+            batch.eventSessions.emplace_back(e.seq, e.sessionId);
+        }
         at = events.back().seq;
     }
-    Batch batch;
     batch.index = rebuilder.take();
     batch.indexedThrough = head_.seq;
     store_->append(batch);
@@ -173,13 +176,15 @@ void Recorder::rebuildIndex() {
 
 void Recorder::publishIndexState() {
     std::lock_guard lock(mutex_);
-    indexRowsPending_ = pendingIndex_.size();
+    indexRowsPending_ = pendingIndex_.size() + pendingEventSessions_.size();
 }
 
 bool Recorder::writeIndex() {
     Batch batch;
     batch.index = std::move(pendingIndex_);
     pendingIndex_.clear();
+    batch.eventSessions = std::move(pendingEventSessions_);
+    pendingEventSessions_.clear();
     batch.indexedThrough = head_.seq;
     batch.synced = false;
     try {
@@ -187,6 +192,7 @@ bool Recorder::writeIndex() {
     } catch (const std::exception& e) {
         fail(e.what());
         pendingIndex_ = std::move(batch.index);  // kept for the next attempt
+        pendingEventSessions_ = std::move(batch.eventSessions);
         return false;
     }
     publishIndexState();
@@ -246,8 +252,9 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
         head.checkpointSeq = batch.checkpoint->seq;
         lastCheckpoint_ = std::chrono::steady_clock::now();
     }
-    if (!index.empty()) {
-        if (pendingIndex_.empty()) pendingIndexSince_ = std::chrono::steady_clock::now();
+    if (!batch.events.empty()) {
+        if (pendingIndex_.empty() && pendingEventSessions_.empty()) pendingIndexSince_ = std::chrono::steady_clock::now();
+        for (const auto& e : batch.events) pendingEventSessions_.emplace_back(e.seq, e.sessionId);
         pendingIndex_.insert(pendingIndex_.end(), std::make_move_iterator(index.begin()), std::make_move_iterator(index.end()));
         publishIndexState();
     }
@@ -259,7 +266,7 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
 
 void Recorder::runPurge(Pending& request) {
     const std::int64_t cutoff = *request.purgeCutoff;
-    if (!pendingIndex_.empty() && !writeIndex()) {
+    if (indexPending() && !writeIndex()) {
         if (request.done) request.done(false);
         return;
     }
@@ -311,7 +318,7 @@ void Recorder::run() {
             if (head_.seq > head_.checkpointSeq) until = std::min(until, lastCheckpoint_ + options_.checkpointInterval);
             if (!healthy_.load()) until = std::min(until, nextRetry);
             if (options_.retentionDays > 0) until = std::min(until, nextPurge_);
-            if (!pendingIndex_.empty()) until = std::min(until, pendingIndexSince_ + options_.indexDelay);
+            if (indexPending()) until = std::min(until, pendingIndexSince_ + options_.indexDelay);
             sleeping_ = true;
             if (until == SteadyClock::time_point::max()) {
                 wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || (flushRequests_ > 0 && indexRowsPending_ > 0); });
@@ -360,13 +367,13 @@ void Recorder::run() {
                 if (p.done) p.done(ok);
             }
             if (!ok) nextRetry = SteadyClock::now() + options_.retryInterval;
-            if (ok && !pendingIndex_.empty() &&
-                (pendingIndex_.size() >= options_.indexBatch ||
+            if (ok && indexPending() &&
+                (pendingEventSessions_.size() >= options_.indexBatch ||
                  SteadyClock::now() - pendingIndexSince_ >= options_.indexDelay)) {
                 writeIndex();
             }
             lock.lock();
-            if (ok && !pendingIndex_.empty() && flushRequests_ > 0 && queue_.empty()) {
+            if (ok && indexPending() && flushRequests_ > 0 && queue_.empty()) {
                 lock.unlock();
                 writeIndex();
                 lock.lock();
@@ -379,14 +386,14 @@ void Recorder::run() {
         std::deque<Pending> none;
         if (stopping_) {
             lock.unlock();
-            if (!pendingIndex_.empty()) writeIndex();
+            if (indexPending()) writeIndex();
             if (head_.seq > head_.checkpointSeq) writeBatch(none, true);
             return;
         }
         const bool flushWanted = flushRequests_ > 0;
         writing_ = true;
         lock.unlock();
-        if (!pendingIndex_.empty() && healthy_.load() &&
+        if (indexPending() && healthy_.load() &&
             (flushWanted || now - pendingIndexSince_ >= options_.indexDelay)) {
             writeIndex();
         }

@@ -102,6 +102,7 @@ private:
     void runPurge(Pending& request);
     bool writeIndex();
     void publishIndexState();
+    bool indexPending() const { return !pendingIndex_.empty() || !pendingEventSessions_.empty(); }
     void rebuildIndex();
     void fail(const std::string& error);
 
@@ -115,6 +116,7 @@ private:
     std::int64_t unhealthySince_ = 0;
     std::size_t interruptedAtStart_ = 0;
     std::vector<RequestIndex> pendingIndex_;  // writer thread only
+    std::vector<std::pair<std::int64_t, std::string>> pendingEventSessions_;
     std::chrono::steady_clock::time_point pendingIndexSince_{};
 
     mutable std::mutex mutex_;

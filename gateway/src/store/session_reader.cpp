@@ -205,8 +205,8 @@ std::vector<RequestRow> SessionReader::requests(const std::string& sessionId) {
 std::vector<EventRow> SessionReader::events(const std::string& sessionId, std::int64_t afterSeq, int limit) {
     Lease db(*this);
     Query q(db.get(),
-            "SELECT seq, ts_us, type, payload, prev_hash, hash FROM events WHERE session_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?");
+            "SELECT e.seq, e.ts_us, e.type, e.payload, e.prev_hash, e.hash FROM event_sessions s "
+            "JOIN events e ON e.seq = s.seq WHERE s.session_id = ? AND s.seq > ? ORDER BY s.seq LIMIT ?");
     q.bind(sessionId).bind(afterSeq).bind(std::int64_t{limit});
     std::vector<EventRow> out;
     while (q.row()) {

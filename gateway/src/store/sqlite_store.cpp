@@ -109,6 +109,15 @@ constexpr std::array kMigrations = {
     );
     INSERT INTO index_state VALUES (1, (SELECT coalesce(max(seq), 0) FROM events));
     DROP INDEX requests_unfinished;
+    -- The events of a session, found without an index on the events table itself (whose
+    -- every insert would then touch a second B-tree in the synced transaction).
+    CREATE TABLE event_sessions (
+        session_id TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO event_sessions SELECT session_id, seq FROM events;
+    DROP INDEX events_by_session;
     )sql",
 };
 
@@ -359,6 +368,8 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
         if (batch.purgeThrough) {
             Statement events(db_, "DELETE FROM events WHERE seq <= ?");
             events.bind(1, *batch.purgeThrough);
+            Statement eventSessions(db_, "DELETE FROM event_sessions WHERE seq <= ?");
+            eventSessions.bind(1, *batch.purgeThrough);
             Statement checkpoints(db_, "DELETE FROM checkpoints WHERE seq < ?");
             checkpoints.bind(1, *batch.purgeThrough);
             Statement requests(db_, "DELETE FROM requests WHERE last_seq <= ?");
@@ -366,7 +377,7 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
             Statement sessions(db_,
                                "DELETE FROM sessions WHERE NOT EXISTS "
                                "(SELECT 1 FROM requests r WHERE r.session_id = sessions.session_id)");
-            for (auto* st : {&events, &checkpoints, &requests, &sessions}) {
+            for (auto* st : {&events, &eventSessions, &checkpoints, &requests, &sessions}) {
                 if (st->step() != SQLITE_DONE) throw StoreError(std::string("cannot purge: ") + sqlite3_errmsg(db_));
             }
         }
@@ -385,6 +396,15 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
             }
         }
         if (!batch.index.empty()) writeIndex(batch.index);
+        if (!batch.eventSessions.empty()) {
+            Statement es(db_, "INSERT OR IGNORE INTO event_sessions (session_id, seq) VALUES (?, ?)");
+            for (const auto& [seq, session] : batch.eventSessions) {
+                es.bind(1, session);
+                es.bind(2, seq);
+                if (es.step() != SQLITE_DONE) throw StoreError(std::string("cannot index an event: ") + sqlite3_errmsg(db_));
+                es.reset();
+            }
+        }
         if (batch.indexedThrough) {
             Statement st(db_, "UPDATE index_state SET through_seq = ? WHERE id = 1");
             st.bind(1, *batch.indexedThrough);
