@@ -64,17 +64,17 @@ void Recorder::enqueue(Pending p) {
     bool wakeWriter = false;
     {
         std::lock_guard lock(mutex_);
-        const bool wasEmpty = queue_.empty();
         if (p.soon) {
             p.queuedAt = std::chrono::steady_clock::now();
         } else {
             ++urgentQueued_;
         }
         queue_.push_back(std::move(p));
-        // A sleeping writer needs to know about an urgent event, and about the first
-        // event of an empty queue (to time its linger). While it writes, new events
-        // simply wait for the next batch (no wake-up system call).
-        wakeWriter = sleeping_ && (urgentQueued_ > 0 || wasEmpty);
+        // A sleeping writer is woken for an urgent event only: it never sleeps longer
+        // than the linger while idle, so it finds events that may wait by itself. While it
+        // writes, new events simply wait for the next batch (no wake-up system call).
+        wakeWriter = sleeping_ && urgentQueued_ > 0;
+
     }
     if (wakeWriter) wake_.notify_one();
 }
@@ -319,6 +319,8 @@ void Recorder::run() {
             if (!healthy_.load()) until = std::min(until, nextRetry);
             if (options_.retentionDays > 0) until = std::min(until, nextPurge_);
             if (indexPending()) until = std::min(until, pendingIndexSince_ + options_.indexDelay);
+            // Events recorded with recordSoon() do not wake the writer; it looks every linger.
+            until = std::min(until, SteadyClock::now() + options_.linger);
             sleeping_ = true;
             if (until == SteadyClock::time_point::max()) {
                 wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || (flushRequests_ > 0 && indexRowsPending_ > 0); });
