@@ -79,36 +79,29 @@ void Recorder::enqueue(Pending p) {
     if (wakeWriter) wake_.notify_one();
 }
 
-void Recorder::recordSoon(std::string sessionId, std::string type, std::string payload, std::optional<RequestIndex> index) {
+Recorder::Pending Recorder::makeEvent(std::string sessionId, std::string type, std::string payload,
+                                      std::optional<RequestIndex> index, Done done, bool soon) {
     Pending p;
     p.event.sessionId = std::move(sessionId);
     p.event.type = std::move(type);
     p.event.payload = std::move(payload);
     p.event.timeMicros = clock_();
     p.index = std::move(index);
-    p.soon = true;
-    enqueue(std::move(p));
+    p.done = std::move(done);
+    p.soon = soon;
+    return p;
+}
+
+void Recorder::recordSoon(std::string sessionId, std::string type, std::string payload, std::optional<RequestIndex> index) {
+    enqueue(makeEvent(std::move(sessionId), std::move(type), std::move(payload), std::move(index), {}, true));
 }
 
 void Recorder::record(std::string sessionId, std::string type, std::string payload, Done done) {
-    Pending p;
-    p.event.sessionId = std::move(sessionId);
-    p.event.type = std::move(type);
-    p.event.payload = std::move(payload);
-    p.event.timeMicros = clock_();
-    p.done = std::move(done);
-    enqueue(std::move(p));
+    enqueue(makeEvent(std::move(sessionId), std::move(type), std::move(payload), std::nullopt, std::move(done), false));
 }
 
 void Recorder::record(std::string sessionId, std::string type, std::string payload, RequestIndex index, Done done) {
-    Pending p;
-    p.event.sessionId = std::move(sessionId);
-    p.event.type = std::move(type);
-    p.event.payload = std::move(payload);
-    p.event.timeMicros = clock_();
-    p.index = std::move(index);
-    p.done = std::move(done);
-    enqueue(std::move(p));
+    enqueue(makeEvent(std::move(sessionId), std::move(type), std::move(payload), std::move(index), std::move(done), false));
 }
 
 bool Recorder::purgeOlderThan(std::int64_t cutoffMicros) {

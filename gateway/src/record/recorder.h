@@ -97,6 +97,8 @@ private:
         std::chrono::steady_clock::time_point queuedAt{};
     };
     void enqueue(Pending p);
+    Pending makeEvent(std::string sessionId, std::string type, std::string payload, std::optional<RequestIndex> index,
+                      Done done, bool soon);
     void run();
     bool writeBatch(std::deque<Pending>& batch, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough = {});
     void runPurge(Pending& request);
