@@ -401,6 +401,11 @@ Decision evaluate(const Policy& policy, const EvaluationInput& input, Trace* tra
         decision.outputReview = decision.outputReview || rule.outputReview;
     }
     decision.masking = maskingRule != nullptr ? maskingRule->masking : policy.defaultMasking;
+    if (!decision.masking.empty()) {
+        if (const auto it = policy.maskingProfiles.find(decision.masking); it != policy.maskingProfiles.end()) {
+            decision.maskProfile = it->second;
+        }
+    }
 
     if (!strongest) {
         decision.byDefault = true;

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +19,9 @@ struct Identity;
 }
 namespace vigil::inspect {
 struct RequestFacts;
+}
+namespace vigil::mask {
+class Profile;
 }
 
 namespace vigil::policy {
@@ -109,6 +114,8 @@ struct Policy {
     std::string version;  // "sha256:<hex of the file's bytes>"
     Action defaultAction = Action::Deny;
     std::string defaultMasking;
+    // Masking profiles by name (docs/masking.md), compiled at load; "standard" is built in.
+    std::map<std::string, std::shared_ptr<const mask::Profile>, std::less<>> maskingProfiles;
     std::vector<Rule> rules;
     std::vector<TextCondition> textConditions;
     scan::PatternSet patterns;  // one expression per text condition, same index
@@ -147,6 +154,7 @@ struct Decision {
     std::string message;             // for deny
     std::optional<ReviewSpec> review;
     std::string masking;
+    std::shared_ptr<const mask::Profile> maskProfile;  // the profile `masking` names; null: none
     bool outputReview = false;
     std::int64_t retryAfterSeconds = 0;  // for rate_limited and budget_exhausted
     std::string policyVersion;

@@ -9,6 +9,7 @@
 
 #include "config/gateway_config.h"
 #include "crypto/digest.h"
+#include "mask/profile.h"
 
 namespace vigil::policy {
 namespace {
@@ -149,7 +150,7 @@ public:
         auto policy = std::make_shared<Policy>();
         const Node root{doc_.value, "", ""};
         if (!isObject(root)) return policy;
-        checkKeys(root, {"description", "default_action", "default_masking", "rules"});
+        checkKeys(root, {"description", "default_action", "default_masking", "masking_profiles", "rules"});
         if (root.value.contains("description")) string(root.member("description"), true);
         if (root.value.contains("default_action")) {
             const auto node = root.member("default_action");
@@ -159,8 +160,12 @@ public:
                 else error(node, "must be \"deny\" or \"allow\" (got \"" + *s + "\")");
             }
         }
+        loadMaskingProfiles(root, *policy);
         if (root.value.contains("default_masking")) {
-            if (auto s = maskingName(root.member("default_masking"))) policy->defaultMasking = *s;
+            if (auto s = maskingName(root.member("default_masking"))) {
+                checkProfileExists(root.member("default_masking"), *policy, *s);
+                policy->defaultMasking = *s;
+            }
         }
         if (!root.value.contains("rules")) {
             error(root, "\"rules\" is required: an array of rules");
@@ -187,6 +192,227 @@ public:
     }
 
 private:
+    void checkProfileExists(const Node& node, const Policy& policy, const std::string& name) {
+        if (policy.maskingProfiles.contains(name)) return;
+        std::string known;
+        for (const auto& [n, p] : policy.maskingProfiles) known += (known.empty() ? "" : ", ") + n;
+        error(node, "unknown masking profile \"" + name + "\" (defined: " + known + ")");
+    }
+
+    static bool isEntityName(std::string_view s) {
+        return !s.empty() && s.size() <= 64 && s[0] >= 'A' && s[0] <= 'Z' &&
+               std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; });
+    }
+
+    std::optional<std::string> entityName(const Node& node) {
+        auto s = string(node);
+        if (s && !isEntityName(*s)) {
+            error(node, "entity types use A-Z, 0-9 and '_' and start with a letter (e.g. \"PROJECT_CODE\")");
+            return std::nullopt;
+        }
+        return s;
+    }
+
+    void loadMaskingProfiles(const Node& root, Policy& policy) {
+        if (root.value.contains("masking_profiles")) {
+            const auto profiles = root.member("masking_profiles");
+            if (isObject(profiles)) {
+                for (const auto& [name, ignored] : profiles.value.items()) {
+                    const auto node = profiles.member(name);
+                    if (!maskingName(Node{json(name), node.pointer, node.path})) continue;
+                    // Registered even when it failed, so rules naming it get no second error.
+                    policy.maskingProfiles[name] = loadProfile(node, name);
+                }
+            }
+        }
+        if (!policy.maskingProfiles.contains("standard")) {
+            // Built in: every built-in detector, redacted, in responses.
+            mask::ProfileSpec spec;
+            spec.name = "standard";
+            for (const auto& d : mask::builtinDetectors()) spec.entities.push_back(d.entity);
+            std::string problem;
+            policy.maskingProfiles["standard"] = mask::Profile::compile(std::move(spec), problem);
+        }
+    }
+
+    std::optional<mask::OperatorSpec> loadOperator(const Node& node) {
+        mask::OperatorSpec op;
+        if (node.value.is_string()) {
+            const auto s = node.value.get<std::string>();
+            if (s == "redact") op.kind = mask::OperatorSpec::Kind::Redact;
+            else if (s == "hash") op.kind = mask::OperatorSpec::Kind::Hash;
+            else if (s == "keep_last") op.kind = mask::OperatorSpec::Kind::KeepLast;
+            else {
+                error(node, "must be \"redact\", \"hash\", \"keep_last\" or {\"keep_last\": N} (got \"" + s + "\")");
+                return std::nullopt;
+            }
+            return op;
+        }
+        if (node.value.is_object() && node.value.size() == 1 && node.value.contains("keep_last")) {
+            const auto n = integer(node.member("keep_last"), 1, 16);
+            if (!n) return std::nullopt;
+            op.kind = mask::OperatorSpec::Kind::KeepLast;
+            op.keep = static_cast<int>(*n);
+            return op;
+        }
+        error(node, "must be \"redact\", \"hash\", \"keep_last\" or {\"keep_last\": N}");
+        return std::nullopt;
+    }
+
+    std::shared_ptr<const mask::Profile> loadProfile(const Node& node, const std::string& name) {
+        if (!isObject(node)) return nullptr;
+        checkKeys(node, {"description", "detectors", "custom", "operators", "json_paths", "csv_columns", "requests",
+                         "responses"});
+        const auto issuesBefore = issues_.size();
+        mask::ProfileSpec spec;
+        spec.name = name;
+        if (node.value.contains("description")) string(node.member("description"), true);
+        if (node.value.contains("detectors")) {
+            const auto list = node.member("detectors");
+            const auto names = stringList(list, "[\"credit_card\", \"email\", \"secrets\"]");
+            for (std::size_t i = 0; i < names.size(); ++i) {
+                const auto entities = mask::builtinEntitiesFor(names[i]);
+                if (entities.empty()) {
+                    std::string known;
+                    for (const auto& n : mask::builtinProfileNames()) known += (known.empty() ? "" : ", ") + n;
+                    error(list.element(i), "unknown detector \"" + names[i] + "\" (built in: " + known + ")");
+                }
+                for (const auto& e : entities) {
+                    if (std::find(spec.entities.begin(), spec.entities.end(), e) == spec.entities.end()) spec.entities.push_back(e);
+                }
+            }
+        } else {
+            for (const auto& d : mask::builtinDetectors()) spec.entities.push_back(d.entity);
+        }
+        std::set<std::string, std::less<>> entities(spec.entities.begin(), spec.entities.end());
+        if (node.value.contains("custom")) {
+            const auto list = node.member("custom");
+            if (!list.value.is_array()) {
+                error(list, "must be an array of {\"entity\", \"regex\" or \"words\"}");
+            } else {
+                for (std::size_t i = 0; i < list.value.size(); ++i) {
+                    const auto c = list.element(i);
+                    if (!isObject(c)) continue;
+                    checkKeys(c, {"entity", "regex", "words", "case_insensitive"});
+                    mask::CustomDetectorSpec custom;
+                    if (!c.value.contains("entity")) error(c, "\"entity\" is required: the type it reports, e.g. \"PROJECT_CODE\"");
+                    else if (auto e = entityName(c.member("entity"))) custom.entity = *e;
+                    const bool hasRegex = c.value.contains("regex"), hasWords = c.value.contains("words");
+                    if (hasRegex == hasWords) {
+                        error(c, "a custom detector has either \"regex\" or \"words\"");
+                        continue;
+                    }
+                    if (c.value.contains("case_insensitive")) {
+                        if (auto b = boolean(c.member("case_insensitive"))) custom.caseless = *b;
+                    }
+                    if (hasRegex) {
+                        if (auto r = string(c.member("regex"))) {
+                            std::string problem;
+                            if (!mask::checkCustomRegex(*r, custom.caseless, problem)) error(c.member("regex"), problem);
+                            custom.regex = *r;
+                        }
+                    } else {
+                        custom.words = stringList(c.member("words"), "[\"bluebird\", \"nightjar\"]");
+                    }
+                    entities.insert(custom.entity);
+                    spec.custom.push_back(std::move(custom));
+                }
+            }
+        }
+        if (node.value.contains("json_paths")) {
+            const auto list = node.member("json_paths");
+            if (!list.value.is_array()) {
+                error(list, "must be an array of JSON paths, e.g. [\"$..ssn\", {\"path\": \"$.data[*].iban\", \"entity\": \"IBAN\"}]");
+            } else {
+                for (std::size_t i = 0; i < list.value.size(); ++i) {
+                    const auto item = list.element(i);
+                    mask::FieldRuleSpec field{"", "FIELD"};
+                    std::optional<Node> pathNode;
+                    if (item.value.is_object()) {
+                        checkKeys(item, {"path", "entity"});
+                        if (!item.value.contains("path")) {
+                            error(item, "\"path\" is required");
+                            continue;
+                        }
+                        pathNode.emplace(item.member("path"));
+                        if (item.value.contains("entity")) {
+                            if (auto e = entityName(item.member("entity"))) field.entity = *e;
+                        }
+                    } else {
+                        pathNode.emplace(item);
+                    }
+                    if (auto p = string(*pathNode)) {
+                        std::string problem;
+                        if (!mask::JsonPath::parse(*p, problem)) error(*pathNode, problem);
+                        field.path = *p;
+                    }
+                    entities.insert(field.entity);
+                    spec.fields.push_back(std::move(field));
+                }
+            }
+        }
+        if (node.value.contains("csv_columns")) {
+            const auto list = node.member("csv_columns");
+            if (!list.value.is_array()) {
+                error(list, "must be an array of column names, e.g. [\"ssn\", {\"column\": \"iban\", \"entity\": \"IBAN\"}]");
+            } else {
+                for (std::size_t i = 0; i < list.value.size(); ++i) {
+                    const auto item = list.element(i);
+                    mask::ColumnRuleSpec column{"", "FIELD"};
+                    std::optional<Node> nameNode;
+                    if (item.value.is_object()) {
+                        checkKeys(item, {"column", "entity"});
+                        if (!item.value.contains("column")) {
+                            error(item, "\"column\" is required");
+                            continue;
+                        }
+                        nameNode.emplace(item.member("column"));
+                        if (item.value.contains("entity")) {
+                            if (auto e = entityName(item.member("entity"))) column.entity = *e;
+                        }
+                    } else {
+                        nameNode.emplace(item);
+                    }
+                    if (auto n = string(*nameNode)) column.column = *n;
+                    entities.insert(column.entity);
+                    spec.columns.push_back(std::move(column));
+                }
+            }
+        }
+        if (node.value.contains("operators")) {
+            const auto ops = node.member("operators");
+            if (isObject(ops)) {
+                for (const auto& [entity, ignored] : ops.value.items()) {
+                    const auto item = ops.member(entity);
+                    auto op = loadOperator(item);
+                    if (entity == "default") {
+                        if (op) spec.defaultOperator = *op;
+                        continue;
+                    }
+                    if (!entities.contains(entity)) {
+                        std::string known;
+                        for (const auto& e : entities) known += (known.empty() ? "" : ", ") + e;
+                        errorAtKey(item, "\"" + entity + "\" is not an entity type this profile finds (it finds: " + known +
+                                             "; or \"default\")");
+                        continue;
+                    }
+                    if (op) spec.operators[entity] = *op;
+                }
+            }
+        }
+        if (node.value.contains("requests")) {
+            if (auto b = boolean(node.member("requests"))) spec.requests = *b;
+        }
+        if (node.value.contains("responses")) {
+            if (auto b = boolean(node.member("responses"))) spec.responses = *b;
+        }
+        if (issues_.size() != issuesBefore) return nullptr;
+        std::string problem;
+        auto profile = mask::Profile::compile(std::move(spec), problem);
+        if (!profile) error(node, problem);
+        return profile;
+    }
+
     std::optional<std::string> maskingName(const Node& node) {
         auto s = string(node);
         if (s && (s->size() > 64 || !std::all_of(s->begin(), s->end(), [](char c) {
@@ -253,7 +479,10 @@ private:
             error(node, "a review rule needs \"review\": {\"approver_roles\": [...]}");
         }
         if (node.value.contains("masking")) {
-            if (auto s = maskingName(node.member("masking"))) rule.masking = *s;
+            if (auto s = maskingName(node.member("masking"))) {
+                checkProfileExists(node.member("masking"), policy, *s);
+                rule.masking = *s;
+            }
         }
         if (node.value.contains("output_review")) {
             if (auto b = boolean(node.member("output_review"))) rule.outputReview = *b;

@@ -1,0 +1,112 @@
+#include "mask/body_masker.h"
+
+namespace vigil::mask {
+namespace {
+
+bool looksLikeJsonDocument(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) ++i;
+    return i < text.size() && (text[i] == '{' || text[i] == '[');
+}
+
+bool isJsonContentType(std::string_view contentType) {
+    const auto semicolon = contentType.find(';');
+    auto type = contentType.substr(0, semicolon);
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    std::string lower(type);
+    for (auto& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return lower == "application/json" || (lower.starts_with("application/") && lower.ends_with("+json"));
+}
+
+std::string join(std::string_view where, const std::vector<PathToken>& path) {
+    auto tail = describePath(path);
+    if (where.empty()) return tail;
+    if (tail.empty()) return std::string(where);
+    return std::string(where) + (tail.front() == '[' ? "" : ".") + tail;
+}
+
+}  // namespace
+
+std::string dumpJson(const OrderedJson& value, int indent) {
+    return value.dump(indent, ' ', false, nlohmann::detail::error_handler_t::replace);
+}
+
+BodyMasker::BodyMasker(std::shared_ptr<const Profile> profile, std::string hashKey)
+    : profile_(std::move(profile)), hashKey_(std::move(hashKey)) {}
+
+void BodyMasker::maskJson(OrderedJson& document, std::string_view where) {
+    std::vector<PathToken> path;
+    walk(document, path, 0, std::string(where));
+}
+
+std::size_t BodyMasker::walk(OrderedJson& value, std::vector<PathToken>& path, std::size_t root,
+                             const std::string& where) {
+    std::size_t masked = 0;
+    // A field rule replaces the whole value, whatever its type.
+    const std::span<const PathToken> relative(path.data() + root, path.size() - root);
+    for (std::size_t r = 0; r < profile_->fieldPaths().size(); ++r) {
+        if (!profile_->fieldPaths()[r].matches(relative)) continue;
+        const auto& rule = profile_->spec().fields[r];
+        std::string replacement;
+        profile_->replace(rule.entity, value.is_string() ? value.get_ref<const std::string&>() : dumpJson(value),
+                          hashKey_, replacement);
+        value = std::move(replacement);
+        summary_.add(rule.entity, join(where, path));
+        return 1;
+    }
+    if (value.is_object()) {
+        for (auto it = value.begin(); it != value.end(); ++it) {
+            path.emplace_back(std::string_view(it.key()));
+            masked += walk(it.value(), path, root, where);
+            path.pop_back();
+        }
+    } else if (value.is_array()) {
+        for (std::size_t i = 0; i < value.size(); ++i) {
+            path.emplace_back(i);
+            masked += walk(value[i], path, root, where);
+            path.pop_back();
+        }
+    } else if (value.is_string()) {
+        const auto& text = value.get_ref<const std::string&>();
+        if (looksLikeJsonDocument(text)) {
+            auto inner = OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
+            if (!inner.is_discarded()) {
+                const auto before = summary_.total();
+                const auto innerRoot = path.size();
+                walk(inner, path, innerRoot, where);
+                if (summary_.total() != before) {
+                    value = dumpJson(inner, text.find('\n') != std::string::npos ? 2 : -1);
+                }
+                return static_cast<std::size_t>(summary_.total() - before);
+            }
+        }
+        std::string out;
+        const auto n = profile_->maskText(text, out, hashKey_, &summary_, join(where, path));
+        if (n > 0) value = std::move(out);
+        masked += n;
+    }
+    return masked;
+}
+
+std::size_t BodyMasker::maskBody(std::string_view contentType, std::string_view body, std::string& out) {
+    const auto before = summary_.total();
+    if (isJsonContentType(contentType) || looksLikeJsonDocument(body)) {
+        auto document = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
+        if (!document.is_discarded()) {
+            maskJson(document);
+            if (summary_.total() == before) {
+                out.append(body);  // nothing masked: the bytes as they came
+            } else {
+                out += dumpJson(document);
+            }
+            return static_cast<std::size_t>(summary_.total() - before);
+        }
+    }
+    return maskText(body, out, "body");
+}
+
+std::size_t BodyMasker::maskText(std::string_view text, std::string& out, std::string_view where) {
+    return profile_->maskText(text, out, hashKey_, &summary_, where);
+}
+
+}  // namespace vigil::mask

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mask/profile.h"
+
+namespace vigil::mask {
+
+using OrderedJson = nlohmann::ordered_json;
+
+// Masks whole bodies and JSON documents with one profile, and keeps the summary of what it
+// masked. JSON is masked structurally: a field rule replaces the whole value it selects;
+// every other string is scanned by the detectors; a string that is itself a JSON object or
+// array (structured output, tool arguments) is parsed, masked the same way (its field rules
+// rooted at that document) and serialised again as valid JSON. CSV tables inside text have
+// the profile's columns masked.
+class BodyMasker {
+public:
+    BodyMasker(std::shared_ptr<const Profile> profile, std::string hashKey);
+
+    // Masks `document` in place; `where` prefixes the places in the summary.
+    void maskJson(OrderedJson& document, std::string_view where = {});
+    // Appends the masked `body` to `out`. JSON content types (and bodies that parse as JSON)
+    // structurally; text as text; anything else as text too (a detector finds a value
+    // however it is framed). Returns how many values it masked.
+    std::size_t maskBody(std::string_view contentType, std::string_view body, std::string& out);
+    // Masks one text (never parsed as JSON); returns how many values it masked.
+    std::size_t maskText(std::string_view text, std::string& out, std::string_view where);
+
+    const Profile& profile() const { return *profile_; }
+    const std::string& hashKey() const { return hashKey_; }
+    Summary& summary() { return summary_; }
+
+private:
+    std::size_t walk(OrderedJson& value, std::vector<PathToken>& path, std::size_t root, const std::string& where);
+
+    std::shared_ptr<const Profile> profile_;
+    std::string hashKey_;
+    Summary summary_;
+};
+
+// Serialises JSON compactly, replacing (never throwing on) invalid UTF-8.
+std::string dumpJson(const OrderedJson& value, int indent = -1);
+
+}  // namespace vigil::mask

@@ -1,0 +1,507 @@
+#include "mask/detectors.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "auth/base64url.h"
+
+namespace vigil::mask {
+namespace {
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isUpper(char c) { return c >= 'A' && c <= 'Z'; }
+bool isLower(char c) { return c >= 'a' && c <= 'z'; }
+bool isAlnum(char c) { return isDigit(c) || isUpper(c) || isLower(c); }
+bool isBase64Url(char c) { return isAlnum(c) || c == '-' || c == '_'; }
+bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+char at(std::string_view text, std::size_t i) { return i < text.size() ? text[i] : '\0'; }
+char before(std::string_view text, std::size_t i, std::size_t back = 1) { return i >= back ? text[i - back] : '\0'; }
+
+std::string digitsOf(std::string_view value) {
+    std::string out;
+    for (const char c : value) {
+        if (isDigit(c)) out += c;
+    }
+    return out;
+}
+
+std::bitset<256> alphabet(std::string_view chars, bool digits = false, bool upper = false, bool lower = false) {
+    std::bitset<256> set;
+    for (const char c : chars) set.set(static_cast<unsigned char>(c));
+    for (int c = 0; c < 256; ++c) {
+        const char ch = static_cast<char>(c);
+        if ((digits && isDigit(ch)) || (upper && isUpper(ch)) || (lower && isLower(ch))) set.set(c);
+    }
+    return set;
+}
+
+// A number that goes on with the same separator and more digits is not the value (it is
+// part of a longer identifier, such as an order number or a version).
+bool continuesNumber(std::string_view text, std::size_t begin, std::size_t end, std::string_view separators) {
+    const char after = at(text, end);
+    if (isDigit(after)) return true;
+    if (separators.find(after) != std::string_view::npos && after != '\0' && isDigit(at(text, end + 1))) return true;
+    const char prior = before(text, begin);
+    if (isDigit(prior)) return true;
+    if (separators.find(prior) != std::string_view::npos && prior != '\0' && isDigit(before(text, begin, 2))) return true;
+    return false;
+}
+
+// Payment cards -----------------------------------------------------------------------
+
+bool validateCard(std::string_view text, std::size_t& begin, std::size_t& end) {
+    const auto value = text.substr(begin, end - begin);
+    char separator = 0;
+    std::vector<std::size_t> groups{0};
+    for (const char c : value) {
+        if (isDigit(c)) {
+            ++groups.back();
+            continue;
+        }
+        if (separator != 0 && c != separator) return false;  // "4111 1111-1111 1111"
+        separator = c;
+        groups.push_back(0);
+    }
+    if (separator != 0) {
+        // Printed card numbers come in groups of 4 (4-6-5 and 4-6-4 for Amex and Diners).
+        for (std::size_t i = 0; i < groups.size(); ++i) {
+            const bool last = i + 1 == groups.size();
+            if (groups[i] < (last ? 3U : 4U) || groups[i] > 6) return false;
+        }
+    }
+    if (continuesNumber(text, begin, end, " -")) return false;
+    const auto digits = digitsOf(value);
+    return digits.size() >= 13 && digits.size() <= 19 && luhnValid(digits) && cardIssuerKnown(digits);
+}
+
+// US social security numbers -------------------------------------------------------------
+
+bool validateSsn(std::string_view text, std::size_t& begin, std::size_t& end) {
+    const auto value = text.substr(begin, end - begin);
+    if (value.size() != 11 || value[3] != value[6]) return false;
+    if (continuesNumber(text, begin, end, "-")) return false;
+    return ssnValid(value.substr(0, 3), value.substr(4, 2), value.substr(7, 4));
+}
+
+// IBAN ---------------------------------------------------------------------------------------
+
+struct IbanCountry {
+    char code[3];
+    int length;
+};
+constexpr IbanCountry kIbanCountries[] = {
+    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16}, {"BG", 22}, {"BH", 22},
+    {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22}, {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DK", 18}, {"DO", 28},
+    {"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22}, {"GE", 22}, {"GI", 23},
+    {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HR", 21}, {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26},
+    {"IT", 27}, {"JO", 30}, {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20},
+    {"LV", 21}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NL", 18},
+    {"NO", 15}, {"PK", 24}, {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"SA", 24},
+    {"SC", 31}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24},
+    {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
+};
+
+bool validateIban(std::string_view text, std::size_t& begin, std::size_t& end) {
+    const auto value = text.substr(begin, end - begin);
+    std::string compact;
+    const bool spaced = value.find(' ') != std::string_view::npos;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        if (value[i] == ' ') {
+            // Printed IBANs are grouped by four: a space after every fourth character.
+            if (compact.size() % 4 != 0 || compact.empty()) return false;
+            continue;
+        }
+        if (spaced && i > 0 && compact.size() % 4 == 0 && value[i - 1] != ' ') return false;
+        compact += value[i];
+    }
+    return ibanValid(compact);
+}
+
+// E-mail addresses -----------------------------------------------------------------------
+
+bool validateEmail(std::string_view text, std::size_t& begin, std::size_t& end) {
+    while (begin < end && (text[begin] == '.' || text[begin] == '-' || text[begin] == '+')) ++begin;
+    const auto value = text.substr(begin, end - begin);
+    const auto at = value.find('@');
+    if (at == 0 || at == std::string_view::npos) return false;
+    const auto local = value.substr(0, at);
+    const auto domain = value.substr(at + 1);
+    if (local.back() == '.' || local.find("..") != std::string_view::npos) return false;
+    if (domain.find("..") != std::string_view::npos || domain.front() == '-' || domain.front() == '.') return false;
+    std::size_t labelStart = 0;
+    for (std::size_t i = 0; i <= domain.size(); ++i) {
+        if (i == domain.size() || domain[i] == '.') {
+            const auto label = domain.substr(labelStart, i - labelStart);
+            if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+            labelStart = i + 1;
+        }
+    }
+    // Followed by more of a host name ("a@b.com-x") or a path: not an address on its own.
+    const char next = ::vigil::mask::at(text, end);
+    return !(next == '-' || next == '_' || next == '@' || (next == '.' && isAlnum(::vigil::mask::at(text, end + 1))));
+}
+
+std::string normalizeEmail(std::string_view value) {
+    std::string out(value);
+    for (auto& c : out) {
+        if (isUpper(c)) c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+// Phone numbers --------------------------------------------------------------------------
+
+bool validatePhone(std::string_view text, std::size_t& begin, std::size_t& end) {
+    const auto value = text.substr(begin, end - begin);
+    const auto digits = digitsOf(value);
+    // A number written on: more digits, or the same kind of separator and digits.
+    if (isDigit(at(text, end)) || ((at(text, end) == '-' || at(text, end) == '.') && isDigit(at(text, end + 1)))) return false;
+    const char prior = before(text, begin);
+    if (isDigit(prior) || prior == '+' || ((prior == '-' || prior == '.' || prior == '/') && isDigit(before(text, begin, 2)))) {
+        return false;
+    }
+    if (value.front() == '+') return digits.size() >= 8 && digits.size() <= 15 && digits[0] != '0';
+    char separator = 0;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
+        if (isDigit(c) || c == '(' || c == ')') continue;
+        if (c == ' ' && i > 0 && value[i - 1] == ')') continue;
+        if (separator != 0 && c != separator) return false;
+        separator = c;
+    }
+    if (value.front() == '0') return digits.size() >= 10 && digits.size() <= 12;
+    // North American numbers: area code and exchange start with 2-9.
+    if (digits.size() != 10) return false;
+    return digits[0] >= '2' && digits[3] >= '2';
+}
+
+// IP addresses ---------------------------------------------------------------------------
+
+bool validateIpv4(std::string_view text, std::size_t& begin, std::size_t& end) {
+    const auto value = text.substr(begin, end - begin);
+    std::size_t start = 0;
+    for (int part = 0; part < 4; ++part) {
+        auto stop = value.find('.', start);
+        if (stop == std::string_view::npos) stop = value.size();
+        const auto octet = value.substr(start, stop - start);
+        if (octet.empty() || octet.size() > 3 || (octet.size() > 1 && octet[0] == '0')) return false;
+        int n = 0;
+        for (const char c : octet) n = n * 10 + (c - '0');
+        if (n > 255) return false;
+        start = stop + 1;
+    }
+    // 1.2.3.4.5 or v1.2.3.4 is a version, not an address.
+    if ((at(text, end) == '.' && isDigit(at(text, end + 1))) ||
+        (before(text, begin) == '.' && isDigit(before(text, begin, 2)))) {
+        return false;
+    }
+    const char prior = before(text, begin);
+    return !(prior == 'v' || prior == 'V');
+}
+
+bool validateIpv6(std::string_view text, std::size_t& begin, std::size_t& end) {
+    const auto value = text.substr(begin, end - begin);
+    if (value.size() < 2 || value.size() > 45) return false;
+    const char prior = before(text, begin);
+    const char next = at(text, end);
+    if (isAlnum(prior) || prior == '_' || prior == ':' || isAlnum(next) || next == '_' || next == ':') return false;
+    std::array<char, 46> buffer{};
+    std::memcpy(buffer.data(), value.data(), value.size());
+    in6_addr address{};
+    if (inet_pton(AF_INET6, buffer.data(), &address) != 1) return false;
+    // "a::b" in prose or C++ ("std::", "Foo::Bar") parses too; real addresses have at
+    // least two groups with digits, or are the loopback / unspecified forms.
+    if (value == "::1" || value == "::") return true;
+    int groupsWithDigits = 0;
+    bool inGroup = false, hasDigit = false;
+    for (std::size_t i = 0; i <= value.size(); ++i) {
+        if (i == value.size() || value[i] == ':') {
+            if (inGroup && hasDigit) ++groupsWithDigits;
+            inGroup = hasDigit = false;
+        } else {
+            inGroup = true;
+            hasDigit = hasDigit || isDigit(value[i]);
+        }
+    }
+    return groupsWithDigits >= 2;
+}
+
+// Secrets ------------------------------------------------------------------------------------
+
+bool validateGoogleKey(std::string_view text, std::size_t& begin, std::size_t& end) {
+    return end - begin == 39 && !isBase64Url(at(text, end));
+}
+
+bool isBase64Char(char c) { return isAlnum(c) || c == '+' || c == '/' || c == '='; }
+
+bool validatePrivateKey(std::string_view text, std::size_t& /*begin*/, std::size_t& end) {
+    // The candidate is the BEGIN line; the value runs to the matching END line. Without
+    // one (a truncated key, or a stream that has not sent it yet), it runs over the lines
+    // of base64 (and PEM headers) that follow, to the end of the text if they reach it.
+    constexpr std::string_view kEnd = "-----END ";
+    constexpr std::string_view kTail = "PRIVATE KEY-----";
+    constexpr std::size_t kLongest = 16384;
+    const auto endLine = text.find(kEnd, end);
+    if (endLine != std::string_view::npos && endLine - end <= kLongest) {
+        const auto tail = text.find(kTail, endLine);
+        if (tail != std::string_view::npos && tail - endLine <= 40) {
+            end = tail + kTail.size();
+            return true;
+        }
+    }
+    std::size_t at = end;
+    std::size_t covered = end;
+    bool sawBody = false;
+    while (at - end <= kLongest) {
+        if (at >= text.size()) {
+            end = text.size();  // may go on
+            return true;
+        }
+        if (text[at] == '\r' || text[at] == '\n') {
+            ++at;
+            continue;
+        }
+        auto stop = text.find('\n', at);
+        const bool last = stop == std::string_view::npos;
+        if (last) stop = text.size();
+        auto line = text.substr(at, stop - at);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+        const bool header = !sawBody && line.find(':') != std::string_view::npos;
+        // The END line arriving: what came so far is its start.
+        if (last && (kEnd.starts_with(line) || line.starts_with(kEnd))) {
+            end = text.size();
+            return true;
+        }
+        if (line.starts_with("-----") || (!header && !std::all_of(line.begin(), line.end(), isBase64Char))) break;
+        sawBody = sawBody || !header;
+        covered = at + line.size();
+        at = stop;
+        if (last) {
+            end = text.size();
+            return true;
+        }
+    }
+    end = covered;
+    return true;
+}
+
+bool validateJwt(std::string_view text, std::size_t& begin, std::size_t& end) {
+    if (isBase64Url(at(text, end)) || isBase64Url(before(text, begin))) return false;
+    const auto value = text.substr(begin, end - begin);
+    const auto dot = value.find('.');
+    const auto header = auth::base64UrlDecode(value.substr(0, dot));
+    if (!header) return false;
+    const auto json = nlohmann::json::parse(*header, nullptr, /*allow_exceptions=*/false);
+    return json.is_object() && json.contains("alg");
+}
+
+bool isTokenChar(char c) { return isAlnum(c) || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '-'; }
+
+bool validateBearer(std::string_view text, std::size_t& begin, std::size_t& end) {
+    if (isTokenChar(at(text, end)) || at(text, end) == '=') return false;
+    begin += 6;  // "Bearer"
+    while (begin < end && text[begin] == ' ') ++begin;
+    return end - begin >= 16;
+}
+
+bool isValueChar(char c) {
+    return !(isSpace(c) || c == '"' || c == '\'' || c == ',' || c == ';' || c == '`' || c == '\0');
+}
+
+bool validateCredential(std::string_view text, std::size_t& begin, std::size_t& end) {
+    // key ["'] [ ] [:=] [ ] ["'] value
+    std::size_t i = begin;
+    while (i < end && (isAlnum(text[i]) || text[i] == '_' || text[i] == '-')) ++i;
+    if (i < end && (text[i] == '"' || text[i] == '\'')) ++i;
+    while (i < end && (text[i] == ' ' || text[i] == '\t')) ++i;
+    if (i >= end) return false;
+    const char separator = text[i++];
+    while (i < end && (text[i] == ' ' || text[i] == '\t')) ++i;
+    bool quoted = false;
+    if (i < end && (text[i] == '"' || text[i] == '\'')) {
+        quoted = true;
+        ++i;
+    }
+    // The value runs to its end, also past what the expression looked at.
+    std::size_t stop = i;
+    while (stop < text.size() && stop - i < 256 && isValueChar(text[stop])) ++stop;
+    while (stop > i && (text[stop - 1] == '.' || text[stop - 1] == ')') && !quoted) --stop;
+    if (stop - i < 6) return false;
+    const auto value = text.substr(i, stop - i);
+    // "password: forgotten" in prose: a bare lower-case word after ':' is not a secret.
+    const bool plainWord = std::all_of(value.begin(), value.end(), isLower);
+    if (!quoted && separator == ':' && plainWord) return false;
+    begin = i;
+    end = stop;
+    return true;
+}
+
+std::string normalizeDigits(std::string_view value) { return digitsOf(value); }
+
+std::string normalizeIban(std::string_view value) {
+    std::string out;
+    for (const char c : value) {
+        if (c != ' ') out += c;
+    }
+    return out;
+}
+
+std::vector<Detector> makeBuiltins() {
+    const auto digitsAndSpaces = alphabet(" -", true);
+    std::vector<Detector> d;
+    auto add = [&](std::string entity, std::vector<std::string> expressions, Detector::Validator validate,
+                   std::bitset<256> holdAlphabet, std::size_t holdWidth, Detector::Normalizer normalize = nullptr,
+                   bool caseless = false) {
+        Detector detector;
+        detector.entity = std::move(entity);
+        detector.expressions = std::move(expressions);
+        detector.validate = validate;
+        detector.normalize = normalize;
+        detector.holdAlphabet = holdAlphabet;
+        detector.holdWidth = holdWidth;
+        detector.caseless = caseless;
+        d.push_back(std::move(detector));
+    };
+    // Secrets first: between equal spans the more specific type wins.
+    add("PRIVATE_KEY", {R"(-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----)"}, validatePrivateKey,
+        alphabet("- ", true, true), 48);
+    add("JWT", {R"(\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*)"}, validateJwt,
+        alphabet("-_.", true, true, true), 8192);
+    add("CLOUD_ACCESS_KEY", {R"(\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b)", R"(\bAIza[0-9A-Za-z_-]{35})"},
+        [](std::string_view text, std::size_t& begin, std::size_t& end) {
+            return text[begin + 1] == 'I' ? validateGoogleKey(text, begin, end) : true;
+        },
+        alphabet("-_", true, true, true), 40);
+    add("BEARER_TOKEN", {R"(\b[Bb][Ee][Aa][Rr][Ee][Rr] {1,4}[A-Za-z0-9._~+/-]{16,}=*)"}, validateBearer,
+        alphabet("._~+/=-", true, true, true), 4096);
+    add("CREDENTIAL",
+        {R"(\b(?:password|passwd|pwd|secret|client_secret|api_key|apikey|api-key|access_token|auth_token|secret_key|private_key_id)["']?[ \t]{0,8}[:=][ \t]{0,8}["']?[^\s"',;`]{6})"},
+        validateCredential, [] {
+            std::bitset<256> set;
+            set.set();
+            for (const char c : std::string_view(" \t\r\n\f\v\"',;`")) set.reset(static_cast<unsigned char>(c));
+            return set;
+        }(),
+        256, nullptr, /*caseless=*/true);
+    add("CREDIT_CARD", {R"(\b\d(?:[ -]?\d){12,18}\b)"}, validateCard, digitsAndSpaces, 28, normalizeDigits);
+    add("US_SSN", {R"(\b\d{3}-\d{2}-\d{4}\b)", R"(\b\d{3} \d{2} \d{4}\b)"}, validateSsn, digitsAndSpaces, 11,
+        normalizeDigits);
+    add("IBAN", {R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b)"}, validateIban, alphabet(" ", true, true), 44,
+        normalizeIban);
+    add("EMAIL", {R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b)"},
+        validateEmail, alphabet("._%+-@", true, true, true), 254, normalizeEmail);
+    add("IP_ADDRESS",
+        {R"(\b(?:\d{1,3}\.){3}\d{1,3}\b)",
+         R"([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3})"},
+        [](std::string_view text, std::size_t& begin, std::size_t& end) {
+            return text.substr(begin, end - begin).find(':') == std::string_view::npos ? validateIpv4(text, begin, end)
+                                                                                      : validateIpv6(text, begin, end);
+        },
+        alphabet(":.", true, true, true), 46);
+    add("PHONE",
+        {R"(\+[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){1,6}\b)",
+         R"((?:\(\d{3}\) ?|\b\d{3}[-.])\d{3}[-.]\d{4}\b)",
+         R"(\b0\d{2,4} ?\d{3,4} ?\d{3,4}\b)",
+         R"(\b0\d{2,4} \d{5,8}\b)",
+         R"(\b0[1-9](?:[ .]\d{2}){4}\b)"},
+        validatePhone, alphabet(" +().-", true), 28, normalizeDigits);
+    return d;
+}
+
+}  // namespace
+
+const std::vector<Detector>& builtinDetectors() {
+    static const std::vector<Detector> detectors = makeBuiltins();
+    return detectors;
+}
+
+std::vector<std::string> builtinEntitiesFor(std::string_view name) {
+    if (name == "credit_card") return {"CREDIT_CARD"};
+    if (name == "us_ssn") return {"US_SSN"};
+    if (name == "iban") return {"IBAN"};
+    if (name == "email") return {"EMAIL"};
+    if (name == "phone") return {"PHONE"};
+    if (name == "ip_address") return {"IP_ADDRESS"};
+    if (name == "cloud_access_key") return {"CLOUD_ACCESS_KEY"};
+    if (name == "private_key") return {"PRIVATE_KEY"};
+    if (name == "jwt") return {"JWT"};
+    if (name == "bearer_token") return {"BEARER_TOKEN"};
+    if (name == "credential") return {"CREDENTIAL"};
+    if (name == "secrets") return {"CLOUD_ACCESS_KEY", "PRIVATE_KEY", "JWT", "BEARER_TOKEN", "CREDENTIAL"};
+    return {};
+}
+
+std::vector<std::string> builtinProfileNames() {
+    return {"credit_card", "us_ssn",      "iban", "email",        "phone",      "ip_address",
+            "cloud_access_key", "private_key", "jwt",  "bearer_token", "credential", "secrets"};
+}
+
+bool luhnValid(std::string_view digits) {
+    int sum = 0;
+    bool doubled = false;
+    for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+        int d = *it - '0';
+        if (doubled) {
+            d *= 2;
+            if (d > 9) d -= 9;
+        }
+        sum += d;
+        doubled = !doubled;
+    }
+    return !digits.empty() && sum % 10 == 0;
+}
+
+bool cardIssuerKnown(std::string_view digits) {
+    const auto n = digits.size();
+    auto prefix = [&](std::size_t len) {
+        int v = 0;
+        for (std::size_t i = 0; i < len && i < n; ++i) v = v * 10 + (digits[i] - '0');
+        return v;
+    };
+    const int p1 = prefix(1), p2 = prefix(2), p3 = prefix(3), p4 = prefix(4);
+    if (p1 == 4) return n == 13 || n == 16 || n == 19;                                 // Visa
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return n == 16;         // Mastercard
+    if (p2 == 34 || p2 == 37) return n == 15;                                          // American Express
+    if (p4 == 6011 || (p3 >= 644 && p3 <= 649) || p2 == 65) return n >= 16 && n <= 19;  // Discover
+    if (p2 == 36 || (p3 >= 300 && p3 <= 305)) return n >= 14 && n <= 19;              // Diners Club
+    if (p2 == 38 || p2 == 39) return n >= 16 && n <= 19;                               // Diners Club
+    if (p4 >= 3528 && p4 <= 3589) return n >= 16 && n <= 19;                           // JCB
+    if (p2 == 62) return n >= 16 && n <= 19;                                           // UnionPay
+    return false;
+}
+
+bool ibanValid(std::string_view compact) {
+    if (compact.size() < 15 || compact.size() > 34) return false;
+    if (!isUpper(compact[0]) || !isUpper(compact[1]) || !isDigit(compact[2]) || !isDigit(compact[3])) return false;
+    const auto country = std::find_if(std::begin(kIbanCountries), std::end(kIbanCountries), [&](const IbanCountry& c) {
+        return c.code[0] == compact[0] && c.code[1] == compact[1];
+    });
+    if (country == std::end(kIbanCountries) || static_cast<std::size_t>(country->length) != compact.size()) return false;
+    // ISO 13616 / ISO 7064 MOD 97-10: the first four characters moved to the end, letters
+    // as 10..35, the number mod 97 is 1.
+    int remainder = 0;
+    for (std::size_t k = 0; k < compact.size(); ++k) {
+        const char c = compact[(k + 4) % compact.size()];
+        if (isDigit(c)) {
+            remainder = (remainder * 10 + (c - '0')) % 97;
+        } else if (isUpper(c)) {
+            remainder = (remainder * 100 + (c - 'A' + 10)) % 97;
+        } else {
+            return false;
+        }
+    }
+    return remainder == 1;
+}
+
+bool ssnValid(std::string_view area, std::string_view group, std::string_view serial) {
+    if (area == "000" || area == "666" || area[0] == '9') return false;
+    return group != "00" && serial != "0000";
+}
+
+}  // namespace vigil::mask

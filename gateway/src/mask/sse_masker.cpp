@@ -1,0 +1,247 @@
+#include "mask/sse_masker.h"
+
+#include <vector>
+
+namespace vigil::mask {
+namespace {
+
+std::size_t indexOr(const OrderedJson& object, const char* key, std::size_t fallback) {
+    const auto it = object.find(key);
+    if (it != object.end() && it->is_number_unsigned()) return it->get<std::size_t>();
+    if (it != object.end() && it->is_number_integer() && it->get<std::int64_t>() >= 0) {
+        return static_cast<std::size_t>(it->get<std::int64_t>());
+    }
+    return fallback;
+}
+
+// The envelope of a chat or completions chunk: everything but its choices and usage.
+OrderedJson envelopeOf(const OrderedJson& chunk) {
+    OrderedJson envelope = OrderedJson::object();
+    for (auto it = chunk.begin(); it != chunk.end(); ++it) {
+        if (it.key() != "choices" && it.key() != "usage") envelope[it.key()] = it.value();
+    }
+    return envelope;
+}
+
+}  // namespace
+
+SseMasker::Channel& SseMasker::channel(const std::string& key, const std::string& where) {
+    auto [it, fresh] = channels_.try_emplace(key);
+    if (fresh) it->second.masker = std::make_unique<StreamMasker>(masker_.profile(), masker_.hashKey(), masker_.summary(), where);
+    return it->second;
+}
+
+std::string SseMasker::feed(const std::string& key, const std::string& where, std::string_view text, bool finish) {
+    auto& ch = channel(key, where);
+    std::string out;
+    ch.masker->feed(text, out);
+    if (finish) ch.masker->finish(out);
+    return out;
+}
+
+void SseMasker::writeEvent(std::string_view otherLines, const OrderedJson& data, std::string& out) {
+    out.append(otherLines);
+    out += "data: ";
+    out += dumpJson(data);
+    out += "\n\n";
+}
+
+void SseMasker::event(std::string_view event, std::string& out) {
+    std::string other;
+    std::string data;
+    bool hasData = false;
+    for (std::size_t at = 0; at < event.size();) {
+        auto stop = event.find_first_of("\r\n", at);
+        if (stop == std::string_view::npos) stop = event.size();
+        const auto line = event.substr(at, stop - at);
+        at = stop + (stop < event.size() && event[stop] == '\r' && stop + 1 < event.size() && event[stop + 1] == '\n' ? 2 : 1);
+        if (line.empty()) break;
+        if (line.starts_with("data:")) {
+            auto value = line.substr(5);
+            if (value.starts_with(' ')) value.remove_prefix(1);
+            if (hasData) data += '\n';
+            data.append(value);
+            hasData = true;
+        } else {
+            other.append(line);
+            other += '\n';
+        }
+    }
+    if (!hasData) {
+        out.append(event);
+        return;
+    }
+    if (data == "[DONE]") {
+        flushAll(out);
+        out.append(event);
+        return;
+    }
+    auto json = OrderedJson::parse(data, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded() || !json.is_object()) {
+        std::string masked;
+        if (masker_.maskText(data, masked, "stream") == 0) {
+            out.append(event);
+            return;
+        }
+        out += other;
+        for (std::size_t at = 0; at <= masked.size();) {
+            auto stop = masked.find('\n', at);
+            if (stop == std::string::npos) stop = masked.size();
+            out += "data: ";
+            out.append(masked, at, stop - at);
+            out += '\n';
+            at = stop + 1;
+        }
+        out += '\n';
+        return;
+    }
+    std::string before;
+    if (const auto choices = json.find("choices"); choices != json.end() && choices->is_array()) {
+        lastChunk_ = envelopeOf(json);
+        for (std::size_t i = 0; i < choices->size(); ++i) {
+            if ((*choices)[i].is_object()) maskChoice((*choices)[i], i);
+        }
+    } else if (const auto type = json.find("type"); type != json.end() && type->is_string() &&
+                                                    type->get_ref<const std::string&>().starts_with("response.")) {
+        maskResponsesEvent(json, before);
+    } else {
+        masker_.maskJson(json, "stream");
+    }
+    out += before;
+    writeEvent(other, json, out);
+}
+
+void SseMasker::maskChoice(OrderedJson& choice, std::size_t position) {
+    const auto index = indexOr(choice, "index", position);
+    const std::string prefix = "choices[" + std::to_string(index) + "]";
+    const std::string keyPrefix = "c" + std::to_string(index) + ".";
+    const auto finishReason = choice.find("finish_reason");
+    const bool finishing = finishReason != choice.end() && !finishReason->is_null();
+    if (const auto logprobs = choice.find("logprobs"); logprobs != choice.end() && !logprobs->is_null()) {
+        *logprobs = nullptr;
+    }
+    std::vector<std::string> touched;
+    auto tailFor = [&](OrderedJson choiceTemplate) {
+        OrderedJson tail = lastChunk_;
+        choiceTemplate["index"] = index;
+        choiceTemplate["finish_reason"] = nullptr;
+        tail["choices"] = OrderedJson::array({std::move(choiceTemplate)});
+        return tail;
+    };
+    auto stream = [&](const std::string& key, const std::string& where, OrderedJson& value, std::string field,
+                      OrderedJson choiceTemplate) {
+        auto& ch = channel(keyPrefix + key, where);
+        if (ch.field.empty()) {
+            ch.field = std::move(field);
+            ch.tail = tailFor(std::move(choiceTemplate));
+        }
+        value = feed(keyPrefix + key, where, value.get_ref<const std::string&>(), finishing);
+        touched.push_back(keyPrefix + key);
+    };
+    if (const auto delta = choice.find("delta"); delta != choice.end() && delta->is_object()) {
+        for (auto it = delta->begin(); it != delta->end(); ++it) {
+            const auto& name = it.key();
+            if (name == "role") continue;
+            if (it->is_string()) {
+                stream(name, prefix + ".delta." + name, *it, "/choices/0/delta/" + name,
+                       OrderedJson{{"delta", OrderedJson{{name, ""}}}});
+            } else if (name == "tool_calls" && it->is_array()) {
+                for (std::size_t t = 0; t < it->size(); ++t) {
+                    auto& call = (*it)[t];
+                    if (!call.is_object()) continue;
+                    const auto k = indexOr(call, "index", t);
+                    const auto function = call.find("function");
+                    if (function == call.end() || !function->is_object()) continue;
+                    const auto arguments = function->find("arguments");
+                    if (arguments == function->end() || !arguments->is_string()) continue;
+                    const auto where = prefix + ".delta.tool_calls[" + std::to_string(k) + "].function.arguments";
+                    stream("tool" + std::to_string(k), where, *arguments, "/choices/0/delta/tool_calls/0/function/arguments",
+                           OrderedJson{{"delta", OrderedJson{{"tool_calls", OrderedJson::array({OrderedJson{
+                                                                             {"index", k},
+                                                                             {"function", OrderedJson{{"arguments", ""}}}}})}}}});
+                }
+            } else if (it->is_object() || it->is_array()) {
+                masker_.maskJson(*it, prefix + ".delta." + name);
+            }
+        }
+    }
+    if (const auto text = choice.find("text"); text != choice.end() && text->is_string()) {
+        stream("text", prefix + ".text", *text, "/choices/0/text", OrderedJson{{"text", ""}});
+    }
+    if (const auto message = choice.find("message"); message != choice.end() && message->is_object()) {
+        masker_.maskJson(*message, prefix + ".message");
+    }
+    if (!finishing) return;
+    // The choice ends: everything its other fields still hold goes out in this event.
+    for (auto& [key, ch] : channels_) {
+        if (!key.starts_with(keyPrefix) || ch.masker->held() == 0) continue;
+        if (std::find(touched.begin(), touched.end(), key) != touched.end()) continue;
+        std::string rest;
+        ch.masker->finish(rest);
+        auto& delta = choice["delta"];
+        if (ch.field.starts_with("/choices/0/delta/tool_calls")) {
+            const auto k = ch.tail["choices"][0]["delta"]["tool_calls"][0]["index"];
+            if (!delta.contains("tool_calls") || !delta["tool_calls"].is_array()) delta["tool_calls"] = OrderedJson::array();
+            delta["tool_calls"].push_back(OrderedJson{{"index", k}, {"function", OrderedJson{{"arguments", rest}}}});
+        } else if (ch.field == "/choices/0/text") {
+            choice["text"] = rest;
+        } else {
+            const auto name = ch.field.substr(std::string_view("/choices/0/delta/").size());
+            delta[name] = rest;
+        }
+    }
+}
+
+void SseMasker::maskResponsesEvent(OrderedJson& event, std::string& before) {
+    const auto& type = event["type"].get_ref<const std::string&>();
+    const auto outputIndex = indexOr(event, "output_index", 0);
+    std::string part = "." + std::to_string(indexOr(event, "content_index", indexOr(event, "summary_index", 0)));
+    const auto keyFor = [&](std::string_view family) {
+        return std::string(family) + "@" + std::to_string(outputIndex) + part;
+    };
+    if (type.ends_with(".delta")) {
+        const auto delta = event.find("delta");
+        if (delta != event.end() && delta->is_string()) {
+            const auto family = std::string_view(type).substr(0, type.size() - 6);
+            const auto key = keyFor(family);
+            const auto where = std::string(type) + "[" + std::to_string(outputIndex) + part + "]";
+            auto& ch = channel(key, where);
+            ch.field = "/delta";
+            ch.tail = event;
+            *delta = feed(key, where, delta->get_ref<const std::string&>(), false);
+            return;
+        }
+    }
+    if (type.ends_with(".done")) {
+        const auto family = std::string_view(type).substr(0, type.size() - 5);
+        const auto it = channels_.find(keyFor(family));
+        if (it != channels_.end() && it->second.masker->held() > 0) {
+            std::string rest;
+            it->second.masker->finish(rest);
+            auto tail = it->second.tail;
+            tail["delta"] = rest;
+            if (tail.contains("sequence_number")) tail.erase("sequence_number");
+            writeEvent("event: " + tail.value("type", std::string()) + "\n", tail, before);
+        }
+    }
+    // Whole texts (the .done events, response.completed): masked as they are.
+    masker_.maskJson(event, type);
+}
+
+void SseMasker::flushAll(std::string& out) {
+    for (auto& [key, ch] : channels_) {
+        (void)key;
+        if (ch.masker->held() == 0) continue;
+        std::string rest;
+        ch.masker->finish(rest);
+        auto tail = ch.tail;
+        tail[OrderedJson::json_pointer(ch.field)] = rest;
+        if (tail.contains("sequence_number")) tail.erase("sequence_number");
+        const auto type = tail.value("type", std::string());
+        writeEvent(type.empty() ? std::string() : "event: " + type + "\n", tail, out);
+    }
+}
+
+void SseMasker::finish(std::string& out) { flushAll(out); }
+
+}  // namespace vigil::mask

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mask/body_masker.h"
+#include "mask/stream_masker.h"
+
+namespace vigil::mask {
+
+// Masks an OpenAI server-sent-event stream event by event, keeping its framing valid for
+// the official SDKs. The text a stream spells out over many events (chat deltas'
+// content, refusal and tool-call arguments; completions' text; Responses API output and
+// argument deltas) runs through one StreamMasker per choice and field, so a value split
+// over events is still masked; what a StreamMasker holds back is released with the next
+// event, with the event that finishes the choice, or in one last event before [DONE].
+// Any other event is masked as a JSON document on its own. Log probabilities spell out
+// the raw text token by token, so they are dropped.
+class SseMasker {
+public:
+    explicit SseMasker(BodyMasker& masker) : masker_(masker) {}
+
+    // `event` is one whole event as the framer cut it (ending with its blank line).
+    void event(std::string_view event, std::string& out);
+    // The upstream ended: appends what is still held back, as a last event.
+    void finish(std::string& out);
+
+private:
+    struct Channel {
+        std::unique_ptr<StreamMasker> masker;
+        OrderedJson tail;  // a template event for text released at the end
+        std::string field;
+    };
+    Channel& channel(const std::string& key, const std::string& where);
+    std::string feed(const std::string& key, const std::string& where, std::string_view text, bool finish);
+    void maskChoice(OrderedJson& choice, std::size_t position);
+    void maskResponsesEvent(OrderedJson& event, std::string& before);
+    void flushAll(std::string& out);
+    static void writeEvent(std::string_view otherLines, const OrderedJson& data, std::string& out);
+
+    BodyMasker& masker_;
+    std::map<std::string, Channel> channels_;
+    OrderedJson lastChunk_;  // the last chat/completions chunk, for the envelope of a final event
+};
+
+}  // namespace vigil::mask

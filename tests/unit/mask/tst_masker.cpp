@@ -1,0 +1,416 @@
+// The mask stage's engine: every built-in detector on true values and on look-alikes that
+// must not match, the operators, JSON paths and structured output, CSV columns, the stream
+// masker at every split position, and the OpenAI SSE masker's framing.
+#include <QTest>
+
+#include <nlohmann/json.hpp>
+
+#include "mask/body_masker.h"
+#include "mask/detectors.h"
+#include "mask/json_path.h"
+#include "mask/profile.h"
+#include "mask/sse_masker.h"
+#include "mask/stream_masker.h"
+
+using namespace vigil;
+using json = nlohmann::json;
+
+#define JSON_EQ(actual, expected) QVERIFY2((actual) == (expected), (actual).dump().c_str())
+
+namespace {
+
+const std::string kKey(32, 'k');
+
+std::shared_ptr<const mask::Profile> profileOf(mask::ProfileSpec spec) {
+    if (spec.entities.empty()) {
+        for (const auto& d : mask::builtinDetectors()) spec.entities.push_back(d.entity);
+    }
+    std::string error;
+    auto profile = mask::Profile::compile(std::move(spec), error);
+    if (!profile) qFatal("profile: %s", error.c_str());
+    return profile;
+}
+
+const mask::Profile& standard() {
+    static const auto profile = profileOf({});
+    return *profile;
+}
+
+// "type:value" for every value found, in order.
+QStringList found(const mask::Profile& profile, std::string_view text) {
+    std::vector<mask::Span> spans;
+    profile.find(text, spans);
+    QStringList out;
+    for (const auto& s : spans) {
+        out << QString::fromStdString(std::string(profile.entityOf(s)) + ":" + std::string(text.substr(s.begin, s.end - s.begin)));
+    }
+    return out;
+}
+
+std::string masked(const mask::Profile& profile, std::string_view text) {
+    std::string out;
+    profile.maskText(text, out, kKey, nullptr, "");
+    return out;
+}
+
+std::string streamed(const mask::Profile& profile, const std::vector<std::string_view>& pieces) {
+    mask::Summary summary;
+    mask::StreamMasker masker(profile, kKey, summary, "content");
+    std::string out;
+    for (const auto p : pieces) masker.feed(p, out);
+    masker.finish(out);
+    return out;
+}
+
+}  // namespace
+
+class TestMasker : public QObject {
+    Q_OBJECT
+
+private slots:
+    void findsTrueValues_data() {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<QString>("expected");
+        auto row = [](const char* name, const char* text, const char* expected) {
+            QTest::newRow(name) << QString::fromUtf8(text) << QString::fromUtf8(expected);
+        };
+        row("visa spaced", "card 4111 1111 1111 1111, thanks", "CREDIT_CARD:4111 1111 1111 1111");
+        row("mastercard plain", "pay with 5555555555554444.", "CREDIT_CARD:5555555555554444");
+        row("amex 4-6-5", "(378282246310005)", "CREDIT_CARD:378282246310005");
+        row("amex dashed", "amex 3782-822463-10005 ok", "CREDIT_CARD:3782-822463-10005");
+        row("mastercard 2-series", "use 2221000000000009 now", "CREDIT_CARD:2221000000000009");
+        row("discover", "6011111111111117", "CREDIT_CARD:6011111111111117");
+        row("jcb", "JCB 3530111333300000", "CREDIT_CARD:3530111333300000");
+        row("ssn dashed", "SSN: 123-45-6789.", "US_SSN:123-45-6789");
+        row("ssn spaced", "ssn 078 05 1120 on file", "US_SSN:078 05 1120");
+        row("iban de", "IBAN DE89370400440532013000 please", "IBAN:DE89370400440532013000");
+        row("iban gb grouped", "to GB82 WEST 1234 5698 7654 32.", "IBAN:GB82 WEST 1234 5698 7654 32");
+        row("iban fr grouped", "FR14 2004 1010 0505 0001 3M02 606", "IBAN:FR14 2004 1010 0505 0001 3M02 606");
+        row("email", "write to jane.doe+tag@mail.example.co.uk today", "EMAIL:jane.doe+tag@mail.example.co.uk");
+        row("email in angle brackets", "<ops@example.org>", "EMAIL:ops@example.org");
+        row("e164", "call +14155552671 now", "PHONE:+14155552671");
+        row("e164 spaced", "+44 20 7946 0958", "PHONE:+44 20 7946 0958");
+        row("us parens", "phone (415) 555-2671.", "PHONE:(415) 555-2671");
+        row("us dashed", "415-555-2671", "PHONE:415-555-2671");
+        row("us dotted", "415.555.2671", "PHONE:415.555.2671");
+        row("uk national", "ring 020 7946 0958", "PHONE:020 7946 0958");
+        row("uk mobile", "07700 900123", "PHONE:07700 900123");
+        row("de national", "030 12345678", "PHONE:030 12345678");
+        row("fr national", "01 23 45 67 89", "PHONE:01 23 45 67 89");
+        row("ipv4", "from 192.168.1.254:", "IP_ADDRESS:192.168.1.254");
+        row("ipv6 full", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", "IP_ADDRESS:2001:0db8:85a3:0000:0000:8a2e:0370:7334");
+        row("ipv6 compressed", "host 2001:db8::1 is up", "IP_ADDRESS:2001:db8::1");
+        row("ipv6 loopback", "bind ::1 only", "IP_ADDRESS:::1");
+        row("ipv6 link local", "fe80::1ff:fe23:4567:890a", "IP_ADDRESS:fe80::1ff:fe23:4567:890a");
+        row("aws key", "AKIAIOSFODNN7EXAMPLE", "CLOUD_ACCESS_KEY:AKIAIOSFODNN7EXAMPLE");
+        row("google key", "key=AIzaSyA1234567890abcdefghijklmnopqrstuv", "CLOUD_ACCESS_KEY:AIzaSyA1234567890abcdefghijklmnopqrstuv");
+        row("private key", "x\n-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----\ny",
+            "PRIVATE_KEY:-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----");
+        row("jwt", "token eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U done",
+            "JWT:eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U");
+        row("bearer", "Authorization: Bearer 8f4e2a1b9c7d6e5f3a2b1c0d9e8f7a6b", "BEARER_TOKEN:8f4e2a1b9c7d6e5f3a2b1c0d9e8f7a6b");
+        row("password=", "password=hunter2secret", "CREDENTIAL:hunter2secret");
+        row("json credential", "{\"client_secret\": \"s3cr3t-Value_9\"}", "CREDENTIAL:s3cr3t-Value_9");
+        row("api key colon", "API_KEY: Zx81kk2Lw", "CREDENTIAL:Zx81kk2Lw");
+        row("two values", "mail a@example.com or call 415-555-2671",
+            "EMAIL:a@example.com|PHONE:415-555-2671");
+    }
+    void findsTrueValues() {
+        QFETCH(QString, text);
+        QFETCH(QString, expected);
+        QCOMPARE(found(standard(), text.toStdString()).join(QLatin1Char('|')), expected);
+    }
+
+    void ignoresLookAlikes_data() {
+        QTest::addColumn<QString>("text");
+        auto row = [](const char* name, const char* text) { QTest::newRow(name) << QString::fromUtf8(text); };
+        row("luhn invalid", "card 4111 1111 1111 1112");
+        row("unknown issuer", "number 9111 1111 1111 1113");
+        row("mixed separators", "4111 1111-1111 1111");
+        row("order id", "order ORD-2024-000123 shipped, invoice INV-88213");
+        row("long digit run", "ref 41111111111111119999");
+        row("isbn", "ISBN 978-3-16-148410-0");
+        row("timestamp", "at 20240315123045");
+        row("ssn area 000", "000-12-3456");
+        row("ssn area 666", "666-12-3456");
+        row("ssn area 9xx", "901-23-4567");
+        row("ssn group 00", "123-00-4567");
+        row("ssn serial 0000", "123-45-0000");
+        row("zip+4", "San Francisco, CA 94105-1234");
+        row("iban bad checksum", "DE89370400440532013001");
+        row("iban wrong length", "DE8937040044053201300");
+        row("iban unknown country", "XX89370400440532013000");
+        row("date iso", "on 2024-03-15 at 12:30:45");
+        row("date us", "on 03/15/2024");
+        row("date eu", "am 15.03.2024");
+        row("version 3 parts", "v1.2.3 and 2.14.0 and 1.0.0-rc.1");
+        row("version 4 parts", "build 10.0.19045.2965");
+        row("ip out of range", "256.1.2.3 and 300.300.300.300");
+        row("ip three parts", "1.2.3 or 192.168.1");
+        row("mac address", "00:1A:2B:3C:4D:5E");
+        row("cpp scope", "use std::vector and Foo::Bar");
+        row("serial", "SN 4471-889-2231 and PN-555-0199-22");
+        row("short numbers", "call 911, extension 4321, price 1,299.00");
+        row("nanp bad area", "123-456-7890");
+        row("mention", "ping @username about it");
+        row("spelled email", "user at example dot com");
+        row("no tld", "foo@bar");
+        row("aws wrong length", "AKIA12345 and AKIAEXAMPLE");
+        row("certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----");
+        row("public key", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----");
+        row("jwt-like", "eyJhbGciOi and abc.def.ghi and com.example.app");
+        row("bearer prose", "the bearer of this card; Bearer tokens are short-lived");
+        row("credential prose", "your password must be 12 characters; the secret is safe; password: forgotten");
+    }
+    void ignoresLookAlikes() {
+        QFETCH(QString, text);
+        QCOMPARE(found(standard(), text.toStdString()).join(QLatin1Char('|')), QString());
+    }
+
+    void checksums() {
+        QVERIFY(mask::luhnValid("4111111111111111"));
+        QVERIFY(!mask::luhnValid("4111111111111112"));
+        QVERIFY(mask::cardIssuerKnown("378282246310005"));
+        QVERIFY(!mask::cardIssuerKnown("9111111111111111"));
+        QVERIFY(mask::ibanValid("GB82WEST12345698765432"));
+        QVERIFY(!mask::ibanValid("GB82WEST12345698765433"));
+        QVERIFY(mask::ssnValid("078", "05", "1120"));
+        QVERIFY(!mask::ssnValid("666", "05", "1120"));
+    }
+
+    void operators() {
+        mask::ProfileSpec spec;
+        spec.operators["CREDIT_CARD"] = {mask::OperatorSpec::Kind::KeepLast, 4};
+        spec.operators["EMAIL"] = {mask::OperatorSpec::Kind::Hash, 0};
+        const auto profile = profileOf(spec);
+        QCOMPARE(masked(*profile, "card 4111 1111 1111 1111."), std::string("card ****1111."));
+        QCOMPARE(masked(*profile, "ssn 123-45-6789"), std::string("ssn [US_SSN]"));
+        const auto a = masked(*profile, "Jane@Example.com");
+        const auto b = masked(*profile, "jane@example.com");
+        const auto c = masked(*profile, "john@example.com");
+        QVERIFY(a.starts_with("[EMAIL:") && a.size() == 24);
+        QCOMPARE(a, b);  // the same address however it is cased: reports can join on it
+        QVERIFY(a != c);
+        // Another key gives other tokens.
+        std::string other;
+        profile->maskText("jane@example.com", other, std::string(32, 'x'), nullptr, "");
+        QVERIFY(other != a);
+        // The same card written two ways hashes the same.
+        mask::ProfileSpec hashCards;
+        hashCards.operators["CREDIT_CARD"] = {mask::OperatorSpec::Kind::Hash, 0};
+        const auto hashing = profileOf(hashCards);
+        QCOMPARE(masked(*hashing, "4111-1111-1111-1111"), masked(*hashing, "4111111111111111"));
+    }
+
+    void customDetectors() {
+        mask::ProfileSpec spec;
+        spec.entities = {"EMAIL"};
+        spec.custom.push_back({"PROJECT_CODE", "PRJ-[0-9]{6}", {}, false});
+        spec.custom.push_back({"CODENAME", "", {"bluebird", "night jar"}, false});
+        const auto profile = profileOf(spec);
+        QCOMPARE(masked(*profile, "PRJ-123456 is Bluebird, not bluebirds; Night Jar too"),
+                 std::string("[PROJECT_CODE] is [CODENAME], not bluebirds; [CODENAME] too"));
+        std::string error;
+        QVERIFY(!mask::checkCustomRegex("secret-\\w+", false, error));
+        QVERIFY2(error.find("bound its repetitions") != std::string::npos, error.c_str());
+        QVERIFY(!mask::checkCustomRegex("a*", false, error));
+        QVERIFY(!mask::checkCustomRegex("(unclosed", false, error));
+        QVERIFY(mask::checkCustomRegex("K-[0-9]{1,12}", false, error));
+    }
+
+    void jsonPaths() {
+        std::string error;
+        const auto p = mask::JsonPath::parse("$.data[*].amount", error);
+        QVERIFY2(p, error.c_str());
+        using T = std::vector<mask::PathToken>;
+        QVERIFY(p->matches(T{std::string_view("data"), std::size_t{3}, std::string_view("amount")}));
+        QVERIFY(!p->matches(T{std::string_view("data"), std::string_view("amount")}));
+        const auto d = mask::JsonPath::parse("$..ssn", error);
+        QVERIFY(d->matches(T{std::string_view("a"), std::size_t{0}, std::string_view("ssn")}));
+        QVERIFY(d->matches(T{std::string_view("ssn")}));
+        QVERIFY(!d->matches(T{std::string_view("ssn"), std::string_view("x")}));
+        QVERIFY(mask::JsonPath::parse("$['odd key'][0]", error));
+        for (const char* bad : {"", "data.x", "$", "$.", "$[?(@.a)]", "$.a[1:2]", "$.a[0"}) {
+            QVERIFY2(!mask::JsonPath::parse(bad, error), bad);
+            QVERIFY(!error.empty());
+        }
+    }
+
+    void structuredJsonAndStructuredOutput() {
+        mask::ProfileSpec spec;
+        spec.fields = {{"$..account_number", "ACCOUNT_NUMBER"}, {"$.data[*].amount", "AMOUNT"}};
+        mask::BodyMasker masker(profileOf(spec), kKey);
+        // A data API's JSON: fields by path, other strings by the detectors.
+        const std::string body =
+            "{\"data\":[{\"account_number\":\"12345678\",\"amount\":99.5,\"note\":\"mail bob@example.com\"}],\"meta\":{\"amount\":1}}";
+        std::string out;
+        QCOMPARE(masker.maskBody("application/json", body, out), std::size_t{3});
+        const auto j = json::parse(out);
+        JSON_EQ(j["data"][0]["account_number"], json("[ACCOUNT_NUMBER]"));
+        JSON_EQ(j["data"][0]["amount"], json("[AMOUNT]"));
+        JSON_EQ(j["data"][0]["note"], json("mail [EMAIL]"));
+        JSON_EQ(j["meta"]["amount"], json(1));  // not under $.data[*]
+        QCOMPARE(masker.summary().count("AMOUNT"), std::uint64_t{1});
+        QCOMPARE(masker.summary().entries().front().where, std::string("data[0].account_number"));
+
+        // Structured output: the reply's content is itself JSON; its own root anchors the paths.
+        mask::BodyMasker second(profileOf(spec), kKey);
+        const json reply = {{"choices", json::array({{{"index", 0},
+                                                     {"message", {{"role", "assistant"},
+                                                                  {"content", "{\"data\":[{\"amount\":5,\"ssn\":\"123-45-6789\"}],\"account_number\":\"DE89370400440532013000\"}"}}}}})}};
+        out.clear();
+        second.maskBody("application/json", reply.dump(), out);
+        const auto content = json::parse(json::parse(out)["choices"][0]["message"]["content"].get<std::string>());
+        JSON_EQ(content["data"][0]["amount"], json("[AMOUNT]"));
+        JSON_EQ(content["data"][0]["ssn"], json("[US_SSN]"));
+        JSON_EQ(content["account_number"], json("[ACCOUNT_NUMBER]"));
+        // Nothing to mask: the bytes come back as they were.
+        mask::BodyMasker third(profileOf(spec), kKey);
+        out.clear();
+        const std::string clean = "{\"a\" : \"hello\",  \"b\":[1,2]}";
+        QCOMPARE(third.maskBody("application/json", clean, out), std::size_t{0});
+        QCOMPARE(out, clean);
+    }
+
+    void csvColumns() {
+        mask::ProfileSpec spec;
+        spec.entities = {"EMAIL"};
+        spec.columns = {{"ssn", "US_SSN"}, {"Account", "FIELD"}};
+        const auto profile = profileOf(spec);
+        const std::string text =
+            "Here is the table:\nname,SSN,account,email\nAnn,123-45-6789,\"AC 1\",ann@example.com\nBob,987-65-4321,AC2,bob@example.com\n\nDone.";
+        QCOMPARE(masked(*profile, text),
+                 std::string("Here is the table:\nname,SSN,account,email\nAnn,[US_SSN],\"[FIELD]\",[EMAIL]\nBob,[US_SSN],[FIELD],[EMAIL]\n\nDone."));
+        // Semicolons and tabs too; a header without the column leaves the table alone.
+        QCOMPARE(masked(*profile, "ssn;x\n1;2\n"), std::string("ssn;x\n[US_SSN];2\n"));
+        QCOMPARE(masked(*profile, "a,b\n1,2\n"), std::string("a,b\n1,2\n"));
+    }
+
+    // A value split anywhere over two or three pieces is masked exactly as in one piece.
+    void streamAtEverySplit_data() {
+        QTest::addColumn<QString>("text");
+        for (const char* t : {"Your card 4111 1111 1111 1111 expires soon.", "SSN 123-45-6789, email jane.doe@example.com!",
+                              "IBAN: GB82 WEST 1234 5698 7654 32 (UK)", "Authorization: Bearer 8f4e2a1b9c7d6e5f3a2b1c0d9e8f7a6b ok",
+                              "password=hunter2secret and key AKIAIOSFODNN7EXAMPLE.", "call +44 20 7946 0958 or 2001:db8::1",
+                              "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----\nthanks"}) {
+            QTest::newRow(t) << QString::fromUtf8(t);
+        }
+    }
+    void streamAtEverySplit() {
+        QFETCH(QString, text);
+        const auto s = text.toStdString();
+        const auto expected = masked(standard(), s);
+        QVERIFY(expected != s);
+        for (std::size_t i = 0; i <= s.size(); ++i) {
+            const std::string_view v(s);
+            QCOMPARE(streamed(standard(), {v.substr(0, i), v.substr(i)}), expected);
+        }
+        for (std::size_t i = 0; i <= s.size(); i += 3) {
+            for (std::size_t j = i; j <= s.size(); j += 2) {
+                const std::string_view v(s);
+                QCOMPARE(streamed(standard(), {v.substr(0, i), v.substr(i, j - i), v.substr(j)}), expected);
+            }
+        }
+        // One byte at a time, as a slow stream might.
+        std::vector<std::string_view> bytes;
+        for (std::size_t i = 0; i < s.size(); ++i) bytes.push_back(std::string_view(s).substr(i, 1));
+        QCOMPARE(streamed(standard(), bytes), expected);
+    }
+
+    // Prose is released at once but for its last word; digits wait for the number to end.
+    void streamHoldsBackLittle() {
+        mask::Summary summary;
+        mask::StreamMasker masker(standard(), kKey, summary, "content");
+        std::string out;
+        masker.feed("The quick brown fox jumps over the lazy", out);
+        QCOMPARE(out, std::string("The quick brown fox jumps over the "));
+        masker.feed(" dog. Card 4111 1111", out);
+        QCOMPARE(out, std::string("The quick brown fox jumps over the lazy dog. Card"));
+        masker.feed(" 1111 1111 now", out);
+        QCOMPARE(out, std::string("The quick brown fox jumps over the lazy dog. Card [CREDIT_CARD] "));
+        masker.finish(out);
+        QCOMPARE(out, std::string("The quick brown fox jumps over the lazy dog. Card [CREDIT_CARD] now"));
+        QCOMPARE(summary.count("CREDIT_CARD"), std::uint64_t{1});
+        QVERIFY(standard().maxHold() <= 8192);
+    }
+
+    void sseChatStreamSplitOverEvents() {
+        mask::BodyMasker body(std::shared_ptr<const mask::Profile>(&standard(), [](const mask::Profile*) {}), kKey);
+        mask::SseMasker sse(body);
+        auto chunk = [](const json& delta, const json& finish = nullptr) {
+            const json c = {{"id", "chatcmpl-1"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "m"},
+                            {"choices", json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish}}})}};
+            return "data: " + c.dump() + "\n\n";
+        };
+        std::string out;
+        sse.event(chunk({{"role", "assistant"}, {"content", ""}}), out);
+        sse.event(chunk({{"content", "Card 4111 11"}}), out);
+        sse.event(chunk({{"content", "11 1111 1"}}), out);
+        sse.event(chunk({{"content", "111 ok, mail x@exa"}}), out);
+        sse.event(chunk({{"content", "mple.com"}}), out);
+        sse.event(chunk(json::object(), "stop"), out);
+        sse.event("data: [DONE]\n\n", out);
+        // Every event is valid SSE with JSON data; the content adds up to the masked text.
+        std::string content;
+        int events = 0;
+        std::size_t at = 0;
+        while (at < out.size()) {
+            const auto end = out.find("\n\n", at);
+            QVERIFY(end != std::string::npos);
+            const auto event = out.substr(at, end - at);
+            at = end + 2;
+            QVERIFY2(event.starts_with("data: "), event.c_str());
+            ++events;
+            if (event == "data: [DONE]") continue;
+            const auto j = json::parse(event.substr(6));
+            const auto& delta = j["choices"][0]["delta"];
+            if (delta.contains("content")) content += delta["content"].get<std::string>();
+        }
+        QCOMPARE(events, 7);
+        QCOMPARE(content, std::string("Card [CREDIT_CARD] ok, mail [EMAIL]"));
+        QVERIFY(out.find("4111") == std::string::npos);
+        QCOMPARE(body.summary().count("CREDIT_CARD"), std::uint64_t{1});
+        QCOMPARE(body.summary().entries().front().where, std::string("choices[0].delta.content"));
+    }
+
+    void sseHeldTextGoesOutBeforeDone() {
+        mask::BodyMasker body(std::shared_ptr<const mask::Profile>(&standard(), [](const mask::Profile*) {}), kKey);
+        mask::SseMasker sse(body);
+        std::string out;
+        sse.event("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ends with 123-45-6789\"}}]}"
+                  "\n\n",
+                  out);
+        QVERIFY(out.find("6789") == std::string::npos);
+        sse.event("data: [DONE]\n\n", out);
+        QVERIFY2(out.find("\"content\":\" [US_SSN]\"") != std::string::npos, out.c_str());
+        QVERIFY(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    void sseToolArgumentsAndLogprobs() {
+        mask::BodyMasker body(std::shared_ptr<const mask::Profile>(&standard(), [](const mask::Profile*) {}), kKey);
+        mask::SseMasker sse(body);
+        std::string out;
+        sse.event("data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"t\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"email\\\":\\\"ann@exam\"}}]},\"logprobs\":{\"content\":[{\"token\":\"ann\"}]}}]}"
+                  "\n\n",
+                  out);
+        sse.event("data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ple.com\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}"
+                  "\n\n",
+                  out);
+        QVERIFY(out.find("ann@") == std::string::npos);
+        QVERIFY(out.find("\"logprobs\":null") != std::string::npos);
+        std::string arguments;
+        std::size_t at = 0;
+        while ((at = out.find("data: ", at)) != std::string::npos) {
+            const auto end = out.find("\n\n", at);
+            const auto j = json::parse(out.substr(at + 6, end - at - 6));
+            for (const auto& call : j["choices"][0]["delta"].value("tool_calls", json::array())) {
+                arguments += call["function"]["arguments"].get<std::string>();
+            }
+            at = end;
+        }
+        QCOMPARE(arguments, std::string("{\"email\":\"[EMAIL]\"}"));
+    }
+};
+
+QTEST_APPLESS_MAIN(TestMasker)
+#include "tst_masker.moc"
