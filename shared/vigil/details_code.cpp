@@ -44,6 +44,7 @@ constexpr std::array kCatalog = {
     DetailsCodeInfo{DetailsCode::RateLimited, "rate_limited", 429, "rate_limit_error"},
     DetailsCodeInfo{DetailsCode::BudgetExhausted, "budget_exhausted", 429, "insufficient_quota"},
     DetailsCodeInfo{DetailsCode::RecordingUnavailable, "recording_unavailable", 503, "server_error"},
+    DetailsCodeInfo{DetailsCode::ResponseNotMaskable, "response_not_maskable", 502, "server_error"},
 };
 
 constexpr bool catalogIsInEnumOrder() {

@@ -43,6 +43,7 @@ enum class DetailsCode {
     RateLimited,
     BudgetExhausted,
     RecordingUnavailable,
+    ResponseNotMaskable,
 };
 
 // True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).

@@ -10,6 +10,7 @@
 #include "net/http_fetch.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
+#include "mask/profile.h"
 #include "policy/policy_loader.h"
 #include "policy/policy_source.h"
 #include "policy/usage_tracker.h"
@@ -150,6 +151,15 @@ int runGateway(const config::GatewayConfig& config) {
                                    .str("durability", strict ? "strict" : "relaxed")
                                    .take());
     auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys, policySource, usage, recording);
+    {
+        std::string problem;
+        auto maskingKey = mask::loadOrCreateHashKey(config.masking.keyFile.string(), problem);
+        if (maskingKey.empty()) {
+            observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", problem);
+            return 1;
+        }
+        pipeline->setMaskingKey(std::move(maskingKey));
+    }
 
     net::HttpServer server(serverOptions(config), pipeline);
     std::vector<net::BoundListener> bound;

@@ -40,6 +40,7 @@ struct RequestContext {
     std::shared_ptr<const inspect::RequestFacts> facts;  // set by the inspect stage
     std::string apiPath;  // "/v1/chat/completions": the upstream path without prefix or query
     std::shared_ptr<const policy::Decision> decision;  // set by the decide stage
+    std::optional<std::string> maskedBody;  // the body with the prompt masked (the profile says so)
     std::optional<LocalReply> localReply;             // set by a stage that answers itself
     // Set by a stage that parks the request: whoever finishes the awaited work calls
     // wake() on it, and the stage runs again.

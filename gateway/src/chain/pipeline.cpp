@@ -13,6 +13,8 @@
 #include "policy/policy.h"
 #include "route/router.h"
 #include "api/recording_api.h"
+#include "mask/body_masker.h"
+#include "mask/sse_masker.h"
 
 namespace vigil::chain {
 namespace {
@@ -21,6 +23,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kDroppedHeaders[] = {"authorization", "proxy-authorization", "cookie",
                                                 "x-request-id", "x-vigil-session"};
+// When the response is masked, it must come back readable: no compression.
+constexpr std::string_view kDroppedHeadersMasked[] = {"authorization", "proxy-authorization", "cookie",
+                                                      "x-request-id", "x-vigil-session", "accept-encoding"};
 constexpr std::string_view kNotRecorded =
     "the gateway cannot record this exchange right now, and it serves nothing unrecorded; try again later";
 
@@ -79,11 +84,32 @@ public:
     void setRecording(std::unique_ptr<SessionRecording> recording) { recording_ = std::move(recording); }
     void setIdentity(std::shared_ptr<const auth::Identity> identity) { identity_ = std::move(identity); }
     void setDecision(std::shared_ptr<const policy::Decision> decision) { decision_ = std::move(decision); }
+    void setMasking(std::shared_ptr<const mask::Profile> profile, std::string_view key) {
+        masker_ = std::make_unique<mask::BodyMasker>(std::move(profile), std::string(key));
+    }
 
-    void onResponseHead(int status, net::Headers& headers, bool streaming) override {
+    void onResponseHead(int& status, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
         if (scrubber_ != nullptr) {
             for (auto& h : headers) scrubber_->scrub(h.value);
+        }
+        if (masker_) {
+            for (const auto& h : headers) {
+                if (net::equalsIgnoreCase(h.name, "content-type")) contentType_ = h.value;
+                // Asked for identity; a compressed answer cannot be inspected, so it is not passed on.
+                if (net::equalsIgnoreCase(h.name, "content-encoding") && !net::equalsIgnoreCase(h.value, "identity")) {
+                    unmaskable_ = "the upstream answered with Content-Encoding '" + h.value +
+                                  "', which the gateway cannot inspect, and the masking profile '" +
+                                  masker_->profile().spec().name + "' applies to this response";
+                }
+            }
+            if (!unmaskable_.empty()) {
+                status = detailsCodeInfo(DetailsCode::ResponseNotMaskable).httpStatus;
+                code_ = DetailsCode::ResponseNotMaskable;
+                headers = {{"Content-Type", "application/json"}};
+            } else if (streaming) {
+                sse_ = std::make_unique<mask::SseMasker>(*masker_);
+            }
         }
         headers.push_back({"X-Request-Id", requestId_});
         if (decision_) headers.push_back({"X-Vigil-Policy-Version", decision_->policyVersion});
@@ -99,8 +125,16 @@ public:
 
     void onResponseData(std::string_view data, std::string& out) override {
         const auto from = out.size();
-        if (streaming_) {
+        if (!unmaskable_.empty()) {
+            if (!streaming_) out += errorBody(DetailsCode::ResponseNotMaskable, unmaskable_);
+        } else if (streaming_ && sse_) {
+            framed_.clear();
+            framer_.feed(data, framed_);
+            sse_->events(framed_, out);
+        } else if (streaming_) {
             framer_.feed(data, out);
+        } else if (masker_) {
+            masker_->maskBody(contentType_, data, out);
         } else {
             out.append(data);
         }
@@ -113,7 +147,16 @@ public:
     void onResponseEnd(std::string& out) override {
         if (!streaming_) return;
         const auto from = out.size();
-        framer_.flush(out);
+        if (!unmaskable_.empty()) {
+            out += errorBody(DetailsCode::ResponseNotMaskable, unmaskable_);
+        } else if (sse_) {
+            framed_.clear();
+            framer_.flush(framed_);
+            sse_->events(framed_, out);
+            sse_->finish(out);
+        } else {
+            framer_.flush(out);
+        }
         if (scrubber_ != nullptr) scrubber_->scrubFrom(out, from);
     }
 
@@ -130,12 +173,17 @@ public:
         code_ = failure.code;
         if (connection_) metrics_.upstreamError(*connection_, failure.code);
         framer_.discardPartial();
+        if (sse_) sse_->finish(out);  // what was held back, masked, before the error
         out += errorEvent(failure.code, failure.message);
         if (recording_) recording_->failedMidStream(failure.code, failure.message);
     }
 
     std::optional<net::FinishGate> beforeFinish(std::string_view finalData, const net::ExchangeOutcome& outcome) override {
         if (!recording_) return std::nullopt;
+        if (masker_ && !masker_->summary().empty()) {
+            recording_->masked("response", masker_->profile().spec().name, masker_->summary().total(),
+                               masker_->summary().toJson());
+        }
         auto planned = outcome;
         if (!planned.code) planned.code = code_;
         return recording_->finish(finalData, planned);
@@ -196,6 +244,11 @@ private:
     bool quiet_;
     bool streaming_ = false;
     forward::SseFramer framer_;
+    std::string framed_;
+    std::unique_ptr<mask::BodyMasker> masker_;
+    std::unique_ptr<mask::SseMasker> sse_;
+    std::string contentType_;
+    std::string unmaskable_;  // why the response cannot be passed on
     std::optional<DetailsCode> code_;
     std::shared_ptr<const auth::Identity> identity_;
     std::shared_ptr<const policy::Decision> decision_;
@@ -368,12 +421,31 @@ std::unique_ptr<SessionRecording> Pipeline::startRecording(const RequestContext&
     r.target = context.request->target;
     r.clientAddress = context.request->clientAddress;
     if (context.connection) r.connection = config_->connections[*context.connection].name;
-    r.body = context.request->body;
+    r.body = context.maskedBody ? std::string_view(*context.maskedBody) : context.request->body;
     r.identity = context.identity.get();
     r.facts = context.facts.get();
     r.decision = context.decision.get();
     recording->begin(r);
     return recording;
+}
+
+std::unique_ptr<mask::BodyMasker> Pipeline::maskRequest(RequestContext& context) const {
+    if (!context.decision || !context.decision->maskProfile || !context.decision->maskProfile->spec().requests) {
+        return nullptr;
+    }
+    const auto& request = *context.request;
+    if (request.body.empty()) return nullptr;
+    auto masker = std::make_unique<mask::BodyMasker>(context.decision->maskProfile, maskingKey_);
+    std::string masked;
+    masker->maskBody(request.header("content-type"), request.body, masked);
+    if (masker->summary().empty()) return nullptr;
+    context.maskedBody = std::move(masked);
+    return masker;
+}
+
+static void recordMasking(SessionRecording* recording, const mask::BodyMasker* masker, std::string_view direction) {
+    if (recording == nullptr || masker == nullptr) return;
+    recording->masked(direction, masker->profile().spec().name, masker->summary().total(), masker->summary().toJson());
 }
 
 net::Action Pipeline::answerApi(RequestContext& context) {
@@ -407,7 +479,10 @@ net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
         auto exchange = std::make_unique<Exchange>(*metrics_, request, context.requestId,
                                                    context.connection, name, nullptr, false);
         exchange->setCode(reply.code);
-        exchange->setRecording(startRecording(context));
+        const auto requestMasker = maskRequest(context);
+        auto recording = startRecording(context);
+        recordMasking(recording.get(), requestMasker.get(), "request");
+        exchange->setRecording(std::move(recording));
         exchange->setIdentity(context.identity);
         action.local = errorResponse(reply.code, reply.message, context.requestId, &reply);
         if (recording_.recorder) action.local.headers.push_back({"X-Vigil-Session", context.sessionId});
@@ -427,12 +502,22 @@ net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
     action.forward.dropHeaders = kDroppedHeaders;
     action.forward.setHeaders = {{"X-Request-Id", context.requestId}};
     action.forward.credentialHeader = runtime.authorization;
+    const auto& profile = context.decision ? context.decision->maskProfile : nullptr;
+    const bool maskResponse = profile && profile->spec().responses;
+    if (maskResponse) {
+        action.forward.dropHeaders = kDroppedHeadersMasked;
+        action.forward.setHeaders.push_back({"Accept-Encoding", "identity"});
+    }
+    const auto requestMasker = maskRequest(context);
     auto recording = startRecording(context);
+    recordMasking(recording.get(), requestMasker.get(), "request");
+    if (context.maskedBody) action.forward.body = std::move(context.maskedBody);
     if (recording) recording->upstreamStarted(name, action.forward.target);
     auto exchange = std::make_unique<Exchange>(*metrics_, request, std::move(context.requestId), index,
                                                name, &runtime.scrubber, false);
     exchange->setRecording(std::move(recording));
     exchange->setIdentity(std::move(context.identity));
+    if (maskResponse) exchange->setMasking(profile, maskingKey_);
     exchange->setDecision(std::move(context.decision));
     action.observer = std::move(exchange);
     return action;

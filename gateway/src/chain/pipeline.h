@@ -19,6 +19,10 @@ class PolicySource;
 class UsageTracker;
 }
 
+namespace vigil::mask {
+class BodyMasker;
+}
+
 namespace vigil::api {
 class RecordingApi;
 }
@@ -48,6 +52,8 @@ public:
     net::LocalResponse rejected(DetailsCode code, std::string_view message,
                                 const net::RequestView* request) override;
     void onShutdownStarted() override { draining_.store(true); }
+    // The key of the masking profiles' hash operator (set before serving).
+    void setMaskingKey(std::string key) { maskingKey_ = std::move(key); }
 
     // Headers a client sends that never reach the upstream.
     static std::span<const std::string_view> droppedClientHeaders();
@@ -65,6 +71,8 @@ private:
     net::Action builtin(const net::RequestView& request, std::string requestId);
     net::Action answerApi(RequestContext& context);
     std::unique_ptr<SessionRecording> startRecording(const RequestContext& context);
+    // Masks the prompt when the decided profile says so; returns what it masked, for the recording.
+    std::unique_ptr<mask::BodyMasker> maskRequest(RequestContext& context) const;
 
     std::shared_ptr<const config::GatewayConfig> config_;
     std::shared_ptr<observe::Metrics> metrics_;
@@ -73,6 +81,7 @@ private:
     std::vector<ConnectionRuntime> connections_;
     RecordingSetup recording_;
     std::atomic<bool> draining_{false};
+    std::string maskingKey_;
 };
 
 // Valid client request ids are kept: 1-128 characters of [A-Za-z0-9._:-].

@@ -112,6 +112,18 @@ void SessionRecording::upstreamStarted(std::string_view connection, std::string_
                          .take());
 }
 
+void SessionRecording::masked(std::string_view direction, std::string_view profile, std::uint64_t total,
+                              std::string_view entitiesJson) {
+    recorder_.recordSoon(sessionId_, "masking.applied",
+                         JsonObjectWriter()
+                             .num("offset_us", offsetMicros())
+                             .str("direction", direction)
+                             .str("profile", profile)
+                             .num("total", static_cast<std::int64_t>(total))
+                             .raw("entities", entitiesJson)
+                             .take());
+}
+
 void SessionRecording::responseStarted(int status, std::string_view contentType, bool streaming) {
     headRecorded_ = true;
     recorder_.recordSoon(sessionId_, "response.started",

@@ -560,6 +560,14 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
     config.store.sqlitePath = resolvePath(origin, expandEnvironment(store, store.keyPath("sqlite_path"), sqlite));
     store.rejectUnknownKeys();
     config.recording = readRecording(r, origin, config.store.sqlitePath);
+    config.masking.keyFile = config.store.sqlitePath.parent_path() / "masking-key";
+    if (r.find("masking") != nullptr) {
+        auto masking = r.object("masking");
+        if (const auto keyFile = masking.optionalString("key_file")) {
+            config.masking.keyFile = resolvePath(origin, expandEnvironment(masking, masking.keyPath("key_file"), *keyFile));
+        }
+        masking.rejectUnknownKeys();
+    }
 
     if (r.find("policy") != nullptr) {
         auto policy = r.object("policy");

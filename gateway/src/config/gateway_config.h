@@ -135,6 +135,12 @@ struct RecordingSettings {
     int retentionDays = 0;  // 0: kept forever
 };
 
+// Masking (docs/masking.md): the profiles live in the policy file; the gateway holds the
+// key of the hash operator.
+struct MaskingSettings {
+    std::filesystem::path keyFile;  // HMAC-SHA256 key, hex; default "masking-key" beside the database
+};
+
 struct GatewayConfig {
     std::filesystem::path sourceFile;
     std::vector<Listener> listeners;
@@ -148,6 +154,7 @@ struct GatewayConfig {
     Identity identity;
     Store store;
     RecordingSettings recording;
+    MaskingSettings masking;
     std::vector<ModelPrice> prices;
     std::optional<PolicySettings> policy;  // none: every request that passes the role check is allowed
 

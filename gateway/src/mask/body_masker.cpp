@@ -55,6 +55,11 @@ std::size_t BodyMasker::walk(OrderedJson& value, std::vector<PathToken>& path, s
         return 1;
     }
     if (value.is_object()) {
+        // Log probabilities spell out the raw text token by token.
+        if (const auto logprobs = value.find("logprobs"); logprobs != value.end() && !logprobs->is_null()) {
+            *logprobs = nullptr;
+            summary_.add("LOGPROBS_REMOVED", join(where, path));
+        }
         for (auto it = value.begin(); it != value.end(); ++it) {
             path.emplace_back(std::string_view(it.key()));
             masked += walk(it.value(), path, root, where);

@@ -35,6 +35,7 @@ public:
     const Profile& profile() const { return *profile_; }
     const std::string& hashKey() const { return hashKey_; }
     Summary& summary() { return summary_; }
+    const Summary& summary() const { return summary_; }
 
 private:
     std::size_t walk(OrderedJson& value, std::vector<PathToken>& path, std::size_t root, const std::string& where);

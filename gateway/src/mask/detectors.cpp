@@ -166,6 +166,9 @@ bool validatePhone(std::string_view text, std::size_t& begin, std::size_t& end) 
     if (isDigit(prior) || prior == '+' || ((prior == '-' || prior == '.' || prior == '/') && isDigit(before(text, begin, 2)))) {
         return false;
     }
+    // Digit groups that go on before or after ("... 4063 0941 0957 4063 ...") belong to a
+    // longer number (a grouped card or IBAN), not to a phone number.
+    if ((prior == ' ' && isDigit(before(text, begin, 2))) || (at(text, end) == ' ' && isDigit(at(text, end + 1)))) return false;
     if (value.front() == '+') return digits.size() >= 8 && digits.size() <= 15 && digits[0] != '0';
     char separator = 0;
     for (std::size_t i = 0; i < value.size(); ++i) {

@@ -111,6 +111,21 @@ void SseMasker::event(std::string_view event, std::string& out) {
     writeEvent(other, json, out);
 }
 
+void SseMasker::events(std::string_view framed, std::string& out) {
+    std::size_t start = 0;
+    for (std::size_t at = 0; at < framed.size();) {
+        const auto stop = framed.find_first_of("\r\n", at);
+        if (stop == std::string_view::npos) break;
+        const auto next = stop + (framed[stop] == '\r' && stop + 1 < framed.size() && framed[stop + 1] == '\n' ? 2 : 1);
+        if (stop == at) {  // a blank line ends the event
+            event(framed.substr(start, next - start), out);
+            start = next;
+        }
+        at = next;
+    }
+    if (start < framed.size()) event(framed.substr(start), out);
+}
+
 void SseMasker::maskChoice(OrderedJson& choice, std::size_t position) {
     const auto index = indexOr(choice, "index", position);
     const std::string prefix = "choices[" + std::to_string(index) + "]";

@@ -24,6 +24,8 @@ public:
 
     // `event` is one whole event as the framer cut it (ending with its blank line).
     void event(std::string_view event, std::string& out);
+    // One or more whole events, as the framer released them.
+    void events(std::string_view framed, std::string& out);
     // The upstream ended: appends what is still held back, as a last event.
     void finish(std::string& out);
 

@@ -352,9 +352,9 @@ private:
         }
         for (const auto& h : forward.setHeaders) appendHeader(head_, h.name, h.value);
         const auto method = request.method();
-        if (!request.body().empty() || method == http::verb::post || method == http::verb::put ||
-            method == http::verb::patch) {
-            appendContentLength(head_, request.body().size());
+        const auto bodySize = forward.body ? forward.body->size() : request.body().size();
+        if (bodySize > 0 || method == http::verb::post || method == http::verb::put || method == http::verb::patch) {
+            appendContentLength(head_, bodySize);
         }
         head_ += kCrlf;
     }
@@ -423,7 +423,8 @@ private:
             if (!ec) {
                 phase = ForwardPhase::Send;
                 limit = bounded(upstream.firstByteTimeout, deadline);
-                ec = co_await connection->write(head_, request.body(), limit.first);
+                ec = co_await connection->write(head_, fwd.body ? std::string_view(*fwd.body) : std::string_view(request.body()),
+                                                limit.first);
             }
             if (!ec) {
                 phase = ForwardPhase::ResponseHead;
@@ -446,7 +447,7 @@ private:
         }
 
         const auto& upstreamHead = response->get();
-        const int status = static_cast<int>(upstreamHead.result_int());
+        int status = static_cast<int>(upstreamHead.result_int());
         Headers headers;
         headers.reserve(16);
         bool streaming = false;

@@ -100,8 +100,9 @@ class ExchangeObserver {
 public:
     virtual ~ExchangeObserver() = default;
 
-    // The upstream's status and headers (hop-by-hop fields already removed); may edit.
-    virtual void onResponseHead(int status, Headers& headers, bool streaming) = 0;
+    // The upstream's status and headers (hop-by-hop fields already removed); may edit
+    // both (a response the gateway cannot pass on becomes its own error).
+    virtual void onResponseHead(int& status, Headers& headers, bool streaming) = 0;
     // A piece of the upstream body (streaming) or the whole body (buffered); appends what
     // the client receives to `out`.
     virtual void onResponseData(std::string_view data, std::string& out) = 0;
@@ -134,6 +135,7 @@ struct ForwardRequest {
     std::span<const std::string_view> dropHeaders;
     Headers setHeaders;                // added to the upstream request
     std::string_view credentialHeader; // added as Authorization; owned by the config
+    std::optional<std::string> body;   // instead of the client's body (masked prompts)
 };
 
 struct Action;

@@ -219,7 +219,10 @@ private:
             if (isObject(profiles)) {
                 for (const auto& [name, ignored] : profiles.value.items()) {
                     const auto node = profiles.member(name);
-                    if (!maskingName(Node{json(name), node.pointer, node.path})) continue;
+                    if (!isMaskingName(name)) {
+                        errorAtKey(node, "masking profile names use a-z, 0-9, '-' and '_' (at most 64 characters)");
+                        continue;
+                    }
                     // Registered even when it failed, so rules naming it get no second error.
                     policy.maskingProfiles[name] = loadProfile(node, name);
                 }
@@ -413,11 +416,15 @@ private:
         return profile;
     }
 
+    static bool isMaskingName(std::string_view s) {
+        return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        });
+    }
+
     std::optional<std::string> maskingName(const Node& node) {
         auto s = string(node);
-        if (s && (s->size() > 64 || !std::all_of(s->begin(), s->end(), [](char c) {
-                      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-                  }))) {
+        if (s && !isMaskingName(*s)) {
             error(node, "masking profile names use a-z, 0-9, '-' and '_' (at most 64 characters)");
             return std::nullopt;
         }

@@ -117,7 +117,8 @@ private slots:
         const std::vector<HeaderView> headers = {{"Authorization", key_}};
         Action action = pipeline_->handle(makeRequest("POST", "/v1/chat/completions", headers));
         vigil::net::Headers responseHeaders = {{"X-Echo", "Bearer sk-upstream-credential"}};
-        action.observer->onResponseHead(401, responseHeaders, false);
+        int status = 401;
+        action.observer->onResponseHead(status, responseHeaders, false);
         QCOMPARE(responseHeaders[0].value, std::string("Bearer [REDACTED]"));
         std::string out;
         action.observer->onResponseData("key: sk-upstream-credential", out);
