@@ -113,9 +113,9 @@ void MockUpstream::remember(const net::RequestView& request) {
         headers[name] = std::string(h.value);
     }
     json record = {{"method", request.method}, {"target", request.target}, {"headers", headers},
-                   {"body_bytes", request.body.size()}};
+                   {"body_bytes", request.body.size()}, {"body", std::string(request.body)}};
     std::lock_guard lock(mutex_);
-    lastRequestJson_ = record.dump();
+    lastRequestJson_ = record.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 net::LocalResponse MockUpstream::lastRequest() {
@@ -151,6 +151,10 @@ net::Action MockUpstream::handle(const net::RequestView& request) {
     if (const auto v = request.header("x-mock-fault"); !v.empty()) {
         if (auto f = faultFromName(v)) o.fault = *f;
     }
+    if (const auto v = request.header("x-mock-chunk-bytes"); !v.empty()) {
+        o.chunkBytes = static_cast<std::size_t>(std::max(0, std::atoi(std::string(v).c_str())));
+    }
+    if (const auto v = request.header("x-mock-content-encoding"); !v.empty()) o.contentEncoding = std::string(v);
 
     const auto auth = request.header("authorization");
     if (o.fault == Fault::LeakKey) {
@@ -187,6 +191,7 @@ net::Action MockUpstream::handle(const net::RequestView& request) {
                                    "invalid_request_error", "unknown_url");
     }
     if (o.fault == Fault::SlowFirstByte) action.local.headDelay = o.firstByteDelay;
+    if (!o.contentEncoding.empty()) action.local.headers.push_back({"Content-Encoding", o.contentEncoding});
     return action;
 }
 
@@ -236,7 +241,12 @@ net::LocalResponse MockUpstream::chatCompletions(const net::RequestView& request
     const std::string id = "chatcmpl-mock-" + std::to_string(n);
     const auto created = static_cast<std::int64_t>(std::time(nullptr));
     const int promptTokens = estimateTokens(prompt);
-    const auto tokens = splitTokens(reply);
+    std::vector<std::string> tokens;
+    if (o.chunkBytes > 0) {
+        for (std::size_t i = 0; i < reply.size(); i += o.chunkBytes) tokens.push_back(reply.substr(i, o.chunkBytes));
+    } else {
+        tokens = splitTokens(reply);
+    }
     const int completionTokens = static_cast<int>(tokens.size());
     const json usage = {{"prompt_tokens", promptTokens},
                         {"completion_tokens", completionTokens},
