@@ -18,6 +18,7 @@ bool isUpper(char c) { return c >= 'A' && c <= 'Z'; }
 bool isLower(char c) { return c >= 'a' && c <= 'z'; }
 bool isAlnum(char c) { return isDigit(c) || isUpper(c) || isLower(c); }
 bool isBase64Url(char c) { return isAlnum(c) || c == '-' || c == '_'; }
+bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 char at(std::string_view text, std::size_t i) { return i < text.size() ? text[i] : '\0'; }
@@ -125,7 +126,16 @@ bool validateIban(std::string_view text, std::size_t& begin, std::size_t& end) {
 
 // E-mail addresses -----------------------------------------------------------------------
 
+bool isLocalPartChar(char c) { return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'; }
+
 bool validateEmail(std::string_view text, std::size_t& begin, std::size_t& end) {
+    // The expression starts at the '@' (a literal the engine finds fast, where a leading
+    // class would make it track a start at every letter): the local part is read back here.
+    if (begin >= text.size() || text[begin] != '@') return false;
+    std::size_t start = begin;
+    while (start > 0 && begin - start < 64 && isLocalPartChar(text[start - 1])) --start;
+    if (start > 0 && isLocalPartChar(text[start - 1])) return false;  // longer than 64
+    begin = start;
     while (begin < end && (text[begin] == '.' || text[begin] == '-' || text[begin] == '+')) ++begin;
     const auto value = text.substr(begin, end - begin);
     const auto at = value.find('@');
@@ -209,6 +219,8 @@ bool validateIpv4(std::string_view text, std::size_t& begin, std::size_t& end) {
 }
 
 bool validateIpv6(std::string_view text, std::size_t& begin, std::size_t& end) {
+    // The expression starts at the first ':' (fast to find); the first group is read back.
+    for (int k = 0; k < 4 && begin > 0 && isHexDigit(text[begin - 1]); ++k) --begin;
     const auto value = text.substr(begin, end - begin);
     if (value.size() < 2 || value.size() > 45) return false;
     const char prior = before(text, begin);
@@ -397,11 +409,11 @@ std::vector<Detector> makeBuiltins() {
         normalizeDigits);
     add("IBAN", {R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b)"}, validateIban, alphabet(" ", true, true), 44,
         normalizeIban);
-    add("EMAIL", {R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b)"},
+    add("EMAIL", {R"(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b)"},
         validateEmail, alphabet("._%+-@", true, true, true), 254, normalizeEmail);
     add("IP_ADDRESS",
         {R"(\b(?:\d{1,3}\.){3}\d{1,3}\b)",
-         R"([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3})"},
+         R"(:[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){1,7}(?:\.\d{1,3}){0,3})"},
         [](std::string_view text, std::size_t& begin, std::size_t& end) {
             return text.substr(begin, end - begin).find(':') == std::string_view::npos ? validateIpv4(text, begin, end)
                                                                                       : validateIpv6(text, begin, end);
