@@ -404,7 +404,8 @@ std::vector<Detector> makeBuiltins() {
             return set;
         }(),
         256, nullptr, /*caseless=*/true);
-    add("CREDIT_CARD", {R"(\b\d(?:[ -]?\d){12,18}\b)"}, validateCard, digitsAndSpaces, 28, normalizeDigits);
+    // Printed card numbers: 13-19 digits together, or in groups (4-4-4-4, 4-6-5, 4-4-4-4-3...).
+    add("CREDIT_CARD", {R"(\b\d{13,19}\b)", R"(\b\d{4}[ -]\d{4,6}[ -]\d{3,6}(?:[ -]\d{3,5}){0,2}\b)"}, validateCard, digitsAndSpaces, 28, normalizeDigits);
     add("US_SSN", {R"(\b\d{3}-\d{2}-\d{4}\b)", R"(\b\d{3} \d{2} \d{4}\b)"}, validateSsn, digitsAndSpaces, 11,
         normalizeDigits);
     add("IBAN", {R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b)"}, validateIban, alphabet(" ", true, true), 44,
