@@ -70,6 +70,10 @@ with credentials, for example:
 
   curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer $demo_key' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"deploy with key AKIAABCDEFGHIJKLMNOP"}]}'
 
+Replies are masked (docs/masking.md); the demo upstream echoes the prompt with X-Mock-Echo:
+
+  curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer $demo_key' -H 'X-Mock-Echo: 1' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"Card 4111 1111 1111 1111, mail jane@example.com, SSN 123-45-6789"}]}'
+
 Every request is recorded (docs/recording.md). Read the recording as an auditor:
 
   curl -sS 'http://127.0.0.1:8080/api/sessions?limit=5' -H 'Authorization: Bearer $auditor_key'
