@@ -1,5 +1,7 @@
 #include "mask/body_masker.h"
 
+#include "vigil/json_text.h"
+
 namespace vigil::mask {
 namespace {
 
@@ -9,13 +11,32 @@ bool looksLikeJsonDocument(std::string_view text) {
     return i < text.size() && (text[i] == '{' || text[i] == '[');
 }
 
-bool isJsonContentType(std::string_view contentType) {
-    const auto semicolon = contentType.find(';');
-    auto type = contentType.substr(0, semicolon);
+std::string mediaType(std::string_view contentType) {
+    auto type = contentType.substr(0, contentType.find(';'));
     while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    while (!type.empty() && type.front() == ' ') type.remove_prefix(1);
     std::string lower(type);
     for (auto& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    return lower == "application/json" || (lower.starts_with("application/") && lower.ends_with("+json"));
+    return lower;
+}
+
+bool isJsonContentType(std::string_view contentType) {
+    const auto type = mediaType(contentType);
+    return type == "application/json" || (type.starts_with("application/") && type.ends_with("+json"));
+}
+
+// Text a detector can read. Binary bodies (audio, images, uploads, archives) are passed on
+// as they are: rewriting bytes inside them would corrupt them without masking anything.
+bool isTextual(std::string_view contentType, std::string_view body) {
+    const auto type = mediaType(contentType);
+    if (type.empty()) return isValidUtf8(body);
+    if (type.starts_with("text/") || type.ends_with("+json") || type.ends_with("+xml")) return true;
+    for (const char* t : {"application/json", "application/xml", "application/x-ndjson", "application/jsonl",
+                          "application/javascript", "application/x-www-form-urlencoded", "application/csv",
+                          "application/yaml", "application/x-yaml"}) {
+        if (type == t) return true;
+    }
+    return false;
 }
 
 std::string join(std::string_view where, const std::vector<PathToken>& path) {
@@ -95,6 +116,10 @@ std::size_t BodyMasker::walk(OrderedJson& value, std::vector<PathToken>& path, s
 
 std::size_t BodyMasker::maskBody(std::string_view contentType, std::string_view body, std::string& out) {
     const auto before = summary_.total();
+    if (!isTextual(contentType, body)) {
+        out.append(body);
+        return 0;
+    }
     if (isJsonContentType(contentType) || looksLikeJsonDocument(body)) {
         auto document = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
         if (!document.is_discarded()) {

@@ -26,8 +26,9 @@ public:
     // Masks `document` in place; `where` prefixes the places in the summary.
     void maskJson(OrderedJson& document, std::string_view where = {});
     // Appends the masked `body` to `out`. JSON content types (and bodies that parse as JSON)
-    // structurally; text as text; anything else as text too (a detector finds a value
-    // however it is framed). Returns how many values it masked.
+    // structurally; other text (text/*, XML, NDJSON, forms, CSV; no type but UTF-8) as text;
+    // binary bodies (audio, images, multipart uploads...) unchanged. Returns how many values
+    // it masked.
     std::size_t maskBody(std::string_view contentType, std::string_view body, std::string& out);
     // Masks one text (never parsed as JSON); returns how many values it masked.
     std::size_t maskText(std::string_view text, std::string& out, std::string_view where);

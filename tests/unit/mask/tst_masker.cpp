@@ -272,6 +272,25 @@ private slots:
         QCOMPARE(out, clean);
     }
 
+    void textualAndBinaryBodies() {
+        mask::BodyMasker masker(profileOf({}), kKey);
+        std::string out;
+        QCOMPARE(masker.maskBody("text/plain; charset=utf-8", "ssn 123-45-6789", out), std::size_t{1});
+        QCOMPARE(out, std::string("ssn [US_SSN]"));
+        // Audio, images and uploads are passed on as they are: no byte inside is rewritten.
+        const std::string binary = std::string("ID3\x04\x00 4111 1111 1111 1111 \xff\xfe", 28);
+        for (const char* type : {"audio/mpeg", "image/png", "application/octet-stream", "multipart/form-data; boundary=x"}) {
+            out.clear();
+            QCOMPARE(masker.maskBody(type, binary, out), std::size_t{0});
+            QCOMPARE(out, binary);
+        }
+        // No content type: text when it is UTF-8.
+        out.clear();
+        QCOMPARE(masker.maskBody("", "mail a@example.com", out), std::size_t{1});
+        out.clear();
+        QCOMPARE(masker.maskBody("", binary, out), std::size_t{0});
+    }
+
     void csvColumns() {
         mask::ProfileSpec spec;
         spec.entities = {"EMAIL"};
@@ -384,6 +403,40 @@ private slots:
         sse.event("data: [DONE]\n\n", out);
         QVERIFY2(out.find("\"content\":\" [US_SSN]\"") != std::string::npos, out.c_str());
         QVERIFY(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    // Responses API: output_text deltas are one text; what is held goes out before .done,
+    // whose full text is masked too.
+    void sseResponsesApiDeltas() {
+        mask::BodyMasker body(std::shared_ptr<const mask::Profile>(&standard(), [](const mask::Profile*) {}), kKey);
+        mask::SseMasker sse(body);
+        auto delta = [](const char* text) {
+            const json e = {{"type", "response.output_text.delta"}, {"item_id", "msg_1"}, {"output_index", 0},
+                            {"content_index", 0}, {"delta", text}};
+            return "event: response.output_text.delta\ndata: " + e.dump() + "\n\n";
+        };
+        std::string out;
+        sse.event(delta("call 415-555"), out);
+        sse.event(delta("-2671 or mail x@example"), out);
+        sse.event(delta(".com"), out);
+        const json done = {{"type", "response.output_text.done"}, {"item_id", "msg_1"}, {"output_index", 0},
+                           {"content_index", 0}, {"text", "call 415-555-2671 or mail x@example.com"}};
+        sse.event("event: response.output_text.done\ndata: " + done.dump() + "\n\n", out);
+        QVERIFY(out.find("2671") == std::string::npos);
+        QVERIFY(out.find("x@example") == std::string::npos);
+        std::string text;
+        std::string doneText;
+        std::size_t at = 0;
+        while ((at = out.find("data: ", at)) != std::string::npos) {
+            const auto end = out.find("\n\n", at);
+            const auto j = json::parse(out.substr(at + 6, end - at - 6));
+            if (j["type"] == "response.output_text.delta") text += j["delta"].get<std::string>();
+            if (j["type"] == "response.output_text.done") doneText = j["text"].get<std::string>();
+            at = end;
+        }
+        QCOMPARE(text, std::string("call [PHONE] or mail [EMAIL]"));
+        QCOMPARE(doneText, text);
+        QVERIFY(out.find("event: response.output_text.done\n") != std::string::npos);
     }
 
     void sseToolArgumentsAndLogprobs() {
