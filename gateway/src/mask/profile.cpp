@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <sstream>
 
 #include <hs/hs.h>
@@ -222,7 +223,9 @@ void Profile::find(std::string_view text, std::vector<Span>& out) const {
         struct Context {
             const Profile* self;
         } context{this};
-        hs_scan(
+        // A scan that cannot run must not pass the text on as if nothing were in it: the
+        // exception ends the exchange (fail closed), as running out of memory would.
+        const auto status = hs_scan(
             database_->db, text.data(), static_cast<unsigned>(text.size()), 0, local.scratch,
             [](unsigned id, unsigned long long from, unsigned long long to, unsigned, void* ctx) -> int {
                 const auto* self = static_cast<Context*>(ctx)->self;
@@ -230,6 +233,7 @@ void Profile::find(std::string_view text, std::vector<Span>& out) const {
                 return 0;
             },
             &context);
+        if (status != HS_SUCCESS) throw std::runtime_error("the masking scan failed (Vectorscan error " + std::to_string(status) + ")");
     }
     // For each detector and start, the longest end that validates.
     std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
