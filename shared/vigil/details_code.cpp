@@ -45,6 +45,16 @@ constexpr std::array kCatalog = {
     DetailsCodeInfo{DetailsCode::BudgetExhausted, "budget_exhausted", 429, "insufficient_quota"},
     DetailsCodeInfo{DetailsCode::RecordingUnavailable, "recording_unavailable", 503, "server_error"},
     DetailsCodeInfo{DetailsCode::ResponseNotMaskable, "response_not_maskable", 502, "server_error"},
+    DetailsCodeInfo{DetailsCode::ReviewDenied, "review_denied", 403, "permission_error"},
+    DetailsCodeInfo{DetailsCode::ReviewExpired, "review_expired", 403, "permission_error"},
+    // The caller went away while its request waited; nobody reads the answer, but the
+    // recording and the logs name it.
+    DetailsCodeInfo{DetailsCode::ReviewCancelled, "review_cancelled", 499, "permission_error"},
+    DetailsCodeInfo{DetailsCode::NotAnApprover, "not_an_approver", 403, "permission_error"},
+    DetailsCodeInfo{DetailsCode::SelfApprovalForbidden, "self_approval_forbidden", 403, "permission_error"},
+    DetailsCodeInfo{DetailsCode::ReviewAlreadyDecided, "review_already_decided", 409, "invalid_request_error"},
+    DetailsCodeInfo{DetailsCode::OutputReviewTooLarge, "output_review_too_large", 502, "server_error"},
+    DetailsCodeInfo{DetailsCode::TooManyPendingReviews, "too_many_pending_reviews", 503, "server_error"},
 };
 
 constexpr bool catalogIsInEnumOrder() {

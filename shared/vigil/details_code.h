@@ -44,6 +44,14 @@ enum class DetailsCode {
     BudgetExhausted,
     RecordingUnavailable,
     ResponseNotMaskable,
+    ReviewDenied,
+    ReviewExpired,
+    ReviewCancelled,
+    NotAnApprover,
+    SelfApprovalForbidden,
+    ReviewAlreadyDecided,
+    OutputReviewTooLarge,
+    TooManyPendingReviews,
 };
 
 // True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).

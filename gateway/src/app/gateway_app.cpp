@@ -15,6 +15,9 @@
 #include "policy/policy_source.h"
 #include "policy/usage_tracker.h"
 #include "api/recording_api.h"
+#include "api/review_api.h"
+#include "events/event_bus.h"
+#include "review/review_manager.h"
 #include "record/recorder.h"
 #include "store/sqlite_store.h"
 #include "vigil/json_text.h"
@@ -53,6 +56,7 @@ net::ServerOptions serverOptions(const config::GatewayConfig& config) {
     options.requestTimeout = config.clientTimeouts.request;
     options.keepAliveTimeout = config.clientTimeouts.keepAlive;
     options.shutdownGrace = config.shutdownGrace;
+    options.webSocketMaxQueuedBytes = static_cast<std::size_t>(config.reviews.maxQueuedBytes);
     return options;
 }
 
@@ -150,7 +154,49 @@ int runGateway(const config::GatewayConfig& config) {
                                    .str("key_id", recording.recorder->key().keyId())
                                    .str("durability", strict ? "strict" : "relaxed")
                                    .take());
-    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys, policySource, usage, recording);
+    // The review gate and the live event stream (docs/reviews.md).
+    chain::ReviewSetup reviews;
+    reviews.bus = std::make_shared<events::EventBus>(static_cast<std::size_t>(config.reviews.replayEvents));
+    recording.recorder->setTap([bus = reviews.bus](const std::string& session, const std::string& type,
+                                                   const std::string& payload) {
+        if (!bus->watched(session)) return;
+        std::string data = R"({"session_id":)";
+        appendJsonString(data, session);
+        data += R"(,"type":)";
+        appendJsonString(data, type);
+        data += R"(,"payload":)";
+        data += payload;
+        data += '}';
+        bus->publish("session.event", data, session);
+    });
+    {
+        review::ReviewManager::Options options;
+        options.grantWindow = std::chrono::seconds(config.reviews.grantWindowSeconds);
+        options.maxPending = static_cast<std::size_t>(config.reviews.maxPending);
+        reviews.manager = std::make_shared<review::ReviewManager>(options, recording.recorder, reviews.bus);
+        try {
+            store::SqliteStore reader(config.store.sqlitePath);
+            auto open = reader.openReviews();
+            const auto path = config.store.sqlitePath;
+            reviews.manager->start(open, [path](const std::string& id) -> std::optional<record::ReviewRow> {
+                try {
+                    thread_local std::unique_ptr<store::SqliteStore> store;
+                    if (!store) store = std::make_unique<store::SqliteStore>(path);
+                    return store->review(id);
+                } catch (const std::exception&) {
+                    return std::nullopt;
+                }
+            });
+        } catch (const std::exception& e) {
+            observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", std::string("reviews: ") + e.what());
+            return 1;
+        }
+    }
+    reviews.api = std::make_shared<api::ReviewApi>(reviews.manager);
+    reviews.keepAlive = config.reviews.keepAlive;
+    reviews.maxOutputBytes = static_cast<std::size_t>(config.reviews.maxOutputBytes);
+    auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys, policySource, usage, recording,
+                                                      reviews);
     {
         std::string problem;
         auto maskingKey = mask::loadOrCreateHashKey(config.masking.keyFile.string(), problem);
@@ -186,6 +232,7 @@ int runGateway(const config::GatewayConfig& config) {
         observe::LogLine(observe::LogLevel::Info, "listening").str("url", b.url);
     }
     server.run();
+    reviews.manager->stop();
     recording.recorder->record("gateway", "gateway.stopped", "{}");
     return 0;
 }

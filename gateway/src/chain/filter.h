@@ -20,6 +20,8 @@ struct Decision;
 
 namespace vigil::chain {
 
+class SessionRecording;
+
 struct LocalReply {
     DetailsCode code;
     std::string message;
@@ -45,6 +47,12 @@ struct RequestContext {
     // Set by a stage that parks the request: whoever finishes the awaited work calls
     // wake() on it, and the stage runs again.
     std::shared_ptr<net::WakeSignal> parkedOn;
+    // A request held for review: its recording begins when it is held, its review id, and
+    // whether a heartbeat already sent the client the head of an event stream.
+    std::shared_ptr<SessionRecording> recording;
+    std::string reviewId;
+    bool streamStarted = false;
+    std::string releasedReview;  // ticket mode: the approved review this request used
 };
 
 enum class FilterStatus {

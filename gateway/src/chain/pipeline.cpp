@@ -1,6 +1,7 @@
 #include "chain/pipeline.h"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 
 #include "forward/sse_framer.h"
@@ -15,6 +16,11 @@
 #include "api/recording_api.h"
 #include "mask/body_masker.h"
 #include "mask/sse_masker.h"
+#include "api/review_api.h"
+#include "crypto/digest.h"
+#include "events/event_bus.h"
+#include "policy/policy_source.h"
+#include "review/review_manager.h"
 
 namespace vigil::chain {
 namespace {
@@ -81,7 +87,18 @@ public:
     }
 
     void setCode(DetailsCode code) { code_ = code; }
-    void setRecording(std::unique_ptr<SessionRecording> recording) { recording_ = std::move(recording); }
+    void setRecording(std::shared_ptr<SessionRecording> recording) { recording_ = std::move(recording); }
+    void setBus(events::EventBus* bus) { bus_ = bus; }
+    // An API answer that waits until what it reports is recorded (a review verdict).
+    void setGate(std::optional<net::FinishGate> gate) { apiGate_ = std::move(gate); }
+    // The answer is held, after masking, until approvers release it.
+    void setOutputReview(review::ReviewManager* manager, review::Review draft, std::chrono::seconds timeout,
+                         std::size_t maxBytes) {
+        outputReview_ = manager;
+        outputDraft_ = std::make_unique<review::Review>(std::move(draft));
+        outputTimeout_ = timeout;
+        maxHeld_ = maxBytes;
+    }
     void setIdentity(std::shared_ptr<const auth::Identity> identity) { identity_ = std::move(identity); }
     void setDecision(std::shared_ptr<const policy::Decision> decision) { decision_ = std::move(decision); }
     void setMasking(std::shared_ptr<const mask::Profile> profile, std::string_view key) {
@@ -139,6 +156,16 @@ public:
             out.append(data);
         }
         if (scrubber_ != nullptr) scrubber_->scrubFrom(out, from);
+        if (streaming_ && outputReview_ != nullptr) {
+            // Output review: nothing reaches the client before an approver released it.
+            if (held_.size() + (out.size() - from) > maxHeld_) {
+                heldTooLarge_ = true;
+            } else {
+                held_.append(out, from, std::string::npos);
+            }
+            out.resize(from);
+            return;
+        }
         // A stream is recorded event by event as it is relayed; a buffered body (and the
         // last piece of a stream) in beforeFinish.
         if (streaming_ && recording_) recording_->chunk(std::string_view(out).substr(from));
@@ -158,6 +185,11 @@ public:
             framer_.flush(out);
         }
         if (scrubber_ != nullptr) scrubber_->scrubFrom(out, from);
+        if (outputReview_ != nullptr) {
+            if (held_.size() + (out.size() - from) > maxHeld_) heldTooLarge_ = true;
+            if (!heldTooLarge_) out.insert(from, held_);
+            held_.clear();
+        }
     }
 
     net::LocalResponse onFailureBeforeHead(const net::ForwardFailure& failure) override {
@@ -179,6 +211,22 @@ public:
     }
 
     std::optional<net::FinishGate> beforeFinish(std::string_view finalData, const net::ExchangeOutcome& outcome) override {
+        if (apiGate_) return std::exchange(apiGate_, std::nullopt);
+        if (outputReview_ != nullptr && outputDraft_ && outcome.status < 300 && unmaskable_.empty()) {
+            return holdForReview(finalData, outcome);
+        }
+        return recordFinish(finalData, outcome);
+    }
+
+    std::optional<net::FinishGate> afterGate() override {
+        if (!heldFinal_) return std::nullopt;
+        // Released by the approvers: now the answer is recorded as delivered.
+        auto data = std::move(*heldFinal_);
+        heldFinal_.reset();
+        return recordFinish(data, heldOutcome_);
+    }
+
+    std::optional<net::FinishGate> recordFinish(std::string_view finalData, const net::ExchangeOutcome& outcome) {
         if (!recording_) return std::nullopt;
         if (masker_ && !masker_->summary().empty()) {
             recording_->masked("response", masker_->profile().spec().name, masker_->summary().total(),
@@ -190,11 +238,34 @@ public:
     }
 
     net::LocalResponse onFinishRefused() override {
+        if (outputVerdict_ && *outputVerdict_) refusal_ = **outputVerdict_;
+        if (refusal_) {
+            // The output review refused the answer: the client gets why, and so does the recording.
+            auto response = errorResponse(refusal_->first, refusal_->second, requestId_);
+            if (recording_) response.headers.push_back({"X-Vigil-Session", recording_->sessionId()});
+            net::ExchangeOutcome outcome = heldOutcome_;
+            outcome.status = response.status;
+            outcome.code = refusal_->first;
+            outcome.responseBytes = response.body.size();
+            code_ = refusal_->first;
+            recordFinish(response.body, outcome);
+            return response;
+        }
         finishRefused_ = true;
         return errorResponse(DetailsCode::RecordingUnavailable, kNotRecorded, requestId_);
     }
 
     void onFinishRefusedMidStream(std::string& out) override {
+        if (outputVerdict_ && *outputVerdict_) refusal_ = **outputVerdict_;
+        if (refusal_) {
+            const auto from = out.size();
+            out += errorEvent(refusal_->first, refusal_->second);
+            code_ = refusal_->first;
+            net::ExchangeOutcome outcome = heldOutcome_;
+            outcome.code = refusal_->first;
+            recordFinish(std::string_view(out).substr(from), outcome);
+            return;
+        }
         finishRefused_ = true;
         out += errorEvent(DetailsCode::RecordingUnavailable, kNotRecorded);
     }
@@ -206,6 +277,17 @@ public:
             recording_->complete(recorded, finishRefused_);
         }
         if (finishRefused_) code_ = DetailsCode::RecordingUnavailable;
+        if (bus_ != nullptr && recording_) {
+            JsonObjectWriter ended;
+            ended.str("session_id", recording_->sessionId())
+                .str("request_id", requestId_)
+                .num("status", outcome.status)
+                .num("duration_us", std::chrono::duration_cast<std::chrono::microseconds>(outcome.duration).count())
+                .num("response_bytes", static_cast<std::int64_t>(outcome.responseBytes));
+            if (code_) ended.str("code", detailsCodeName(*code_));
+            if (outcome.clientAborted) ended.boolean("client_aborted", true);
+            bus_->publish("session.ended", ended.take());
+        }
         const double seconds = std::chrono::duration<double>(outcome.duration).count();
         if (!quiet_) metrics_.requestFinished(connection_, outcome.status, seconds);
         const auto level = quiet_ ? observe::LogLevel::Debug : observe::LogLevel::Info;
@@ -234,6 +316,54 @@ public:
     }
 
 private:
+    // Output review: the answer waits (bounded) for approvers; the gate opens on release.
+    std::optional<net::FinishGate> holdForReview(std::string_view finalData, const net::ExchangeOutcome& outcome) {
+        heldOutcome_ = outcome;
+        net::FinishGate gate{std::make_shared<net::WakeSignal>(), std::make_shared<std::atomic<bool>>(false)};
+        auto draft = std::move(*outputDraft_);
+        outputDraft_.reset();
+        if (heldTooLarge_ || finalData.size() > maxHeld_) {
+            refusal_ = {DetailsCode::OutputReviewTooLarge,
+                        "the answer needs output review, and it is larger than the " + std::to_string(maxHeld_) +
+                            " bytes the gateway holds for review"};
+            gate.signal->wake();
+            return gate;
+        }
+        draft.output = std::string(finalData);
+        draft.outputStatus = outcome.status;
+        draft.outputContentType = contentType_.empty() ? (streaming_ ? "text/event-stream" : "application/json") : contentType_;
+        auto created = outputReview_->create(std::move(draft), outputTimeout_);
+        if (!created) {
+            refusal_ = {DetailsCode::TooManyPendingReviews, "too many reviews are pending; try again later"};
+            gate.signal->wake();
+            return gate;
+        }
+        heldFinal_ = std::string(finalData);
+        gate.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(outputTimeout_) + std::chrono::seconds(5);
+        auto* manager = outputReview_;
+        const auto id = created->id;
+        // Shared with the waker, which runs on the deciding thread (and may outlive this).
+        auto verdict = std::make_shared<std::optional<std::pair<DetailsCode, std::string>>>(
+            std::make_pair(DetailsCode::ReviewExpired, "the answer's output review " + id + " was not decided in time"));
+        outputVerdict_ = verdict;
+        created->signal->setWaker([manager, id, gate, verdict] {
+            const auto r = manager->get(id);
+            if (r && r->state == review::Review::State::Approved) {
+                verdict->reset();
+                gate.ok->store(true);
+            } else if (r && r->state == review::Review::State::Denied && r->denial) {
+                *verdict = std::make_pair(DetailsCode::ReviewDenied, "the answer's output review " + id + " was denied by '" +
+                                                                         r->denial->subject + "': " + r->denial->reason);
+            } else if (r && r->state == review::Review::State::Expired) {
+                *verdict = std::make_pair(DetailsCode::ReviewExpired, "the answer's output review " + id + " expired: " + r->endReason);
+            } else if (r && r->state == review::Review::State::Cancelled) {
+                *verdict = std::make_pair(DetailsCode::ReviewCancelled, "the answer's output review " + id + " was cancelled");
+            }
+            gate.signal->wake();
+        });
+        return gate;
+    }
+
     observe::Metrics& metrics_;
     std::string requestId_;
     std::string method_;
@@ -252,27 +382,58 @@ private:
     std::optional<DetailsCode> code_;
     std::shared_ptr<const auth::Identity> identity_;
     std::shared_ptr<const policy::Decision> decision_;
-    std::unique_ptr<SessionRecording> recording_;
+    std::shared_ptr<SessionRecording> recording_;
     bool finishRefused_ = false;
+    events::EventBus* bus_ = nullptr;
+    std::optional<net::FinishGate> apiGate_;
+    review::ReviewManager* outputReview_ = nullptr;
+    std::unique_ptr<review::Review> outputDraft_;
+    std::chrono::seconds outputTimeout_{900};
+    std::size_t maxHeld_ = 0;
+    std::string held_;
+    bool heldTooLarge_ = false;
+    std::optional<std::string> heldFinal_;
+    net::ExchangeOutcome heldOutcome_;
+    std::optional<std::pair<DetailsCode, std::string>> refusal_;
+    std::shared_ptr<std::optional<std::pair<DetailsCode, std::string>>> outputVerdict_;
 };
 
-// The gateway's API is for auditors and admins only.
+// Who may use the gateway's API: the recording is for auditors and admins; the reviews
+// and the live events also for approvers (and the approver roles the policy names);
+// deciding a review is open to every caller, and the review itself says who may.
 class ApiRoleFilter final : public RequestFilter {
 public:
+    explicit ApiRoleFilter(std::function<std::vector<std::string>()> reviewRoles) : reviewRoles_(std::move(reviewRoles)) {}
     std::string_view name() const override { return "authorize-api"; }
     FilterStatus onRequest(RequestContext& context) const override {
-        static const std::vector<std::string> kAllowed = {"auditor", "admin"};
-        if (context.identity && context.identity->hasAnyRole(kAllowed)) return FilterStatus::Continue;
-        std::string roles;
+        static const std::vector<std::string> kRecording = {"auditor", "admin"};
+        const auto path = context.request->path();
+        const bool reviews = path == "/api/reviews" || path.starts_with("/api/reviews/") || path == "/api/events";
+        if (reviews && context.request->method == "POST" && context.identity) return FilterStatus::Continue;
+        auto allowed = kRecording;
+        std::string what = "read the recording";
+        if (reviews) {
+            allowed = {"auditor", "approver", "admin"};
+            for (auto& r : reviewRoles_()) {
+                if (std::find(allowed.begin(), allowed.end(), r) == allowed.end()) allowed.push_back(std::move(r));
+            }
+            what = "see the reviews";
+        }
+        if (context.identity && context.identity->hasAnyRole(allowed)) return FilterStatus::Continue;
+        std::string roles, allowedText;
         if (context.identity) {
             for (const auto& r : context.identity->roles) roles += (roles.empty() ? "" : ", ") + r;
         }
+        for (const auto& r : allowed) allowedText += (allowedText.empty() ? "" : ", ") + r;
         context.localReply = LocalReply{DetailsCode::RoleNotAllowed,
                                         "'" + (context.identity ? context.identity->subject : std::string("anonymous")) +
-                                            "' (roles: " + (roles.empty() ? std::string("none") : roles) +
-                                            ") may not read the recording (allowed: auditor, admin)"};
+                                            "' (roles: " + (roles.empty() ? std::string("none") : roles) + ") may not " +
+                                            what + " (allowed: " + allowedText + ")"};
         return FilterStatus::LocalReply;
     }
+
+private:
+    std::function<std::vector<std::string>()> reviewRoles_;
 };
 
 // A request whose stages wait for something: the chain continues where it stopped.
@@ -285,18 +446,33 @@ public:
     void setWaker(std::function<void()> wake) override { context_.parkedOn->setWaker(std::move(wake)); }
     net::Action resume(const net::RequestView& request) override {
         context_.request = &request;
+        context_.streamStarted = streamStarted;
         return pipeline_.continueChain(std::move(context_), next_);
     }
     net::Action expire(const net::RequestView& request) override {
         context_.request = &request;
-        return pipeline_.expireParked(std::move(context_));
+        context_.streamStarted = streamStarted;
+        return pipeline_.expireParked(std::move(context_), next_);
     }
+    void abandon(const net::RequestView& request) override {
+        context_.request = &request;
+        context_.streamStarted = streamStarted;
+        pipeline_.abandonParked(std::move(context_));
+    }
+    std::optional<Heartbeat> heartbeat() const override { return heartbeat_; }
+    void setHeartbeat(Heartbeat h) { heartbeat_ = std::move(h); }
 
 private:
     Pipeline& pipeline_;
     RequestContext context_;
     std::size_t next_;
+    std::optional<Heartbeat> heartbeat_;
 };
+
+std::int64_t unixMicrosNow() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 }  // namespace
 
@@ -327,20 +503,27 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
                    std::shared_ptr<const auth::ApiKeyRegistry> apiKeys,
                    std::shared_ptr<const policy::PolicySource> policy,
                    std::shared_ptr<policy::UsageTracker> usage,
-                   RecordingSetup recording)
-    : config_(std::move(config)), metrics_(std::move(metrics)), recording_(std::move(recording)) {
+                   RecordingSetup recording,
+                   ReviewSetup reviews)
+    : config_(std::move(config)),
+      metrics_(std::move(metrics)),
+      recording_(std::move(recording)),
+      reviews_(std::move(reviews)),
+      policy_(policy) {
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
     chain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
     chain_.add(std::make_unique<auth::RoleFilter>(*config_));
     chain_.add(std::make_unique<inspect::InspectFilter>(*config_));
     if (policy) {
-        chain_.add(std::make_unique<policy::DecideFilter>(*config_, std::move(policy), std::move(usage), metrics_));
+        chain_.add(std::make_unique<policy::DecideFilter>(
+            *config_, std::move(policy), std::move(usage), metrics_, [] { return std::chrono::system_clock::now(); },
+            reviews_.manager != nullptr));
     }
     for (const auto& c : config_->connections) {
         connections_.push_back({"Bearer " + c.credential, forward::CredentialScrubber(c.credential)});
     }
     apiChain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
-    apiChain_.add(std::make_unique<ApiRoleFilter>());
+    apiChain_.add(std::make_unique<ApiRoleFilter>([this] { return reviewRoles(); }));
 }
 
 net::Action Pipeline::builtin(const net::RequestView& request, std::string requestId) {
@@ -387,7 +570,7 @@ net::Action Pipeline::handle(const net::RequestView& request) {
     RequestContext context;
     context.request = &request;
     context.received = Clock::now();
-    if (path.starts_with("/api/") && recording_.api) {
+    if (path.starts_with("/api/") && (recording_.api || reviews_.api)) {
         context.api = true;
         context.requestId = std::move(requestId);
         return continueChain(std::move(context), 0);
@@ -448,74 +631,181 @@ static void recordMasking(SessionRecording* recording, const mask::BodyMasker* m
     recording->masked(direction, masker->profile().spec().name, masker->summary().total(), masker->summary().toJson());
 }
 
+std::vector<std::string> Pipeline::reviewRoles() const {
+    std::vector<std::string> roles;
+    if (!policy_) return roles;
+    const auto policy = policy_->current();
+    for (const auto& rule : policy->rules) {
+        if (!rule.review) continue;
+        for (const auto& r : rule.review->approverRoles) {
+            if (std::find(roles.begin(), roles.end(), r) == roles.end()) roles.push_back(r);
+        }
+    }
+    return roles;
+}
+
 net::Action Pipeline::answerApi(RequestContext& context) {
     net::Action action;
     auto exchange = std::make_unique<Exchange>(*metrics_, *context.request, context.requestId, std::nullopt, "", nullptr, false);
+    const auto path = context.request->path();
     if (context.localReply) {
         exchange->setCode(context.localReply->code);
         action.local = errorResponse(context.localReply->code, context.localReply->message, context.requestId, &*context.localReply);
-    } else {
+    } else if (path == "/api/events" && reviews_.bus) {
+        std::optional<std::int64_t> after;
+        const auto query = context.request->target.size() > path.size() ? context.request->target.substr(path.size() + 1)
+                                                                         : std::string_view();
+        const auto parsed = api::parseQuery(query);
+        std::string problem;
+        if (!parsed) problem = "the query string is malformed";
+        for (const auto& [name, value] : parsed ? *parsed : std::multimap<std::string, std::string>{}) {
+            if (name != "after") {
+                problem = "unknown parameter '" + name + "' (known: after)";
+                break;
+            }
+            std::int64_t v = 0;
+            const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+            if (ec != std::errc() || end != value.data() + value.size() || v < 0) {
+                problem = "'after' must be the sequence number of the last event received (got '" + value + "')";
+                break;
+            }
+            after = v;
+        }
+        if (context.request->method != "GET") {
+            action.local = errorResponse(DetailsCode::MethodNotAllowed, "/api/events accepts GET (a WebSocket upgrade) only",
+                                         context.requestId);
+            action.local.headers.push_back({"Allow", "GET"});
+        } else if (!problem.empty()) {
+            action.local = errorResponse(DetailsCode::InvalidRequest, problem, context.requestId);
+        } else if (!net::equalsIgnoreCase(context.request->header("upgrade"), "websocket")) {
+            action.local = errorResponse(DetailsCode::InvalidRequest,
+                                         "/api/events is a WebSocket endpoint: connect with Upgrade: websocket",
+                                         context.requestId);
+        } else {
+            static const std::vector<std::string> kWatchers = {"auditor", "admin"};
+            action.kind = net::Action::Kind::Upgrade;
+            action.webSocket = api::makeEventsSocket(reviews_.bus, after, context.identity->subject,
+                                                     context.identity->hasAnyRole(kWatchers));
+            observe::LogLine(observe::LogLevel::Info, "events connected")
+                .str("request_id", context.requestId)
+                .str("subject", context.identity->subject)
+                .num("after", after.value_or(-1));
+            return action;
+        }
+    } else if ((path == "/api/reviews" || path.starts_with("/api/reviews/")) && reviews_.api) {
+        auto answer = reviews_.api->handle(*context.request, context.requestId, *context.identity);
+        action.local = std::move(answer.response);
+        exchange->setGate(std::move(answer.durable));
+    } else if (recording_.api) {
         action.local = recording_.api->handle(*context.request, context.requestId);
+    } else {
+        action.local = errorResponse(DetailsCode::NotFound, "no such endpoint: " + std::string(path), context.requestId);
     }
     exchange->setIdentity(std::move(context.identity));
     action.observer = std::move(exchange);
     return action;
 }
 
+std::shared_ptr<SessionRecording> Pipeline::beginRecording(RequestContext& context) {
+    if (context.recording) return context.recording;
+    const auto requestMasker = maskRequest(context);
+    std::shared_ptr<SessionRecording> recording = startRecording(context);
+    recordMasking(recording.get(), requestMasker.get(), "request");
+    if (recording && reviews_.bus) {
+        JsonObjectWriter started;
+        started.str("session_id", context.sessionId)
+            .str("request_id", context.requestId)
+            .str("method", context.request->method)
+            .str("path", context.request->path());
+        if (context.identity) started.str("subject", context.identity->subject);
+        if (context.connection) started.str("connection", config_->connections[*context.connection].name);
+        if (context.facts) started.str("model", context.facts->model);
+        if (context.decision) started.str("decision", policy::actionName(context.decision->action));
+        reviews_.bus->publish("session.started", started.take());
+    }
+    context.recording = recording;
+    return recording;
+}
+
 net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
-    const net::RequestView& request = *context.request;
     const auto status = (context.api ? apiChain_ : chain_).run(context, next);
     if (context.api && status != FilterStatus::Park) return answerApi(context);
-    net::Action action;
     if (status == FilterStatus::Park) {
+        net::Action action;
         action.kind = net::Action::Kind::Park;
         action.parked = std::make_shared<ParkedChain>(*this, std::move(context), next);
         return action;
     }
+    if (status == FilterStatus::LocalReply) return answerLocally(context);
+    if (context.decision && context.decision->action == policy::Action::Review && reviews_.manager &&
+        context.releasedReview.empty()) {
+        return reviewGate(context, next);
+    }
+    return forwardNow(context);
+}
+
+net::Action Pipeline::answerLocally(RequestContext& context) {
+    net::Action action;
+    const net::RequestView& request = *context.request;
     const std::string_view name =
         context.connection ? std::string_view(config_->connections[*context.connection].name) : std::string_view();
-    if (status == FilterStatus::LocalReply) {
-        const auto& reply = *context.localReply;
-        auto exchange = std::make_unique<Exchange>(*metrics_, request, context.requestId,
-                                                   context.connection, name, nullptr, false);
-        exchange->setCode(reply.code);
-        const auto requestMasker = maskRequest(context);
-        auto recording = startRecording(context);
-        recordMasking(recording.get(), requestMasker.get(), "request");
-        exchange->setRecording(std::move(recording));
-        exchange->setIdentity(context.identity);
-        action.local = errorResponse(reply.code, reply.message, context.requestId, &reply);
-        if (recording_.recorder) action.local.headers.push_back({"X-Vigil-Session", context.sessionId});
-        if (context.decision) {
-            action.local.headers.push_back({"X-Vigil-Policy-Version", context.decision->policyVersion});
-            exchange->setDecision(std::move(context.decision));
-        }
-        action.observer = std::move(exchange);
-        return action;
+    const auto& reply = *context.localReply;
+    auto exchange = std::make_unique<Exchange>(*metrics_, request, context.requestId, context.connection, name, nullptr, false);
+    exchange->setCode(reply.code);
+    exchange->setRecording(beginRecording(context));
+    exchange->setBus(reviews_.bus.get());
+    exchange->setIdentity(context.identity);
+    action.local = errorResponse(reply.code, reply.message, context.requestId, &reply);
+    if (context.streamStarted) {
+        // The caller already has the head of an event stream (review keep-alives): the
+        // answer ends it as an error event, which the OpenAI SDKs raise as an APIError.
+        action.local.status = 200;
+        action.local.body = errorEvent(reply.code, reply.message);
+        action.local.continuesStream = true;
     }
+    if (recording_.recorder) action.local.headers.push_back({"X-Vigil-Session", context.sessionId});
+    if (context.decision) {
+        action.local.headers.push_back({"X-Vigil-Policy-Version", context.decision->policyVersion});
+        exchange->setDecision(std::move(context.decision));
+    }
+    action.observer = std::move(exchange);
+    return action;
+}
 
+net::Action Pipeline::forwardNow(RequestContext& context) {
+    net::Action action;
+    const net::RequestView& request = *context.request;
     const std::size_t index = *context.connection;
+    const std::string_view name = config_->connections[index].name;
     const auto& runtime = connections_[index];
     action.kind = net::Action::Kind::Forward;
     action.forward.upstream = index;
-    action.forward.target = std::move(context.upstreamTarget);
+    action.forward.target = context.upstreamTarget;
     action.forward.dropHeaders = kDroppedHeaders;
     action.forward.setHeaders = {{"X-Request-Id", context.requestId}};
     action.forward.credentialHeader = runtime.authorization;
+    action.forward.continuesStream = context.streamStarted;
     const auto& profile = context.decision ? context.decision->maskProfile : nullptr;
     const bool maskResponse = profile && profile->spec().responses;
     if (maskResponse) {
         action.forward.dropHeaders = kDroppedHeadersMasked;
         action.forward.setHeaders.push_back({"Accept-Encoding", "identity"});
     }
-    const auto requestMasker = maskRequest(context);
-    auto recording = startRecording(context);
-    recordMasking(recording.get(), requestMasker.get(), "request");
+    auto recording = beginRecording(context);
+    if (recording && !context.releasedReview.empty()) {
+        recording->note("review.released", JsonObjectWriter().str("review_id", context.releasedReview).take());
+    }
     if (context.maskedBody) action.forward.body = std::move(context.maskedBody);
     if (recording) recording->upstreamStarted(name, action.forward.target);
-    auto exchange = std::make_unique<Exchange>(*metrics_, request, std::move(context.requestId), index,
-                                               name, &runtime.scrubber, false);
+    auto exchange = std::make_unique<Exchange>(*metrics_, request, context.requestId, index, name, &runtime.scrubber, false);
+    if (context.decision && context.decision->outputReview && reviews_.manager) {
+        policy::ReviewSpec spec;
+        spec.approverRoles = {"approver"};
+        if (context.decision->review) spec = *context.decision->review;
+        exchange->setOutputReview(reviews_.manager.get(), reviewDraft(context, true), spec.timeout, reviews_.maxOutputBytes);
+    }
     exchange->setRecording(std::move(recording));
+    exchange->setBus(reviews_.bus.get());
     exchange->setIdentity(std::move(context.identity));
     if (maskResponse) exchange->setMasking(profile, maskingKey_);
     exchange->setDecision(std::move(context.decision));
@@ -523,20 +813,167 @@ net::Action Pipeline::continueChain(RequestContext context, std::size_t next) {
     return action;
 }
 
-net::Action Pipeline::expireParked(RequestContext context) {
+review::Review Pipeline::reviewDraft(const RequestContext& context, bool output) const {
+    review::Review r;
+    const auto& d = *context.decision;
+    policy::ReviewSpec spec;
+    spec.approverRoles = {"approver"};
+    if (d.review) spec = *d.review;
+    r.kind = output ? review::Review::Kind::Output : review::Review::Kind::Request;
+    r.mode = !output && spec.mode == policy::ReviewSpec::Mode::Ticket ? review::Review::Mode::Ticket : review::Review::Mode::Hold;
+    r.sessionId = context.sessionId;
+    r.requestId = context.requestId;
+    if (context.identity) {
+        r.requester.subject = context.identity->subject;
+        r.requester.issuer = context.identity->issuer;
+        r.requester.method = std::string(auth::methodName(context.identity->method));
+        r.requester.roles = context.identity->roles;
+        r.requester.groups = context.identity->groups;
+    }
+    if (context.connection) r.connection = config_->connections[*context.connection].name;
+    r.method = std::string(context.request->method);
+    r.path = std::string(context.request->path());
+    r.rules = d.rules;
+    r.ruleMessage = d.message;
+    r.policyVersion = d.policyVersion;
+    r.approverRoles = spec.approverRoles;
+    r.quorum = spec.quorum;
+    r.bodySha256 = crypto::toHex(crypto::sha256(context.request->body));
+    if (context.facts) {
+        const auto& f = *context.facts;
+        r.model = f.model;
+        r.tools = f.tools;
+        r.stream = f.stream;
+        r.estimatedTokens = f.estimatedPromptTokens;
+        r.maxTokens = f.maxTokens;
+        r.estimatedCost = f.estimatedCost;
+        // The prompt as the policy saw it, masked when the request profile masks prompts.
+        std::unique_ptr<mask::BodyMasker> masker;
+        if (d.maskProfile && d.maskProfile->spec().requests) masker = std::make_unique<mask::BodyMasker>(d.maskProfile, maskingKey_);
+        for (const auto& m : f.messages) {
+            std::string text = m.text;
+            if (masker) {
+                std::string masked;
+                masker->maskText(m.text, masked, "review");
+                text = std::move(masked);
+            }
+            r.messages.push_back({{"role", m.role}, {"text", std::move(text)}});
+        }
+    }
+    return r;
+}
+
+net::Action Pipeline::reviewGate(RequestContext& context, std::size_t next) {
+    auto& manager = *reviews_.manager;
+    const auto& decision = *context.decision;
+    policy::ReviewSpec spec;
+    spec.approverRoles = {"approver"};
+    if (decision.review) spec = *decision.review;
+    const std::string rule = decision.rules.empty() ? std::string() : decision.rules.front();
+    if (!context.reviewId.empty()) {
+        // Woken (or the wait ended): the review decides.
+        const auto id = context.reviewId;
+        auto r = manager.get(id);
+        if (r && r->pending()) {
+            manager.expireDue();
+            r = manager.get(id);
+        }
+        if (r && r->pending()) {
+            manager.cancel(id, "the gateway stopped waiting for a decision");
+            r = manager.get(id);
+        }
+        if (r && r->state == review::Review::State::Approved) {
+            context.releasedReview = id;
+            return forwardNow(context);
+        }
+        LocalReply reply{DetailsCode::ReviewCancelled, "review " + id + " was cancelled", {{"review_id", id}, {"rule", rule}}};
+        if (r && r->state == review::Review::State::Denied && r->denial) {
+            reply.code = DetailsCode::ReviewDenied;
+            reply.message = "review " + id + " was denied by '" + r->denial->subject + "': " + r->denial->reason;
+        } else if (r && r->state == review::Review::State::Expired) {
+            reply.code = DetailsCode::ReviewExpired;
+            reply.message = "review " + id + " expired: " + r->endReason;
+        }
+        reply.fields.push_back({"policy_version", decision.policyVersion});
+        context.localReply = std::move(reply);
+        return answerLocally(context);
+    }
+    const std::string connection = config_->connections[*context.connection].name;
+    if (spec.mode == policy::ReviewSpec::Mode::Ticket) {
+        const auto bodyHash = crypto::toHex(crypto::sha256(context.request->body));
+        if (auto released = manager.releaseGrant(context.identity->subject, connection, bodyHash, context.requestId,
+                                                 context.sessionId)) {
+            context.releasedReview = released->id;
+            return forwardNow(context);
+        }
+    }
+    beginRecording(context);
+    auto created = manager.create(reviewDraft(context, false), spec.timeout);
+    if (!created) {
+        context.localReply = LocalReply{DetailsCode::TooManyPendingReviews,
+                                        "too many reviews are pending; the gateway holds no more requests for now"};
+        return answerLocally(context);
+    }
+    if (spec.mode == policy::ReviewSpec::Mode::Ticket) {
+        context.localReply = LocalReply{
+            DetailsCode::ReviewRequired,
+            decision.message + ": approval is pending as review " + created->id +
+                "; once it is approved, send the same request again to have it released (once)",
+            {{"rule", rule}, {"review_id", created->id}, {"policy_version", decision.policyVersion}}};
+        return answerLocally(context);
+    }
+    context.reviewId = created->id;
+    context.parkedOn = created->signal;
+    const bool stream = context.facts && context.facts->stream;
+    const auto waitMicros = std::max<std::int64_t>(created->deadlineMicros - unixMicrosNow(), 0);
+    net::ParkedRequest::Heartbeat heartbeat;
+    if (stream) {
+        heartbeat.status = 200;
+        heartbeat.headers = {{"Content-Type", "text/event-stream"},
+                             {"Cache-Control", "no-cache"},
+                             {"X-Request-Id", context.requestId},
+                             {"X-Vigil-Review", created->id},
+                             {"X-Vigil-Policy-Version", decision.policyVersion}};
+        if (recording_.recorder) heartbeat.headers.push_back({"X-Vigil-Session", context.sessionId});
+        heartbeat.comment = ": pending review " + created->id + "\n\n";
+        heartbeat.interval = reviews_.keepAlive;
+    }
+    auto parked = std::make_shared<ParkedChain>(*this, std::move(context), next);
+    parked->deadline = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::microseconds(waitMicros)) +
+                       std::chrono::seconds(2);
+    if (stream) parked->setHeartbeat(std::move(heartbeat));
+    net::Action action;
+    action.kind = net::Action::Kind::Park;
+    action.parked = std::move(parked);
+    return action;
+}
+
+net::Action Pipeline::expireParked(RequestContext context, std::size_t next) {
+    if (!context.reviewId.empty()) return continueChain(std::move(context), next);
     context.localReply = LocalReply{DetailsCode::ParkTimeout, "timed out waiting to decide on the request"};
     if (context.api) return answerApi(context);
-    net::Action action;
+    return answerLocally(context);
+}
+
+void Pipeline::abandonParked(RequestContext context) {
+    if (!context.reviewId.empty() && reviews_.manager) {
+        reviews_.manager->cancel(context.reviewId, "the caller disconnected while the request waited");
+    }
+    if (context.api) return;
     const std::string_view name =
         context.connection ? std::string_view(config_->connections[*context.connection].name) : std::string_view();
-    auto exchange = std::make_unique<Exchange>(*metrics_, *context.request, context.requestId,
-                                               context.connection, name, nullptr, false);
-    exchange->setCode(DetailsCode::ParkTimeout);
-    exchange->setRecording(startRecording(context));
-    action.local = errorResponse(DetailsCode::ParkTimeout, context.localReply->message, context.requestId);
-    if (recording_.recorder) action.local.headers.push_back({"X-Vigil-Session", context.sessionId});
-    action.observer = std::move(exchange);
-    return action;
+    Exchange exchange(*metrics_, *context.request, context.requestId, context.connection, name, nullptr, false);
+    exchange.setCode(context.reviewId.empty() ? DetailsCode::ParkTimeout : DetailsCode::ReviewCancelled);
+    exchange.setRecording(beginRecording(context));
+    exchange.setBus(reviews_.bus.get());
+    exchange.setIdentity(context.identity);
+    exchange.setDecision(context.decision);
+    net::ExchangeOutcome outcome;
+    outcome.status = context.streamStarted ? 200 : 0;
+    outcome.requestBytes = context.request->body.size();
+    outcome.duration = Clock::now() - context.received;
+    outcome.clientAborted = true;
+    exchange.onComplete(outcome);
 }
 
 net::LocalResponse Pipeline::rejected(DetailsCode code, std::string_view message,

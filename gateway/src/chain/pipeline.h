@@ -25,6 +25,16 @@ class BodyMasker;
 
 namespace vigil::api {
 class RecordingApi;
+class ReviewApi;
+}
+
+namespace vigil::review {
+class ReviewManager;
+struct Review;
+}
+
+namespace vigil::events {
+class EventBus;
 }
 
 namespace vigil::chain {
@@ -33,6 +43,16 @@ struct RecordingSetup {
     std::shared_ptr<record::Recorder> recorder;  // null: nothing is recorded (unit tests)
     SessionRecording::Durability durability = SessionRecording::Durability::Strict;
     std::shared_ptr<api::RecordingApi> api;      // /api/sessions...; null: no API
+};
+
+// The review gate (docs/reviews.md): without a manager, a review decision is answered
+// 403 review_required and nothing waits.
+struct ReviewSetup {
+    std::shared_ptr<review::ReviewManager> manager;
+    std::shared_ptr<events::EventBus> bus;    // session.started / session.ended; /api/events
+    std::shared_ptr<api::ReviewApi> api;      // /api/reviews
+    std::chrono::milliseconds keepAlive{15'000};  // comments to a streaming caller that waits
+    std::size_t maxOutputBytes = 1024 * 1024;     // output review: the most an answer held may be
 };
 
 // The gateway's request path: the gateway's own endpoints (/healthz, /readyz, /metrics),
@@ -46,7 +66,8 @@ public:
              std::shared_ptr<const auth::ApiKeyRegistry> apiKeys,
              std::shared_ptr<const policy::PolicySource> policy = nullptr,
              std::shared_ptr<policy::UsageTracker> usage = nullptr,
-             RecordingSetup recording = {});
+             RecordingSetup recording = {},
+             ReviewSetup reviews = {});
 
     net::Action handle(const net::RequestView& request) override;
     net::LocalResponse rejected(DetailsCode code, std::string_view message,
@@ -60,7 +81,9 @@ public:
 
     // Runs the stages from `next` on and turns the outcome into the server's next step.
     net::Action continueChain(RequestContext context, std::size_t next);
-    net::Action expireParked(RequestContext context);
+    net::Action expireParked(RequestContext context, std::size_t next);
+    // The caller of a parked request went away.
+    void abandonParked(RequestContext context);
 
 private:
     struct ConnectionRuntime {
@@ -71,6 +94,14 @@ private:
     net::Action builtin(const net::RequestView& request, std::string requestId);
     net::Action answerApi(RequestContext& context);
     std::unique_ptr<SessionRecording> startRecording(const RequestContext& context);
+    // The request's recording: the one begun when it was held, or a new one (with the
+    // masking of its prompt, and session.started on the event bus).
+    std::shared_ptr<SessionRecording> beginRecording(RequestContext& context);
+    net::Action answerLocally(RequestContext& context);
+    net::Action forwardNow(RequestContext& context);
+    net::Action reviewGate(RequestContext& context, std::size_t next);
+    review::Review reviewDraft(const RequestContext& context, bool output) const;
+    std::vector<std::string> reviewRoles() const;
     // Masks the prompt when the decided profile says so; returns what it masked, for the recording.
     std::unique_ptr<mask::BodyMasker> maskRequest(RequestContext& context) const;
 
@@ -80,6 +111,8 @@ private:
     FilterChain apiChain_;  // authenticate, then the auditor/admin check
     std::vector<ConnectionRuntime> connections_;
     RecordingSetup recording_;
+    ReviewSetup reviews_;
+    std::shared_ptr<const policy::PolicySource> policy_;
     std::atomic<bool> draining_{false};
     std::string maskingKey_;
 };

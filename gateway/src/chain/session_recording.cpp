@@ -112,6 +112,18 @@ void SessionRecording::upstreamStarted(std::string_view connection, std::string_
                          .take());
 }
 
+void SessionRecording::note(std::string_view type, std::string payload) {
+    if (payload.size() > 1 && payload.front() == '{') {
+        const std::string prefix = R"({"request_id":)" + [&] {
+            std::string quoted;
+            appendJsonString(quoted, requestId_);
+            return quoted;
+        }() + R"(,"offset_us":)" + std::to_string(offsetMicros());
+        payload = prefix + (payload.size() > 2 ? "," : "") + payload.substr(1);
+    }
+    recorder_.recordSoon(sessionId_, std::string(type), std::move(payload));
+}
+
 void SessionRecording::masked(std::string_view direction, std::string_view profile, std::uint64_t total,
                               std::string_view entitiesJson) {
     recorder_.recordSoon(sessionId_, "masking.applied",

@@ -49,6 +49,8 @@ public:
     // is recorded once the caller is identified (an unauthenticated body is not).
     void begin(const Request& request);
     void upstreamStarted(std::string_view connection, std::string_view target);
+    // Another event of the request (review.released...): `payload` is a JSON object.
+    void note(std::string_view type, std::string payload);
     // masking.applied: what a profile masked ("request" or "response"), never the values.
     void masked(std::string_view direction, std::string_view profile, std::uint64_t total, std::string_view entitiesJson);
     void responseStarted(int status, std::string_view contentType, bool streaming);

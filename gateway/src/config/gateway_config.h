@@ -141,6 +141,16 @@ struct MaskingSettings {
     std::filesystem::path keyFile;  // HMAC-SHA256 key, hex; default "masking-key" beside the database
 };
 
+// The review gate and the live event stream (docs/reviews.md).
+struct ReviewSettings {
+    std::int64_t grantWindowSeconds = 900;      // ticket mode: how long an approval may be used
+    Milliseconds keepAlive{15'000};             // hold mode, streaming callers: comment interval
+    std::int64_t maxPending = 10'000;           // beyond: 503 too_many_pending_reviews
+    std::int64_t maxOutputBytes = 1024 * 1024;  // output review: the most an answer held may be
+    std::int64_t replayEvents = 10'000;         // /api/events: events kept for reconnecting clients
+    std::int64_t maxQueuedBytes = 4 * 1024 * 1024;  // /api/events: per client, beyond: closed (1008)
+};
+
 struct GatewayConfig {
     std::filesystem::path sourceFile;
     std::vector<Listener> listeners;
@@ -155,6 +165,7 @@ struct GatewayConfig {
     Store store;
     RecordingSettings recording;
     MaskingSettings masking;
+    ReviewSettings reviews;
     std::vector<ModelPrice> prices;
     std::optional<PolicySettings> policy;  // none: every request that passes the role check is allowed
 

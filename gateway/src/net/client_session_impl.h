@@ -14,6 +14,7 @@
 #include "net/forward_errors.h"
 #include "net/http_wire.h"
 #include "net/stream_io.h"
+#include "net/websocket.h"
 #include "net/worker.h"
 #include "observe/log.h"
 
@@ -189,17 +190,23 @@ private:
                                 Clock::time_point start) {
         fillView(request);
         Action action = worker_.shared.handler->handle(view_);
+        bool streamStarted = false;
         while (action.kind == Action::Kind::Park) {
-            // Wait without blocking the thread: the waker (any thread) posts a cancel of
-            // this timer to the connection's executor; the timer's own expiry is the deadline.
             auto parked = action.parked;
-            auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor());
-            timer->expires_after(parked->deadline);
-            parked->setWaker([timer, executor = stream_.get_executor()] {
-                asio::post(executor, [timer] { timer->cancel(); });
-            });
-            auto [ec] = co_await timer->async_wait(useNothrow);
-            action = ec == asio::error::operation_aborted ? parked->resume(view_) : parked->expire(view_);
+            const auto outcome = co_await waitParked(*parked, keepAlive, streamStarted);
+            if (outcome == ParkOutcome::ClientGone) {
+                parked->abandon(view_);
+                co_return false;
+            }
+            parked->streamStarted = streamStarted;
+            action = outcome == ParkOutcome::Woken ? parked->resume(view_) : parked->expire(view_);
+        }
+        if (action.kind == Action::Kind::Upgrade) {
+            if (streamStarted) co_return false;
+            WebSocketOptions ws;
+            ws.maxQueuedBytes = options_.webSocketMaxQueuedBytes;
+            co_await runWebSocket(stream_, buffer_, request, std::move(action.webSocket), ws);
+            co_return false;
         }
         const bool headRequest = request.method() == http::verb::head;
         if (action.kind == Action::Kind::Local) {
@@ -209,6 +216,91 @@ private:
         co_return co_await forward(request, action, keepAlive, headRequest, start);
     }
 
+    enum class ParkOutcome { Woken, Deadline, ClientGone };
+
+    // Waits without blocking the thread until the parked request is woken (from any thread:
+    // the waker posts to this connection's executor), its deadline passes, or the client
+    // goes away. A heartbeat, when the request asks for one, sends the response head and
+    // then a comment at every interval meanwhile.
+    asio::awaitable<ParkOutcome> waitParked(ParkedRequest& parked, bool keepAlive, bool& streamStarted) {
+        struct Wait {
+            explicit Wait(const asio::any_io_executor& e) : timer(e) {}
+            asio::steady_timer timer;
+            bool woken = false;
+            bool readable = false;
+        };
+        const auto executor = stream_.get_executor();
+        auto wait = std::make_shared<Wait>(executor);
+        parked.setWaker([wait, executor] {
+            asio::post(executor, [wait] {
+                wait->woken = true;
+                wait->timer.cancel();
+            });
+        });
+        auto& socket = lowestSocket(stream_);
+        bool watching = false;
+        auto watch = [&] {
+            watching = true;
+            socket.async_wait(tcp::socket::wait_read, [wait](const error_code& ec) {
+                if (ec) return;
+                wait->readable = true;
+                wait->timer.cancel();
+            });
+        };
+        watch();
+        const auto deadline = Clock::now() + parked.deadline;
+        const auto heartbeat = parked.heartbeat();
+        auto nextBeat = heartbeat ? Clock::now() + heartbeat->interval : Clock::time_point::max();
+        ParkOutcome outcome = ParkOutcome::Deadline;
+        for (;;) {
+            if (wait->woken) {
+                outcome = ParkOutcome::Woken;
+                break;
+            }
+            if (wait->readable) {
+                wait->readable = false;
+                watching = false;
+                // Readable while waiting: the client closed (or sent the next request early).
+                error_code ec;
+                const std::size_t n = stream_.read_some(buffer_.prepare(4096), ec);
+                buffer_.commit(n);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    watch();
+                } else if (ec) {
+                    outcome = ParkOutcome::ClientGone;
+                    break;
+                }
+                // Data: a pipelined request, kept for later; the client is there.
+            }
+            const auto now = Clock::now();
+            if (now >= deadline) break;
+            if (heartbeat && now >= nextBeat) {
+                error_code ec;
+                if (!streamStarted) {
+                    head_.clear();
+                    appendHead(head_, heartbeat->status, heartbeat->headers, std::nullopt, keepAlive);
+                    ec = co_await writeClient(head_);
+                    streamStarted = true;
+                }
+                if (!ec) ec = co_await writeChunk(heartbeat->comment);
+                if (ec) {
+                    outcome = ParkOutcome::ClientGone;
+                    break;
+                }
+                nextBeat = Clock::now() + heartbeat->interval;
+                continue;
+            }
+            wait->timer.expires_at(std::min(deadline, nextBeat));
+            auto [ec] = co_await wait->timer.async_wait(useNothrow);
+            (void)ec;
+        }
+        if (watching) {
+            error_code ignored;
+            socket.cancel(ignored);
+        }
+        co_return outcome;
+    }
+
     asio::awaitable<void> sleep(std::chrono::milliseconds delay) {
         if (delay.count() <= 0) co_return;
         asio::steady_timer timer(stream_.get_executor());
@@ -216,17 +308,21 @@ private:
         co_await timer.async_wait(useNothrow);
     }
 
-    // Waits until the observer's gate opens (strict recording: the response's record is
-    // durable); true when the response may be completed.
-    asio::awaitable<bool> passGate(const std::optional<FinishGate>& gate) {
-        if (!gate) co_return true;
-        auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor());
-        timer->expires_after(std::chrono::seconds(60));
-        gate->signal->setWaker([timer, executor = stream_.get_executor()] {
-            asio::post(executor, [timer] { timer->cancel(); });
-        });
-        auto [ec] = co_await timer->async_wait(useNothrow);
-        co_return ec == asio::error::operation_aborted && gate->ok->load();
+    // Waits until the observer's gates open (strict recording: the response's record is
+    // durable; output review: an approver released it); true when the response may be
+    // completed.
+    asio::awaitable<bool> passGate(std::optional<FinishGate> gate, ExchangeObserver& observer) {
+        while (gate) {
+            auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor());
+            timer->expires_after(gate->timeout);
+            gate->signal->setWaker([timer, executor = stream_.get_executor()] {
+                asio::post(executor, [timer] { timer->cancel(); });
+            });
+            auto [ec] = co_await timer->async_wait(useNothrow);
+            if (ec != asio::error::operation_aborted || !gate->ok->load()) co_return false;
+            gate = observer.afterGate();
+        }
+        co_return true;
     }
 
     static void appendHead(std::string& head, int status, const Headers& headers,
@@ -268,7 +364,7 @@ private:
             planned.requestBytes = requestBytes;
             planned.responseBytes = headRequest ? 0 : original.body.size();
             planned.duration = Clock::now() - start;
-            if (!co_await passGate(observer->beforeFinish(original.body, planned))) {
+            if (!co_await passGate(observer->beforeFinish(original.body, planned), *observer)) {
                 refused = observer->onFinishRefused();
                 response = &refused;
             }
@@ -281,7 +377,12 @@ private:
         outcome.requestBytes = requestBytes;
         error_code ec;
         head_.clear();
-        if (!local.streamed) {
+        if (local.continuesStream) {
+            // The head went out with the heartbeat: the body ends the stream.
+            outcome.responseBytes = local.body.size();
+            if (!local.body.empty()) ec = co_await writeChunk(local.body);
+            if (!ec) ec = co_await writeClient(kLastChunk);
+        } else if (!local.streamed) {
             appendHead(head_, local.status, local.headers, local.body.size(), keepAlive);
             outcome.responseBytes = headRequest ? 0 : local.body.size();
             ec = co_await writeClient(head_, headRequest ? std::string_view() : local.body);
@@ -392,10 +493,22 @@ private:
         }
     }
 
+    // A JSON answer as one SSE event, for a stream whose head was already sent.
+    static std::string asEvent(std::string_view body, bool error) {
+        std::string event = error ? "event: error\ndata: " : "data: ";
+        for (const char c : body) event += (c == '\n' || c == '\r') ? ' ' : c;
+        event += "\n\n";
+        return event;
+    }
+
     asio::awaitable<bool> failBeforeHead(const ForwardFailure& failure, ExchangeObserver& observer,
                                          bool keepAlive, Clock::time_point start,
-                                         std::uint64_t requestBytes) {
+                                         std::uint64_t requestBytes, bool continuesStream = false) {
         auto local = observer.onFailureBeforeHead(failure);
+        if (continuesStream) {
+            local.body = asEvent(local.body, true);
+            local.continuesStream = true;
+        }
         co_return co_await writeLocal(local, keepAlive, false, &observer, start, requestBytes);
     }
 
@@ -443,7 +556,7 @@ private:
             if (staleKeepAlive) continue;  // the upstream closed an idle connection: once more
             co_return co_await failBeforeHead(
                 classifyForwardError(ec, phase, limit.first, limit.second, upstream.name), observer,
-                keepAlive, start, requestBytes);
+                keepAlive, start, requestBytes, fwd.continuesStream);
         }
 
         const auto& upstreamHead = response->get();
@@ -466,7 +579,7 @@ private:
         ExchangeOutcome outcome;
         outcome.status = status;
         outcome.requestBytes = requestBytes;
-        if (!streaming || headRequest) {
+        if (!streaming || headRequest || (fwd.continuesStream && status >= 300)) {
             const auto limit = bounded(upstream.idleTimeout, deadline);
             const auto ec = co_await readUpstream(*connection, *response,
                                                   [](const auto& p) { return p.is_done(); },
@@ -476,7 +589,7 @@ private:
                 co_return co_await failBeforeHead(
                     classifyForwardError(ec, ForwardPhase::ResponseBody, limit.first, limit.second,
                                          upstream.name),
-                    observer, keepAlive, start, requestBytes);
+                    observer, keepAlive, start, requestBytes, fwd.continuesStream);
             }
             std::string out;
             observer.onResponseData(response->get().body(), out);
@@ -488,13 +601,25 @@ private:
             }
             outcome.responseBytes = headRequest ? 0 : out.size();
             outcome.duration = Clock::now() - start;
-            if (!co_await passGate(observer.beforeFinish(out, outcome))) {
+            if (!co_await passGate(observer.beforeFinish(out, outcome), observer)) {
                 auto refused = observer.onFinishRefused();
+                if (fwd.continuesStream) {
+                    refused.body = asEvent(refused.body, true);
+                    refused.continuesStream = true;
+                }
                 co_return co_await writeLocal(refused, keepAlive, false, &observer, start, requestBytes, false);
             }
-            head_.clear();
-            appendHead(head_, status, headers, out.size(), keepAlive);
-            const auto ec2 = co_await writeClient(head_, headRequest ? std::string_view() : out);
+            error_code ec2;
+            if (fwd.continuesStream) {
+                // The client already has a 200 event stream: the answer becomes its last event.
+                const auto event = asEvent(out, status >= 300);
+                ec2 = co_await writeChunk(event);
+                if (!ec2) ec2 = co_await writeClient(kLastChunk);
+            } else {
+                head_.clear();
+                appendHead(head_, status, headers, out.size(), keepAlive);
+                ec2 = co_await writeClient(head_, headRequest ? std::string_view() : out);
+            }
             if (ec2) {
                 keepAlive = false;
                 outcome.clientAborted = true;
@@ -507,9 +632,12 @@ private:
         // Streaming: send the head now, then every piece as it arrives.
         http::response_parser<http::buffer_body> body{std::move(*response)};
         body.body_limit(boost::none);
-        head_.clear();
-        appendHead(head_, status, headers, std::nullopt, keepAlive);
-        bool clientGone = static_cast<bool>(co_await writeClient(head_));
+        bool clientGone = false;
+        if (!fwd.continuesStream) {
+            head_.clear();
+            appendHead(head_, status, headers, std::nullopt, keepAlive);
+            clientGone = static_cast<bool>(co_await writeClient(head_));
+        }
         std::optional<ForwardFailure> midStream;
         std::string out;
         auto& input = connection->buffer();
@@ -564,7 +692,7 @@ private:
             planned.responseBytes += out.size();
             if (midStream) planned.code = midStream->code;
             planned.duration = Clock::now() - start;
-            if (!co_await passGate(observer.beforeFinish(out, planned))) {
+            if (!co_await passGate(observer.beforeFinish(out, planned), observer)) {
                 // Not recorded: the stream must not end as if complete. Say why, then drop
                 // the connection without the last chunk, so the client sees it cut short.
                 finishRefused = true;

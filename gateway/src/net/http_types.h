@@ -67,6 +67,9 @@ struct LocalResponse {
     enum class Ending { Complete, ResetConnection };
     Ending ending = Ending::Complete;  // ResetConnection: send an RST after the steps
     bool closeConnection = false;
+    // The head and some chunks were already sent (a streaming request that waited for a
+    // review with keep-alive comments): `body` is written as the stream's last chunk(s).
+    bool continuesStream = false;
 };
 
 // Why forwarding stopped early.
@@ -91,6 +94,7 @@ class WakeSignal;
 struct FinishGate {
     std::shared_ptr<WakeSignal> signal;
     std::shared_ptr<std::atomic<bool>> ok;
+    std::chrono::milliseconds timeout{60'000};  // then the gate counts as closed (!ok)
 };
 
 // Per-request hooks the handler gives the server; the server calls them in order, on
@@ -123,6 +127,9 @@ public:
     }
     // The gate closed with !ok: the reply to send instead (no stream started), or the
     // bytes that end a started stream for the client before the connection is dropped.
+    // After a gate opened with ok: another gate to wait for before the final bytes (an
+    // answer held for output review, then its recording), or none.
+    virtual std::optional<FinishGate> afterGate() { return std::nullopt; }
     virtual LocalResponse onFinishRefused() { return {}; }
     virtual void onFinishRefusedMidStream(std::string& out) { (void)out; }
     virtual void onComplete(const ExchangeOutcome& outcome) = 0;
@@ -136,6 +143,9 @@ struct ForwardRequest {
     Headers setHeaders;                // added to the upstream request
     std::string_view credentialHeader; // added as Authorization; owned by the config
     std::optional<std::string> body;   // instead of the client's body (masked prompts)
+    // The client's head and keep-alive comments were already sent (see LocalResponse):
+    // the upstream's stream continues it; any other answer ends it as an error event.
+    bool continuesStream = false;
 };
 
 struct Action;
@@ -153,18 +163,52 @@ public:
     virtual Action resume(const RequestView& request) = 0;
     // On the connection's thread, when the deadline passed first.
     virtual Action expire(const RequestView& request) = 0;
+    // On the connection's thread, when the client went away while the request waited.
+    virtual void abandon(const RequestView& request) { (void)request; }
+
+    // While waiting, a streaming client may be sent a response head and then a comment
+    // every `interval`, so that it and the proxies in between keep the connection open.
+    struct Heartbeat {
+        int status = 200;
+        Headers headers;
+        std::string comment;  // written as is, e.g. ": pending review rv_...\n\n"
+        std::chrono::milliseconds interval{15'000};
+    };
+    virtual std::optional<Heartbeat> heartbeat() const { return std::nullopt; }
     std::chrono::milliseconds deadline{30'000};
+    bool streamStarted = false;  // set by the server: a heartbeat head was sent
+};
+
+// A WebSocket connection the handler accepted (Action::Kind::Upgrade). Thread-safe.
+class WebSocketPeer {
+public:
+    virtual ~WebSocketPeer() = default;
+    // Queues a text message. False when the connection is closing, or when the client
+    // reads so slowly that the queue passed its bound: the connection is then closed
+    // with code 1008 (policy violation) and nothing more is queued.
+    virtual bool send(std::string message) = 0;
+    virtual void close(std::uint16_t code, std::string reason) = 0;
+};
+
+// The handler's side of a WebSocket connection; called on the connection's thread.
+class WebSocketHandler {
+public:
+    virtual ~WebSocketHandler() = default;
+    virtual void onOpen(std::shared_ptr<WebSocketPeer> peer) = 0;
+    virtual void onMessage(std::string_view text) = 0;
+    virtual void onClose() = 0;
 };
 
 // What the handler decided for one request.
 struct Action {
-    enum class Kind { Local, Forward, Park };
+    enum class Kind { Local, Forward, Park, Upgrade };
     Kind kind = Kind::Local;
     LocalResponse local;
     ForwardRequest forward;
     // Always set for Forward; optional for Local (then only onComplete is called).
     std::unique_ptr<ExchangeObserver> observer;
     std::shared_ptr<ParkedRequest> parked;  // Park
+    std::shared_ptr<WebSocketHandler> webSocket;  // Upgrade (a GET with Upgrade: websocket)
 };
 
 // The thread-safe half of a ParkedRequest: whoever finishes the work calls wake(); the

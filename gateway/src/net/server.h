@@ -43,6 +43,7 @@ struct ServerOptions {
     std::chrono::milliseconds keepAliveTimeout{75'000};
     std::chrono::milliseconds shutdownGrace{30'000};
     std::size_t maxIdleUpstreamConnections = 64;  // per upstream and worker thread
+    std::size_t webSocketMaxQueuedBytes = 4 * 1024 * 1024;  // per WebSocket client; beyond: closed (1008)
 };
 
 struct BoundListener {

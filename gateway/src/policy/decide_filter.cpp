@@ -10,12 +10,13 @@ namespace vigil::policy {
 
 DecideFilter::DecideFilter(const config::GatewayConfig& config, std::shared_ptr<const PolicySource> source,
                            std::shared_ptr<UsageTracker> usage, std::shared_ptr<observe::Metrics> metrics,
-                           Clock clock)
+                           Clock clock, bool reviewGate)
     : config_(config),
       source_(std::move(source)),
       usage_(std::move(usage)),
       metrics_(std::move(metrics)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      reviewGate_(reviewGate) {}
 
 chain::FilterStatus DecideFilter::onRequest(chain::RequestContext& context) const {
     // One policy for the whole evaluation, whatever reloads meanwhile.
@@ -46,8 +47,12 @@ chain::FilterStatus DecideFilter::onRequest(chain::RequestContext& context) cons
         context.decision = std::move(decision);
         return chain::FilterStatus::Continue;
     }
-    // Neither denied nor held requests reach the upstream: they use no budget.
+    // Neither denied nor held requests reach the upstream (yet): they use no budget.
     usage_->refund(subject, admission);
+    if (decision->action == Action::Review && reviewGate_) {
+        context.decision = std::move(decision);
+        return chain::FilterStatus::Continue;
+    }
     chain::LocalReply reply{decision->code, decision->message, {}, {}};
     if (!decision->rules.empty()) reply.fields.push_back({"rule", decision->rules.front()});
     reply.fields.push_back({"policy_version", decision->policyVersion});

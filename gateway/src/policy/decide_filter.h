@@ -26,7 +26,7 @@ public:
 
     DecideFilter(const config::GatewayConfig& config, std::shared_ptr<const PolicySource> source,
                  std::shared_ptr<UsageTracker> usage, std::shared_ptr<observe::Metrics> metrics,
-                 Clock clock = [] { return std::chrono::system_clock::now(); });
+                 Clock clock = [] { return std::chrono::system_clock::now(); }, bool reviewGate = false);
     std::string_view name() const override { return "decide"; }
     chain::FilterStatus onRequest(chain::RequestContext& context) const override;
 
@@ -36,6 +36,7 @@ private:
     std::shared_ptr<UsageTracker> usage_;
     std::shared_ptr<observe::Metrics> metrics_;
     Clock clock_;
+    bool reviewGate_;  // review decisions go on to the review gate instead of 403 review_required
 };
 
 }  // namespace vigil::policy

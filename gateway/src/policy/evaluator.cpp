@@ -427,8 +427,7 @@ Decision evaluate(const Policy& policy, const EvaluationInput& input, Trace* tra
     case Action::Review:
         decision.code = DetailsCode::ReviewRequired;
         decision.review = first.review;
-        decision.message = "this request needs a review under policy rule '" + first.id +
-                           "', and this gateway does not hold requests for review yet";
+        decision.message = "this request needs a review under policy rule '" + first.id + "'";
         if (!first.message.empty()) decision.message = first.message + " (" + decision.message + ")";
         break;
     case Action::Deny: {

@@ -38,6 +38,16 @@ struct RequestIndex {
     std::int64_t durationMicros = 0;
 };
 
+// The current state of one review (review/review.h), written in the same transaction as
+// the recorded event of its change: the stored state never runs ahead of the chain.
+struct ReviewRow {
+    std::string id;
+    std::string state;          // "pending", "approved", ...
+    std::int64_t createdMicros = 0;
+    std::int64_t updatedMicros = 0;
+    std::string document;       // the review as JSON
+};
+
 // What one transaction writes: events (already hashed and numbered), their index rows,
 // optionally a checkpoint, and optionally a purge of the oldest events.
 struct Batch {
@@ -46,6 +56,7 @@ struct Batch {
     // Which session each event belongs to (seq, session id), for finding a session's events:
     // index data, written with the index rows rather than with the events.
     std::vector<std::pair<std::int64_t, std::string>> eventSessions;
+    std::vector<ReviewRow> reviews;  // inserted or replaced
     std::optional<Checkpoint> checkpoint;
     // Delete every event with seq <= purgeThrough (a signed checkpoint sits there), the
     // checkpoints before it, and the index rows of requests that were wholly purged.

@@ -89,6 +89,7 @@ Recorder::Pending Recorder::makeEvent(std::string sessionId, std::string type, s
     p.index = std::move(index);
     p.done = std::move(done);
     p.soon = soon;
+    if (tap_) tap_(p.event.sessionId, p.event.type, p.event.payload);
     return p;
 }
 
@@ -98,6 +99,12 @@ void Recorder::recordSoon(std::string sessionId, std::string type, std::string p
 
 void Recorder::record(std::string sessionId, std::string type, std::string payload, Done done) {
     enqueue(makeEvent(std::move(sessionId), std::move(type), std::move(payload), std::nullopt, std::move(done), false));
+}
+
+void Recorder::record(std::string sessionId, std::string type, std::string payload, ReviewRow review, Done done) {
+    auto p = makeEvent(std::move(sessionId), std::move(type), std::move(payload), std::nullopt, std::move(done), false);
+    p.review = std::move(review);
+    enqueue(std::move(p));
 }
 
 void Recorder::record(std::string sessionId, std::string type, std::string payload, RequestIndex index, Done done) {
@@ -222,6 +229,7 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
             index.push_back(*p.index);
             index.back().seq = head.seq;
         }
+        if (p.review) batch.reviews.push_back(*p.review);
     }
     const bool due = head.seq - head.checkpointSeq >= static_cast<std::int64_t>(options_.checkpointEvery) ||
                      std::chrono::steady_clock::now() - lastCheckpoint_ >= options_.checkpointInterval || forceCheckpoint;

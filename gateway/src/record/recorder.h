@@ -58,6 +58,8 @@ public:
     void record(std::string sessionId, std::string type, std::string payload, Done done = {});
     // The same, with the sessions index row the event begins or ends.
     void record(std::string sessionId, std::string type, std::string payload, RequestIndex index, Done done = {});
+    // The same, with the new state of a review, stored in the event's transaction.
+    void record(std::string sessionId, std::string type, std::string payload, ReviewRow review, Done done);
     // An event that need not be durable at once: it is committed with the next event
     // recorded with record() or after `linger`, whichever comes first. A request's early
     // events (received, identity, decision) go this way, so that a fast exchange costs one
@@ -86,11 +88,18 @@ public:
     std::int64_t committedSeq() const { return committedSeq_.load(); }
     std::string lastError() const;
     const SigningKey& key() const { return key_; }
+    EventStore& store() { return *store_; }  // before serving only (the writer owns it after)
+
+    // Called for every event as it is queued (session id, type, payload), on the caller's
+    // thread: the live event stream's per-session subscriptions. Set before serving.
+    using Tap = std::function<void(const std::string&, const std::string&, const std::string&)>;
+    void setTap(Tap tap) { tap_ = std::move(tap); }
 
 private:
     struct Pending {
         Event event;
         std::optional<RequestIndex> index;
+        std::optional<ReviewRow> review;
         Done done;
         std::optional<std::int64_t> purgeCutoff;  // a purge request, not an event
         bool soon = false;
@@ -109,6 +118,7 @@ private:
     void fail(const std::string& error);
 
     std::unique_ptr<EventStore> store_;
+    Tap tap_;
     SigningKey key_;
     Options options_;
     Clock clock_;

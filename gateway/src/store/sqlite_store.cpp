@@ -119,6 +119,18 @@ constexpr std::array kMigrations = {
     INSERT INTO event_sessions SELECT session_id, seq FROM events;
     DROP INDEX events_by_session;
     )sql",
+    // Reviews (review/review.h): the current state of each, beside the chain events that
+    // record every change.
+    R"sql(
+    CREATE TABLE reviews (
+        id          TEXT PRIMARY KEY,
+        state       TEXT NOT NULL,
+        created_us  INTEGER NOT NULL,
+        updated_us  INTEGER NOT NULL,
+        document    TEXT NOT NULL
+    );
+    CREATE INDEX reviews_by_state ON reviews (state, created_us);
+    )sql",
 };
 
 class Statement {
@@ -246,6 +258,30 @@ void SqliteStore::migrate() {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         throw;
     }
+}
+
+std::vector<record::ReviewRow> SqliteStore::reviews(const char* where, const std::string& arg) {
+    std::string sql = "SELECT id, state, created_us, updated_us, document FROM reviews WHERE ";
+    sql += where;
+    sql += " ORDER BY created_us";
+    Statement s(db_, sql.c_str());
+    if (!arg.empty()) s.bind(1, arg);
+    std::vector<record::ReviewRow> rows;
+    while (s.step() == SQLITE_ROW) {
+        rows.push_back({s.text(0), s.text(1), s.integer(2), s.integer(3), s.text(4)});
+    }
+    return rows;
+}
+
+std::vector<record::ReviewRow> SqliteStore::openReviews() {
+    // Approved ones are loaded too: a ticket's grant may still be unused (the document says).
+    return reviews("state IN ('pending', 'approved')", {});
+}
+
+std::optional<record::ReviewRow> SqliteStore::review(const std::string& id) {
+    auto rows = reviews("id = ?", id);
+    if (rows.empty()) return std::nullopt;
+    return std::move(rows.front());
 }
 
 void SqliteStore::insertApiKey(const ApiKeyRecord& r) {
@@ -379,6 +415,18 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
                                "(SELECT 1 FROM requests r WHERE r.session_id = sessions.session_id)");
             for (auto* st : {&events, &eventSessions, &checkpoints, &requests, &sessions}) {
                 if (st->step() != SQLITE_DONE) throw StoreError(std::string("cannot purge: ") + sqlite3_errmsg(db_));
+            }
+        }
+        if (!batch.reviews.empty()) {
+            Statement s(db_, "INSERT OR REPLACE INTO reviews (id, state, created_us, updated_us, document) VALUES (?, ?, ?, ?, ?)");
+            for (const auto& r : batch.reviews) {
+                s.bind(1, r.id);
+                s.bind(2, r.state);
+                s.bind(3, r.createdMicros);
+                s.bind(4, r.updatedMicros);
+                s.bind(5, r.document);
+                if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot store a review: ") + sqlite3_errmsg(db_));
+                s.reset();
             }
         }
         if (!batch.events.empty()) {

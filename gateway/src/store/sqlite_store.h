@@ -76,12 +76,15 @@ public:
     std::vector<record::RequestIndex> unfinishedRequests();
     std::int64_t indexedThrough();
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit);
+    std::vector<record::ReviewRow> openReviews();
+    std::optional<record::ReviewRow> review(const std::string& id);
     void savePublicKey(const std::string& keyId, const std::string& publicKeyPem, std::int64_t nowMicros);
 
 private:
     void exec(const char* sql);
     void migrate();
     void writeIndex(const std::vector<record::RequestIndex>& rows);
+    std::vector<record::ReviewRow> reviews(const char* where, const std::string& arg);
 
     sqlite3* db_ = nullptr;
     std::string path_;

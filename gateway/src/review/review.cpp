@@ -1,0 +1,170 @@
+#include "review/review.h"
+
+#include <array>
+#include <cstdio>
+#include <ctime>
+
+namespace vigil::review {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::array<std::string_view, 5> kStates = {"pending", "approved", "denied", "expired", "cancelled"};
+
+json person(const Review::Person& p) {
+    return {{"subject", p.subject}, {"issuer", p.issuer}, {"method", p.method}, {"roles", p.roles}, {"groups", p.groups}};
+}
+
+json verdict(const Review::Verdict& v) {
+    json j = {{"subject", v.subject}, {"issuer", v.issuer}, {"at", formatTime(v.atMicros)}, {"at_us", v.atMicros}};
+    if (!v.reason.empty()) j["reason"] = v.reason;
+    return j;
+}
+
+Review::Verdict verdictFrom(const json& j) {
+    Review::Verdict v;
+    v.subject = j.value("subject", "");
+    v.issuer = j.value("issuer", "");
+    v.atMicros = j.value("at_us", std::int64_t{0});
+    v.reason = j.value("reason", "");
+    return v;
+}
+
+}  // namespace
+
+std::string_view stateName(Review::State state) { return kStates[static_cast<std::size_t>(state)]; }
+
+std::optional<Review::State> stateFromName(std::string_view name) {
+    for (std::size_t i = 0; i < kStates.size(); ++i) {
+        if (kStates[i] == name) return static_cast<Review::State>(i);
+    }
+    return std::nullopt;
+}
+
+std::string_view kindName(Review::Kind kind) { return kind == Review::Kind::Request ? "request" : "output"; }
+std::string_view modeName(Review::Mode mode) { return mode == Review::Mode::Hold ? "hold" : "ticket"; }
+
+std::string formatTime(std::int64_t micros) {
+    if (micros <= 0) return {};
+    const std::time_t seconds = static_cast<std::time_t>(micros / 1'000'000);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char buffer[96];
+    std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(micros % 1'000'000));
+    return buffer;
+}
+
+json Review::toJson(bool withPayload) const {
+    json j = {
+        {"id", id},
+        {"kind", kindName(kind)},
+        {"mode", modeName(mode)},
+        {"state", stateName(state)},
+        {"session_id", sessionId},
+        {"request_id", requestId},
+        {"requester", person(requester)},
+        {"connection", connection},
+        {"method", method},
+        {"path", path},
+        {"model", model},
+        {"rules", rules},
+        {"rule", rules.empty() ? std::string() : rules.front()},
+        {"rule_message", ruleMessage},
+        {"policy_version", policyVersion},
+        {"approver_roles", approverRoles},
+        {"quorum", quorum},
+        {"timeout_seconds", timeoutSeconds},
+        {"stream", stream},
+        {"estimated_tokens", estimatedTokens},
+        {"estimated_cost", estimatedCost},
+        {"body_sha256", bodySha256},
+        {"created_at", formatTime(createdMicros)},
+        {"created_us", createdMicros},
+        {"deadline", formatTime(deadlineMicros)},
+        {"deadline_us", deadlineMicros},
+    };
+    j["max_tokens"] = maxTokens ? json(*maxTokens) : json(nullptr);
+    j["tools"] = tools;
+    if (withPayload) {
+        j["messages"] = messages;
+        if (kind == Kind::Output) {
+            j["output"] = output;
+            j["output_content_type"] = outputContentType;
+            j["output_status"] = outputStatus;
+        }
+    }
+    json approvalList = json::array();
+    for (const auto& a : approvals) approvalList.push_back(verdict(a));
+    j["approvals"] = std::move(approvalList);
+    j["denial"] = denial ? verdict(*denial) : json(nullptr);
+    if (decidedMicros > 0) {
+        j["decided_at"] = formatTime(decidedMicros);
+        j["decided_us"] = decidedMicros;
+    }
+    if (!endReason.empty()) j["end_reason"] = endReason;
+    if (grantUntilMicros > 0) {
+        j["grant_until"] = formatTime(grantUntilMicros);
+        j["grant_until_us"] = grantUntilMicros;
+    }
+    if (releasedMicros > 0) {
+        j["released_at"] = formatTime(releasedMicros);
+        j["released_us"] = releasedMicros;
+        j["released_request_id"] = releasedRequestId;
+    }
+    return j;
+}
+
+std::optional<Review> Review::fromJson(const json& j) {
+    try {
+        Review r;
+        r.id = j.at("id").get<std::string>();
+        r.kind = j.at("kind").get<std::string>() == "output" ? Kind::Output : Kind::Request;
+        r.mode = j.at("mode").get<std::string>() == "ticket" ? Mode::Ticket : Mode::Hold;
+        const auto state = stateFromName(j.at("state").get<std::string>());
+        if (!state) return std::nullopt;
+        r.state = *state;
+        r.sessionId = j.value("session_id", "");
+        r.requestId = j.value("request_id", "");
+        const auto& p = j.at("requester");
+        r.requester.subject = p.value("subject", "");
+        r.requester.issuer = p.value("issuer", "");
+        r.requester.method = p.value("method", "");
+        r.requester.roles = p.value("roles", std::vector<std::string>{});
+        r.requester.groups = p.value("groups", std::vector<std::string>{});
+        r.connection = j.value("connection", "");
+        r.method = j.value("method", "");
+        r.path = j.value("path", "");
+        r.model = j.value("model", "");
+        r.rules = j.value("rules", std::vector<std::string>{});
+        r.ruleMessage = j.value("rule_message", "");
+        r.policyVersion = j.value("policy_version", "");
+        r.approverRoles = j.value("approver_roles", std::vector<std::string>{});
+        r.quorum = j.value("quorum", 1);
+        r.timeoutSeconds = j.value("timeout_seconds", std::int64_t{900});
+        r.messages = j.value("messages", json::array());
+        r.tools = j.value("tools", std::vector<std::string>{});
+        r.stream = j.value("stream", false);
+        r.estimatedTokens = j.value("estimated_tokens", std::int64_t{0});
+        if (j.contains("max_tokens") && j["max_tokens"].is_number_integer()) r.maxTokens = j["max_tokens"].get<std::int64_t>();
+        r.estimatedCost = j.value("estimated_cost", 0.0);
+        r.bodySha256 = j.value("body_sha256", "");
+        r.output = j.value("output", "");
+        r.outputContentType = j.value("output_content_type", "");
+        r.outputStatus = j.value("output_status", 0);
+        r.createdMicros = j.value("created_us", std::int64_t{0});
+        r.deadlineMicros = j.value("deadline_us", std::int64_t{0});
+        r.decidedMicros = j.value("decided_us", std::int64_t{0});
+        for (const auto& a : j.value("approvals", json::array())) r.approvals.push_back(verdictFrom(a));
+        if (j.contains("denial") && j["denial"].is_object()) r.denial = verdictFrom(j["denial"]);
+        r.endReason = j.value("end_reason", "");
+        r.grantUntilMicros = j.value("grant_until_us", std::int64_t{0});
+        r.releasedMicros = j.value("released_us", std::int64_t{0});
+        r.releasedRequestId = j.value("released_request_id", "");
+        return r;
+    } catch (const json::exception&) {
+        return std::nullopt;
+    }
+}
+
+}  // namespace vigil::review
