@@ -183,8 +183,18 @@ void ReviewManager::finishLocked(Entry& e) {
     deadlines_.erase({e.review.deadlineMicros, e.review.id});
     --pending_;
     finished_.emplace(e.review.decidedMicros, e.review.id);
-    e.signal->wake();
+    // Woken once the lock is released: a waker may read the review (get()).
+    wakeLater_.push_back(e.signal);
     pruneLocked();
+}
+
+void ReviewManager::wakeWaiting() {
+    std::vector<std::shared_ptr<net::WakeSignal>> signals;
+    {
+        std::lock_guard lock(mutex_);
+        signals.swap(wakeLater_);
+    }
+    for (auto& s : signals) s->wake();
 }
 
 void ReviewManager::pruneLocked() {
@@ -200,15 +210,18 @@ void ReviewManager::pruneLocked() {
 }
 
 void ReviewManager::cancel(const std::string& id, const std::string& reason) {
-    std::lock_guard lock(mutex_);
-    const auto it = reviews_.find(id);
-    if (it == reviews_.end() || !it->second.review.pending()) return;
-    auto& r = it->second.review;
-    r.state = Review::State::Cancelled;
-    r.decidedMicros = now();
-    r.endReason = reason;
-    emitLocked(r, "review.cancelled", "review.cancelled");
-    finishLocked(it->second);
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = reviews_.find(id);
+        if (it == reviews_.end() || !it->second.review.pending()) return;
+        auto& r = it->second.review;
+        r.state = Review::State::Cancelled;
+        r.decidedMicros = now();
+        r.endReason = reason;
+        emitLocked(r, "review.cancelled", "review.cancelled");
+        finishLocked(it->second);
+    }
+    wakeWaiting();
 }
 
 std::optional<Review> ReviewManager::releaseGrant(const std::string& subject, const std::string& connection,
@@ -233,6 +246,13 @@ std::optional<Review> ReviewManager::releaseGrant(const std::string& subject, co
 
 ReviewManager::Verdict ReviewManager::decide(const std::string& id, const auth::Identity& who, bool approve,
                                              const std::string& reason) {
+    auto v = decideLocked(id, who, approve, reason);
+    wakeWaiting();
+    return v;
+}
+
+ReviewManager::Verdict ReviewManager::decideLocked(const std::string& id, const auth::Identity& who, bool approve,
+                                                   const std::string& reason) {
     Verdict v;
     std::unique_lock lock(mutex_);
     const auto it = reviews_.find(id);
@@ -320,6 +340,11 @@ ReviewManager::Verdict ReviewManager::decide(const std::string& id, const auth::
 }
 
 void ReviewManager::expireDue() {
+    expireDueLocked();
+    wakeWaiting();
+}
+
+void ReviewManager::expireDueLocked() {
     std::lock_guard lock(mutex_);
     const auto t = now();
     while (!deadlines_.empty() && deadlines_.begin()->first <= t) {

@@ -103,6 +103,9 @@ private:
     void emitLocked(const Review& r, const std::string& recordedType, const std::string& pushedType,
                     std::function<void(bool)> done = {}, const nlohmann::json& extra = {});
     void finishLocked(Entry& e);
+    void wakeWaiting();
+    void expireDueLocked();
+    Verdict decideLocked(const std::string& id, const auth::Identity& who, bool approve, const std::string& reason);
     void pruneLocked();
     void run();
 
@@ -118,6 +121,7 @@ private:
     std::set<std::pair<std::int64_t, std::string>> deadlines_;  // pending reviews by deadline
     std::set<std::pair<std::int64_t, std::string>> finished_;   // decided ones by decision time
     std::size_t pending_ = 0;
+    std::vector<std::shared_ptr<net::WakeSignal>> wakeLater_;
     bool stopping_ = false;
     std::thread thread_;
 };

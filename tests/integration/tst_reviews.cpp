@@ -1,0 +1,657 @@
+// The review gate in the real gateway, between the official openai SDK (and raw HTTP
+// clients) and the mock upstream, with approvers on REST and a WebSocket client on
+// /api/events: hold mode (non-streaming and streaming with keep-alive comments), deny,
+// expiry, cancel on disconnect, ticket mode released exactly once, quorum, segregation of
+// duties, output review, replay after reconnecting, slow clients, and a restart.
+
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QProcess>
+#include <QTest>
+#include <QWebSocket>
+
+#include "managed_process.h"
+#include "raw_http.h"
+
+using namespace vigil::test;
+
+namespace {
+
+const QString kUpstreamKey = QStringLiteral("sk-upstream-reviews-test-7171");
+const QString kMockAnswer = QStringLiteral("Hello from the Vigil mock upstream.");
+
+const char* const kPolicy =
+    "{\n"
+    "  \"default_action\": \"deny\",\n"
+    "  \"rules\": [\n"
+    "    {\"id\": \"requesters\", \"match\": {\"roles\": [\"requester\"]}, \"action\": \"allow\"},\n"
+    "    {\"id\": \"falcon\", \"if\": {\"keywords\": {\"words\": [\"project falcon\"]}}, \"action\": \"review\",\n"
+    "     \"message\": \"Project Falcon is confidential\",\n"
+    "     \"review\": {\"approver_roles\": [\"approver\"], \"timeout_seconds\": 60}},\n"
+    "    {\"id\": \"short\", \"if\": {\"keywords\": {\"words\": [\"quick expiry\"]}}, \"action\": \"review\",\n"
+    "     \"review\": {\"approver_roles\": [\"approver\"], \"timeout_seconds\": 10}},\n"
+    "    {\"id\": \"ticket\", \"if\": {\"keywords\": {\"words\": [\"ticket please\"]}}, \"action\": \"review\",\n"
+    "     \"review\": {\"approver_roles\": [\"approver\"], \"mode\": \"ticket\"}},\n"
+    "    {\"id\": \"two\", \"if\": {\"keywords\": {\"words\": [\"two approvers\"]}}, \"action\": \"review\",\n"
+    "     \"review\": {\"approver_roles\": [\"approver\"], \"quorum\": 2}},\n"
+    "    {\"id\": \"answers\", \"if\": {\"keywords\": {\"words\": [\"check the answer\"]}}, \"output_review\": true}\n"
+    "  ]\n"
+    "}\n";
+
+QByteArray bearer(const QString& key) { return "Bearer " + key.toLatin1(); }
+
+QByteArray chat(const QString& prompt, bool stream = false) { return chatBody(prompt, stream); }
+
+// A WebSocket client of /api/events that keeps every message with its arrival time.
+class EventClient {
+public:
+    struct Message {
+        QJsonObject json;
+        qint64 receivedMs;
+    };
+
+    EventClient() {
+        QObject::connect(&socket_, &QWebSocket::textMessageReceived, [this](const QString& text) {
+            messages.append({QJsonDocument::fromJson(text.toUtf8()).object(), QDateTime::currentMSecsSinceEpoch()});
+        });
+        QObject::connect(&socket_, &QWebSocket::disconnected, [this] { closed = true; });
+    }
+
+    bool open(const QString& gatewayUrl, const QString& key, qint64 after = -1) {
+        QString url = gatewayUrl;
+        url.replace(QStringLiteral("http://"), QStringLiteral("ws://"));
+        url += QStringLiteral("/api/events");
+        if (after >= 0) url += QStringLiteral("?after=") + QString::number(after);
+        QNetworkRequest request{QUrl(url)};
+        request.setRawHeader("Authorization", bearer(key));
+        closed = false;
+        socket_.open(request);
+        return QTest::qWaitFor([this] { return socket_.state() == QAbstractSocket::ConnectedState || closed; }, 5000) &&
+               socket_.state() == QAbstractSocket::ConnectedState;
+    }
+    void close() {
+        socket_.close();
+        (void)QTest::qWaitFor([this] { return closed; }, 5000);
+    }
+    void send(const QByteArray& json) { socket_.sendTextMessage(QString::fromUtf8(json)); }
+
+    // The first message of `type` (about review `id` when given) from index `from` on.
+    const Message* find(const QString& type, const QString& id = {}, int from = 0) const {
+        for (int i = from; i < messages.size(); ++i) {
+            const auto& m = messages[i].json;
+            if (m.value(QStringLiteral("type")).toString() != type) continue;
+            if (!id.isEmpty() && m.value(QStringLiteral("data")).toObject().value(QStringLiteral("id")).toString() != id) continue;
+            return &messages[i];
+        }
+        return nullptr;
+    }
+    const Message* waitFor(const QString& type, const QString& id = {}, int timeoutMs = 5000) {
+        (void)QTest::qWaitFor([&] { return find(type, id) != nullptr; }, timeoutMs);
+        return find(type, id);
+    }
+    qint64 lastSeq() const {
+        qint64 last = -1;
+        for (const auto& m : messages) {
+            if (m.json.value(QStringLiteral("seq")).isDouble()) last = static_cast<qint64>(m.json.value(QStringLiteral("seq")).toDouble());
+        }
+        return last;
+    }
+    QWebSocket& socket() { return socket_; }
+
+    QList<Message> messages;
+    bool closed = false;
+
+private:
+    QWebSocket socket_;
+};
+
+// The official SDK, started in the background (its call waits for the review).
+class SdkCall {
+public:
+    SdkCall(const QString& baseUrl, const QString& key, const QString& mode, const QString& prompt) {
+        process_.setWorkingDirectory(QStringLiteral(VIGIL_SOURCE_DIR "/tests/integration/node"));
+        process_.start(QStringLiteral(VIGIL_NODE_BIN),
+                       {QStringLiteral("sdk_client.mjs"), QStringLiteral("--base-url"), baseUrl + QStringLiteral("/v1"),
+                        QStringLiteral("--api-key"), key, QStringLiteral("--mode"), mode, QStringLiteral("--prompt"), prompt});
+    }
+    bool finished() const { return process_.state() == QProcess::NotRunning; }
+    QJsonObject result() {
+        if (!process_.waitForFinished(30000)) return {};
+        const auto out = process_.readAllStandardOutput().trimmed();
+        return QJsonDocument::fromJson(out.split('\n').last()).object();
+    }
+
+private:
+    QProcess process_;
+};
+
+}  // namespace
+
+class TestReviews : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    std::unique_ptr<ManagedProcess> mock_;
+    std::unique_ptr<ManagedProcess> gateway_;
+    QString alice_, bob_, carol_, dave_, audrey_, eve_;
+
+    QString dbPath() const { return dir_.filePath(QStringLiteral("vigil.db")); }
+    QString url() const { return gateway_->url(); }
+
+    bool startGatewayProcess() {
+        auto config = basicGatewayConfig(mock_->url());
+        config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), dbPath()}});
+        config.insert(QStringLiteral("reviews"), QJsonObject{{QStringLiteral("keepalive_ms"), 400},
+                                                             {QStringLiteral("max_queued_bytes"), 65536}});
+        gateway_ = startGateway(dir_, config, kUpstreamKey);
+        return gateway_ != nullptr;
+    }
+
+    HttpResponse post(const QString& key, const QByteArray& body, int timeoutMs = 15000) {
+        return httpRequest(url(), "POST", "/v1/chat/completions", body,
+                           {{"Authorization", bearer(key)}, {"Content-Type", "application/json"}}, timeoutMs);
+    }
+    HttpResponse decide(const QString& key, const QString& id, const char* verb, const QByteArray& body = {}) {
+        return httpRequest(url(), "POST", "/api/reviews/" + id.toLatin1() + "/" + verb, body,
+                           {{"Authorization", bearer(key)}, {"Content-Type", "application/json"}});
+    }
+    QJsonObject review(const QString& id) {
+        const auto r = httpRequest(url(), "GET", "/api/reviews/" + id.toLatin1(), {}, {{"Authorization", bearer(bob_)}});
+        return r.json();
+    }
+    // The newest pending review whose prompt contains `text`, waiting for it to appear.
+    QString pendingWith(const QString& text, int timeoutMs = 5000) {
+        QString found;
+        (void)QTest::qWaitFor(
+            [&] {
+                const auto r = httpRequest(url(), "GET", "/api/reviews?state=pending", {}, {{"Authorization", bearer(bob_)}});
+                for (const auto& v : r.json().value(QStringLiteral("reviews")).toArray()) {
+                    const auto o = v.toObject();
+                    const auto messages = QJsonDocument(o.value(QStringLiteral("messages")).toArray()).toJson();
+                    if (messages.contains(text.toUtf8())) {
+                        found = o.value(QStringLiteral("id")).toString();
+                        return true;
+                    }
+                }
+                return false;
+            },
+            timeoutMs);
+        return found;
+    }
+    QStringList recordedTypes(const QString& session) {
+        const auto r = httpRequest(url(), "GET", "/api/sessions/" + session.toLatin1(), {}, {{"Authorization", bearer(audrey_)}});
+        QStringList types;
+        for (const auto& e : r.json().value(QStringLiteral("events")).toArray()) {
+            types << e.toObject().value(QStringLiteral("type")).toString();
+        }
+        return types;
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        mock_ = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock_);
+        alice_ = createApiKey(dbPath(), QStringLiteral("alice"), QStringLiteral("requester"));
+        bob_ = createApiKey(dbPath(), QStringLiteral("bob"), QStringLiteral("approver"));
+        carol_ = createApiKey(dbPath(), QStringLiteral("carol"), QStringLiteral("approver"));
+        dave_ = createApiKey(dbPath(), QStringLiteral("dave"), QStringLiteral("approver,requester,admin"));
+        audrey_ = createApiKey(dbPath(), QStringLiteral("audrey"), QStringLiteral("auditor"));
+        eve_ = createApiKey(dbPath(), QStringLiteral("eve"), QStringLiteral("requester"));
+        for (const auto* k : {&alice_, &bob_, &carol_, &dave_, &audrey_, &eve_}) QVERIFY(!k->isEmpty());
+        QFile policy(dir_.filePath(QStringLiteral("policy.json")));
+        QVERIFY(policy.open(QIODevice::WriteOnly));
+        policy.write(kPolicy);
+        policy.close();
+        QVERIFY(startGatewayProcess());
+    }
+
+    void cleanupTestCase() {
+        if (gateway_) QCOMPARE(gateway_->terminate(), 0);
+    }
+
+    // The SDK's prompt waits; the approver's WebSocket sees it within a second; an approval
+    // over REST by another identity releases it and the SDK gets the model's answer.
+    void sdkCallWaitsForApproval() {
+        EventClient events;
+        QVERIFY(events.open(url(), bob_));
+        QVERIFY(events.waitFor(QStringLiteral("hello")));
+        SdkCall call(url(), alice_, QStringLiteral("chat"), QStringLiteral("What is the status of Project Falcon?"));
+        const auto* pending = events.waitFor(QStringLiteral("review.pending"), {}, 15000);
+        QVERIFY(pending);
+        const auto data = pending->json.value(QStringLiteral("data")).toObject();
+        const auto createdMs = static_cast<qint64>(data.value(QStringLiteral("created_us")).toDouble() / 1000);
+        QVERIFY2(pending->receivedMs - createdMs < 1000, qPrintable(QString::number(pending->receivedMs - createdMs)));
+        QCOMPARE(data.value(QStringLiteral("rule")).toString(), QStringLiteral("falcon"));
+        QCOMPARE(data.value(QStringLiteral("requester")).toObject().value(QStringLiteral("subject")).toString(), QStringLiteral("apikey:alice"));
+        QCOMPARE(data.value(QStringLiteral("messages")).toArray().at(0).toObject().value(QStringLiteral("text")).toString(),
+                 QStringLiteral("What is the status of Project Falcon?"));
+        QCOMPARE(data.value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+        QVERIFY(pending->json.value(QStringLiteral("seq")).toDouble() > 0);
+        const auto id = data.value(QStringLiteral("id")).toString();
+        QTest::qWait(300);
+        QVERIFY2(!call.finished(), "the SDK call should still be waiting for the review");
+
+        const auto approved = decide(bob_, id, "approve", R"({"reason":"quarterly report"})");
+        QCOMPARE(approved.status, 200);
+        QCOMPARE(approved.json().value(QStringLiteral("state")).toString(), QStringLiteral("approved"));
+        const auto result = call.result();
+        QVERIFY2(result.value(QStringLiteral("ok")).toBool(), QJsonDocument(result).toJson().constData());
+        QCOMPARE(result.value(QStringLiteral("text")).toString(), kMockAnswer);
+
+        const auto* decided = events.waitFor(QStringLiteral("review.decided"), id);
+        QVERIFY(decided);
+        QCOMPARE(decided->json.value(QStringLiteral("data")).toObject().value(QStringLiteral("approvals")).toArray().at(0).toObject()
+                     .value(QStringLiteral("subject")).toString(), QStringLiteral("apikey:bob"));
+        QVERIFY(decided->json.value(QStringLiteral("seq")).toDouble() > pending->json.value(QStringLiteral("seq")).toDouble());
+
+        // Every state change is in the request's session, in order, before its end.
+        const auto session = data.value(QStringLiteral("session_id")).toString();
+        QStringList types;
+        (void)QTest::qWaitFor([&] { types = recordedTypes(session); return types.contains(QStringLiteral("request.completed")); }, 5000);
+        const auto at = [&](const char* t) { return types.indexOf(QString::fromLatin1(t)); };
+        QVERIFY2(at("request.received") >= 0 && at("request.received") < at("review.pending") &&
+                     at("review.pending") < at("review.approved") && at("review.approved") < at("upstream.started") &&
+                     at("upstream.started") < at("request.completed"),
+                 qPrintable(types.join(QLatin1Char(','))));
+    }
+
+    // A streaming caller gets the head and keep-alive comments while it waits, then the stream.
+    void streamingCallerGetsKeepAliveComments() {
+        RawHttpConnection conn{QUrl(url())};
+        QVERIFY(conn.isConnected());
+        const auto body = chat(QStringLiteral("stream me the Project Falcon plan"), true);
+        QByteArray request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(alice_) +
+                             "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) +
+                             "\r\n\r\n" + body;
+        QVERIFY(conn.sendRaw(request));
+        const auto id = pendingWith(QStringLiteral("stream me the Project Falcon plan"));
+        QVERIFY(!id.isEmpty());
+        QTest::qWait(1000);  // at least two keep-alive intervals
+        QCOMPARE(decide(bob_, id, "approve").status, 200);
+        const auto response = conn.readResponse(15000);
+        QCOMPARE(response.status, 200);
+        QCOMPARE(response.header("x-vigil-review"), id.toLatin1());
+        QVERIFY(response.header("content-type").startsWith("text/event-stream"));
+        QVERIFY2(response.body.startsWith(": pending review " + id.toLatin1() + "\n\n: pending review "), response.body.left(200).constData());
+        QVERIFY2(response.body.contains("\"content\":\"Hello"), response.body.right(600).constData());
+        QVERIFY(response.body.endsWith("data: [DONE]\n\n"));
+
+        // The SDK reads such a stream as usual.
+        SdkCall call(url(), alice_, QStringLiteral("stream"), QStringLiteral("Project Falcon, streamed"));
+        const auto id2 = pendingWith(QStringLiteral("Project Falcon, streamed"));
+        QVERIFY(!id2.isEmpty());
+        QTest::qWait(900);
+        QCOMPARE(decide(carol_, id2, "approve").status, 200);
+        const auto result = call.result();
+        QVERIFY2(result.value(QStringLiteral("ok")).toBool(), QJsonDocument(result).toJson().constData());
+        QCOMPARE(result.value(QStringLiteral("text")).toString(), kMockAnswer);
+
+        // Denied after the stream started: an error event the SDK raises with the code.
+        SdkCall denied(url(), alice_, QStringLiteral("stream"), QStringLiteral("Project Falcon, streamed and denied"));
+        const auto id3 = pendingWith(QStringLiteral("Project Falcon, streamed and denied"));
+        QVERIFY(!id3.isEmpty());
+        QTest::qWait(900);
+        QCOMPARE(decide(carol_, id3, "deny", R"({"reason":"not now"})").status, 200);
+        const auto deniedResult = denied.result();
+        QVERIFY(!deniedResult.value(QStringLiteral("ok")).toBool());
+        QVERIFY2(deniedResult.value(QStringLiteral("message")).toString().contains(QStringLiteral("not now")),
+                 QJsonDocument(deniedResult).toJson().constData());
+    }
+
+    void denialNeedsAReasonAndReachesTheCaller() {
+        EventClient events;
+        QVERIFY(events.open(url(), audrey_));
+        SdkCall call(url(), alice_, QStringLiteral("chat"), QStringLiteral("Leak the Project Falcon numbers"));
+        const auto id = pendingWith(QStringLiteral("Leak the Project Falcon numbers"));
+        QVERIFY(!id.isEmpty());
+        auto r = decide(bob_, id, "deny");
+        QCOMPARE(r.status, 400);
+        QCOMPARE(r.errorCode(), QStringLiteral("invalid_request"));
+        r = decide(bob_, id, "deny", R"({"reason":""})");
+        QCOMPARE(r.status, 400);
+        r = decide(bob_, id, "deny", "{not json");
+        QCOMPARE(r.status, 400);
+        QCOMPARE(r.errorCode(), QStringLiteral("invalid_json"));
+        r = decide(bob_, id, "deny", R"({"reason": 5})");
+        QCOMPARE(r.status, 400);
+        r = decide(bob_, id, "deny", R"({"why":"x"})");
+        QCOMPARE(r.status, 400);
+        QCOMPARE(review(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));  // nothing lost
+        r = decide(bob_, id, "deny", R"({"reason":"numbers are embargoed"})");
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.json().value(QStringLiteral("state")).toString(), QStringLiteral("denied"));
+        const auto result = call.result();
+        QVERIFY(!result.value(QStringLiteral("ok")).toBool());
+        QCOMPARE(result.value(QStringLiteral("status")).toInt(), 403);
+        QCOMPARE(result.value(QStringLiteral("code")).toString(), QStringLiteral("review_denied"));
+        QVERIFY(result.value(QStringLiteral("message")).toString().contains(QStringLiteral("numbers are embargoed")));
+        QVERIFY(events.waitFor(QStringLiteral("review.decided"), id));
+        r = decide(carol_, id, "approve");
+        QCOMPARE(r.status, 409);
+        QCOMPARE(r.errorCode(), QStringLiteral("review_already_decided"));
+    }
+
+    void unansweredReviewExpires() {
+        EventClient events;
+        QVERIFY(events.open(url(), bob_));
+        QElapsedTimer timer;
+        timer.start();
+        const auto r = post(alice_, chat(QStringLiteral("a quick expiry please")), 30000);
+        QCOMPARE(r.status, 403);
+        QCOMPARE(r.errorCode(), QStringLiteral("review_expired"));
+        QVERIFY(timer.elapsed() >= 9500);
+        const auto* expired = events.waitFor(QStringLiteral("review.expired"));
+        QVERIFY(expired);
+        QCOMPARE(expired->json.value(QStringLiteral("data")).toObject().value(QStringLiteral("state")).toString(), QStringLiteral("expired"));
+    }
+
+    void callerThatLeavesCancelsItsReview() {
+        EventClient events;
+        QVERIFY(events.open(url(), bob_));
+        auto conn = std::make_unique<RawHttpConnection>(QUrl(url()));
+        const auto body = chat(QStringLiteral("Project Falcon, but I will hang up"));
+        QVERIFY(conn->sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(alice_) +
+                              "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) +
+                              "\r\n\r\n" + body));
+        const auto id = pendingWith(QStringLiteral("Project Falcon, but I will hang up"));
+        QVERIFY(!id.isEmpty());
+        conn.reset();  // closes the socket
+        QVERIFY(events.waitFor(QStringLiteral("review.cancelled"), id));
+        const auto r = review(id);
+        QCOMPARE(r.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+        QVERIFY(r.value(QStringLiteral("end_reason")).toString().contains(QStringLiteral("disconnected")));
+        QCOMPARE(decide(bob_, id, "approve").status, 409);
+    }
+
+    // Ticket mode: 403 with the review id at once; after approval the same request is
+    // released exactly once; a different body is not.
+    void ticketIsReleasedExactlyOnce() {
+        const auto body = chat(QStringLiteral("ticket please: rotate the staging database"));
+        auto r = post(alice_, body);
+        QCOMPARE(r.status, 403);
+        QCOMPARE(r.errorCode(), QStringLiteral("review_required"));
+        const auto id = r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        QVERIFY(id.startsWith(QStringLiteral("rv_")));
+        r = post(alice_, body);  // again before approval: the same review
+        QCOMPARE(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString(), id);
+        QCOMPARE(review(id).value(QStringLiteral("mode")).toString(), QStringLiteral("ticket"));
+        QCOMPARE(decide(bob_, id, "approve").status, 200);
+        QVERIFY(!review(id).value(QStringLiteral("grant_until")).toString().isEmpty());
+        r = post(eve_, body);  // another caller with the same body: not released
+        QCOMPARE(r.status, 403);
+        QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString() != id);
+        r = post(alice_, chat(QStringLiteral("ticket please: rotate the production database")));  // other body
+        QCOMPARE(r.status, 403);
+        r = post(alice_, body);
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.json().value(QStringLiteral("choices")).toArray().at(0).toObject().value(QStringLiteral("message")).toObject()
+                     .value(QStringLiteral("content")).toString(), kMockAnswer);
+        QVERIFY(!review(id).value(QStringLiteral("released_at")).toString().isEmpty());
+        r = post(alice_, body);  // once only: a new review
+        QCOMPARE(r.status, 403);
+        QCOMPARE(r.errorCode(), QStringLiteral("review_required"));
+        QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString() != id);
+    }
+
+    void quorumNeedsDistinctApprovers() {
+        EventClient events;
+        QVERIFY(events.open(url(), audrey_));
+        SdkCall call(url(), alice_, QStringLiteral("chat"), QStringLiteral("two approvers needed here"));
+        const auto id = pendingWith(QStringLiteral("two approvers needed here"));
+        QVERIFY(!id.isEmpty());
+        QCOMPARE(review(id).value(QStringLiteral("quorum")).toInt(), 2);
+        QCOMPARE(decide(bob_, id, "approve").status, 200);
+        QVERIFY(events.waitFor(QStringLiteral("review.updated"), id));
+        QCOMPARE(review(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+        const auto again = decide(bob_, id, "approve");
+        QCOMPARE(again.status, 409);
+        QVERIFY(again.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
+            QStringLiteral("already approved")));
+        QTest::qWait(200);
+        QVERIFY(!call.finished());
+        QCOMPARE(decide(carol_, id, "approve").status, 200);
+        const auto result = call.result();
+        QVERIFY2(result.value(QStringLiteral("ok")).toBool(), QJsonDocument(result).toJson().constData());
+        const auto approvals = review(id).value(QStringLiteral("approvals")).toArray();
+        QCOMPARE(approvals.size(), 2);
+        QCOMPARE(approvals.at(0).toObject().value(QStringLiteral("subject")).toString(), QStringLiteral("apikey:bob"));
+        QCOMPARE(approvals.at(1).toObject().value(QStringLiteral("subject")).toString(), QStringLiteral("apikey:carol"));
+    }
+
+    // Nobody decides their own request, admins included; only approver roles decide.
+    void segregationOfDuties() {
+        SdkCall call(url(), dave_, QStringLiteral("chat"), QStringLiteral("Project Falcon, asked by an admin"));
+        const auto id = pendingWith(QStringLiteral("Project Falcon, asked by an admin"));
+        QVERIFY(!id.isEmpty());
+        auto r = decide(dave_, id, "approve");
+        QCOMPARE(r.status, 403);
+        QCOMPARE(r.errorCode(), QStringLiteral("self_approval_forbidden"));
+        r = decide(dave_, id, "deny", R"({"reason":"changed my mind"})");
+        QCOMPARE(r.status, 403);
+        QCOMPARE(r.errorCode(), QStringLiteral("self_approval_forbidden"));
+        r = decide(audrey_, id, "approve");
+        QCOMPARE(r.status, 403);
+        QCOMPARE(r.errorCode(), QStringLiteral("not_an_approver"));
+        r = decide(eve_, id, "approve");
+        QCOMPARE(r.status, 403);
+        QCOMPARE(r.errorCode(), QStringLiteral("not_an_approver"));
+        QCOMPARE(review(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+        QCOMPARE(decide(bob_, id, "approve").status, 200);
+        QVERIFY(call.result().value(QStringLiteral("ok")).toBool());
+
+        QCOMPARE(decide(bob_, QStringLiteral("rv_0123456789abcdef0123456789abcdef"), "approve").status, 404);
+        QCOMPARE(decide(bob_, QStringLiteral("nonsense"), "approve").status, 404);
+        QCOMPARE(httpRequest(url(), "GET", "/api/reviews/" + id.toLatin1() + "/approve", {}, {{"Authorization", bearer(bob_)}}).status, 405);
+        QCOMPARE(httpRequest(url(), "GET", "/api/reviews", {}, {{"Authorization", bearer(eve_)}}).errorCode(), QStringLiteral("role_not_allowed"));
+        QCOMPARE(httpRequest(url(), "GET", "/api/reviews", {}, {}).status, 401);
+        QCOMPARE(httpRequest(url(), "GET", "/api/reviews?state=bogus", {}, {{"Authorization", bearer(bob_)}}).status, 400);
+        QCOMPARE(httpRequest(url(), "GET", "/api/events", {}, {{"Authorization", bearer(bob_)}}).status, 400);
+        EventClient requester;
+        QVERIFY(!requester.open(url(), eve_));  // the upgrade is refused (403)
+    }
+
+    // The answer is held, after masking, until an approver releases it.
+    void outputReviewHoldsTheAnswer() {
+        SdkCall call(url(), alice_, QStringLiteral("chat"), QStringLiteral("check the answer before I see it"));
+        QString id;
+        QJsonObject held;
+        (void)QTest::qWaitFor(
+            [&] {
+                const auto r = httpRequest(url(), "GET", "/api/reviews?state=pending", {}, {{"Authorization", bearer(bob_)}});
+                for (const auto& v : r.json().value(QStringLiteral("reviews")).toArray()) {
+                    if (v.toObject().value(QStringLiteral("kind")).toString() == QStringLiteral("output")) {
+                        held = v.toObject();
+                        id = held.value(QStringLiteral("id")).toString();
+                        return true;
+                    }
+                }
+                return false;
+            },
+            10000);
+        QVERIFY(!id.isEmpty());
+        QVERIFY(held.value(QStringLiteral("output")).toString().contains(kMockAnswer));
+        QCOMPARE(held.value(QStringLiteral("output_status")).toInt(), 200);
+        QTest::qWait(200);
+        QVERIFY(!call.finished());
+        QCOMPARE(decide(bob_, id, "approve").status, 200);
+        const auto result = call.result();
+        QVERIFY2(result.value(QStringLiteral("ok")).toBool(), QJsonDocument(result).toJson().constData());
+        QCOMPARE(result.value(QStringLiteral("text")).toString(), kMockAnswer);
+
+        SdkCall denied(url(), alice_, QStringLiteral("chat"), QStringLiteral("check the answer, then deny it"));
+        QString id2;
+        (void)QTest::qWaitFor(
+            [&] {
+                const auto r = httpRequest(url(), "GET", "/api/reviews?state=pending", {}, {{"Authorization", bearer(bob_)}});
+                for (const auto& v : r.json().value(QStringLiteral("reviews")).toArray()) {
+                    if (v.toObject().value(QStringLiteral("kind")).toString() == QStringLiteral("output")) {
+                        id2 = v.toObject().value(QStringLiteral("id")).toString();
+                        return true;
+                    }
+                }
+                return false;
+            },
+            10000);
+        QVERIFY(!id2.isEmpty());
+        QCOMPARE(decide(carol_, id2, "deny", R"({"reason":"the answer names a customer"})").status, 200);
+        const auto deniedResult = denied.result();
+        QCOMPARE(deniedResult.value(QStringLiteral("code")).toString(), QStringLiteral("review_denied"));
+        QVERIFY(deniedResult.value(QStringLiteral("message")).toString().contains(QStringLiteral("names a customer")));
+    }
+
+    // A client that reconnects with its last sequence number gets what it missed, in order.
+    void reconnectLosesNoEvent() {
+        EventClient first;
+        QVERIFY(first.open(url(), bob_));
+        QVERIFY(first.waitFor(QStringLiteral("hello")));
+        QCOMPARE(post(alice_, chat(QStringLiteral("ticket please: warm-up"))).status, 403);
+        QVERIFY(first.waitFor(QStringLiteral("review.pending")));
+        const auto last = first.lastSeq();
+        QVERIFY(last > 0);
+        first.close();
+
+        QStringList missedIds;
+        for (int i = 0; i < 3; ++i) {
+            const auto r = post(alice_, chat(QStringLiteral("ticket please: while away %1").arg(i)));
+            QCOMPARE(r.status, 403);
+            missedIds << r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        }
+        EventClient second;
+        QVERIFY(second.open(url(), bob_, last));
+        for (const auto& id : missedIds) QVERIFY2(second.waitFor(QStringLiteral("review.pending"), id), qPrintable(id));
+        // Contiguous numbers from the one after `last`: nothing lost, nothing repeated.
+        qint64 expected = last + 1;
+        for (const auto& m : second.messages) {
+            if (!m.json.value(QStringLiteral("seq")).isDouble()) continue;
+            QCOMPARE(static_cast<qint64>(m.json.value(QStringLiteral("seq")).toDouble()), expected);
+            ++expected;
+        }
+        QVERIFY(expected > last + 3);
+        // Then live events.
+        const auto live = post(alice_, chat(QStringLiteral("ticket please: after reconnecting")));
+        QVERIFY(second.waitFor(QStringLiteral("review.pending"),
+                               live.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString()));
+
+        // Too old a number: said so, not silently skipped.
+        EventClient stale;
+        QVERIFY(stale.open(url(), bob_, 5));
+        QVERIFY(stale.waitFor(QStringLiteral("stream.gap")));
+
+        // An auditor follows one session's recorded events.
+        EventClient watcher;
+        QVERIFY(watcher.open(url(), audrey_));
+        watcher.send(R"({"subscribe":"watched-session-1"})");
+        QVERIFY(watcher.waitFor(QStringLiteral("subscribed")));
+        const auto ok = httpRequest(url(), "POST", "/v1/chat/completions", chat(QStringLiteral("hello")),
+                                    {{"Authorization", bearer(alice_)}, {"Content-Type", "application/json"},
+                                     {"X-Vigil-Session", "watched-session-1"}});
+        QCOMPARE(ok.status, 200);
+        QVERIFY(watcher.waitFor(QStringLiteral("session.event")));
+        (void)QTest::qWaitFor([&] {
+            for (const auto& m : watcher.messages) {
+                const auto d = m.json.value(QStringLiteral("data")).toObject();
+                if (d.value(QStringLiteral("type")).toString() == QStringLiteral("request.completed")) return true;
+            }
+            return false;
+        }, 5000);
+        watcher.send("not json");
+        QVERIFY(watcher.waitFor(QStringLiteral("error")));
+        EventClient approverWatch;
+        QVERIFY(approverWatch.open(url(), bob_));
+        approverWatch.send(R"({"subscribe":"watched-session-1"})");
+        const auto* refused = approverWatch.waitFor(QStringLiteral("error"));
+        QVERIFY(refused);
+        QCOMPARE(refused->json.value(QStringLiteral("data")).toObject().value(QStringLiteral("code")).toString(),
+                 QStringLiteral("role_not_allowed"));
+    }
+
+    // A client that does not read is closed with 1008 once its queue passes the bound
+    // (64 KiB here), and the gateway goes on serving.
+    void slowClientIsDisconnected() {
+        QTcpSocket raw;
+        raw.connectToHost(QStringLiteral("127.0.0.1"), gateway_->port());
+        QVERIFY(raw.waitForConnected(5000));
+        raw.setReadBufferSize(1);  // Qt stops reading from the kernel: the client is "slow"
+        raw.write("GET /api/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: " +
+                  bearer(bob_) + "\r\n\r\n");
+        QVERIFY(raw.waitForBytesWritten(5000));
+        QTest::qWait(300);
+        // Big prompts make big review.pending events: far more than socket buffers and the bound.
+        const QString filler(250'000, QLatin1Char('x'));
+        for (int i = 0; i < 80; ++i) {
+            const auto r = post(alice_, chat(QStringLiteral("ticket please %1 ").arg(i) + filler));
+            QCOMPARE(r.status, 403);
+        }
+        // Read everything: the 101, the events that fit, then a close frame with 1008.
+        raw.setReadBufferSize(0);
+        QByteArray data;
+        (void)QTest::qWaitFor([&] {
+            raw.waitForReadyRead(200);
+            data += raw.readAll();
+            return raw.state() != QAbstractSocket::ConnectedState;
+        }, 20000);
+        data += raw.readAll();
+        const auto headEnd = data.indexOf("\r\n\r\n");
+        QVERIFY(data.startsWith("HTTP/1.1 101"));
+        qsizetype at = headEnd + 4;
+        int closeCode = 0;
+        int frames = 0;
+        while (at + 2 <= data.size()) {
+            const auto b0 = static_cast<unsigned char>(data[at]);
+            quint64 len = static_cast<unsigned char>(data[at + 1]) & 0x7F;
+            qsizetype header = 2;
+            if (len == 126) {
+                len = (quint64(static_cast<unsigned char>(data[at + 2])) << 8) | static_cast<unsigned char>(data[at + 3]);
+                header = 4;
+            } else if (len == 127) {
+                len = 0;
+                for (int k = 0; k < 8; ++k) len = (len << 8) | static_cast<unsigned char>(data[at + 2 + k]);
+                header = 10;
+            }
+            if (at + header + static_cast<qsizetype>(len) > data.size()) break;
+            ++frames;
+            if ((b0 & 0x0F) == 0x8 && len >= 2) {
+                closeCode = (static_cast<unsigned char>(data[at + header]) << 8) | static_cast<unsigned char>(data[at + header + 1]);
+            }
+            at += header + static_cast<qsizetype>(len);
+        }
+        QVERIFY(frames > 1);
+        QCOMPARE(closeCode, 1008);
+        QCOMPARE(post(alice_, chat(QStringLiteral("hello after the slow client"))).status, 200);
+    }
+
+    // Pending ticket reviews survive a restart; a held request's review is cancelled.
+    void restartKeepsTicketsAndCancelsHolds() {
+        const auto ticketBody = chat(QStringLiteral("ticket please: survive a restart"));
+        auto r = post(alice_, ticketBody);
+        QCOMPARE(r.status, 403);
+        const auto ticketId = r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        RawHttpConnection conn{QUrl(url())};
+        const auto body = chat(QStringLiteral("Project Falcon across a restart"));
+        QVERIFY(conn.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(alice_) +
+                             "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) +
+                             "\r\n\r\n" + body));
+        const auto holdId = pendingWith(QStringLiteral("Project Falcon across a restart"));
+        QVERIFY(!holdId.isEmpty());
+        QTest::qWait(300);  // the review's state is committed with its event
+        gateway_->process().kill();
+        gateway_->process().waitForFinished(5000);
+        QVERIFY(startGatewayProcess());
+
+        QCOMPARE(review(ticketId).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+        const auto hold = review(holdId);
+        QCOMPARE(hold.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+        QVERIFY(hold.value(QStringLiteral("end_reason")).toString().contains(QStringLiteral("restarted")));
+        QCOMPARE(decide(bob_, ticketId, "approve").status, 200);
+        QCOMPARE(post(alice_, ticketBody).status, 200);
+        QCOMPARE(post(alice_, ticketBody).status, 403);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestReviews)
+#include "tst_reviews.moc"
