@@ -35,7 +35,7 @@ const char* const kPolicy =
     "    {\"id\": \"no-secrets\", \"if\": {\"keywords\": {\"words\": [\"topsecret\"]}}, \"action\": \"deny\",\n"
     "     \"message\": \"no secrets here\"},\n"
     "    {\"id\": \"needs-review\", \"if\": {\"keywords\": {\"words\": [\"falcon\"]}}, \"action\": \"review\",\n"
-    "     \"review\": {\"approver_roles\": [\"approver\"]}},\n"
+    "     \"review\": {\"approver_roles\": [\"approver\"], \"mode\": \"ticket\"}},\n"
     "    {\"id\": \"rpm\", \"match\": {\"subjects\": [\"apikey:limited\"]}, \"if\": {\"requests_per_minute_over\": 3},\n"
     "     \"action\": \"deny\"},\n"
     "    {\"id\": \"budget\", \"match\": {\"subjects\": [\"apikey:budget\"]}, \"if\": {\"tokens_per_day_over\": 50},\n"
@@ -173,6 +173,7 @@ private slots:
         QVERIFY(!error.contains(QStringLiteral("rule")));
     }
 
+    // Ticket mode answers at once (hold mode is tested in tst_reviews).
     void reviewDecisionsAreAnswered403ReviewRequired() {
         const auto r = chat(gateway_->url(), requesterKey_, QStringLiteral("status of falcon?"));
         QCOMPARE(r.status, 403);
