@@ -21,6 +21,9 @@ demo_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resources/
 # And one for an auditor, who reads the recording (and may not call models).
 auditor_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resources/demo/gateway.json" \
   --name "auditor-$stamp" --roles auditor 2>/dev/null)
+# And one for an approver, who decides the reviews the policy asks for (docs/reviews.md).
+approver_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resources/demo/gateway.json" \
+  --name "approver-$stamp" --roles approver 2>/dev/null)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -73,6 +76,15 @@ with credentials, for example:
 Replies are masked (docs/masking.md); the demo upstream echoes the prompt with X-Mock-Echo:
 
   curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer $demo_key' -H 'X-Mock-Echo: 1' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"Card 4111 1111 1111 1111, mail jane@example.com, SSN 123-45-6789"}]}'
+
+Prompts that name Project Falcon wait for an approver (docs/reviews.md). This one waits:
+
+  curl -sS http://127.0.0.1:8080/v1/chat/completions -H 'Authorization: Bearer $demo_key' -H 'Content-Type: application/json' -d '{"model":"mock-gpt","messages":[{"role":"user","content":"Status of Project Falcon?"}]}'
+
+while, in another shell, the approver (key $approver_key) sees it and approves it:
+
+  curl -sS 'http://127.0.0.1:8080/api/reviews?state=pending' -H 'Authorization: Bearer $approver_key'
+  curl -sS -X POST http://127.0.0.1:8080/api/reviews/REVIEW_ID/approve -H 'Authorization: Bearer $approver_key' -d '{"reason":"fine"}'
 
 Every request is recorded (docs/recording.md). Read the recording as an auditor:
 
