@@ -235,6 +235,10 @@ int SqliteStore::schemaVersion() {
     return static_cast<int>(s.integer(0));
 }
 
+void SqliteStore::setCacheBytes(std::int64_t bytes) {
+    exec(("PRAGMA cache_size=-" + std::to_string(bytes / 1024)).c_str());
+}
+
 std::int64_t SqliteStore::dataVersion() {
     Statement s(db_, "PRAGMA data_version");
     s.step();
