@@ -1,40 +1,155 @@
 #include "views/main_window.h"
 
+#include <QApplication>
 #include <QFormLayout>
 #include <QHBoxLayout>
+#include <QJsonArray>
 #include <QStatusBar>
+#include <QStyle>
 #include <QVBoxLayout>
+
+#include "views/reviews_page.h"
 
 namespace vigil::console {
 
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent),
       gatewayUrlLineEdit_(new QLineEdit(QStringLiteral("http://127.0.0.1:8080"))),
+      credentialLineEdit_(new QLineEdit),
       checkGatewayButton_(new QPushButton(tr("&Check"))),
-      gatewayStatusLabel_(new QLabel(tr("Not checked"))) {
+      connectButton_(new QPushButton(tr("C&onnect"))),
+      gatewayStatusLabel_(new QLabel(tr("Not checked"))),
+      signedInLabel_(new QLabel(tr("Not signed in"))),
+      connectionIndicatorLabel_(new QLabel),
+      pages_(new QTabWidget),
+      reviewsPage_(new ReviewsPage(client_, pending_)) {
     setWindowTitle(tr("Vigil Console"));
     gatewayUrlLineEdit_->setObjectName(QStringLiteral("gatewayUrlLineEdit"));
+    credentialLineEdit_->setObjectName(QStringLiteral("credentialLineEdit"));
     checkGatewayButton_->setObjectName(QStringLiteral("checkGatewayButton"));
+    connectButton_->setObjectName(QStringLiteral("connectButton"));
     gatewayStatusLabel_->setObjectName(QStringLiteral("gatewayStatusLabel"));
+    signedInLabel_->setObjectName(QStringLiteral("signedInLabel"));
+    connectionIndicatorLabel_->setObjectName(QStringLiteral("connectionIndicatorLabel"));
+    pages_->setObjectName(QStringLiteral("pagesTabWidget"));
+    credentialLineEdit_->setEchoMode(QLineEdit::Password);
+    credentialLineEdit_->setPlaceholderText(tr("API key (vgl_...) or access token"));
 
     auto* central = new QWidget;
     auto* layout = new QVBoxLayout(central);
     auto* row = new QHBoxLayout;
-    row->addWidget(gatewayUrlLineEdit_, 1);
+    row->addWidget(gatewayUrlLineEdit_, 2);
+    row->addWidget(credentialLineEdit_, 2);
     row->addWidget(checkGatewayButton_);
+    row->addWidget(connectButton_);
     auto* form = new QFormLayout;
     form->addRow(tr("Gateway:"), row);
-    form->addRow(tr("Status:"), gatewayStatusLabel_);
+    auto* status = new QHBoxLayout;
+    status->addWidget(gatewayStatusLabel_);
+    status->addStretch(1);
+    status->addWidget(signedInLabel_);
+    status->addSpacing(16);
+    status->addWidget(connectionIndicatorLabel_);
+    form->addRow(tr("Status:"), status);
     layout->addLayout(form);
-    layout->addStretch(1);
+    pages_->addTab(reviewsPage_, tr("Pending reviews"));
+    layout->addWidget(pages_, 1);
     setCentralWidget(central);
     statusBar()->showMessage(tr("Not connected"));
-    resize(720, 420);
+    resize(1100, 680);
+    showConnection(EventStream::State::Disconnected);
+
+    if (QSystemTrayIcon::isSystemTrayAvailable()) {
+        tray_ = new QSystemTrayIcon(style()->standardIcon(QStyle::SP_MessageBoxInformation), this);
+        tray_->setToolTip(tr("Vigil Console"));
+        tray_->show();
+        connect(tray_, &QSystemTrayIcon::messageClicked, this, [this] {
+            showNormal();
+            raise();
+            activateWindow();
+        });
+    }
 
     connect(checkGatewayButton_, &QPushButton::clicked, this,
             [this] { probe_.check(QUrl::fromUserInput(gatewayUrlLineEdit_->text())); });
     connect(gatewayUrlLineEdit_, &QLineEdit::returnPressed, checkGatewayButton_, &QPushButton::click);
+    connect(connectButton_, &QPushButton::clicked, this,
+            [this] { connectTo(QUrl::fromUserInput(gatewayUrlLineEdit_->text()), credentialLineEdit_->text().trimmed()); });
+    connect(credentialLineEdit_, &QLineEdit::returnPressed, connectButton_, &QPushButton::click);
     connect(&probe_, &GatewayProbe::stateChanged, this, &MainWindow::onProbeStateChanged);
+    connect(&events_, &EventStream::stateChanged, this, &MainWindow::showConnection);
+    connect(&events_, &EventStream::resyncNeeded, this, &MainWindow::reloadPending);
+    connect(&events_, &EventStream::received, this, [this](const QString& type, const QJsonObject& payload, qint64) { onEvent(type, payload); });
+    connect(reviewsPage_, &ReviewsPage::statusMessage, this, [this](const QString& text) { statusBar()->showMessage(text, 10000); });
+}
+
+void MainWindow::connectTo(const QUrl& url, const QString& credential) {
+    if (credential.isEmpty()) {
+        signedInLabel_->setText(tr("Enter an API key or access token to sign in."));
+        return;
+    }
+    events_.stop();
+    pending_.reset({});
+    gatewayUrlLineEdit_->setText(url.toString());
+    client_.setGateway(url, credential);
+    signedInLabel_->setText(tr("Signing in…"));
+    probe_.check(url);
+    client_.signIn([this](const ApiResult& result, const Identity& who) {
+        if (!result.ok()) {
+            signedInLabel_->setText(result.status == 0 ? tr("Cannot reach the gateway: %1").arg(result.errorMessage)
+                                                       : tr("Sign-in refused: %1").arg(result.errorMessage));
+            reviewsPage_->identityChanged();
+            return;
+        }
+        signedInLabel_->setText(tr("Signed in as <b>%1</b> (%2)")
+                                    .arg(who.subject.toHtmlEscaped(),
+                                         who.roles.isEmpty() ? tr("no roles") : who.roles.join(QStringLiteral(", ")).toHtmlEscaped()));
+        reviewsPage_->identityChanged();
+        events_.start(client_.baseUrl(), client_.credential());
+    });
+}
+
+void MainWindow::reloadPending() {
+    client_.get(QStringLiteral("/api/reviews?state=pending&limit=1000"), [this](const ApiResult& result) {
+        if (!result.ok()) {
+            statusBar()->showMessage(tr("Cannot list the pending reviews: %1").arg(result.errorMessage));
+            return;
+        }
+        QList<ReviewItem> items;
+        for (const auto& v : result.body.value(QStringLiteral("reviews")).toArray()) items.append(ReviewItem::fromJson(v.toObject()));
+        const auto selected = reviewsPage_->selectedReviewId();
+        pending_.reset(std::move(items));
+        if (!selected.isEmpty()) reviewsPage_->selectReview(selected);
+        reviewsPage_->identityChanged();
+    });
+}
+
+void MainWindow::onEvent(const QString& type, const QJsonObject& payload) {
+    if (!type.startsWith(QStringLiteral("review."))) return;
+    const auto review = ReviewItem::fromJson(payload);
+    const bool added = type == QStringLiteral("review.pending") && pending_.rowOf(review.id) < 0;
+    pending_.apply(type, review);
+    reviewsPage_->identityChanged();
+    if (added && tray_ != nullptr && !isActiveWindow() && review.requester != client_.identity().subject) {
+        tray_->showMessage(tr("Review waiting"),
+                           tr("%1 asks %2 (rule %3)").arg(review.requester, review.model.isEmpty() ? review.connection : review.model, review.rule),
+                           QSystemTrayIcon::Information, 10000);
+    }
+}
+
+void MainWindow::showConnection(EventStream::State state) {
+    QString text, color;
+    switch (state) {
+    case EventStream::State::Live: text = tr("● Live"); color = QStringLiteral("#1a7f37"); break;
+    case EventStream::State::Connecting: text = tr("● Connecting…"); color = QStringLiteral("#8a5a00"); break;
+    case EventStream::State::Reconnecting: text = tr("● Reconnecting…"); color = QStringLiteral("#b35900"); break;
+    case EventStream::State::Disconnected: text = tr("● Offline"); color = QStringLiteral("#777777"); break;
+    }
+    connectionIndicatorLabel_->setText(text);
+    connectionIndicatorLabel_->setStyleSheet(QStringLiteral("color:%1;font-weight:bold").arg(color));
+    if (state == EventStream::State::Reconnecting && !events_.lastError().isEmpty()) {
+        connectionIndicatorLabel_->setToolTip(events_.lastError());
+    }
 }
 
 void MainWindow::onProbeStateChanged(GatewayProbe::State state, const QString& detail) {

@@ -4,27 +4,54 @@
 #include <QLineEdit>
 #include <QMainWindow>
 #include <QPushButton>
+#include <QSystemTrayIcon>
+#include <QTabWidget>
 
+#include "models/pending_reviews_model.h"
+#include "net/event_stream.h"
+#include "net/gateway_client.h"
 #include "net/gateway_probe.h"
 
 namespace vigil::console {
 
-// The console's main window. For now: the gateway to talk to and whether it is ready;
-// the review queue, sessions browser and replay views come with their issues.
+class ReviewsPage;
+
+// The console's main window: the gateway and the credential to sign in with, who is
+// signed in and whether the live connection is up, and the pages (pending reviews).
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
     explicit MainWindow(QWidget* parent = nullptr);
 
     GatewayProbe& probe() { return probe_; }
+    GatewayClient& client() { return client_; }
+    EventStream& events() { return events_; }
+    PendingReviewsModel& pendingReviews() { return pending_; }
+    ReviewsPage& reviewsPage() { return *reviewsPage_; }
+
+    // Signs in to `url` with a bearer token or Vigil API key (what the Connect button does).
+    void connectTo(const QUrl& url, const QString& credential);
 
 private:
     void onProbeStateChanged(GatewayProbe::State state, const QString& detail);
+    void onEvent(const QString& type, const QJsonObject& payload);
+    void reloadPending();
+    void showConnection(EventStream::State state);
 
     GatewayProbe probe_;
+    GatewayClient client_;
+    EventStream events_;
+    PendingReviewsModel pending_;
     QLineEdit* gatewayUrlLineEdit_;
+    QLineEdit* credentialLineEdit_;
     QPushButton* checkGatewayButton_;
+    QPushButton* connectButton_;
     QLabel* gatewayStatusLabel_;
+    QLabel* signedInLabel_;
+    QLabel* connectionIndicatorLabel_;
+    QTabWidget* pages_;
+    ReviewsPage* reviewsPage_;
+    QSystemTrayIcon* tray_ = nullptr;
 };
 
 }  // namespace vigil::console

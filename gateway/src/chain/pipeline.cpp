@@ -410,6 +410,7 @@ public:
         const auto path = context.request->path();
         const bool reviews = path == "/api/reviews" || path.starts_with("/api/reviews/") || path == "/api/events";
         if (reviews && context.request->method == "POST" && context.identity) return FilterStatus::Continue;
+        if (path == "/api/me" && context.identity) return FilterStatus::Continue;  // who am I: anyone signed in
         auto allowed = kRecording;
         std::string what = "read the recording";
         if (reviews) {
@@ -691,6 +692,22 @@ net::Action Pipeline::answerApi(RequestContext& context) {
                 .str("subject", context.identity->subject)
                 .num("after", after.value_or(-1));
             return action;
+        }
+    } else if (path == "/api/me") {
+        // Who the caller is, as the gateway sees it (the console shows it and its roles).
+        const auto& who = *context.identity;
+        if (context.request->method != "GET" && context.request->method != "HEAD") {
+            action.local = errorResponse(DetailsCode::MethodNotAllowed, "/api/me accepts GET only", context.requestId);
+            action.local.headers.push_back({"Allow", "GET, HEAD"});
+        } else {
+            JsonObjectWriter me;
+            me.str("subject", who.subject)
+                .str("issuer", who.issuer)
+                .str("method", auth::methodName(who.method))
+                .strings("roles", who.roles)
+                .strings("groups", who.groups)
+                .strings("approver_roles", reviewRoles());
+            action.local = jsonResponse(200, me.take(), context.requestId);
         }
     } else if ((path == "/api/reviews" || path.starts_with("/api/reviews/")) && reviews_.api) {
         auto answer = reviews_.api->handle(*context.request, context.requestId, *context.identity);

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <QDateTime>
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+namespace vigil::console {
+
+// One review as the gateway reports it (docs/reviews.md), as a plain value.
+struct ReviewItem {
+    struct Message {
+        QString role;
+        QString text;
+    };
+    QString id;
+    QString kind;   // "request", "output"
+    QString mode;   // "hold", "ticket"
+    QString state;  // "pending", ...
+    QString requester;
+    QStringList requesterRoles;
+    QString connection;
+    QString model;
+    QString path;
+    QString rule;
+    QString ruleMessage;
+    QStringList approverRoles;
+    int quorum = 1;
+    QStringList approvers;  // subjects who approved so far
+    QList<Message> messages;
+    QStringList tools;
+    qint64 estimatedTokens = 0;
+    double estimatedCost = 0.0;
+    QString output;  // output review: the answer held
+    QDateTime created;
+    QDateTime deadline;
+
+    static ReviewItem fromJson(const QJsonObject& json);
+};
+
+}  // namespace vigil::console

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <QJsonObject>
+#include <QNetworkAccessManager>
+#include <QObject>
+#include <QStringList>
+#include <QUrl>
+
+#include <functional>
+
+namespace vigil::console {
+
+// Who is signed in, as the gateway sees it (GET /api/me).
+struct Identity {
+    QString subject;
+    QString issuer;
+    QString method;
+    QStringList roles;
+    QStringList groups;
+    QStringList approverRoles;  // every approver role the gateway's policy names
+
+    bool hasAnyRole(const QStringList& wanted) const;
+};
+
+// An answer of the gateway's API: the JSON body, or the error it named.
+struct ApiResult {
+    int status = 0;          // 0: no HTTP answer (unreachable, TLS failure)
+    QJsonObject body;
+    QString errorCode;       // error.code of an error body, or "network_error"
+    QString errorMessage;    // for people
+    bool ok() const { return status >= 200 && status < 300; }
+};
+
+// The console's REST client: one gateway, one credential (a bearer token or a Vigil API
+// key), sent on every request and never stored by this class anywhere else.
+class GatewayClient : public QObject {
+    Q_OBJECT
+public:
+    explicit GatewayClient(QObject* parent = nullptr);
+
+    void setGateway(const QUrl& baseUrl, const QString& credential);
+    QUrl baseUrl() const { return baseUrl_; }
+    QString credential() const { return credential_; }
+
+    using Callback = std::function<void(const ApiResult&)>;
+    void get(const QString& pathAndQuery, Callback done);
+    void post(const QString& path, const QJsonObject& body, Callback done);
+
+    // GET /api/me, kept as identity().
+    void signIn(std::function<void(const ApiResult&, const Identity&)> done);
+    const Identity& identity() const { return identity_; }
+
+private:
+    void send(const QByteArray& method, const QString& pathAndQuery, const QByteArray& body, Callback done);
+
+    QNetworkAccessManager network_;
+    QUrl baseUrl_;
+    QString credential_;
+    Identity identity_;
+};
+
+}  // namespace vigil::console

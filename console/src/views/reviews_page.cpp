@@ -1,0 +1,216 @@
+#include "views/reviews_page.h"
+
+#include <QHeaderView>
+#include <QHBoxLayout>
+#include <QItemSelectionModel>
+#include <QJsonObject>
+#include <QMessageBox>
+#include <QShortcut>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+namespace vigil::console {
+
+QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
+    QString html;
+    const auto row = [&](const QString& name, const QString& value) {
+        html += QStringLiteral("<tr><td style='color:#555;padding-right:12px'>%1</td><td>%2</td></tr>").arg(name, value);
+    };
+    html += QStringLiteral("<h3 style='margin:0'>%1</h3>")
+                .arg(r.kind == QStringLiteral("output") ? QObject::tr("Answer held for review") : QObject::tr("Request held for review"));
+    html += QStringLiteral("<table>");
+    row(QObject::tr("Requester"), r.requester.toHtmlEscaped() +
+                                      (r.requesterRoles.isEmpty() ? QString()
+                                                                  : QStringLiteral(" <span style='color:#777'>(%1)</span>")
+                                                                        .arg(r.requesterRoles.join(QStringLiteral(", ")).toHtmlEscaped())));
+    row(QObject::tr("Connection"), r.connection.toHtmlEscaped());
+    row(QObject::tr("Model"), r.model.isEmpty() ? QObject::tr("(none)") : r.model.toHtmlEscaped());
+    row(QObject::tr("Rule"), QStringLiteral("<b>%1</b>").arg(r.rule.toHtmlEscaped()) +
+                                 (r.ruleMessage.isEmpty() ? QString() : QStringLiteral(": ") + r.ruleMessage.toHtmlEscaped()));
+    row(QObject::tr("Approvals"), QObject::tr("%1 of %2 (approver roles: %3)")
+                                      .arg(r.approvers.size())
+                                      .arg(r.quorum)
+                                      .arg(r.approverRoles.join(QStringLiteral(", ")).toHtmlEscaped()) +
+                                      (r.approvers.isEmpty() ? QString() : QStringLiteral(" — ") + r.approvers.join(QStringLiteral(", ")).toHtmlEscaped()));
+    row(QObject::tr("Estimate"), QObject::tr("%1 prompt tokens, cost %2").arg(r.estimatedTokens).arg(r.estimatedCost, 0, 'f', 4));
+    if (!r.tools.isEmpty()) row(QObject::tr("Tools offered"), r.tools.join(QStringLiteral(", ")).toHtmlEscaped());
+    row(QObject::tr("Mode"), r.mode == QStringLiteral("ticket") ? QObject::tr("ticket (the caller sends the request again once approved)")
+                                                                 : QObject::tr("hold (the caller is waiting)"));
+    row(QObject::tr("Deadline"), QObject::tr("%1 (in %2)")
+                                     .arg(r.deadline.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")),
+                                          formatAge(now.secsTo(r.deadline))));
+    row(QObject::tr("Review"), QStringLiteral("<code>%1</code>").arg(r.id));
+    html += QStringLiteral("</table><hr/>");
+    for (const auto& m : r.messages) {
+        html += QStringLiteral("<p style='margin:6px 0 2px 0'><b>%1</b></p><pre style='white-space:pre-wrap;margin:0'>%2</pre>")
+                    .arg(m.role.toHtmlEscaped(), m.text.toHtmlEscaped());
+    }
+    if (r.kind == QStringLiteral("output")) {
+        html += QStringLiteral("<hr/><p><b>%1</b></p><pre style='white-space:pre-wrap'>%2</pre>")
+                    .arg(QObject::tr("The answer, as the caller would receive it"), r.output.toHtmlEscaped());
+    }
+    return html;
+}
+
+ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWidget* parent)
+    : QWidget(parent),
+      client_(client),
+      model_(model),
+      table_(new QTableView),
+      details_(new QTextBrowser),
+      reason_(new QLineEdit),
+      approve_(new QPushButton(tr("&Approve"))),
+      deny_(new QPushButton(tr("&Deny"))),
+      hint_(new QLabel),
+      result_(new QLabel) {
+    table_->setObjectName(QStringLiteral("pendingReviewsTableView"));
+    details_->setObjectName(QStringLiteral("reviewDetailsTextBrowser"));
+    reason_->setObjectName(QStringLiteral("reasonLineEdit"));
+    approve_->setObjectName(QStringLiteral("approveButton"));
+    deny_->setObjectName(QStringLiteral("denyButton"));
+    hint_->setObjectName(QStringLiteral("decisionHintLabel"));
+    result_->setObjectName(QStringLiteral("decisionResultLabel"));
+
+    table_->setModel(&model_);
+    table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table_->setSelectionMode(QAbstractItemView::SingleSelection);
+    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    table_->verticalHeader()->hide();
+    table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    table_->horizontalHeader()->setStretchLastSection(true);
+    // Columns fit what they show, whenever rows come or go (people may still drag them).
+    const auto fit = [this] { table_->resizeColumnsToContents(); };
+    connect(&model_, &QAbstractItemModel::rowsInserted, this, fit);
+    connect(&model_, &QAbstractItemModel::modelReset, this, fit);
+    table_->setWordWrap(false);
+    table_->setAlternatingRowColors(true);
+    details_->setOpenLinks(false);
+    details_->setPlaceholderText(tr("Select a review to see the whole prompt."));
+    reason_->setPlaceholderText(tr("Reason (required to deny; recorded with your verdict)"));
+    reason_->setMaxLength(2000);
+    approve_->setToolTip(tr("Approve the selected review (Ctrl+Return)"));
+    deny_->setToolTip(tr("Deny the selected review; needs a reason (Ctrl+Shift+Return)"));
+    hint_->setWordWrap(true);
+    hint_->setStyleSheet(QStringLiteral("color:#8a5a00"));
+    result_->setWordWrap(true);
+
+    auto* right = new QWidget;
+    auto* rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addWidget(details_, 1);
+    rightLayout->addWidget(reason_);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(hint_, 1);
+    buttons->addWidget(deny_);
+    buttons->addWidget(approve_);
+    rightLayout->addLayout(buttons);
+    rightLayout->addWidget(result_);
+    auto* splitter = new QSplitter(Qt::Horizontal);
+    splitter->addWidget(table_);
+    splitter->addWidget(right);
+    splitter->setStretchFactor(0, 1);
+    splitter->setStretchFactor(1, 1);
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(splitter);
+
+    confirm_ = [this](const QString& question) {
+        return QMessageBox::question(this, tr("Confirm"), question) == QMessageBox::Yes;
+    };
+    connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] { showSelected(); });
+    connect(&model_, &QAbstractItemModel::rowsRemoved, this, [this] { showSelected(); });
+    connect(&model_, &QAbstractItemModel::modelReset, this, [this] { showSelected(); });
+    connect(&model_, &QAbstractItemModel::dataChanged, this, [this](const QModelIndex& from, const QModelIndex& to) {
+        const int row = table_->currentIndex().row();
+        if (row >= from.row() && row <= to.row() && from.column() == 0) showSelected();
+    });
+    connect(reason_, &QLineEdit::textChanged, this, [this] { updateButtons(); });
+    connect(approve_, &QPushButton::clicked, this, [this] { decide(true); });
+    connect(deny_, &QPushButton::clicked, this, [this] { decide(false); });
+    auto* approveShortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
+    connect(approveShortcut, &QShortcut::activated, approve_, &QPushButton::click);
+    auto* denyShortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Return), this);
+    connect(denyShortcut, &QShortcut::activated, deny_, &QPushButton::click);
+    connect(&ageTimer_, &QTimer::timeout, &model_, &PendingReviewsModel::tick);
+    ageTimer_.start(5000);
+    showSelected();
+}
+
+QString ReviewsPage::selectedReviewId() const {
+    const auto* r = model_.at(table_->currentIndex().row());
+    return r != nullptr && table_->selectionModel()->hasSelection() ? r->id : QString();
+}
+
+void ReviewsPage::selectReview(const QString& id) {
+    const int row = model_.rowOf(id);
+    if (row >= 0) table_->selectRow(row);
+}
+
+void ReviewsPage::identityChanged() { updateButtons(); }
+
+void ReviewsPage::showSelected() {
+    const auto id = selectedReviewId();
+    const auto* r = model_.at(model_.rowOf(id));
+    if (r == nullptr) {
+        details_->clear();
+    } else {
+        details_->setHtml(reviewDetailsHtml(*r, QDateTime::currentDateTimeUtc()));
+    }
+    updateButtons();
+}
+
+void ReviewsPage::updateButtons() {
+    const auto* r = model_.at(model_.rowOf(selectedReviewId()));
+    const auto& me = client_.identity();
+    QString why;
+    if (r == nullptr) {
+        why = model_.rowCount() == 0 ? tr("No review is waiting.") : tr("Select a review.");
+    } else if (me.subject.isEmpty()) {
+        why = tr("Not signed in.");
+    } else if (r->requester == me.subject) {
+        why = tr("You made this request: someone else must decide it.");
+    } else if (!me.hasAnyRole(r->approverRoles)) {
+        why = tr("You lack an approver role for this review (it needs one of: %1).").arg(r->approverRoles.join(QStringLiteral(", ")));
+    } else if (r->approvers.contains(me.subject)) {
+        why = tr("You approved this review; it waits for %1 more approver(s).").arg(r->quorum - r->approvers.size());
+    }
+    const bool mayDecide = why.isEmpty() && !busy_;
+    approve_->setEnabled(mayDecide);
+    deny_->setEnabled(mayDecide && !reason_->text().trimmed().isEmpty());
+    reason_->setEnabled(why.isEmpty());
+    if (why.isEmpty() && reason_->text().trimmed().isEmpty()) why = tr("A denial needs a reason.");
+    hint_->setText(why);
+}
+
+void ReviewsPage::decide(bool approve) {
+    const auto* r = model_.at(model_.rowOf(selectedReviewId()));
+    if (r == nullptr || busy_) return;
+    const auto reason = reason_->text().trimmed();
+    if (!approve && reason.isEmpty()) return;
+    const auto question = approve ? tr("Approve the request of %1 under rule %2?").arg(r->requester, r->rule)
+                                  : tr("Deny the request of %1 under rule %2?\nReason: %3").arg(r->requester, r->rule, reason);
+    if (!confirm_(question)) return;
+    busy_ = true;
+    updateButtons();
+    const auto id = r->id;
+    QJsonObject body;
+    if (!reason.isEmpty()) body.insert(QStringLiteral("reason"), reason);
+    client_.post(QStringLiteral("/api/reviews/%1/%2").arg(id, approve ? QStringLiteral("approve") : QStringLiteral("deny")), body,
+                 [this, id, approve](const ApiResult& result) {
+                     busy_ = false;
+                     if (result.ok()) {
+                         const auto state = result.body.value(QStringLiteral("state")).toString();
+                         result_->setText(approve ? (state == QStringLiteral("approved") ? tr("Approved %1.").arg(id)
+                                                                                          : tr("Your approval of %1 is recorded; it needs more approvers.").arg(id))
+                                                  : tr("Denied %1.").arg(id));
+                         reason_->clear();
+                         model_.apply(state == QStringLiteral("pending") ? QStringLiteral("review.updated") : QStringLiteral("review.decided"),
+                                      ReviewItem::fromJson(result.body));
+                     } else {
+                         result_->setText(tr("The gateway refused: %1 (%2)").arg(result.errorMessage, result.errorCode));
+                     }
+                     emit statusMessage(result_->text());
+                     updateButtons();
+                 });
+}
+
+}  // namespace vigil::console

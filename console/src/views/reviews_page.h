@@ -1,0 +1,59 @@
+#pragma once
+
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QTableView>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QWidget>
+
+#include <functional>
+
+#include "models/pending_reviews_model.h"
+#include "net/gateway_client.h"
+
+namespace vigil::console {
+
+// Pending reviews for approvers: the live queue, the whole prompt of the selected review,
+// and Approve / Deny with a reason. The buttons are disabled, with the reason shown, when
+// the signed-in person made the request or lacks an approver role (the gateway refuses
+// those anyway).
+class ReviewsPage : public QWidget {
+    Q_OBJECT
+public:
+    ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWidget* parent = nullptr);
+
+    // Asked before a verdict is sent; true to go on. Default: a message box (a test seam).
+    void setConfirmation(std::function<bool(const QString& question)> confirm) { confirm_ = std::move(confirm); }
+    QString selectedReviewId() const;
+    void selectReview(const QString& id);
+    // The signed-in person changed: the buttons' state follows.
+    void identityChanged();
+
+signals:
+    void statusMessage(const QString& text);
+
+private:
+    void showSelected();
+    void decide(bool approve);
+    void updateButtons();
+
+    GatewayClient& client_;
+    PendingReviewsModel& model_;
+    QTableView* table_;
+    QTextBrowser* details_;
+    QLineEdit* reason_;
+    QPushButton* approve_;
+    QPushButton* deny_;
+    QLabel* hint_;
+    QLabel* result_;
+    QTimer ageTimer_;
+    std::function<bool(const QString&)> confirm_;
+    bool busy_ = false;
+};
+
+// The review as HTML for the details pane (prompt by role, facts, rule).
+QString reviewDetailsHtml(const ReviewItem& review, const QDateTime& now);
+
+}  // namespace vigil::console

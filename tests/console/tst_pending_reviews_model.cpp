@@ -1,0 +1,79 @@
+// The pending-reviews model on its own, under QAbstractItemModelTester: reset, pushed
+// events adding, refreshing and removing rows (newest first), the columns people read.
+
+#include <QAbstractItemModelTester>
+#include <QJsonArray>
+#include <QTest>
+
+#include "models/pending_reviews_model.h"
+
+using vigil::console::PendingReviewsModel;
+using vigil::console::ReviewItem;
+
+namespace {
+
+const QDateTime kNow = QDateTime::fromSecsSinceEpoch(1'800'000'000, Qt::UTC);
+
+ReviewItem review(const QString& id, qint64 ageSeconds, const QString& state = QStringLiteral("pending"), int approvals = 0) {
+    QJsonArray list;
+    for (int i = 0; i < approvals; ++i) list.append(QJsonObject{{QStringLiteral("subject"), QStringLiteral("apikey:a%1").arg(i)}});
+    return ReviewItem::fromJson(QJsonObject{
+        {QStringLiteral("id"), id},
+        {QStringLiteral("state"), state},
+        {QStringLiteral("kind"), QStringLiteral("request")},
+        {QStringLiteral("mode"), QStringLiteral("hold")},
+        {QStringLiteral("requester"), QJsonObject{{QStringLiteral("subject"), QStringLiteral("apikey:alice")}}},
+        {QStringLiteral("connection"), QStringLiteral("openai")},
+        {QStringLiteral("model"), QStringLiteral("gpt-4o")},
+        {QStringLiteral("rule"), QStringLiteral("falcon")},
+        {QStringLiteral("quorum"), 2},
+        {QStringLiteral("approvals"), list},
+        {QStringLiteral("created_us"), static_cast<double>((kNow.toSecsSinceEpoch() - ageSeconds) * 1'000'000)},
+    });
+}
+
+}  // namespace
+
+class TestPendingReviewsModel : public QObject {
+    Q_OBJECT
+private slots:
+    void rowsFollowThePushedEvents() {
+        PendingReviewsModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setClock([] { return kNow; });
+        model.reset({review(QStringLiteral("rv_old"), 3700), review(QStringLiteral("rv_new"), 30),
+                     review(QStringLiteral("rv_done"), 10, QStringLiteral("approved"))});
+        QCOMPARE(model.rowCount(), 2);  // decided ones are not pending
+        QCOMPARE(model.data(model.index(0, 0), PendingReviewsModel::IdRole).toString(), QStringLiteral("rv_new"));
+        QCOMPARE(model.index(0, PendingReviewsModel::Age).data().toString(), QStringLiteral("30 s"));
+        QCOMPARE(model.index(1, PendingReviewsModel::Age).data().toString(), QStringLiteral("1 h 1 min"));
+        QCOMPARE(model.index(0, PendingReviewsModel::Quorum).data().toString(), QStringLiteral("0/2"));
+        QCOMPARE(model.headerData(PendingReviewsModel::Requester, Qt::Horizontal).toString(), QStringLiteral("Requester"));
+
+        QVERIFY(model.apply(QStringLiteral("review.pending"), review(QStringLiteral("rv_mid"), 600)));
+        QCOMPARE(model.rowCount(), 3);
+        QCOMPARE(model.rowOf(QStringLiteral("rv_mid")), 1);  // newest first
+        QVERIFY(!model.apply(QStringLiteral("review.pending"), review(QStringLiteral("rv_mid"), 600)) || model.rowCount() == 3);
+        QVERIFY(model.apply(QStringLiteral("review.updated"), review(QStringLiteral("rv_mid"), 600, QStringLiteral("pending"), 1)));
+        QCOMPARE(model.index(1, PendingReviewsModel::Quorum).data().toString(), QStringLiteral("1/2"));
+        QVERIFY(model.apply(QStringLiteral("review.decided"), review(QStringLiteral("rv_mid"), 600, QStringLiteral("approved"), 2)));
+        QCOMPARE(model.rowCount(), 2);
+        QVERIFY(model.apply(QStringLiteral("review.expired"), review(QStringLiteral("rv_old"), 3700, QStringLiteral("expired"))));
+        QVERIFY(!model.apply(QStringLiteral("review.cancelled"), review(QStringLiteral("rv_unknown"), 1, QStringLiteral("cancelled"))));
+        QCOMPARE(model.rowCount(), 1);
+        model.tick();
+        model.reset({});
+        QCOMPARE(model.rowCount(), 0);
+    }
+
+    void agesReadLikeAPersonWouldSayThem() {
+        QCOMPARE(vigil::console::formatAge(-3), QStringLiteral("0 s"));
+        QCOMPARE(vigil::console::formatAge(59), QStringLiteral("59 s"));
+        QCOMPARE(vigil::console::formatAge(61), QStringLiteral("1 min"));
+        QCOMPARE(vigil::console::formatAge(7200), QStringLiteral("2 h"));
+        QCOMPARE(vigil::console::formatAge(3 * 86400 + 5), QStringLiteral("3 d"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestPendingReviewsModel)
+#include "tst_pending_reviews_model.moc"

@@ -1,0 +1,246 @@
+// The pending-reviews page against a real gateway (mock upstream, API keys for a
+// requester, approvers and an auditor), driven as a person would: a held request appears
+// within a second, its prompt shows, Approve releases the waiting caller, Deny needs a
+// reason, and the buttons are disabled (with the reason shown) on one's own request and
+// for a non-approver. Saves a screenshot of the page with its data.
+
+#include <QAbstractItemModelTester>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QTableView>
+#include <QTest>
+#include <QTextBrowser>
+
+#include "managed_process.h"
+#include "models/pending_reviews_model.h"
+#include "raw_http.h"
+#include "views/main_window.h"
+#include "views/reviews_page.h"
+
+using namespace vigil::test;
+using vigil::console::EventStream;
+using vigil::console::MainWindow;
+
+namespace {
+
+const QString kUpstreamKey = QStringLiteral("sk-console-reviews-upstream-3131");
+
+const char* const kPolicy =
+    "{\"default_action\": \"deny\", \"rules\": [\n"
+    "  {\"id\": \"requesters\", \"match\": {\"roles\": [\"requester\"]}, \"action\": \"allow\"},\n"
+    "  {\"id\": \"confidential-projects\", \"if\": {\"keywords\": {\"words\": [\"project falcon\"]}}, \"action\": \"review\",\n"
+    "   \"message\": \"Prompts that name Project Falcon need a team lead\",\n"
+    "   \"review\": {\"approver_roles\": [\"approver\"], \"timeout_seconds\": 120}}]}\n";
+
+// A caller whose request waits for the review on its own connection.
+class HeldRequest {
+public:
+    HeldRequest(const QString& gatewayUrl, const QString& key, const QString& prompt) : conn_(QUrl(gatewayUrl)) {
+        const auto body = chatBody(prompt);
+        conn_.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key.toLatin1() +
+                      "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" +
+                      body);
+    }
+    HttpResponse answer() { return conn_.readResponse(20000); }
+
+private:
+    RawHttpConnection conn_;
+};
+
+}  // namespace
+
+class TestReviewsPage : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    std::unique_ptr<ManagedProcess> mock_;
+    std::unique_ptr<ManagedProcess> gateway_;
+    QString alice_, bob_, dave_, audrey_;
+
+    QString dbPath() const { return dir_.filePath(QStringLiteral("vigil.db")); }
+
+    template <class T>
+    static T* child(MainWindow& w, const char* name) {
+        auto* c = w.findChild<T*>(QString::fromLatin1(name));
+        if (c == nullptr) qWarning("no child %s", name);
+        return c;
+    }
+
+    static void signIn(MainWindow& window, const QString& url, const QString& key) {
+        window.connectTo(QUrl(url), key);
+        QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 5000);
+    }
+
+    static void clickRow(MainWindow& window, int row) {
+        auto* table = child<QTableView>(window, "pendingReviewsTableView");
+        const auto rect = table->visualRect(table->model()->index(row, 0));
+        QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, rect.center());
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        mock_ = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock_);
+        alice_ = createApiKey(dbPath(), QStringLiteral("alice"), QStringLiteral("requester"));
+        bob_ = createApiKey(dbPath(), QStringLiteral("bob"), QStringLiteral("approver"));
+        dave_ = createApiKey(dbPath(), QStringLiteral("dave"), QStringLiteral("approver,requester"));
+        audrey_ = createApiKey(dbPath(), QStringLiteral("audrey"), QStringLiteral("auditor"));
+        QFile policy(dir_.filePath(QStringLiteral("policy.json")));
+        QVERIFY(policy.open(QIODevice::WriteOnly));
+        policy.write(kPolicy);
+        policy.close();
+        auto config = basicGatewayConfig(mock_->url());
+        config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), dbPath()}});
+        gateway_ = startGateway(dir_, config, kUpstreamKey);
+        QVERIFY(gateway_);
+    }
+
+    void cleanupTestCase() {
+        if (gateway_) QCOMPARE(gateway_->terminate(), 0);
+    }
+
+    void approverReleasesAWaitingRequest() {
+        MainWindow window;
+        QAbstractItemModelTester tester(&window.pendingReviews(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        signIn(window, gateway_->url(), bob_);
+        QVERIFY(child<QLabel>(window, "signedInLabel")->text().contains(QStringLiteral("apikey:bob")));
+        QVERIFY(child<QLabel>(window, "connectionIndicatorLabel")->text().contains(QStringLiteral("Live")));
+
+        QElapsedTimer sent;
+        sent.start();
+        HeldRequest held(gateway_->url(), alice_, QStringLiteral("Summarise the Project Falcon launch plan for the board."));
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 1, 3000);
+        QVERIFY2(sent.elapsed() < 1000, qPrintable(QString::number(sent.elapsed())));
+        const auto model = window.pendingReviews().index(0, vigil::console::PendingReviewsModel::Requester);
+        QCOMPARE(model.data().toString(), QStringLiteral("apikey:alice"));
+        QCOMPARE(window.pendingReviews().index(0, vigil::console::PendingReviewsModel::Rule).data().toString(),
+                 QStringLiteral("confidential-projects"));
+        QCOMPARE(window.pendingReviews().index(0, vigil::console::PendingReviewsModel::Quorum).data().toString(), QStringLiteral("0/1"));
+
+        auto* approve = child<QPushButton>(window, "approveButton");
+        auto* deny = child<QPushButton>(window, "denyButton");
+        QVERIFY(!approve->isEnabled());  // nothing selected yet
+        clickRow(window, 0);
+        QTRY_VERIFY(child<QTextBrowser>(window, "reviewDetailsTextBrowser")->toPlainText().contains(
+            QStringLiteral("Summarise the Project Falcon launch plan for the board.")));
+        QVERIFY(child<QTextBrowser>(window, "reviewDetailsTextBrowser")->toPlainText().contains(
+            QStringLiteral("Prompts that name Project Falcon need a team lead")));
+        QVERIFY(approve->isEnabled());
+        QVERIFY(!deny->isEnabled());  // a denial needs a reason
+        QVERIFY(child<QLabel>(window, "decisionHintLabel")->text().contains(QStringLiteral("reason")));
+
+        // Screenshot of the page with its data, for people without a display.
+        const QString shots = QStringLiteral(VIGIL_SCREENSHOT_DIR);
+        QDir().mkpath(shots);
+        QVERIFY(window.grab().save(shots + QStringLiteral("/pending-reviews.png")));
+
+        QString asked;
+        window.reviewsPage().setConfirmation([&](const QString& question) {
+            asked = question;
+            return true;
+        });
+        QTest::mouseClick(approve, Qt::LeftButton);
+        QVERIFY(asked.contains(QStringLiteral("apikey:alice")));
+        // (the answer is read with a blocking socket: let the approval go out first)
+        QTRY_VERIFY(child<QLabel>(window, "decisionResultLabel")->text().contains(QStringLiteral("Approved")));
+        const auto answer = held.answer();
+        QCOMPARE(answer.status, 200);
+        QVERIFY(answer.body.contains("Hello from the Vigil mock upstream."));
+        QTRY_COMPARE(window.pendingReviews().rowCount(), 0);
+        QVERIFY(child<QLabel>(window, "decisionResultLabel")->text().contains(QStringLiteral("Approved")));
+    }
+
+    void denyNeedsAReasonAndAnswersTheCaller() {
+        MainWindow window;
+        window.show();
+        signIn(window, gateway_->url(), bob_);
+        HeldRequest held(gateway_->url(), alice_, QStringLiteral("Send me the Project Falcon customer list."));
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 1, 3000);
+        clickRow(window, 0);
+        auto* deny = child<QPushButton>(window, "denyButton");
+        QTRY_VERIFY(child<QPushButton>(window, "approveButton")->isEnabled());
+        QVERIFY(!deny->isEnabled());
+        QTest::keyClicks(child<QLineEdit>(window, "reasonLineEdit"), QStringLiteral("customer data stays inside"));
+        QVERIFY(deny->isEnabled());
+        window.reviewsPage().setConfirmation([](const QString&) { return true; });
+        QTest::mouseClick(deny, Qt::LeftButton);
+        QTRY_VERIFY(child<QLabel>(window, "decisionResultLabel")->text().contains(QStringLiteral("Denied")));
+        const auto answer = held.answer();
+        QCOMPARE(answer.status, 403);
+        QCOMPARE(answer.errorCode(), QStringLiteral("review_denied"));
+        QVERIFY(answer.body.contains("customer data stays inside"));
+        QTRY_COMPARE(window.pendingReviews().rowCount(), 0);
+    }
+
+    // Declining the confirmation sends nothing.
+    void cancelledConfirmationSendsNothing() {
+        MainWindow window;
+        window.show();
+        signIn(window, gateway_->url(), bob_);
+        HeldRequest held(gateway_->url(), alice_, QStringLiteral("Project Falcon: one more question."));
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 1, 3000);
+        clickRow(window, 0);
+        window.reviewsPage().setConfirmation([](const QString&) { return false; });
+        QTest::mouseClick(child<QPushButton>(window, "approveButton"), Qt::LeftButton);
+        QTest::qWait(300);
+        QCOMPARE(window.pendingReviews().rowCount(), 1);
+        window.reviewsPage().setConfirmation([](const QString&) { return true; });
+        QTest::mouseClick(child<QPushButton>(window, "approveButton"), Qt::LeftButton);
+        QTRY_COMPARE(window.pendingReviews().rowCount(), 0);
+        QCOMPARE(held.answer().status, 200);
+    }
+
+    // One's own request, and a person without an approver role: the buttons say why not.
+    void buttonsAreDisabledWithTheReasonShown() {
+        MainWindow mine;
+        mine.show();
+        signIn(mine, gateway_->url(), dave_);
+        HeldRequest held(gateway_->url(), dave_, QStringLiteral("Project Falcon numbers, asked by dave"));
+        QTRY_COMPARE_WITH_TIMEOUT(mine.pendingReviews().rowCount(), 1, 3000);
+        clickRow(mine, 0);
+        QTRY_VERIFY(child<QLabel>(mine, "decisionHintLabel")->text().contains(QStringLiteral("You made this request")));
+        QVERIFY(!child<QPushButton>(mine, "approveButton")->isEnabled());
+        QVERIFY(!child<QPushButton>(mine, "denyButton")->isEnabled());
+
+        MainWindow auditor;
+        auditor.show();
+        signIn(auditor, gateway_->url(), audrey_);
+        QTRY_COMPARE_WITH_TIMEOUT(auditor.pendingReviews().rowCount(), 1, 3000);  // loaded at sign-in
+        clickRow(auditor, 0);
+        QTRY_VERIFY(child<QLabel>(auditor, "decisionHintLabel")->text().contains(QStringLiteral("approver role")));
+        QVERIFY(!child<QPushButton>(auditor, "approveButton")->isEnabled());
+
+        // Another approver decides it; both windows drop it.
+        MainWindow other;
+        other.show();
+        signIn(other, gateway_->url(), bob_);
+        QTRY_COMPARE_WITH_TIMEOUT(other.pendingReviews().rowCount(), 1, 3000);
+        clickRow(other, 0);
+        other.reviewsPage().setConfirmation([](const QString&) { return true; });
+        QTRY_VERIFY(child<QPushButton>(other, "approveButton")->isEnabled());
+        QTest::mouseClick(child<QPushButton>(other, "approveButton"), Qt::LeftButton);
+        QTRY_COMPARE(mine.pendingReviews().rowCount(), 0);
+        QTRY_COMPARE(auditor.pendingReviews().rowCount(), 0);
+        QCOMPARE(held.answer().status, 200);
+    }
+
+    // A wrong key: said so, nothing connected.
+    void aRefusedSignInIsExplained() {
+        MainWindow window;
+        window.show();
+        window.connectTo(QUrl(gateway_->url()), QStringLiteral("vgl_not_a_real_key_0000000000000000000000"));
+        QTRY_VERIFY(child<QLabel>(window, "signedInLabel")->text().contains(QStringLiteral("Sign-in refused")));
+        QCOMPARE(window.events().state(), EventStream::State::Disconnected);
+    }
+};
+
+QTEST_MAIN(TestReviewsPage)
+#include "tst_reviews_page.moc"
