@@ -9,6 +9,7 @@
 #include <QVBoxLayout>
 
 #include "views/reviews_page.h"
+#include "views/sessions_page.h"
 
 namespace vigil::console {
 
@@ -22,7 +23,8 @@ MainWindow::MainWindow(QWidget* parent)
       signedInLabel_(new QLabel(tr("Not signed in"))),
       connectionIndicatorLabel_(new QLabel),
       pages_(new QTabWidget),
-      reviewsPage_(new ReviewsPage(client_, pending_)) {
+      reviewsPage_(new ReviewsPage(client_, pending_)),
+      sessionsPage_(new SessionsPage(client_)) {
     setWindowTitle(tr("Vigil Console"));
     gatewayUrlLineEdit_->setObjectName(QStringLiteral("gatewayUrlLineEdit"));
     credentialLineEdit_->setObjectName(QStringLiteral("credentialLineEdit"));
@@ -53,6 +55,7 @@ MainWindow::MainWindow(QWidget* parent)
     form->addRow(tr("Status:"), status);
     layout->addLayout(form);
     pages_->addTab(reviewsPage_, tr("Pending reviews"));
+    pages_->addTab(sessionsPage_, tr("Sessions"));
     layout->addWidget(pages_, 1);
     setCentralWidget(central);
     statusBar()->showMessage(tr("Not connected"));
@@ -81,6 +84,7 @@ MainWindow::MainWindow(QWidget* parent)
     connect(&events_, &EventStream::resyncNeeded, this, &MainWindow::reloadPending);
     connect(&events_, &EventStream::received, this, [this](const QString& type, const QJsonObject& payload, qint64) { onEvent(type, payload); });
     connect(reviewsPage_, &ReviewsPage::statusMessage, this, [this](const QString& text) { statusBar()->showMessage(text, 10000); });
+    connect(sessionsPage_, &SessionsPage::statusMessage, this, [this](const QString& text) { statusBar()->showMessage(text, 10000); });
 }
 
 void MainWindow::connectTo(const QUrl& url, const QString& credential) {
@@ -105,7 +109,18 @@ void MainWindow::connectTo(const QUrl& url, const QString& credential) {
                                     .arg(who.subject.toHtmlEscaped(),
                                          who.roles.isEmpty() ? tr("no roles") : who.roles.join(QStringLiteral(", ")).toHtmlEscaped()));
         reviewsPage_->identityChanged();
-        events_.start(client_.baseUrl(), client_.credential());
+        // The live events are for approvers, auditors and admins (and the policy's approver roles).
+        QStringList eventRoles = {QStringLiteral("auditor"), QStringLiteral("approver"), QStringLiteral("admin")};
+        eventRoles += who.approverRoles;
+        if (who.hasAnyRole(eventRoles)) {
+            events_.start(client_.baseUrl(), client_.credential());
+        } else {
+            connectionIndicatorLabel_->setText(tr("● No live events for your roles"));
+            connectionIndicatorLabel_->setStyleSheet(QStringLiteral("color:#777777"));
+        }
+        // The recording is for auditors and admins: the sessions page loads for them.
+        static const QStringList kRecordingRoles = {QStringLiteral("auditor"), QStringLiteral("admin")};
+        if (who.hasAnyRole(kRecordingRoles)) sessionsPage_->refresh();
     });
 }
 

@@ -15,6 +15,7 @@
 namespace vigil::console {
 
 class ReviewsPage;
+class SessionsPage;
 
 // The console's main window: the gateway and the credential to sign in with, who is
 // signed in and whether the live connection is up, and the pages (pending reviews).
@@ -28,6 +29,7 @@ public:
     EventStream& events() { return events_; }
     PendingReviewsModel& pendingReviews() { return pending_; }
     ReviewsPage& reviewsPage() { return *reviewsPage_; }
+    SessionsPage& sessionsPage() { return *sessionsPage_; }
 
     // Signs in to `url` with a bearer token or Vigil API key (what the Connect button does).
     void connectTo(const QUrl& url, const QString& credential);
@@ -51,6 +53,7 @@ private:
     QLabel* connectionIndicatorLabel_;
     QTabWidget* pages_;
     ReviewsPage* reviewsPage_;
+    SessionsPage* sessionsPage_;
     QSystemTrayIcon* tray_ = nullptr;
 };
 

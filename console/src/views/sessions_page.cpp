@@ -1,0 +1,232 @@
+#include "views/sessions_page.h"
+
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QHelpEvent>
+#include <QItemSelectionModel>
+#include <QSplitter>
+#include <QToolTip>
+#include <QVBoxLayout>
+
+namespace vigil::console {
+
+bool ReplayTextBrowser::event(QEvent* e) {
+    if (e->type() == QEvent::ToolTip) {
+        auto* help = static_cast<QHelpEvent*>(e);
+        const auto anchor = anchorAt(viewport()->mapFromGlobal(help->globalPos()));
+        if (anchor.startsWith(QStringLiteral("masked:"))) {
+            QToolTip::showText(help->globalPos(), tr("Masked by the gateway: %1").arg(anchor.mid(7)), this);
+        } else {
+            QToolTip::hideText();
+        }
+        return true;
+    }
+    return QTextBrowser::event(e);
+}
+
+SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
+    : QWidget(parent),
+      client_(client),
+      model_(client),
+      range_(new QComboBox),
+      subject_(new QLineEdit),
+      connection_(new QLineEdit),
+      modelFilter_(new QLineEdit),
+      decision_(new QComboBox),
+      status_(new QLineEdit),
+      apply_(new QPushButton(tr("&Search"))),
+      table_(new QTableView),
+      play_(new QPushButton(tr("&Play"))),
+      speed_(new QComboBox),
+      position_(new QSlider(Qt::Horizontal)),
+      clock_(new QLabel(QStringLiteral("0.0 s"))),
+      timeline_(new QListWidget),
+      text_(new ReplayTextBrowser),
+      chain_(new QLabel(tr("Chain: not checked"))) {
+    range_->setObjectName(QStringLiteral("timeRangeComboBox"));
+    subject_->setObjectName(QStringLiteral("subjectFilterLineEdit"));
+    connection_->setObjectName(QStringLiteral("connectionFilterLineEdit"));
+    modelFilter_->setObjectName(QStringLiteral("modelFilterLineEdit"));
+    decision_->setObjectName(QStringLiteral("decisionFilterComboBox"));
+    status_->setObjectName(QStringLiteral("statusFilterLineEdit"));
+    apply_->setObjectName(QStringLiteral("searchSessionsButton"));
+    table_->setObjectName(QStringLiteral("sessionsTableView"));
+    play_->setObjectName(QStringLiteral("playButton"));
+    speed_->setObjectName(QStringLiteral("speedComboBox"));
+    position_->setObjectName(QStringLiteral("replayPositionSlider"));
+    timeline_->setObjectName(QStringLiteral("timelineListWidget"));
+    text_->setObjectName(QStringLiteral("replayTextBrowser"));
+    chain_->setObjectName(QStringLiteral("chainStatusLabel"));
+
+    range_->addItem(tr("Any time"), 0);
+    range_->addItem(tr("Last hour"), 3600);
+    range_->addItem(tr("Last 24 hours"), 86400);
+    range_->addItem(tr("Last 7 days"), 7 * 86400);
+    decision_->addItem(tr("Any decision"), QString());
+    decision_->addItem(tr("allow"), QStringLiteral("allow"));
+    decision_->addItem(tr("review"), QStringLiteral("review"));
+    decision_->addItem(tr("deny"), QStringLiteral("deny"));
+    subject_->setPlaceholderText(tr("subject"));
+    connection_->setPlaceholderText(tr("connection"));
+    modelFilter_->setPlaceholderText(tr("model"));
+    status_->setPlaceholderText(tr("status: 200, 4xx"));
+    speed_->addItem(QStringLiteral("1x"), 1);
+    speed_->addItem(QStringLiteral("2x"), 2);
+    speed_->addItem(QStringLiteral("10x"), 10);
+    speed_->addItem(tr("instant"), 0);
+    position_->setRange(0, 0);
+    text_->setOpenLinks(false);
+    text_->setPlaceholderText(tr("Select a session to replay it."));
+
+    table_->setModel(&model_);
+    table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table_->setSelectionMode(QAbstractItemView::SingleSelection);
+    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    table_->verticalHeader()->hide();
+    table_->setWordWrap(false);
+    table_->horizontalHeader()->setStretchLastSection(true);
+    table_->setAlternatingRowColors(true);
+
+    auto* filters = new QHBoxLayout;
+    filters->addWidget(range_);
+    filters->addWidget(subject_, 2);
+    filters->addWidget(connection_, 1);
+    filters->addWidget(modelFilter_, 1);
+    filters->addWidget(decision_);
+    filters->addWidget(status_, 1);
+    filters->addWidget(apply_);
+
+    auto* controls = new QHBoxLayout;
+    controls->addWidget(play_);
+    controls->addWidget(speed_);
+    controls->addWidget(position_, 1);
+    controls->addWidget(clock_);
+    auto* replay = new QWidget;
+    auto* replayLayout = new QVBoxLayout(replay);
+    replayLayout->setContentsMargins(0, 0, 0, 0);
+    replayLayout->addLayout(controls);
+    auto* replaySplit = new QSplitter(Qt::Vertical);
+    replaySplit->addWidget(text_);
+    replaySplit->addWidget(timeline_);
+    replaySplit->setStretchFactor(0, 3);
+    replaySplit->setStretchFactor(1, 1);
+    replayLayout->addWidget(replaySplit, 1);
+    replayLayout->addWidget(chain_);
+
+    auto* split = new QSplitter(Qt::Horizontal);
+    split->addWidget(table_);
+    split->addWidget(replay);
+    split->setStretchFactor(0, 1);
+    split->setStretchFactor(1, 1);
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(filters);
+    layout->addWidget(split, 1);
+
+    connect(apply_, &QPushButton::clicked, this, &SessionsPage::refresh);
+    for (auto* edit : {subject_, connection_, modelFilter_, status_}) {
+        connect(edit, &QLineEdit::returnPressed, apply_, &QPushButton::click);
+    }
+    connect(&model_, &SessionsModel::failed, this, [this](const QString& m) { emit statusMessage(tr("Cannot list sessions: %1").arg(m)); });
+    connect(&model_, &SessionsModel::pageLoaded, this, [this] { table_->resizeColumnsToContents(); });
+    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
+        if (current.isValid()) openSession(current.data(SessionsModel::IdRole).toString());
+    });
+    connect(play_, &QPushButton::clicked, this, [this] {
+        if (player_.playing()) {
+            player_.pause();
+        } else {
+            player_.play();
+        }
+    });
+    connect(speed_, &QComboBox::currentIndexChanged, this, [this] { player_.setSpeed(speed_->currentData().toInt()); });
+    connect(&player_, &ReplayPlayer::playingChanged, this, [this](bool playing) { play_->setText(playing ? tr("&Pause") : tr("&Play")); });
+    connect(&player_, &ReplayPlayer::positionChanged, this, &SessionsPage::showPosition);
+    connect(position_, &QSlider::valueChanged, this, [this](int ms) {
+        if (!seeking_) player_.seek(static_cast<qint64>(ms) * 1000);
+    });
+    connect(timeline_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) { player_.seek(item->data(Qt::UserRole).toLongLong()); });
+}
+
+void SessionsPage::refresh() {
+    SessionsModel::Filters f;
+    const int seconds = range_->currentData().toInt();
+    if (seconds > 0) f.from = QDateTime::currentDateTimeUtc().addSecs(-seconds);
+    f.subject = subject_->text();
+    f.connection = connection_->text();
+    f.model = modelFilter_->text();
+    f.decision = decision_->currentData().toString();
+    f.status = status_->text();
+    model_.setFilters(f);
+    loadChainStatus();
+}
+
+void SessionsPage::loadChainStatus() {
+    client_.get(QStringLiteral("/api/chain/status"), [this](const ApiResult& r) {
+        if (!r.ok()) {
+            chain_->setText(tr("Chain: cannot check (%1)").arg(r.errorMessage));
+            return;
+        }
+        const auto& b = r.body;
+        if (b.value(QStringLiteral("ok")).toBool()) {
+            chain_->setText(tr("Chain: verified through event %1 of %2, signed through %3")
+                                .arg(static_cast<qint64>(b.value(QStringLiteral("verified_through")).toDouble()))
+                                .arg(static_cast<qint64>(b.value(QStringLiteral("head_seq")).toDouble()))
+                                .arg(static_cast<qint64>(b.value(QStringLiteral("signed_through")).toDouble())));
+            chain_->setStyleSheet(QStringLiteral("color:#1a7f37"));
+        } else {
+            chain_->setText(tr("Chain: BROKEN at event %1: %2")
+                                .arg(static_cast<qint64>(b.value(QStringLiteral("broken_at")).toDouble()))
+                                .arg(b.value(QStringLiteral("problem")).toString()));
+            chain_->setStyleSheet(QStringLiteral("color:#b00020;font-weight:bold"));
+        }
+    });
+}
+
+void SessionsPage::openSession(const QString& id) {
+    client_.get(QStringLiteral("/api/sessions/") + QString::fromLatin1(QUrl::toPercentEncoding(id)), [this, id](const ApiResult& r) {
+        if (!r.ok()) {
+            emit statusMessage(tr("Cannot open session %1: %2").arg(id, r.errorMessage));
+            return;
+        }
+        auto replay = Replay::fromSession(r.body);
+        timeline_->clear();
+        for (const auto& s : replay.steps()) {
+            if (s.kind != Replay::Step::Kind::Marker) continue;
+            auto* item = new QListWidgetItem(QStringLiteral("+%1 ms  %2").arg(static_cast<double>(s.atUs) / 1000.0, 0, 'f', 1).arg(s.text));
+            item->setData(Qt::UserRole, s.atUs);
+            timeline_->addItem(item);
+        }
+        seeking_ = true;
+        position_->setRange(0, static_cast<int>(replay.durationUs() / 1000));
+        seeking_ = false;
+        player_.load(std::move(replay));
+        player_.setSpeed(speed_->currentData().toInt());
+        player_.play();
+        emit sessionOpened(id);
+    });
+}
+
+void SessionsPage::showPosition(qint64 positionUs) {
+    text_->setHtml(player_.replay().html(positionUs));
+    seeking_ = true;
+    position_->setValue(static_cast<int>(positionUs / 1000));
+    seeking_ = false;
+    const auto duration = player_.replay().durationUs();
+    if (duration < 10'000'000) {
+        clock_->setText(QStringLiteral("%1 / %2 ms")
+                            .arg(static_cast<double>(positionUs) / 1e3, 0, 'f', 1)
+                            .arg(static_cast<double>(duration) / 1e3, 0, 'f', 1));
+    } else {
+        clock_->setText(QStringLiteral("%1 / %2 s")
+                            .arg(static_cast<double>(positionUs) / 1e6, 0, 'f', 1)
+                            .arg(static_cast<double>(duration) / 1e6, 0, 'f', 1));
+    }
+    for (int i = 0; i < timeline_->count(); ++i) {
+        auto* item = timeline_->item(i);
+        item->setForeground(item->data(Qt::UserRole).toLongLong() <= positionUs ? palette().color(QPalette::Text)
+                                                                                 : palette().color(QPalette::PlaceholderText));
+    }
+}
+
+}  // namespace vigil::console

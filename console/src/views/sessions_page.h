@@ -1,0 +1,71 @@
+#pragma once
+
+#include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPushButton>
+#include <QSlider>
+#include <QTableView>
+#include <QTextBrowser>
+#include <QWidget>
+
+#include "models/replay.h"
+#include "models/sessions_model.h"
+#include "net/gateway_client.h"
+
+namespace vigil::console {
+
+// A text view whose masked values (links "masked:ENTITY") show their entity in a tooltip.
+class ReplayTextBrowser : public QTextBrowser {
+    Q_OBJECT
+public:
+    using QTextBrowser::QTextBrowser;
+
+protected:
+    bool event(QEvent* e) override;
+};
+
+// For auditors: the recorded sessions with filters, fetched as the table scrolls, and the
+// replay of the selected one (play, pause, seek, speed), its timeline and the chain status.
+class SessionsPage : public QWidget {
+    Q_OBJECT
+public:
+    SessionsPage(GatewayClient& client, QWidget* parent = nullptr);
+
+    SessionsModel& model() { return model_; }
+    ReplayPlayer& player() { return player_; }
+    // (Re)loads the sessions with the filters shown, and the chain status.
+    void refresh();
+    void openSession(const QString& id);
+
+signals:
+    void statusMessage(const QString& text);
+    void sessionOpened(const QString& id);
+
+private:
+    void showPosition(qint64 positionUs);
+    void loadChainStatus();
+
+    GatewayClient& client_;
+    SessionsModel model_;
+    ReplayPlayer player_;
+    QComboBox* range_;
+    QLineEdit* subject_;
+    QLineEdit* connection_;
+    QLineEdit* modelFilter_;
+    QComboBox* decision_;
+    QLineEdit* status_;
+    QPushButton* apply_;
+    QTableView* table_;
+    QPushButton* play_;
+    QComboBox* speed_;
+    QSlider* position_;
+    QLabel* clock_;
+    QListWidget* timeline_;
+    ReplayTextBrowser* text_;
+    QLabel* chain_;
+    bool seeking_ = false;
+};
+
+}  // namespace vigil::console

@@ -1,0 +1,215 @@
+// The sessions page against a real gateway: the recorded sessions load page by page as
+// the table scrolls, filters narrow them, and the replay of a streamed session at instant
+// speed renders exactly the reply the client received, masked values highlighted, with
+// its timeline and the chain status. Saves a screenshot of the page.
+
+#include <QAbstractItemModelTester>
+#include <QComboBox>
+#include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPushButton>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTest>
+#include <QTextBrowser>
+
+#include "managed_process.h"
+#include "models/replay.h"
+#include "models/sessions_model.h"
+#include "raw_http.h"
+#include "views/main_window.h"
+#include "views/sessions_page.h"
+
+using namespace vigil::test;
+using vigil::console::EventStream;
+using vigil::console::MainWindow;
+using vigil::console::SessionsModel;
+
+namespace {
+
+const QString kUpstreamKey = QStringLiteral("sk-console-sessions-upstream-4141");
+const QString kReply = QStringLiteral("The launch is on track; write to jane.doe@example.com for the slides.");
+const QString kMaskedReply = QStringLiteral("The launch is on track; write to [EMAIL] for the slides.");
+
+const char* const kPolicy =
+    "{\"default_action\": \"deny\", \"default_masking\": \"standard\", \"rules\": [\n"
+    "  {\"id\": \"requesters\", \"match\": {\"roles\": [\"requester\"]}, \"action\": \"allow\"},\n"
+    "  {\"id\": \"no-passwords\", \"if\": {\"keywords\": {\"words\": [\"password\"]}}, \"action\": \"deny\"}]}\n";
+
+QString streamedText(const QByteArray& body) {
+    return vigil::console::replyTextOf(QString::fromUtf8(body), true);
+}
+
+}  // namespace
+
+class TestSessionsPage : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    std::unique_ptr<ManagedProcess> mock_;
+    std::unique_ptr<ManagedProcess> gateway_;
+    QString alice_, bob_, audrey_;
+    QString clientReceived_;
+    QString streamedSession_;
+
+    QString dbPath() const { return dir_.filePath(QStringLiteral("vigil.db")); }
+
+    template <class T>
+    static T* child(MainWindow& w, const char* name) {
+        auto* c = w.findChild<T*>(QString::fromLatin1(name));
+        if (c == nullptr) qWarning("no child %s", name);
+        return c;
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        mock_ = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock_);
+        alice_ = createApiKey(dbPath(), QStringLiteral("alice"), QStringLiteral("requester"));
+        bob_ = createApiKey(dbPath(), QStringLiteral("bob"), QStringLiteral("requester"));
+        audrey_ = createApiKey(dbPath(), QStringLiteral("audrey"), QStringLiteral("auditor"));
+        QFile policy(dir_.filePath(QStringLiteral("policy.json")));
+        QVERIFY(policy.open(QIODevice::WriteOnly));
+        policy.write(kPolicy);
+        policy.close();
+        auto config = basicGatewayConfig(mock_->url());
+        config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), dbPath()}});
+        gateway_ = startGateway(dir_, config, kUpstreamKey);
+        QVERIFY(gateway_);
+
+        // 10 plain sessions by alice, one denied by bob, one streamed (masked) by bob.
+        for (int i = 0; i < 10; ++i) {
+            const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello %1").arg(i)),
+                                       {{"Authorization", "Bearer " + alice_.toLatin1()}, {"Content-Type", "application/json"}});
+            QCOMPARE(r.status, 200);
+        }
+        const auto denied = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("my password is hunter2")),
+                                        {{"Authorization", "Bearer " + bob_.toLatin1()}, {"Content-Type", "application/json"}});
+        QCOMPARE(denied.status, 403);
+        const auto streamed = httpRequest(gateway_->url(), "POST", "/v1/chat/completions",
+                                          chatBody(QStringLiteral("How is the launch going?"), true),
+                                          {{"Authorization", "Bearer " + bob_.toLatin1()},
+                                           {"Content-Type", "application/json"},
+                                           {"X-Mock-Reply", kReply.toUtf8()},
+                                           {"X-Mock-Chunk-Bytes", "4"}});
+        QCOMPARE(streamed.status, 200);
+        clientReceived_ = streamedText(streamed.body);
+        QCOMPARE(clientReceived_, kMaskedReply);
+        streamedSession_ = QString::fromLatin1(streamed.header("x-vigil-session"));
+        QVERIFY(!streamedSession_.isEmpty());
+    }
+
+    void cleanupTestCase() {
+        if (gateway_) QCOMPARE(gateway_->terminate(), 0);
+    }
+
+    void sessionsLoadAsTheTableScrollsAndFiltersNarrowThem() {
+        MainWindow window;
+        window.resize(1280, 760);
+        window.show();
+        auto& page = window.sessionsPage();
+        QAbstractItemModelTester tester(&page.model(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        page.model().setPageSize(5);
+        window.connectTo(QUrl(gateway_->url()), audrey_);
+        QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 5000);
+        child<QTabWidget>(window, "pagesTabWidget")->setCurrentWidget(&page);
+        QTRY_VERIFY(page.model().rowCount() >= 5);
+        auto* table = child<QTableView>(window, "sessionsTableView");
+        // Scrolling to the end fetches the next pages, until all 12 are there.
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                table->scrollToBottom();
+                return page.model().rowCount() == 12;
+            }(),
+            10000);
+        QCOMPARE(page.model().index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:bob"));  // newest first
+
+        auto* decision = child<QComboBox>(window, "decisionFilterComboBox");
+        decision->setCurrentIndex(decision->findData(QStringLiteral("deny")));
+        QTest::mouseClick(child<QPushButton>(window, "searchSessionsButton"), Qt::LeftButton);
+        QTRY_COMPARE(page.model().rowCount(), 1);
+        QCOMPARE(page.model().index(0, SessionsModel::Decision).data().toString(), QStringLiteral("deny"));
+        QVERIFY(page.model().index(0, SessionsModel::Status).data().toString().startsWith(QStringLiteral("403")));
+
+        decision->setCurrentIndex(0);
+        QTest::keyClicks(child<QLineEdit>(window, "subjectFilterLineEdit"), QStringLiteral("apikey:alice"));
+        QTest::mouseClick(child<QPushButton>(window, "searchSessionsButton"), Qt::LeftButton);
+        QTRY_VERIFY(page.model().rowCount() >= 5);  // pages of 5: as many as the view has room for
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                table->scrollToBottom();
+                return page.model().rowCount() == 10;
+            }(),
+            10000);
+        for (int row = 0; row < page.model().rowCount(); ++row) {
+            QCOMPARE(page.model().index(row, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:alice"));
+        }
+        QTRY_VERIFY(child<QLabel>(window, "chainStatusLabel")->text().contains(QStringLiteral("verified through")));
+    }
+
+    void replayAtInstantSpeedRendersTheRecordedReply() {
+        MainWindow window;
+        window.resize(1280, 760);
+        window.show();
+        auto& page = window.sessionsPage();
+        window.connectTo(QUrl(gateway_->url()), audrey_);
+        QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 5000);
+        child<QTabWidget>(window, "pagesTabWidget")->setCurrentWidget(&page);
+        auto* speed = child<QComboBox>(window, "speedComboBox");
+        speed->setCurrentIndex(speed->findData(0));  // instant
+        QTRY_VERIFY(page.model().rowCount() > 0);
+        auto* table = child<QTableView>(window, "sessionsTableView");
+        int row = -1;
+        for (int i = 0; i < page.model().rowCount(); ++i) {
+            if (page.model().index(i, 0).data(SessionsModel::IdRole).toString() == streamedSession_) row = i;
+        }
+        QVERIFY(row >= 0);
+        QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(page.model().index(row, 0)).center());
+        QTRY_COMPARE(page.player().replay().sessionId(), streamedSession_);
+        QTRY_COMPARE(page.player().positionUs(), page.player().replay().durationUs());
+        QCOMPARE(page.player().replay().replyText(), clientReceived_);  // exactly what the client got
+        auto* text = child<QTextBrowser>(window, "replayTextBrowser");
+        QVERIFY(text->toPlainText().contains(QStringLiteral("How is the launch going?")));
+        QVERIFY(text->toPlainText().contains(kMaskedReply));
+        QVERIFY(text->toHtml().contains(QStringLiteral("masked:EMAIL")));
+        auto* timeline = child<QListWidget>(window, "timelineListWidget");
+        QStringList items;
+        for (int i = 0; i < timeline->count(); ++i) items << timeline->item(i)->text();
+        QVERIFY2(items.join(QLatin1Char('|')).contains(QStringLiteral("Decision: allow")), qPrintable(items.join(QLatin1Char('|'))));
+        QVERIFY(items.join(QLatin1Char('|')).contains(QStringLiteral("Masked (response): EMAIL")));
+        QVERIFY(items.join(QLatin1Char('|')).contains(QStringLiteral("Completed: status 200")));
+
+        // Seeking back to the start shows the prompt without the reply; playing at 10x ends it.
+        page.player().seek(0);
+        QVERIFY(!text->toPlainText().contains(QStringLiteral("The launch is on track")));
+        speed->setCurrentIndex(speed->findData(10));
+        QTest::mouseClick(child<QPushButton>(window, "playButton"), Qt::LeftButton);
+        QVERIFY(page.player().playing());
+        QTRY_VERIFY_WITH_TIMEOUT(!page.player().playing(), 10000);
+        QVERIFY(text->toPlainText().contains(kMaskedReply));
+
+        const QString shots = QStringLiteral(VIGIL_SCREENSHOT_DIR);
+        QDir().mkpath(shots);
+        QVERIFY(window.grab().save(shots + QStringLiteral("/sessions-replay.png")));
+    }
+
+    // A requester may not read the recording: the page says so, nothing is listed.
+    void aRequesterSeesNoSessions() {
+        MainWindow window;
+        window.show();
+        window.connectTo(QUrl(gateway_->url()), alice_);
+        QTRY_VERIFY(child<QLabel>(window, "signedInLabel")->text().contains(QStringLiteral("apikey:alice")));
+        window.sessionsPage().refresh();
+        QTRY_VERIFY(!window.sessionsPage().model().lastError().isEmpty());
+        QVERIFY(window.sessionsPage().model().lastError().contains(QStringLiteral("may not read the recording")));
+        QCOMPARE(window.sessionsPage().model().rowCount(), 0);
+    }
+};
+
+QTEST_MAIN(TestSessionsPage)
+#include "tst_sessions_page.moc"
