@@ -22,6 +22,7 @@
 #include "models/sessions_model.h"
 #include "raw_http.h"
 #include "views/main_window.h"
+#include "views/dashboard_page.h"
 #include "views/sessions_page.h"
 
 using namespace vigil::test;
@@ -196,6 +197,34 @@ private slots:
         const QString shots = QStringLiteral(VIGIL_SCREENSHOT_DIR);
         QDir().mkpath(shots);
         QVERIFY(window.grab().save(shots + QStringLiteral("/sessions-replay.png")));
+    }
+
+    // The dashboard adds up what was recorded: requests by decision and hour, top rules.
+    void dashboardShowsTheLastDay() {
+        MainWindow window;
+        window.resize(1280, 760);
+        window.show();
+        window.connectTo(QUrl(gateway_->url()), audrey_);
+        auto& page = window.dashboardPage();
+        child<QTabWidget>(window, "pagesTabWidget")->setCurrentWidget(&page);
+        QTRY_VERIFY_WITH_TIMEOUT(page.loaded(), 5000);
+        const auto& data = page.data();
+        QCOMPARE(data.requests, 12);
+        QCOMPARE(data.byDecision.value(QStringLiteral("allow")), 11);
+        QCOMPARE(data.byDecision.value(QStringLiteral("deny")), 1);
+        QVERIFY(!data.hours.isEmpty());
+        qint64 inHours = 0;
+        for (const auto& h : data.hours) {
+            for (const auto n : h.byDecision) inHours += n;
+        }
+        QCOMPARE(inHours, 12);
+        QVERIFY(!data.topRules.isEmpty());
+        QCOMPARE(data.topRules.first().first, QStringLiteral("requesters"));
+        QCOMPARE(data.topRules.first().second, 11);
+        QVERIFY(child<QLabel>(window, "dashboardSummaryLabel")->text().contains(QStringLiteral("12 requests")));
+        const QString shots = QStringLiteral(VIGIL_SCREENSHOT_DIR);
+        QDir().mkpath(shots);
+        QVERIFY(window.grab().save(shots + QStringLiteral("/dashboard.png")));
     }
 
     // A requester may not read the recording: the page says so, nothing is listed.

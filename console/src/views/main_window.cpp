@@ -9,6 +9,7 @@
 #include <QVBoxLayout>
 
 #include "views/reviews_page.h"
+#include "views/dashboard_page.h"
 #include "views/sessions_page.h"
 
 namespace vigil::console {
@@ -24,7 +25,8 @@ MainWindow::MainWindow(QWidget* parent)
       connectionIndicatorLabel_(new QLabel),
       pages_(new QTabWidget),
       reviewsPage_(new ReviewsPage(client_, pending_)),
-      sessionsPage_(new SessionsPage(client_)) {
+      sessionsPage_(new SessionsPage(client_)),
+      dashboardPage_(new DashboardPage(client_)) {
     setWindowTitle(tr("Vigil Console"));
     gatewayUrlLineEdit_->setObjectName(QStringLiteral("gatewayUrlLineEdit"));
     credentialLineEdit_->setObjectName(QStringLiteral("credentialLineEdit"));
@@ -56,6 +58,7 @@ MainWindow::MainWindow(QWidget* parent)
     layout->addLayout(form);
     pages_->addTab(reviewsPage_, tr("Pending reviews"));
     pages_->addTab(sessionsPage_, tr("Sessions"));
+    pages_->addTab(dashboardPage_, tr("Dashboard"));
     layout->addWidget(pages_, 1);
     setCentralWidget(central);
     statusBar()->showMessage(tr("Not connected"));
@@ -85,6 +88,7 @@ MainWindow::MainWindow(QWidget* parent)
     connect(&events_, &EventStream::received, this, [this](const QString& type, const QJsonObject& payload, qint64) { onEvent(type, payload); });
     connect(reviewsPage_, &ReviewsPage::statusMessage, this, [this](const QString& text) { statusBar()->showMessage(text, 10000); });
     connect(sessionsPage_, &SessionsPage::statusMessage, this, [this](const QString& text) { statusBar()->showMessage(text, 10000); });
+    connect(dashboardPage_, &DashboardPage::statusMessage, this, [this](const QString& text) { statusBar()->showMessage(text, 10000); });
 }
 
 void MainWindow::connectTo(const QUrl& url, const QString& credential) {
@@ -120,7 +124,10 @@ void MainWindow::connectTo(const QUrl& url, const QString& credential) {
         }
         // The recording is for auditors and admins: the sessions page loads for them.
         static const QStringList kRecordingRoles = {QStringLiteral("auditor"), QStringLiteral("admin")};
-        if (who.hasAnyRole(kRecordingRoles)) sessionsPage_->refresh();
+        if (who.hasAnyRole(kRecordingRoles)) {
+            sessionsPage_->refresh();
+            dashboardPage_->refresh();
+        }
     });
 }
 

@@ -16,6 +16,7 @@ namespace vigil::console {
 
 class ReviewsPage;
 class SessionsPage;
+class DashboardPage;
 
 // The console's main window: the gateway and the credential to sign in with, who is
 // signed in and whether the live connection is up, and the pages (pending reviews).
@@ -30,6 +31,7 @@ public:
     PendingReviewsModel& pendingReviews() { return pending_; }
     ReviewsPage& reviewsPage() { return *reviewsPage_; }
     SessionsPage& sessionsPage() { return *sessionsPage_; }
+    DashboardPage& dashboardPage() { return *dashboardPage_; }
 
     // Signs in to `url` with a bearer token or Vigil API key (what the Connect button does).
     void connectTo(const QUrl& url, const QString& credential);
@@ -54,6 +56,7 @@ private:
     QTabWidget* pages_;
     ReviewsPage* reviewsPage_;
     SessionsPage* sessionsPage_;
+    DashboardPage* dashboardPage_;
     QSystemTrayIcon* tray_ = nullptr;
 };
 

@@ -390,6 +390,7 @@ net::LocalResponse RecordingApi::stats(const Query& query, std::string_view requ
              {"by_decision", s.byDecision},
              {"by_connection", s.byConnection},
              {"by_outcome", s.byOutcome},
+             {"by_rule", s.byRule},
              {"by_hour", json::array()}};
     for (const auto& [hour, decisions] : s.byHour) {
         std::int64_t total = 0;

@@ -241,6 +241,21 @@ RequestStats SessionReader::stats(std::int64_t fromMicros, std::int64_t toMicros
         stats.byOutcome[outcome] += n;
         stats.byHour[hour][decision] += n;
     }
+    // Rules are stored comma-separated per request: counted here, per distinct list first.
+    Query rules(db.get(), "SELECT rules, count(*) FROM requests WHERE started_us >= ? AND started_us < ? AND rules <> '' GROUP BY 1");
+    rules.bind(fromMicros).bind(toMicros);
+    while (rules.row()) {
+        const auto list = rules.text(0);
+        const auto n = rules.integer(1);
+        std::size_t at = 0;
+        while (at <= list.size()) {
+            const auto comma = list.find(',', at);
+            const auto rule = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+            if (!rule.empty() && rule != "(default)") stats.byRule[rule] += n;
+            if (comma == std::string::npos) break;
+            at = comma + 1;
+        }
+    }
     return stats;
 }
 

@@ -73,6 +73,7 @@ struct RequestStats {
     std::map<std::string, std::int64_t> byOutcome;
     // Hour start (Unix microseconds) -> decision -> count.
     std::map<std::int64_t, std::map<std::string, std::int64_t>> byHour;
+    std::map<std::string, std::int64_t> byRule;  // requests each rule helped decide
 };
 
 // Read-only queries over the recording (the sessions index and the events) for the API.
