@@ -24,6 +24,10 @@ auditor_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resourc
 # And one for an approver, who decides the reviews the policy asks for (docs/reviews.md).
 approver_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resources/demo/gateway.json" \
   --name "approver-$stamp" --roles approver 2>/dev/null)
+# The console signs in as a team lead who approves and audits (never as the demo caller:
+# nobody decides their own request).
+lead_key=$("$build/gateway/vigil-gateway" keys create --config "$root/resources/demo/gateway.json" \
+  --name "lead-$stamp" --roles approver,auditor 2>/dev/null)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -53,7 +57,9 @@ pids+=($!)
 wait_for http://127.0.0.1:8080/readyz
 
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-  "$build/console/vigil-console" >"$logs/console.log" 2>&1 &
+  # The key goes through the environment, not the command line (ps shows arguments).
+  VIGIL_CONSOLE_CREDENTIAL="$lead_key" "$build/console/vigil-console" --gateway http://127.0.0.1:8080 \
+    >"$logs/console.log" 2>&1 &
   pids+=($!)
 fi
 

@@ -25,8 +25,9 @@ EventStream::~EventStream() {
     socket_.abort();
 }
 
-void EventStream::start(const QUrl& gatewayUrl, const QString& credential) {
+void EventStream::start(const QUrl& gatewayUrl, const QString& credential, const QSslConfiguration& ssl) {
     stop();
+    socket_.setSslConfiguration(ssl);
     url_ = gatewayUrl;
     url_.setScheme(gatewayUrl.scheme() == QStringLiteral("https") ? QStringLiteral("wss") : QStringLiteral("ws"));
     url_.setPath(gatewayUrl.path() + QStringLiteral("/api/events"));

@@ -2,6 +2,7 @@
 
 #include <QJsonObject>
 #include <QObject>
+#include <QSslConfiguration>
 #include <QTimer>
 #include <QUrl>
 #include <QWebSocket>
@@ -20,7 +21,8 @@ public:
     explicit EventStream(QObject* parent = nullptr);
     ~EventStream() override;
 
-    void start(const QUrl& gatewayUrl, const QString& credential);
+    void start(const QUrl& gatewayUrl, const QString& credential,
+               const QSslConfiguration& ssl = QSslConfiguration::defaultConfiguration());
     void stop();
     State state() const { return state_; }
     qint64 lastSeq() const { return lastSeq_; }

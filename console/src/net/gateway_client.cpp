@@ -3,6 +3,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QNetworkReply>
+#include <QSslCertificate>
 
 namespace vigil::console {
 namespace {
@@ -22,7 +23,29 @@ bool Identity::hasAnyRole(const QStringList& wanted) const {
     return false;
 }
 
+QString explainTlsFailure(const QString& detail) {
+    return QObject::tr("The gateway's TLS certificate is not trusted (%1). If your organisation runs its own "
+                       "certificate authority, trust its certificate with \"CA file…\"; otherwise check the URL.")
+        .arg(detail);
+}
+
 GatewayClient::GatewayClient(QObject* parent) : QObject(parent) {}
+
+bool GatewayClient::setCaFile(const QString& path, QString* error) {
+    // Connections made (or refused) under the old trust are not reused.
+    network_.clearConnectionCache();
+    ssl_ = QSslConfiguration::defaultConfiguration();
+    caFile_.clear();
+    if (path.isEmpty()) return true;
+    const auto certificates = QSslCertificate::fromPath(path, QSsl::Pem);
+    if (certificates.isEmpty()) {
+        if (error != nullptr) *error = tr("%1 holds no PEM certificate").arg(path);
+        return false;
+    }
+    ssl_.addCaCertificates(certificates);
+    caFile_ = path;
+    return true;
+}
 
 void GatewayClient::setGateway(const QUrl& baseUrl, const QString& credential) {
     baseUrl_ = baseUrl;
@@ -46,14 +69,22 @@ void GatewayClient::send(const QByteArray& method, const QString& pathAndQuery, 
     request.setRawHeader("Accept", "application/json");
     if (!body.isEmpty()) request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
     request.setTransferTimeout(30000);
+    if (url.scheme() == QStringLiteral("https")) request.setSslConfiguration(ssl_);
     QNetworkReply* reply = network_.sendCustomRequest(request, method, body);
-    connect(reply, &QNetworkReply::finished, this, [reply, done = std::move(done)] {
+    auto tlsErrors = std::make_shared<QStringList>();
+    connect(reply, &QNetworkReply::sslErrors, this, [tlsErrors](const QList<QSslError>& errors) {
+        for (const auto& e : errors) *tlsErrors << e.errorString();
+    });
+    connect(reply, &QNetworkReply::finished, this, [reply, tlsErrors, done = std::move(done)] {
         reply->deleteLater();
         ApiResult r;
         r.status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
         const auto data = reply->readAll();
         r.body = QJsonDocument::fromJson(data).object();
-        if (r.status == 0) {
+        if (r.status == 0 && (!tlsErrors->isEmpty() || reply->error() == QNetworkReply::SslHandshakeFailedError)) {
+            r.errorCode = QStringLiteral("tls_error");
+            r.errorMessage = explainTlsFailure(tlsErrors->isEmpty() ? reply->errorString() : tlsErrors->join(QStringLiteral("; ")));
+        } else if (r.status == 0) {
             r.errorCode = QStringLiteral("network_error");
             r.errorMessage = reply->errorString();
         } else if (!r.ok()) {

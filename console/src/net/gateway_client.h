@@ -3,6 +3,7 @@
 #include <QJsonObject>
 #include <QNetworkAccessManager>
 #include <QObject>
+#include <QSslConfiguration>
 #include <QStringList>
 #include <QUrl>
 
@@ -22,6 +23,9 @@ struct Identity {
     bool hasAnyRole(const QStringList& wanted) const;
 };
 
+// Why a TLS connection failed, for people: what is wrong and what they can do.
+QString explainTlsFailure(const QString& detail);
+
 // An answer of the gateway's API: the JSON body, or the error it named.
 struct ApiResult {
     int status = 0;          // 0: no HTTP answer (unreachable, TLS failure)
@@ -39,6 +43,11 @@ public:
     explicit GatewayClient(QObject* parent = nullptr);
 
     void setGateway(const QUrl& baseUrl, const QString& credential);
+    // Trusts the CA certificates of a PEM file besides the system's (an organisation's own
+    // CA); empty: the system's only. False, with `error` set, when the file has none.
+    bool setCaFile(const QString& path, QString* error = nullptr);
+    QString caFile() const { return caFile_; }
+    const QSslConfiguration& sslConfiguration() const { return ssl_; }
     QUrl baseUrl() const { return baseUrl_; }
     QString credential() const { return credential_; }
 
@@ -56,6 +65,8 @@ private:
     QNetworkAccessManager network_;
     QUrl baseUrl_;
     QString credential_;
+    QString caFile_;
+    QSslConfiguration ssl_ = QSslConfiguration::defaultConfiguration();
     Identity identity_;
 };
 

@@ -24,6 +24,7 @@ void GatewayProbe::check(const QUrl& gatewayUrl) {
     url.setPath(QStringLiteral("/readyz"));
     QNetworkRequest request(url);
     request.setTransferTimeout(5000);
+    if (url.scheme() == QLatin1String("https")) request.setSslConfiguration(ssl_);
     setState(State::Checking, tr("Checking %1").arg(gatewayUrl.toString()));
     QNetworkReply* reply = network_.get(request);
     connect(reply, &QNetworkReply::finished, this, [this, reply] {
@@ -36,6 +37,8 @@ void GatewayProbe::check(const QUrl& gatewayUrl) {
             setState(State::NotReady, tr("Gateway not ready (%1: %2)")
                                           .arg(status)
                                           .arg(body.value(QStringLiteral("status")).toString()));
+        } else if (reply->error() == QNetworkReply::SslHandshakeFailedError) {
+            setState(State::Unreachable, tr("TLS certificate not trusted: %1").arg(reply->errorString()));
         } else {
             setState(State::Unreachable, reply->errorString());
         }

@@ -2,6 +2,7 @@
 
 #include <QNetworkAccessManager>
 #include <QObject>
+#include <QSslConfiguration>
 #include <QUrl>
 
 namespace vigil::console {
@@ -16,6 +17,10 @@ public:
     explicit GatewayProbe(QObject* parent = nullptr);
 
     void check(const QUrl& gatewayUrl);
+    void setSslConfiguration(const QSslConfiguration& ssl) {
+        ssl_ = ssl;
+        network_.clearConnectionCache();
+    }
     State state() const { return state_; }
     QString detail() const { return detail_; }
 
@@ -26,6 +31,7 @@ private:
     void setState(State state, const QString& detail);
 
     QNetworkAccessManager network_;
+    QSslConfiguration ssl_ = QSslConfiguration::defaultConfiguration();
     State state_ = State::Unknown;
     QString detail_;
 };

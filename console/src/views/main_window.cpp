@@ -1,6 +1,12 @@
 #include "views/main_window.h"
 
 #include <QApplication>
+#include <QCompleter>
+#include <QFileDialog>
+#include <QSettings>
+#include <QStringListModel>
+
+#include <qt6keychain/keychain.h>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QJsonArray>
@@ -26,7 +32,10 @@ MainWindow::MainWindow(QWidget* parent)
       pages_(new QTabWidget),
       reviewsPage_(new ReviewsPage(client_, pending_)),
       sessionsPage_(new SessionsPage(client_)),
-      dashboardPage_(new DashboardPage(client_)) {
+      dashboardPage_(new DashboardPage(client_)),
+      caFileButton_(new QPushButton(tr("CA &file…"))),
+      rememberCheckBox_(new QCheckBox(tr("&Remember"))),
+      caFileLabel_(new QLabel) {
     setWindowTitle(tr("Vigil Console"));
     gatewayUrlLineEdit_->setObjectName(QStringLiteral("gatewayUrlLineEdit"));
     credentialLineEdit_->setObjectName(QStringLiteral("credentialLineEdit"));
@@ -38,18 +47,36 @@ MainWindow::MainWindow(QWidget* parent)
     pages_->setObjectName(QStringLiteral("pagesTabWidget"));
     credentialLineEdit_->setEchoMode(QLineEdit::Password);
     credentialLineEdit_->setPlaceholderText(tr("API key (vgl_...) or access token"));
+    caFileButton_->setObjectName(QStringLiteral("caFileButton"));
+    rememberCheckBox_->setObjectName(QStringLiteral("rememberCheckBox"));
+    caFileLabel_->setObjectName(QStringLiteral("caFileLabel"));
+    caFileButton_->setToolTip(tr("Trust your organisation's certificate authority (a PEM file) for this gateway"));
+    rememberCheckBox_->setToolTip(tr("Keep the credential in the system keychain (never in plain settings)"));
+    {
+        // Recent gateways, newest first, offered as the URL is typed.
+        QSettings settings;
+        const auto recent = settings.value(QStringLiteral("recent/gateways")).toStringList();
+        auto* completer = new QCompleter(new QStringListModel(recent, this), this);
+        completer->setCaseSensitivity(Qt::CaseInsensitive);
+        gatewayUrlLineEdit_->setCompleter(completer);
+        if (!recent.isEmpty()) gatewayUrlLineEdit_->setText(recent.first());
+    }
 
     auto* central = new QWidget;
     auto* layout = new QVBoxLayout(central);
     auto* row = new QHBoxLayout;
     row->addWidget(gatewayUrlLineEdit_, 2);
     row->addWidget(credentialLineEdit_, 2);
+    row->addWidget(rememberCheckBox_);
+    row->addWidget(caFileButton_);
     row->addWidget(checkGatewayButton_);
     row->addWidget(connectButton_);
     auto* form = new QFormLayout;
     form->addRow(tr("Gateway:"), row);
     auto* status = new QHBoxLayout;
     status->addWidget(gatewayStatusLabel_);
+    status->addSpacing(16);
+    status->addWidget(caFileLabel_);
     status->addStretch(1);
     status->addWidget(signedInLabel_);
     status->addSpacing(16);
@@ -82,6 +109,7 @@ MainWindow::MainWindow(QWidget* parent)
     connect(connectButton_, &QPushButton::clicked, this,
             [this] { connectTo(QUrl::fromUserInput(gatewayUrlLineEdit_->text()), credentialLineEdit_->text().trimmed()); });
     connect(credentialLineEdit_, &QLineEdit::returnPressed, connectButton_, &QPushButton::click);
+    connect(caFileButton_, &QPushButton::clicked, this, &MainWindow::chooseCaFile);
     connect(&probe_, &GatewayProbe::stateChanged, this, &MainWindow::onProbeStateChanged);
     connect(&events_, &EventStream::stateChanged, this, &MainWindow::showConnection);
     connect(&events_, &EventStream::resyncNeeded, this, &MainWindow::reloadPending);
@@ -92,23 +120,94 @@ MainWindow::MainWindow(QWidget* parent)
 }
 
 void MainWindow::connectTo(const QUrl& url, const QString& credential) {
-    if (credential.isEmpty()) {
-        signedInLabel_->setText(tr("Enter an API key or access token to sign in."));
+    // The CA file trusted for this gateway before, if any.
+    QSettings settings;
+    const auto key = QStringLiteral("gateways/%1/ca_file").arg(QString::fromLatin1(url.toString().toUtf8().toBase64(QByteArray::Base64UrlEncoding)));
+    const auto ca = settings.value(key).toString();
+    if (ca != client_.caFile()) {
+        QString error;
+        if (!client_.setCaFile(ca, &error)) caFileLabel_->setText(tr("CA file: %1").arg(error));
+    }
+    caFileLabel_->setText(client_.caFile().isEmpty() ? QString() : tr("Trusting CA %1").arg(client_.caFile()));
+    if (!credential.isEmpty()) {
+        signIn(url, credential);
         return;
     }
+    // Nothing typed: the credential remembered in the keychain, if there is one.
+    auto* job = new QKeychain::ReadPasswordJob(QStringLiteral("Vigil Console"), this);
+    job->setKey(url.toString());
+    job->setAutoDelete(true);
+    connect(job, &QKeychain::Job::finished, this, [this, url, job] {
+        if (job->error() != QKeychain::NoError || job->textData().isEmpty()) {
+            signedInLabel_->setText(tr("Enter an API key or access token to sign in (none is remembered for this gateway: %1).")
+                                        .arg(job->error() == QKeychain::EntryNotFound ? tr("not stored") : job->errorString()));
+            return;
+        }
+        signIn(url, job->textData());
+    });
+    job->start();
+}
+
+void MainWindow::chooseCaFile() {
+    QString path = nextCaFile_;
+    nextCaFile_.clear();
+    if (path.isEmpty()) {
+        path = QFileDialog::getOpenFileName(this, tr("Trust a certificate authority"), {}, tr("PEM certificates (*.pem *.crt);;All files (*)"));
+    }
+    if (path.isEmpty()) return;
+    QString error;
+    if (!client_.setCaFile(path, &error)) {
+        caFileLabel_->setText(tr("CA file refused: %1").arg(error));
+        return;
+    }
+    const auto url = QUrl::fromUserInput(gatewayUrlLineEdit_->text());
+    QSettings settings;
+    settings.setValue(QStringLiteral("gateways/%1/ca_file").arg(QString::fromLatin1(url.toString().toUtf8().toBase64(QByteArray::Base64UrlEncoding))), path);
+    caFileLabel_->setText(tr("Trusting CA %1").arg(path));
+}
+
+void MainWindow::rememberGateway(const QUrl& url, const QString& credential) {
+    QSettings settings;
+    auto recent = settings.value(QStringLiteral("recent/gateways")).toStringList();
+    recent.removeAll(url.toString());
+    recent.prepend(url.toString());
+    while (recent.size() > 10) recent.removeLast();
+    settings.setValue(QStringLiteral("recent/gateways"), recent);
+    if (auto* model = qobject_cast<QStringListModel*>(gatewayUrlLineEdit_->completer()->model())) model->setStringList(recent);
+    if (!rememberCheckBox_->isChecked()) return;
+    auto* job = new QKeychain::WritePasswordJob(QStringLiteral("Vigil Console"), this);
+    job->setKey(url.toString());
+    job->setTextData(credential);
+    job->setAutoDelete(true);
+    connect(job, &QKeychain::Job::finished, this, [this, job] {
+        if (job->error() != QKeychain::NoError) {
+            statusBar()->showMessage(tr("The credential is not remembered: the system keychain refused (%1). "
+                                        "It is never written to plain settings.").arg(job->errorString()));
+        } else {
+            statusBar()->showMessage(tr("The credential is remembered in the system keychain."), 10000);
+        }
+    });
+    job->start();
+}
+
+void MainWindow::signIn(const QUrl& url, const QString& credential) {
     events_.stop();
     pending_.reset({});
     gatewayUrlLineEdit_->setText(url.toString());
     client_.setGateway(url, credential);
     signedInLabel_->setText(tr("Signing in…"));
+    probe_.setSslConfiguration(client_.sslConfiguration());
     probe_.check(url);
-    client_.signIn([this](const ApiResult& result, const Identity& who) {
+    client_.signIn([this, url, credential](const ApiResult& result, const Identity& who) {
         if (!result.ok()) {
-            signedInLabel_->setText(result.status == 0 ? tr("Cannot reach the gateway: %1").arg(result.errorMessage)
+            signedInLabel_->setWordWrap(true);
+            signedInLabel_->setText(result.errorCode == QStringLiteral("tls_error") ? result.errorMessage
+                                    : result.status == 0 ? tr("Cannot reach the gateway: %1").arg(result.errorMessage)
                                                        : tr("Sign-in refused: %1").arg(result.errorMessage));
             reviewsPage_->identityChanged();
             return;
         }
+        rememberGateway(url, credential);
         signedInLabel_->setText(tr("Signed in as <b>%1</b> (%2)")
                                     .arg(who.subject.toHtmlEscaped(),
                                          who.roles.isEmpty() ? tr("no roles") : who.roles.join(QStringLiteral(", ")).toHtmlEscaped()));
@@ -117,7 +216,7 @@ void MainWindow::connectTo(const QUrl& url, const QString& credential) {
         QStringList eventRoles = {QStringLiteral("auditor"), QStringLiteral("approver"), QStringLiteral("admin")};
         eventRoles += who.approverRoles;
         if (who.hasAnyRole(eventRoles)) {
-            events_.start(client_.baseUrl(), client_.credential());
+            events_.start(client_.baseUrl(), client_.credential(), client_.sslConfiguration());
         } else {
             connectionIndicatorLabel_->setText(tr("● No live events for your roles"));
             connectionIndicatorLabel_->setStyleSheet(QStringLiteral("color:#777777"));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QCheckBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMainWindow>
@@ -34,7 +35,10 @@ public:
     DashboardPage& dashboardPage() { return *dashboardPage_; }
 
     // Signs in to `url` with a bearer token or Vigil API key (what the Connect button does).
+    // An empty credential is looked up in the system keychain (remembered before).
     void connectTo(const QUrl& url, const QString& credential);
+    // Test seam for the "CA file…" dialog: the next file it "chooses".
+    void setNextCaFile(const QString& path) { nextCaFile_ = path; }
 
 private:
     void onProbeStateChanged(GatewayProbe::State state, const QString& detail);
@@ -58,6 +62,13 @@ private:
     SessionsPage* sessionsPage_;
     DashboardPage* dashboardPage_;
     QSystemTrayIcon* tray_ = nullptr;
+    QPushButton* caFileButton_;
+    QCheckBox* rememberCheckBox_;
+    QLabel* caFileLabel_;
+    QString nextCaFile_;
+    void chooseCaFile();
+    void rememberGateway(const QUrl& url, const QString& credential);
+    void signIn(const QUrl& url, const QString& credential);
 };
 
 }  // namespace vigil::console
