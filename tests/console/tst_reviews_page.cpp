@@ -133,6 +133,11 @@ private slots:
             QStringLiteral("Summarise the Project Falcon launch plan for the board.")));
         QVERIFY(child<QTextBrowser>(window, "reviewDetailsTextBrowser")->toPlainText().contains(
             QStringLiteral("Prompts that name Project Falcon need a team lead")));
+        // What the policy matched is highlighted in the prompt, and said why.
+        const auto html = child<QTextBrowser>(window, "reviewDetailsTextBrowser")->toHtml();
+        QVERIFY2(html.contains(QStringLiteral("#ffd2cc")), qPrintable(html));
+        QVERIFY(child<QTextBrowser>(window, "reviewDetailsTextBrowser")->toPlainText().contains(
+            QStringLiteral("keywords [project falcon] matched message 1")));
         QVERIFY(approve->isEnabled());
         QVERIFY(!deny->isEnabled());  // a denial needs a reason
         QVERIFY(child<QLabel>(window, "decisionHintLabel")->text().contains(QStringLiteral("reason")));

@@ -40,6 +40,12 @@ ReviewItem ReviewItem::fromJson(const QJsonObject& j) {
         const auto o = m.toObject();
         r.messages.append({o.value(QStringLiteral("role")).toString(), o.value(QStringLiteral("text")).toString()});
     }
+    for (const auto& m : j.value(QStringLiteral("matches")).toArray()) {
+        const auto o = m.toObject();
+        r.matches.append({o.value(QStringLiteral("rule")).toString(), o.value(QStringLiteral("kind")).toString(),
+                          o.value(QStringLiteral("condition")).toString(), o.value(QStringLiteral("expression")).toString(),
+                          o.value(QStringLiteral("case_insensitive")).toBool(), o.value(QStringLiteral("message")).toInt()});
+    }
     r.tools = strings(j.value(QStringLiteral("tools")));
     r.estimatedTokens = static_cast<qint64>(j.value(QStringLiteral("estimated_tokens")).toDouble());
     r.estimatedCost = j.value(QStringLiteral("estimated_cost")).toDouble();

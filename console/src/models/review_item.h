@@ -14,6 +14,14 @@ struct ReviewItem {
         QString role;
         QString text;
     };
+    struct Match {
+        QString rule;
+        QString kind;        // "regex", "keywords"
+        QString condition;   // as written in the policy
+        QString expression;  // PCRE, to find it in the message
+        bool caseless = false;
+        int message = 0;
+    };
     QString id;
     QString kind;   // "request", "output"
     QString mode;   // "hold", "ticket"
@@ -29,6 +37,7 @@ struct ReviewItem {
     int quorum = 1;
     QStringList approvers;  // subjects who approved so far
     QList<Message> messages;
+    QList<Match> matches;
     QStringList tools;
     qint64 estimatedTokens = 0;
     double estimatedCost = 0.0;

@@ -5,11 +5,43 @@
 #include <QItemSelectionModel>
 #include <QJsonObject>
 #include <QMessageBox>
+#include <QRegularExpression>
 #include <QShortcut>
 #include <QSplitter>
 #include <QVBoxLayout>
 
 namespace vigil::console {
+
+QString highlightMatches(const QString& text, const QList<ReviewItem::Match>& matches, int messageIndex) {
+    // Spans of every match of every condition that matched this message; overlaps merge.
+    QList<QPair<qsizetype, qsizetype>> spans;
+    QMap<qsizetype, QString> why;
+    for (const auto& m : matches) {
+        if (m.message != messageIndex) continue;
+        QRegularExpression re(m.expression, m.caseless ? QRegularExpression::CaseInsensitiveOption : QRegularExpression::NoPatternOption);
+        if (!re.isValid()) continue;
+        auto it = re.globalMatch(text);
+        while (it.hasNext()) {
+            const auto match = it.next();
+            if (match.capturedLength() == 0) continue;
+            spans.append({match.capturedStart(), match.capturedEnd()});
+            why[match.capturedStart()] = QObject::tr("rule %1: %2 %3").arg(m.rule, m.kind, m.condition);
+        }
+    }
+    std::sort(spans.begin(), spans.end());
+    QString html;
+    qsizetype at = 0;
+    for (const auto& [from, to] : spans) {
+        if (to <= at) continue;
+        const auto start = std::max(from, at);
+        html += text.mid(at, start - at).toHtmlEscaped();
+        html += QStringLiteral("<span style='background:#ffd2cc;color:#7a1200' title='%1'>%2</span>")
+                    .arg(why.value(from).toHtmlEscaped(), text.mid(start, to - start).toHtmlEscaped());
+        at = to;
+    }
+    html += text.mid(at).toHtmlEscaped();
+    return html;
+}
 
 QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
     QString html;
@@ -27,6 +59,13 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
     row(QObject::tr("Model"), r.model.isEmpty() ? QObject::tr("(none)") : r.model.toHtmlEscaped());
     row(QObject::tr("Rule"), QStringLiteral("<b>%1</b>").arg(r.rule.toHtmlEscaped()) +
                                  (r.ruleMessage.isEmpty() ? QString() : QStringLiteral(": ") + r.ruleMessage.toHtmlEscaped()));
+    if (!r.matches.isEmpty()) {
+        QStringList reasons;
+        for (const auto& m : r.matches) {
+            reasons << QObject::tr("%1 %2 matched message %3 (rule %4)").arg(m.kind, m.condition.toHtmlEscaped()).arg(m.message + 1).arg(m.rule.toHtmlEscaped());
+        }
+        row(QObject::tr("Why"), reasons.join(QStringLiteral("<br/>")));
+    }
     row(QObject::tr("Approvals"), QObject::tr("%1 of %2 (approver roles: %3)")
                                       .arg(r.approvers.size())
                                       .arg(r.quorum)
@@ -41,9 +80,10 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
                                           formatAge(now.secsTo(r.deadline))));
     row(QObject::tr("Review"), QStringLiteral("<code>%1</code>").arg(r.id));
     html += QStringLiteral("</table><hr/>");
-    for (const auto& m : r.messages) {
+    for (int i = 0; i < r.messages.size(); ++i) {
+        const auto& m = r.messages[i];
         html += QStringLiteral("<p style='margin:6px 0 2px 0'><b>%1</b></p><pre style='white-space:pre-wrap;margin:0'>%2</pre>")
-                    .arg(m.role.toHtmlEscaped(), m.text.toHtmlEscaped());
+                    .arg(m.role.toHtmlEscaped(), highlightMatches(m.text, r.matches, i));
     }
     if (r.kind == QStringLiteral("output")) {
         html += QStringLiteral("<hr/><p><b>%1</b></p><pre style='white-space:pre-wrap'>%2</pre>")

@@ -53,6 +53,9 @@ private:
     bool busy_ = false;
 };
 
+// A message's text as HTML with what the policy matched highlighted.
+QString highlightMatches(const QString& text, const QList<ReviewItem::Match>& matches, int messageIndex);
+
 // The review as HTML for the details pane (prompt by role, facts, rule).
 QString reviewDetailsHtml(const ReviewItem& review, const QDateTime& now);
 

@@ -856,6 +856,15 @@ review::Review Pipeline::reviewDraft(const RequestContext& context, bool output)
     r.approverRoles = spec.approverRoles;
     r.quorum = spec.quorum;
     r.bodySha256 = crypto::toHex(crypto::sha256(context.request->body));
+    for (const auto& m : d.matches) {
+        r.matches.push_back({{"rule", m.rule},
+                             {"kind", m.regex ? "regex" : "keywords"},
+                             {"condition", m.condition},
+                             {"expression", m.expression},
+                             {"case_insensitive", m.caseless},
+                             {"message", m.message},
+                             {"end", m.end}});
+    }
     if (context.facts) {
         const auto& f = *context.facts;
         r.model = f.model;

@@ -226,6 +226,12 @@ public:
 
     bool scanFailed() const { return scanFailed_; }
 
+    // Where text condition `index` matched (message, end offset), if it did.
+    std::optional<std::pair<std::size_t, std::size_t>> hit(std::size_t index) const {
+        if (!scanned_ || index >= hits_.size() || hits_[index] == kNoHit) return std::nullopt;
+        return std::make_pair(hits_[index], ends_[index]);
+    }
+
     // True when [begin, end) is empty or one of its text conditions matched.
     bool anyHit(std::uint32_t begin, std::uint32_t end) const {
         if (begin == end) return true;
@@ -418,7 +424,18 @@ Decision evaluate(const Policy& policy, const EvaluationInput& input, Trace* tra
     }
     decision.action = *strongest;
     for (const auto* rule : matched) {
-        if (rule->action == strongest) decision.rules.push_back(rule->id);
+        if (rule->action != strongest) continue;
+        decision.rules.push_back(rule->id);
+        if (*strongest == Action::Allow) continue;
+        for (const auto* group : {&rule->regexConditions, &rule->keywordConditions}) {
+            for (const auto index : *group) {
+                const auto where = evaluation.hit(index);
+                if (!where) continue;
+                const auto& c = policy.textConditions[index];
+                decision.matches.push_back({rule->id, c.kind == TextCondition::Kind::Regex, c.text, c.expression, c.caseless,
+                                            where->first, where->second});
+            }
+        }
     }
     const Rule& first = *firstOfAction[static_cast<std::size_t>(*strongest)];
     switch (*strongest) {

@@ -56,6 +56,8 @@ struct TextCondition {
     Kind kind = Kind::Regex;
     std::vector<std::string> roles;  // empty: every message
     std::string text;                // the pattern or the keywords, for explain
+    std::string expression;          // what is scanned for (PCRE syntax; keywords as whole words)
+    bool caseless = false;
     std::size_t rule = 0;            // index of the rule it belongs to
 };
 
@@ -146,6 +148,17 @@ struct EvaluationInput {
     std::chrono::system_clock::time_point now;
 };
 
+// A text condition of a deciding rule that matched: where, so that a reviewer sees why.
+struct TextMatch {
+    std::string rule;
+    bool regex = false;
+    std::string condition;   // as written ("/pattern/i" or "[word, phrase]")
+    std::string expression;  // PCRE syntax, to find the match again in the message
+    bool caseless = false;
+    std::size_t message = 0;  // index into the request's messages
+    std::size_t end = 0;      // byte offset just after the first match
+};
+
 struct Decision {
     Action action = Action::Deny;
     DetailsCode code = DetailsCode::PolicyDenied;  // for deny and review answers
@@ -156,6 +169,7 @@ struct Decision {
     std::string masking;
     std::shared_ptr<const mask::Profile> maskProfile;  // the profile `masking` names; null: none
     bool outputReview = false;
+    std::vector<TextMatch> matches;      // text conditions of the deciding rules that matched
     std::int64_t retryAfterSeconds = 0;  // for rate_limited and budget_exhausted
     std::string policyVersion;
 };

@@ -598,6 +598,8 @@ private:
             if (!pattern) return;
             spec.expression = *pattern;
             condition.text = "/" + *pattern + "/" + (spec.caseless ? "i" : "");
+            condition.expression = *pattern;
+            condition.caseless = spec.caseless;
             patternNodes_.push_back(p.pointer);
             patternPaths_.push_back(p.path);
         } else {
@@ -614,6 +616,8 @@ private:
             condition.text = "[";
             for (std::size_t i = 0; i < words.size(); ++i) condition.text += (i > 0 ? ", " : "") + words[i];
             condition.text += "]";
+            condition.expression = spec.expression;
+            condition.caseless = true;
             patternNodes_.push_back(w.pointer);
             patternPaths_.push_back(w.path);
         }

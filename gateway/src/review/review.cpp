@@ -86,6 +86,7 @@ json Review::toJson(bool withPayload) const {
     };
     j["max_tokens"] = maxTokens ? json(*maxTokens) : json(nullptr);
     j["tools"] = tools;
+    j["matches"] = matches;
     if (withPayload) {
         j["messages"] = messages;
         if (kind == Kind::Output) {
@@ -143,6 +144,7 @@ std::optional<Review> Review::fromJson(const json& j) {
         r.quorum = j.value("quorum", 1);
         r.timeoutSeconds = j.value("timeout_seconds", std::int64_t{900});
         r.messages = j.value("messages", json::array());
+        r.matches = j.value("matches", json::array());
         r.tools = j.value("tools", std::vector<std::string>{});
         r.stream = j.value("stream", false);
         r.estimatedTokens = j.value("estimated_tokens", std::int64_t{0});

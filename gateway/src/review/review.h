@@ -52,6 +52,9 @@ struct Review {
     // What the approvers decide on: the prompt as the policy saw it (masked by the request
     // profile when there is one), one {"role", "text"} per message, and the facts.
     nlohmann::json messages = nlohmann::json::array();
+    // Why: the text conditions of the deciding rules that matched ({"rule", "kind",
+    // "condition", "expression", "case_insensitive", "message", "end"}).
+    nlohmann::json matches = nlohmann::json::array();
     std::vector<std::string> tools;
     bool stream = false;
     std::int64_t estimatedTokens = 0;
