@@ -23,7 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 packages=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates curl openssl
   libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libvectorscan-dev
-  qt6-base-dev libqt6websockets6-dev libqt6opengl6-dev qt6-charts-dev qtkeychain-qt6-dev
+  qt6-base-dev libqt6websockets6-dev libqt6opengl6-dev qt6-charts-dev qt6-networkauth-dev qtkeychain-qt6-dev
 )
 if [ "$want_test" -eq 1 ]; then
   packages+=(xvfb xauth)

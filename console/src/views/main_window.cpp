@@ -34,6 +34,7 @@ MainWindow::MainWindow(QWidget* parent)
       sessionsPage_(new SessionsPage(client_)),
       dashboardPage_(new DashboardPage(client_)),
       caFileButton_(new QPushButton(tr("CA &file…"))),
+      ssoButton_(new QPushButton(tr("Sign in with &SSO"))),
       rememberCheckBox_(new QCheckBox(tr("&Remember"))),
       caFileLabel_(new QLabel) {
     setWindowTitle(tr("Vigil Console"));
@@ -48,6 +49,8 @@ MainWindow::MainWindow(QWidget* parent)
     credentialLineEdit_->setEchoMode(QLineEdit::Password);
     credentialLineEdit_->setPlaceholderText(tr("API key (vgl_...) or access token"));
     caFileButton_->setObjectName(QStringLiteral("caFileButton"));
+    ssoButton_->setObjectName(QStringLiteral("ssoButton"));
+    ssoButton_->setToolTip(tr("Sign in through your organisation's identity provider, in the browser"));
     rememberCheckBox_->setObjectName(QStringLiteral("rememberCheckBox"));
     caFileLabel_->setObjectName(QStringLiteral("caFileLabel"));
     caFileButton_->setToolTip(tr("Trust your organisation's certificate authority (a PEM file) for this gateway"));
@@ -71,6 +74,7 @@ MainWindow::MainWindow(QWidget* parent)
     row->addWidget(caFileButton_);
     row->addWidget(checkGatewayButton_);
     row->addWidget(connectButton_);
+    row->addWidget(ssoButton_);
     auto* form = new QFormLayout;
     form->addRow(tr("Gateway:"), row);
     auto* status = new QHBoxLayout;
@@ -110,6 +114,15 @@ MainWindow::MainWindow(QWidget* parent)
             [this] { connectTo(QUrl::fromUserInput(gatewayUrlLineEdit_->text()), credentialLineEdit_->text().trimmed()); });
     connect(credentialLineEdit_, &QLineEdit::returnPressed, connectButton_, &QPushButton::click);
     connect(caFileButton_, &QPushButton::clicked, this, &MainWindow::chooseCaFile);
+    connect(ssoButton_, &QPushButton::clicked, this, [this] { signInWithSso(QUrl::fromUserInput(gatewayUrlLineEdit_->text())); });
+    connect(&oidc_, &OidcSignIn::finished, this, [this](bool ok, const QString& result) {
+        ssoButton_->setEnabled(true);
+        if (!ok) {
+            signedInLabel_->setText(tr("Single sign-on failed: %1").arg(result.toHtmlEscaped()));
+            return;
+        }
+        signIn(QUrl::fromUserInput(gatewayUrlLineEdit_->text()), result);
+    });
     connect(&probe_, &GatewayProbe::stateChanged, this, &MainWindow::onProbeStateChanged);
     connect(&events_, &EventStream::stateChanged, this, &MainWindow::showConnection);
     connect(&events_, &EventStream::resyncNeeded, this, &MainWindow::reloadPending);
@@ -120,15 +133,7 @@ MainWindow::MainWindow(QWidget* parent)
 }
 
 void MainWindow::connectTo(const QUrl& url, const QString& credential) {
-    // The CA file trusted for this gateway before, if any.
-    QSettings settings;
-    const auto key = QStringLiteral("gateways/%1/ca_file").arg(QString::fromLatin1(url.toString().toUtf8().toBase64(QByteArray::Base64UrlEncoding)));
-    const auto ca = settings.value(key).toString();
-    if (ca != client_.caFile()) {
-        QString error;
-        if (!client_.setCaFile(ca, &error)) caFileLabel_->setText(tr("CA file: %1").arg(error));
-    }
-    caFileLabel_->setText(client_.caFile().isEmpty() ? QString() : tr("Trusting CA %1").arg(client_.caFile()));
+    loadCaFor(url);  // the CA file trusted for this gateway before, if any
     if (!credential.isEmpty()) {
         signIn(url, credential);
         return;
@@ -146,6 +151,43 @@ void MainWindow::connectTo(const QUrl& url, const QString& credential) {
         signIn(url, job->textData());
     });
     job->start();
+}
+
+void MainWindow::signInWithSso(const QUrl& url) {
+    gatewayUrlLineEdit_->setText(url.toString());
+    loadCaFor(url);
+    events_.stop();
+    client_.setGateway(url, {});
+    signedInLabel_->setText(tr("Asking the gateway how to sign in…"));
+    ssoButton_->setEnabled(false);
+    client_.get(QStringLiteral("/api/auth/config"), [this](const ApiResult& r) {
+        const auto issuers = r.body.value(QStringLiteral("issuers")).toArray();
+        if (!r.ok() || issuers.isEmpty()) {
+            ssoButton_->setEnabled(true);
+            signedInLabel_->setText(!r.ok() ? tr("Cannot ask the gateway how to sign in: %1").arg(r.errorMessage)
+                                            : tr("This gateway trusts no identity provider: sign in with an API key."));
+            return;
+        }
+        const auto first = issuers.first().toObject();
+        OidcSignIn::Settings settings;
+        settings.issuer = QUrl(first.value(QStringLiteral("issuer")).toString());
+        settings.clientId = first.value(QStringLiteral("console_client_id")).toString();
+        settings.scope = first.value(QStringLiteral("scope")).toString();
+        settings.resource = first.value(QStringLiteral("audience")).toString();
+        signedInLabel_->setText(tr("Continue in the browser: signing in at %1…").arg(settings.issuer.toString().toHtmlEscaped()));
+        oidc_.start(settings);
+    });
+}
+
+void MainWindow::loadCaFor(const QUrl& url) {
+    QSettings settings;
+    const auto key = QStringLiteral("gateways/%1/ca_file").arg(QString::fromLatin1(url.toString().toUtf8().toBase64(QByteArray::Base64UrlEncoding)));
+    const auto ca = settings.value(key).toString();
+    if (ca != client_.caFile()) {
+        QString error;
+        if (!client_.setCaFile(ca, &error)) caFileLabel_->setText(tr("CA file: %1").arg(error));
+    }
+    caFileLabel_->setText(client_.caFile().isEmpty() ? QString() : tr("Trusting CA %1").arg(client_.caFile()));
 }
 
 void MainWindow::chooseCaFile() {

@@ -12,6 +12,7 @@
 #include "net/event_stream.h"
 #include "net/gateway_client.h"
 #include "net/gateway_probe.h"
+#include "net/oidc_sign_in.h"
 
 namespace vigil::console {
 
@@ -37,6 +38,9 @@ public:
     // Signs in to `url` with a bearer token or Vigil API key (what the Connect button does).
     // An empty credential is looked up in the system keychain (remembered before).
     void connectTo(const QUrl& url, const QString& credential);
+    // Signs in through the gateway's identity provider (what "Sign in with SSO" does).
+    void signInWithSso(const QUrl& url);
+    OidcSignIn& oidc() { return oidc_; }
     // Test seam for the "CA file…" dialog: the next file it "chooses".
     void setNextCaFile(const QString& path) { nextCaFile_ = path; }
 
@@ -50,6 +54,7 @@ private:
     GatewayClient client_;
     EventStream events_;
     PendingReviewsModel pending_;
+    OidcSignIn oidc_;
     QLineEdit* gatewayUrlLineEdit_;
     QLineEdit* credentialLineEdit_;
     QPushButton* checkGatewayButton_;
@@ -63,10 +68,12 @@ private:
     DashboardPage* dashboardPage_;
     QSystemTrayIcon* tray_ = nullptr;
     QPushButton* caFileButton_;
+    QPushButton* ssoButton_;
     QCheckBox* rememberCheckBox_;
     QLabel* caFileLabel_;
     QString nextCaFile_;
     void chooseCaFile();
+    void loadCaFor(const QUrl& url);
     void rememberGateway(const QUrl& url, const QString& credential);
     void signIn(const QUrl& url, const QString& credential);
 };

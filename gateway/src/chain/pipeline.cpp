@@ -567,6 +567,26 @@ net::Action Pipeline::handle(const net::RequestView& request) {
     if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
         return builtin(request, std::move(requestId));
     }
+    if (path == "/api/auth/config") {
+        // Public: how the console signs people in (the identity providers this gateway
+        // trusts, the audience its tokens need, the console's public client id).
+        std::string body = R"({"issuers":[)";
+        bool first = true;
+        for (const auto& issuer : config_->identity.issuers) {
+            if (!first) body += ',';
+            first = false;
+            JsonObjectWriter w;
+            w.str("issuer", issuer.issuer)
+                .str("audience", issuer.audiences.empty() ? std::string() : issuer.audiences.front())
+                .str("console_client_id", "vigil-console")
+                .str("scope", "openid api");
+            body += w.take();
+        }
+        body += "]}";
+        net::Action action;
+        action.local = jsonResponse(200, std::move(body), requestId);
+        return action;
+    }
 
     RequestContext context;
     context.request = &request;

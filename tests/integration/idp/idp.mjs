@@ -6,6 +6,9 @@
 // a missing FILE, or --generate-new-key, writes a fresh RSA 2048 RS256 key with a random kid.
 // Clients use client_credentials + client_secret_basic and get RS256 JWT access tokens
 // (typ at+jwt) for the resource https://vigil.example/api carrying `groups` and `email`.
+// People sign in through the authorization code flow with PKCE as the public native client
+// "vigil-console" (any loopback port, RFC 8252), on the provider's development login pages
+// (any password): their tokens carry the groups of PEOPLE below.
 // When ready, prints one line: {"msg":"listening","url":"http://HOST:PORT","kid":"..."}.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +24,11 @@ const CLIENTS = {
   'ci-requester': { secret: 'ci-requester-secret', groups: ['engineering'] },
   'ci-approver': { secret: 'ci-approver-secret', groups: ['team-leads', 'engineering'] },
   'ci-nogroup': { secret: 'ci-nogroup-secret', groups: ['marketing'] },
+};
+
+const PEOPLE = {
+  'lena.lead': { groups: ['team-leads', 'compliance'] },
+  'rick.requester': { groups: ['engineering'] },
 };
 
 const { values: args } = parseArgs({
@@ -68,20 +76,33 @@ const issuer = `http://${args['issuer-host']}:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   jwks,
-  clients: Object.entries(CLIENTS).map(([clientId, c]) => ({
-    client_id: clientId,
-    client_secret: c.secret,
-    grant_types: ['client_credentials'],
-    response_types: [],
-    redirect_uris: [],
-    token_endpoint_auth_method: 'client_secret_basic',
-    scope: 'api',
-  })),
+  clients: [
+    ...Object.entries(CLIENTS).map(([clientId, c]) => ({
+      client_id: clientId,
+      client_secret: c.secret,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'api',
+    })),
+    {
+      client_id: 'vigil-console',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/callback'],
+      scope: 'openid api',
+    },
+  ],
+  findAccount: async (ctx, id) =>
+    PEOPLE[id] ? { accountId: id, claims: async () => ({ sub: id, email: `${id}@example.com` }) } : undefined,
   scopes: ['openid', 'api'],
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   ttl: { ClientCredentials: ttl },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
@@ -99,6 +120,9 @@ const provider = new Provider(issuer, {
     },
   },
   extraTokenClaims: async (ctx, token) => {
+    if (token.accountId && PEOPLE[token.accountId]) {
+      return { groups: PEOPLE[token.accountId].groups, email: `${token.accountId}@example.com` };
+    }
     const client = CLIENTS[token.clientId];
     return client ? { groups: client.groups, email: `${token.clientId}@example.com` } : undefined;
   },

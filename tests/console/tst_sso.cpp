@@ -1,0 +1,116 @@
+// Single sign-on in the console with the real OpenID Connect provider (oidc-provider):
+// "Sign in with SSO" asks the gateway which provider it trusts, runs the authorization
+// code flow with PKCE through a browser (here a script playing the person: it signs in on
+// the provider's login page) back to the console's loopback address, and signs in to the
+// gateway with the access token: the person's groups become roles, and the live events
+// connect. A gateway that trusts no provider says so.
+
+#include <QJsonArray>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QTest>
+
+#include "managed_process.h"
+#include "views/main_window.h"
+
+using namespace vigil::test;
+using vigil::console::EventStream;
+using vigil::console::MainWindow;
+
+namespace {
+
+const QString kUpstreamKey = QStringLiteral("sk-console-sso-upstream-6161");
+const QString kIdpDir = QStringLiteral(VIGIL_SOURCE_DIR "/tests/integration/idp");
+
+}  // namespace
+
+class TestSso : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    QTemporaryDir plainDir_;
+    std::unique_ptr<ManagedProcess> mock_;
+    std::unique_ptr<ManagedProcess> idp_;
+    std::unique_ptr<ManagedProcess> gateway_;
+    std::unique_ptr<ManagedProcess> plainGateway_;
+    QList<QProcess*> browsers_;
+
+    template <class T>
+    static T* child(MainWindow& w, const char* name) {
+        auto* c = w.findChild<T*>(QString::fromLatin1(name));
+        if (c == nullptr) qWarning("no child %s", name);
+        return c;
+    }
+
+    // The "browser": signs in as `login` on the provider's pages and follows the redirect.
+    void useBrowser(MainWindow& window, const QString& login) {
+        window.oidc().setBrowser([this, login](const QUrl& url) {
+            auto* browser = new QProcess(this);
+            browser->setWorkingDirectory(kIdpDir);
+            browser->start(QStringLiteral(VIGIL_NODE_BIN),
+                           {QStringLiteral("browser.mjs"), QStringLiteral("--url"), url.toString(), QStringLiteral("--login"), login});
+            browsers_.append(browser);
+        });
+    }
+
+private slots:
+    void initTestCase() {
+        mock_ = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock_);
+        idp_ = std::make_unique<ManagedProcess>(QStringLiteral(VIGIL_NODE_BIN),
+                                                QStringList{QStringLiteral("idp.mjs"), QStringLiteral("--port"), QStringLiteral("0"),
+                                                            QStringLiteral("--keys"), dir_.filePath(QStringLiteral("idp-keys.json"))});
+        idp_->process().setWorkingDirectory(kIdpDir);
+        QVERIFY(idp_->start());
+        auto config = basicGatewayConfig(mock_->url());
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), dir_.filePath(QStringLiteral("vigil.db"))}});
+        config.insert(QStringLiteral("identity"),
+                      QJsonObject{{QStringLiteral("issuers"),
+                                   QJsonArray{QJsonObject{{QStringLiteral("issuer"), idp_->url()},
+                                                          {QStringLiteral("audiences"), QJsonArray{QStringLiteral("https://vigil.example/api")}}}}},
+                                  {QStringLiteral("roles"),
+                                   QJsonObject{{QStringLiteral("approver"), QJsonObject{{QStringLiteral("groups"), QJsonArray{QStringLiteral("team-leads")}}}},
+                                               {QStringLiteral("auditor"), QJsonObject{{QStringLiteral("groups"), QJsonArray{QStringLiteral("compliance")}}}},
+                                               {QStringLiteral("requester"), QJsonObject{{QStringLiteral("groups"), QJsonArray{QStringLiteral("engineering")}}}}}}});
+        gateway_ = startGateway(dir_, config, kUpstreamKey);
+        QVERIFY(gateway_);
+        plainGateway_ = startGateway(plainDir_, basicGatewayConfig(mock_->url()), kUpstreamKey);
+        QVERIFY(plainGateway_);
+    }
+
+    void cleanupTestCase() {
+        for (auto* b : browsers_) b->waitForFinished(5000);
+        if (gateway_) QCOMPARE(gateway_->terminate(), 0);
+        if (plainGateway_) QCOMPARE(plainGateway_->terminate(), 0);
+    }
+
+    void aPersonSignsInThroughTheProvider() {
+        MainWindow window;
+        window.show();
+        useBrowser(window, QStringLiteral("lena.lead"));
+        child<QLineEdit>(window, "gatewayUrlLineEdit")->setText(gateway_->url());
+        QTest::mouseClick(child<QPushButton>(window, "ssoButton"), Qt::LeftButton);
+        auto* signedIn = child<QLabel>(window, "signedInLabel");
+        QTRY_VERIFY2_WITH_TIMEOUT(signedIn->text().contains(QStringLiteral("lena.lead")), qPrintable(signedIn->text()), 20000);
+        QVERIFY(signedIn->text().contains(QStringLiteral("approver")));
+        QVERIFY(signedIn->text().contains(QStringLiteral("auditor")));
+        QCOMPARE(window.client().identity().method, QStringLiteral("oidc"));
+        QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(browsers_.last()->state(), QProcess::NotRunning, 10000);
+        QVERIFY2(browsers_.last()->exitCode() == 0, browsers_.last()->readAllStandardOutput().constData());
+    }
+
+    void aGatewayWithoutAProviderSaysSo() {
+        MainWindow window;
+        window.show();
+        useBrowser(window, QStringLiteral("lena.lead"));
+        child<QLineEdit>(window, "gatewayUrlLineEdit")->setText(plainGateway_->url());
+        QTest::mouseClick(child<QPushButton>(window, "ssoButton"), Qt::LeftButton);
+        QTRY_VERIFY(child<QLabel>(window, "signedInLabel")->text().contains(QStringLiteral("trusts no identity provider")));
+        QVERIFY(child<QPushButton>(window, "ssoButton")->isEnabled());
+    }
+};
+
+QTEST_MAIN(TestSso)
+#include "tst_sso.moc"
