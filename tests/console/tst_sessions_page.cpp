@@ -5,6 +5,7 @@
 
 #include <QAbstractItemModelTester>
 #include <QComboBox>
+#include <QHeaderView>
 #include <QDir>
 #include <QFile>
 #include <QJsonDocument>
@@ -129,6 +130,20 @@ private slots:
             }(),
             10000);
         QCOMPARE(page.model().index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:bob"));  // newest first
+
+        // A click on "Started" turns the order round (the gateway pages oldest first then).
+        auto* header = table->horizontalHeader();
+        QTest::mouseClick(header->viewport(), Qt::LeftButton, {},
+                          QPoint(header->sectionViewportPosition(SessionsModel::Started) + 10, header->height() / 2));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                table->scrollToBottom();
+                return page.model().rowCount() == 12;
+            }(),
+            10000);
+        QCOMPARE(page.model().index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:alice"));
+        QCOMPARE(page.model().index(11, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:bob"));
+        QVERIFY(page.model().filters().oldestFirst);
 
         auto* decision = child<QComboBox>(window, "decisionFilterComboBox");
         decision->setCurrentIndex(decision->findData(QStringLiteral("deny")));

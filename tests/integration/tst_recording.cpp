@@ -311,6 +311,7 @@ private slots:
         QTest::newRow("limit") << QByteArray("/api/sessions?limit=0") << "limit";
         QTest::newRow("limit-big") << QByteArray("/api/sessions?limit=100000") << "limit";
         QTest::newRow("cursor") << QByteArray("/api/sessions?cursor=zzz") << "cursor";
+        QTest::newRow("order") << QByteArray("/api/sessions?order=sideways") << "order";
         QTest::newRow("twice") << QByteArray("/api/sessions?subject=a&subject=b") << "subject";
         QTest::newRow("after") << QByteArray("/api/sessions/story-1/events?after=-1") << "after";
         QTest::newRow("stats-range") << QByteArray("/api/stats?from=2026-11-22T10:00:00Z&to=2026-11-22T09:00:00Z") << "from";
@@ -359,6 +360,21 @@ private slots:
         QCOMPARE(seen.size(), all.size());
         QCOMPARE(QSet<QString>(seen.begin(), seen.end()).size(), seen.size());
         for (int i = 0; i < 5; ++i) QVERIFY(seen.contains(QStringLiteral("page-%1").arg(i)));
+
+        // The same, oldest first (order=asc): the same sessions, in the opposite order.
+        QStringList ascending;
+        path = "/api/sessions?limit=2&order=asc";
+        for (int pages = 0; pages < 100; ++pages) {
+            const auto page = api(path, auditorKey_).json();
+            for (const auto& row : page.value(QStringLiteral("sessions")).toArray()) {
+                ascending << row.toObject().value(QStringLiteral("id")).toString();
+            }
+            const auto next = page.value(QStringLiteral("next_cursor"));
+            if (next.isNull()) break;
+            path = "/api/sessions?limit=2&order=asc&cursor=" + QUrl::toPercentEncoding(next.toString());
+        }
+        QStringList reversed(seen.rbegin(), seen.rend());
+        QCOMPARE(ascending, reversed);
 
         auto ids = [&](const QByteArray& query) {
             QStringList out;

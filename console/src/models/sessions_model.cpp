@@ -20,6 +20,7 @@ QString SessionsModel::Filters::query() const {
     add("decision", decision);
     add("status", status);
     add("code", code);
+    if (oldestFirst) add("order", QStringLiteral("asc"));
     return q.toString(QUrl::FullyEncoded);
 }
 
@@ -105,6 +106,15 @@ void SessionsModel::fetchMore(const QModelIndex& parent) {
         }
         emit pageLoaded(static_cast<int>(list.size()));
     });
+}
+
+void SessionsModel::sort(int column, Qt::SortOrder order) {
+    if (column != Started) return;
+    const bool oldestFirst = order == Qt::AscendingOrder;
+    if (oldestFirst == filters_.oldestFirst) return;
+    auto f = filters_;
+    f.oldestFirst = oldestFirst;
+    setFilters(f);
 }
 
 void SessionsModel::setFilters(const Filters& filters) {

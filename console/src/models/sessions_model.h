@@ -21,6 +21,7 @@ public:
     struct Filters {
         QDateTime from, to;  // invalid: open
         QString subject, connection, model, decision, status, code;
+        bool oldestFirst = false;
         QString query() const;
     };
 
@@ -31,6 +32,8 @@ public:
     QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
     bool canFetchMore(const QModelIndex& parent) const override;
+    // By start time only: the gateway pages by it (other columns would need every row).
+    void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
     void fetchMore(const QModelIndex& parent) override;
 
     // Starts over with these filters (and the first page).

@@ -87,6 +87,19 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     table_->setWordWrap(false);
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->setAlternatingRowColors(true);
+    // Sorted by start time, newest first; a click on "Started" turns the order round.
+    table_->horizontalHeader()->setSortIndicatorShown(true);
+    table_->horizontalHeader()->setSortIndicator(SessionsModel::Started, Qt::DescendingOrder);
+    table_->horizontalHeader()->setSectionsClickable(true);
+    connect(table_->horizontalHeader(), &QHeaderView::sortIndicatorChanged, this, [this](int column, Qt::SortOrder order) {
+        if (column != SessionsModel::Started) {
+            // Only the start time can be sorted on: put the indicator back.
+            table_->horizontalHeader()->setSortIndicator(SessionsModel::Started,
+                                                         model_.filters().oldestFirst ? Qt::AscendingOrder : Qt::DescendingOrder);
+            return;
+        }
+        model_.sort(column, order);
+    });
 
     auto* filters = new QHBoxLayout;
     filters->addWidget(range_);
@@ -157,6 +170,7 @@ void SessionsPage::refresh() {
     f.model = modelFilter_->text();
     f.decision = decision_->currentData().toString();
     f.status = status_->text();
+    f.oldestFirst = model_.filters().oldestFirst;
     model_.setFilters(f);
     loadChainStatus();
 }

@@ -293,7 +293,7 @@ net::LocalResponse RecordingApi::handle(const net::RequestView& request, std::st
 }
 
 net::LocalResponse RecordingApi::listSessions(const Query& query, std::string_view requestId) {
-    rejectUnknown(query, {"from", "to", "subject", "connection", "model", "decision", "status", "code", "limit", "cursor"});
+    rejectUnknown(query, {"from", "to", "subject", "connection", "model", "decision", "status", "code", "limit", "cursor", "order"});
     store::SessionFilter filter;
     filter.fromMicros = timeParam(query, "from");
     filter.toMicros = timeParam(query, "to");
@@ -314,6 +314,12 @@ net::LocalResponse RecordingApi::listSessions(const Query& query, std::string_vi
     filter.code = single(query, "code").value_or("");
     if (!filter.code.empty() && !detailsCodeFromName(filter.code)) {
         throw BadParameter{"code", "'code' is not a details code: '" + filter.code + "'"};
+    }
+    if (const auto order = single(query, "order")) {
+        if (*order != "asc" && *order != "desc") {
+            throw BadParameter{"order", "'order' must be desc (newest first, the default) or asc (got '" + *order + "')"};
+        }
+        filter.oldestFirst = *order == "asc";
     }
     const int limit = static_cast<int>(integerParam(query, "limit", 1, kMaxSessions).value_or(kDefaultSessions));
     std::optional<store::SessionCursor> after;

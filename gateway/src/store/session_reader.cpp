@@ -128,7 +128,7 @@ std::vector<SessionRow> SessionReader::sessions(const SessionFilter& f, const st
     std::string sql = std::string("SELECT ") + kSessionColumns + " FROM sessions s WHERE 1";
     if (f.fromMicros) sql += " AND s.started_us >= ?";
     if (f.toMicros) sql += " AND s.started_us < ?";
-    if (after) sql += " AND (s.started_us, s.session_id) < (?, ?)";
+    if (after) sql += f.oldestFirst ? " AND (s.started_us, s.session_id) > (?, ?)" : " AND (s.started_us, s.session_id) < (?, ?)";
     std::string requestFilter;
     if (!f.subject.empty()) requestFilter += " AND r.subject = ?";
     if (!f.connection.empty()) requestFilter += " AND r.connection = ?";
@@ -140,7 +140,7 @@ std::vector<SessionRow> SessionReader::sessions(const SessionFilter& f, const st
     if (!requestFilter.empty()) {
         sql += " AND EXISTS (SELECT 1 FROM requests r WHERE r.session_id = s.session_id" + requestFilter + ")";
     }
-    sql += " ORDER BY s.started_us DESC, s.session_id DESC LIMIT ?";
+    sql += f.oldestFirst ? " ORDER BY s.started_us ASC, s.session_id ASC LIMIT ?" : " ORDER BY s.started_us DESC, s.session_id DESC LIMIT ?";
 
     Lease db(*this);
     Query q(db.get(), sql);

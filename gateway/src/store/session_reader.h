@@ -24,6 +24,7 @@ struct SessionFilter {
     std::optional<int> status;       // exact status
     std::optional<int> statusClass;  // 2 for 2xx, 4 for 4xx...
     std::string code;      // details code
+    bool oldestFirst = false;  // order by start time ascending (default: newest first)
 };
 
 struct SessionRow {
