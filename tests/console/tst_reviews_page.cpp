@@ -12,6 +12,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSignalSpy>
 #include <QTableView>
 #include <QTest>
 #include <QTextBrowser>
@@ -235,6 +236,37 @@ private slots:
         QTRY_COMPARE(mine.pendingReviews().rowCount(), 0);
         QTRY_COMPARE(auditor.pendingReviews().rowCount(), 0);
         QCOMPARE(held.answer().status, 200);
+    }
+
+    // The live connection drops: the console reconnects by itself and resumes from the last
+    // event it had, so a review that opened meanwhile still appears (without a reload).
+    void reconnectsAndResumesFromItsLastEvent() {
+        MainWindow window;
+        window.show();
+        signIn(window, gateway_->url(), bob_);
+        HeldRequest first(gateway_->url(), alice_, QStringLiteral("Project Falcon before the drop"));
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 1, 3000);
+        const auto before = window.events().lastSeq();
+        QVERIFY(before > 0);
+        QSignalSpy resyncs(&window.events(), &EventStream::resyncNeeded);
+        window.events().dropConnection();
+        QTRY_COMPARE(window.events().state(), EventStream::State::Reconnecting);
+        QVERIFY(child<QLabel>(window, "connectionIndicatorLabel")->text().contains(QStringLiteral("Reconnecting")));
+        HeldRequest second(gateway_->url(), alice_, QStringLiteral("Project Falcon while the console was away"));
+        QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 2, 3000);
+        QCOMPARE(resyncs.count(), 0);  // resumed from its sequence number, not reloaded
+        QVERIFY(window.events().lastSeq() > before);
+        // Tidy up: approve both.
+        window.reviewsPage().setConfirmation([](const QString&) { return true; });
+        for (int i = 0; i < 2; ++i) {
+            clickRow(window, 0);
+            QTRY_VERIFY(child<QPushButton>(window, "approveButton")->isEnabled());
+            QTest::mouseClick(child<QPushButton>(window, "approveButton"), Qt::LeftButton);
+            QTRY_COMPARE(window.pendingReviews().rowCount(), 1 - i);
+        }
+        QCOMPARE(first.answer().status, 200);
+        QCOMPARE(second.answer().status, 200);
     }
 
     // A wrong key: said so, nothing connected.

@@ -27,6 +27,8 @@ public:
     State state() const { return state_; }
     qint64 lastSeq() const { return lastSeq_; }
     QString lastError() const { return lastError_; }
+    // Drops the connection as a network failure would (it then reconnects and resumes).
+    void dropConnection() { socket_.abort(); }
 
 signals:
     void stateChanged(vigil::console::EventStream::State state);
