@@ -138,7 +138,15 @@ std::vector<SessionRow> SessionReader::sessions(const SessionFilter& f, const st
     if (f.statusClass) requestFilter += " AND r.status >= ? AND r.status < ?";
     if (!f.code.empty()) requestFilter += " AND r.code = ?";
     if (!requestFilter.empty()) {
-        sql += " AND EXISTS (SELECT 1 FROM requests r WHERE r.session_id = s.session_id" + requestFilter + ")";
+        if (!f.subject.empty() || !f.code.empty()) {
+            // Subjects and codes are selective: find their requests by index first (a rare
+            // one would otherwise scan every session), then sort the few sessions found.
+            sql += " AND s.session_id IN (SELECT r.session_id FROM requests r WHERE 1" + requestFilter + ")";
+        } else {
+            // Decisions, statuses, connections and models are common: walk the sessions in
+            // order and stop at the page's end.
+            sql += " AND EXISTS (SELECT 1 FROM requests r WHERE r.session_id = s.session_id" + requestFilter + ")";
+        }
     }
     sql += f.oldestFirst ? " ORDER BY s.started_us ASC, s.session_id ASC LIMIT ?" : " ORDER BY s.started_us DESC, s.session_id DESC LIMIT ?";
 

@@ -131,6 +131,11 @@ constexpr std::array kMigrations = {
     );
     CREATE INDEX reviews_by_state ON reviews (state, created_us);
     )sql",
+    // Sessions by caller and by details code (the API's selective filters).
+    R"sql(
+    CREATE INDEX requests_by_subject ON requests (subject, session_id);
+    CREATE INDEX requests_by_code ON requests (code, session_id) WHERE code IS NOT NULL;
+    )sql",
 };
 
 class Statement {
