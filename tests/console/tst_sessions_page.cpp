@@ -56,6 +56,8 @@ class TestSessionsPage : public QObject {
     QString alice_, bob_, audrey_;
     QString clientReceived_;
     QString streamedSession_;
+    QString longReceived_;
+    QString longSession_;
 
     QString dbPath() const { return dir_.filePath(QStringLiteral("vigil.db")); }
 
@@ -104,6 +106,20 @@ private slots:
         QCOMPARE(clientReceived_, kMaskedReply);
         streamedSession_ = QString::fromLatin1(streamed.header("x-vigil-session"));
         QVERIFY(!streamedSession_.isEmpty());
+        // A long answer streamed a character at a time: more events than one page of the API.
+        QString longReply;
+        for (int i = 0; i < 200; ++i) longReply += QStringLiteral("Paragraph %1 of the long answer. ").arg(i, 3, 10, QLatin1Char('0'));
+        const auto longStream = httpRequest(gateway_->url(), "POST", "/v1/chat/completions",
+                                            chatBody(QStringLiteral("Tell me everything."), true),
+                                            {{"Authorization", "Bearer " + bob_.toLatin1()},
+                                             {"Content-Type", "application/json"},
+                                             {"X-Mock-Reply", longReply.toUtf8()},
+                                             {"X-Mock-Chunk-Bytes", "1"}});
+        QCOMPARE(longStream.status, 200);
+        longReceived_ = streamedText(longStream.body);
+        QVERIFY(longReceived_.startsWith(QStringLiteral("Paragraph 000 of the long answer.")));
+        QVERIFY(longReceived_.size() > 1000);
+        longSession_ = QString::fromLatin1(longStream.header("x-vigil-session"));
     }
 
     void cleanupTestCase() {
@@ -126,7 +142,7 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(
             [&] {
                 table->scrollToBottom();
-                return page.model().rowCount() == 12;
+                return page.model().rowCount() == 13;
             }(),
             10000);
         QCOMPARE(page.model().index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:bob"));  // newest first
@@ -138,11 +154,11 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(
             [&] {
                 table->scrollToBottom();
-                return page.model().rowCount() == 12;
+                return page.model().rowCount() == 13;
             }(),
             10000);
         QCOMPARE(page.model().index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:alice"));
-        QCOMPARE(page.model().index(11, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:bob"));
+        QCOMPARE(page.model().index(12, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:bob"));
         QVERIFY(page.model().filters().oldestFirst);
 
         auto* decision = child<QComboBox>(window, "decisionFilterComboBox");
@@ -224,22 +240,39 @@ private slots:
         child<QTabWidget>(window, "pagesTabWidget")->setCurrentWidget(&page);
         QTRY_VERIFY_WITH_TIMEOUT(page.loaded(), 5000);
         const auto& data = page.data();
-        QCOMPARE(data.requests, 12);
-        QCOMPARE(data.byDecision.value(QStringLiteral("allow")), 11);
+        QCOMPARE(data.requests, 13);
+        QCOMPARE(data.byDecision.value(QStringLiteral("allow")), 12);
         QCOMPARE(data.byDecision.value(QStringLiteral("deny")), 1);
         QVERIFY(!data.hours.isEmpty());
         qint64 inHours = 0;
         for (const auto& h : data.hours) {
             for (const auto n : h.byDecision) inHours += n;
         }
-        QCOMPARE(inHours, 12);
+        QCOMPARE(inHours, 13);
         QVERIFY(!data.topRules.isEmpty());
         QCOMPARE(data.topRules.first().first, QStringLiteral("requesters"));
-        QCOMPARE(data.topRules.first().second, 11);
-        QVERIFY(child<QLabel>(window, "dashboardSummaryLabel")->text().contains(QStringLiteral("12 requests")));
+        QCOMPARE(data.topRules.first().second, 12);
+        QVERIFY(child<QLabel>(window, "dashboardSummaryLabel")->text().contains(QStringLiteral("13 requests")));
         const QString shots = QStringLiteral(VIGIL_SCREENSHOT_DIR);
         QDir().mkpath(shots);
         QVERIFY(window.grab().save(shots + QStringLiteral("/dashboard.png")));
+    }
+
+    // A session longer than one page of events is replayed whole.
+    void aLongSessionIsReplayedWhole() {
+        MainWindow window;
+        window.show();
+        auto& page = window.sessionsPage();
+        auto* speed = child<QComboBox>(window, "speedComboBox");
+        speed->setCurrentIndex(speed->findData(0));  // instant
+        window.connectTo(QUrl(gateway_->url()), audrey_);
+        QTRY_VERIFY(page.model().rowCount() > 0);
+        page.openSession(longSession_);
+        QTRY_COMPARE_WITH_TIMEOUT(page.player().replay().sessionId(), longSession_, 10000);
+        int chunks = 0;
+        for (const auto& s : page.player().replay().steps()) chunks += s.kind == vigil::console::Replay::Step::Kind::Reply ? 1 : 0;
+        QVERIFY2(chunks > 1000, qPrintable(QString::number(chunks)));
+        QCOMPARE(page.player().replay().replyText(), longReceived_);
     }
 
     // A requester may not read the recording: the page says so, nothing is listed.

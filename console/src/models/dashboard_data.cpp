@@ -50,8 +50,11 @@ void DashboardData::setReviews(const QJsonObject& reviews) {
     reviewsByOutcome.clear();
     medianSecondsToDecision.clear();
     QMap<QString, QList<double>> times;
+    // The same 24 hours as the requests (the gateway lists the reviews it holds in memory).
+    const auto since = static_cast<double>(QDateTime::currentMSecsSinceEpoch() - 24LL * 3600 * 1000) * 1000.0;
     for (const auto& v : reviews.value(QStringLiteral("reviews")).toArray()) {
         const auto o = v.toObject();
+        if (o.value(QStringLiteral("created_us")).toDouble() < since) continue;
         const auto state = o.value(QStringLiteral("state")).toString();
         ++reviewsByOutcome[state];
         const auto decided = o.value(QStringLiteral("decided_us")).toDouble();

@@ -55,7 +55,7 @@ DashboardPage::DashboardPage(GatewayClient& client, QWidget* parent)
       rulesChart_(makeView(QStringLiteral("rulesChartView"))),
       reviewsChart_(makeView(QStringLiteral("reviewsChartView"))),
       summary_(new QLabel(tr("Not loaded"))),
-      refresh_(new QPushButton(tr("&Refresh"))) {
+      refresh_(new QPushButton(tr("Refres&h"))) {
     summary_->setObjectName(QStringLiteral("dashboardSummaryLabel"));
     refresh_->setObjectName(QStringLiteral("refreshDashboardButton"));
     auto* top = new QHBoxLayout;

@@ -5,6 +5,7 @@
 #include <QHeaderView>
 #include <QHelpEvent>
 #include <QItemSelectionModel>
+#include <QJsonArray>
 #include <QSplitter>
 #include <QToolTip>
 #include <QVBoxLayout>
@@ -35,7 +36,7 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
       modelFilter_(new QLineEdit),
       decision_(new QComboBox),
       status_(new QLineEdit),
-      apply_(new QPushButton(tr("&Search"))),
+      apply_(new QPushButton(tr("S&earch"))),
       table_(new QTableView),
       play_(new QPushButton(tr("&Play"))),
       speed_(new QComboBox),
@@ -198,27 +199,58 @@ void SessionsPage::loadChainStatus() {
 }
 
 void SessionsPage::openSession(const QString& id) {
-    client_.get(QStringLiteral("/api/sessions/") + QString::fromLatin1(QUrl::toPercentEncoding(id)), [this, id](const ApiResult& r) {
+    const auto path = QStringLiteral("/api/sessions/") + QString::fromLatin1(QUrl::toPercentEncoding(id));
+    client_.get(path, [this, id, path](const ApiResult& r) {
         if (!r.ok()) {
             emit statusMessage(tr("Cannot open session %1: %2").arg(id, r.errorMessage));
             return;
         }
-        auto replay = Replay::fromSession(r.body);
-        timeline_->clear();
-        for (const auto& s : replay.steps()) {
-            if (s.kind != Replay::Step::Kind::Marker) continue;
-            auto* item = new QListWidgetItem(QStringLiteral("+%1 ms  %2").arg(static_cast<double>(s.atUs) / 1000.0, 0, 'f', 1).arg(s.text));
-            item->setData(Qt::UserRole, s.atUs);
-            timeline_->addItem(item);
+        auto session = std::make_shared<QJsonObject>(r.body);
+        const auto next = r.body.value(QStringLiteral("next_after"));
+        if (next.isDouble()) {
+            fetchRest(id, path, session, static_cast<qint64>(next.toDouble()));
+        } else {
+            showSession(id, *session);
         }
-        seeking_ = true;
-        position_->setRange(0, static_cast<int>(replay.durationUs() / 1000));
-        seeking_ = false;
-        player_.load(std::move(replay));
-        player_.setSpeed(speed_->currentData().toInt());
-        player_.play();
-        emit sessionOpened(id);
     });
+}
+
+// A long session comes in pages of events: all of them before it is played.
+void SessionsPage::fetchRest(const QString& id, const QString& path, std::shared_ptr<QJsonObject> session, qint64 after) {
+    client_.get(path + QStringLiteral("/events?limit=5000&after=%1").arg(after), [this, id, path, session](const ApiResult& r) {
+        if (!r.ok()) {
+            emit statusMessage(tr("Cannot read all events of session %1: %2").arg(id, r.errorMessage));
+            showSession(id, *session);
+            return;
+        }
+        auto events = session->value(QStringLiteral("events")).toArray();
+        for (const auto& e : r.body.value(QStringLiteral("events")).toArray()) events.append(e);
+        session->insert(QStringLiteral("events"), events);
+        const auto next = r.body.value(QStringLiteral("next_after"));
+        if (next.isDouble()) {
+            fetchRest(id, path, session, static_cast<qint64>(next.toDouble()));
+        } else {
+            showSession(id, *session);
+        }
+    });
+}
+
+void SessionsPage::showSession(const QString& id, const QJsonObject& session) {
+    auto replay = Replay::fromSession(session);
+    timeline_->clear();
+    for (const auto& s : replay.steps()) {
+        if (s.kind != Replay::Step::Kind::Marker) continue;
+        auto* item = new QListWidgetItem(QStringLiteral("+%1 ms  %2").arg(static_cast<double>(s.atUs) / 1000.0, 0, 'f', 1).arg(s.text));
+        item->setData(Qt::UserRole, s.atUs);
+        timeline_->addItem(item);
+    }
+    seeking_ = true;
+    position_->setRange(0, static_cast<int>(replay.durationUs() / 1000));
+    seeking_ = false;
+    player_.load(std::move(replay));
+    player_.setSpeed(speed_->currentData().toInt());
+    player_.play();
+    emit sessionOpened(id);
 }
 
 void SessionsPage::showPosition(qint64 positionUs) {

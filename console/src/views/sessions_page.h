@@ -1,6 +1,9 @@
 #pragma once
 
 #include <QComboBox>
+#include <QJsonObject>
+
+#include <memory>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -46,6 +49,8 @@ signals:
 private:
     void showPosition(qint64 positionUs);
     void loadChainStatus();
+    void fetchRest(const QString& id, const QString& path, std::shared_ptr<QJsonObject> session, qint64 after);
+    void showSession(const QString& id, const QJsonObject& session);
 
     GatewayClient& client_;
     SessionsModel model_;

@@ -585,6 +585,7 @@ net::Action Pipeline::handle(const net::RequestView& request) {
         body += "]}";
         net::Action action;
         action.local = jsonResponse(200, std::move(body), requestId);
+        action.local.headers.push_back({"Cache-Control", "no-store"});
         return action;
     }
 
@@ -728,6 +729,7 @@ net::Action Pipeline::answerApi(RequestContext& context) {
                 .strings("groups", who.groups)
                 .strings("approver_roles", reviewRoles());
             action.local = jsonResponse(200, me.take(), context.requestId);
+            action.local.headers.push_back({"Cache-Control", "no-store"});
         }
     } else if ((path == "/api/reviews" || path.starts_with("/api/reviews/")) && reviews_.api) {
         auto answer = reviews_.api->handle(*context.request, context.requestId, *context.identity);
