@@ -34,7 +34,7 @@ const QString kUpstreamKey = QStringLiteral("sk-console-reviews-upstream-3131");
 const char* const kPolicy =
     "{\"default_action\": \"deny\", \"rules\": [\n"
     "  {\"id\": \"requesters\", \"match\": {\"roles\": [\"requester\"]}, \"action\": \"allow\"},\n"
-    "  {\"id\": \"confidential-projects\", \"if\": {\"keywords\": {\"words\": [\"project falcon\"]}}, \"action\": \"review\",\n"
+    "  {\"id\": \"confidential-projects\", \"description\": \"Board-level projects are only discussed with a lead's approval.\", \"if\": {\"keywords\": {\"words\": [\"project falcon\"]}}, \"action\": \"review\",\n"
     "   \"message\": \"Prompts that name Project Falcon need a team lead\",\n"
     "   \"review\": {\"approver_roles\": [\"approver\"], \"timeout_seconds\": 120}}]}\n";
 
@@ -134,6 +134,8 @@ private slots:
             QStringLiteral("Summarise the Project Falcon launch plan for the board.")));
         QVERIFY(child<QTextBrowser>(window, "reviewDetailsTextBrowser")->toPlainText().contains(
             QStringLiteral("Prompts that name Project Falcon need a team lead")));
+        QVERIFY(child<QTextBrowser>(window, "reviewDetailsTextBrowser")->toPlainText().contains(
+            QStringLiteral("Board-level projects are only discussed with a lead's approval.")));
         // What the policy matched is highlighted in the prompt, and said why.
         const auto html = child<QTextBrowser>(window, "reviewDetailsTextBrowser")->toHtml();
         QVERIFY2(html.contains(QStringLiteral("#ffd2cc")), qPrintable(html));

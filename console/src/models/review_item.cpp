@@ -31,6 +31,7 @@ ReviewItem ReviewItem::fromJson(const QJsonObject& j) {
     r.path = j.value(QStringLiteral("path")).toString();
     r.rule = j.value(QStringLiteral("rule")).toString();
     r.ruleMessage = j.value(QStringLiteral("rule_message")).toString();
+    r.ruleDescription = j.value(QStringLiteral("rule_description")).toString();
     r.approverRoles = strings(j.value(QStringLiteral("approver_roles")));
     r.quorum = j.value(QStringLiteral("quorum")).toInt(1);
     for (const auto& a : j.value(QStringLiteral("approvals")).toArray()) {

@@ -33,6 +33,7 @@ struct ReviewItem {
     QString path;
     QString rule;
     QString ruleMessage;
+    QString ruleDescription;
     QStringList approverRoles;
     int quorum = 1;
     QStringList approvers;  // subjects who approved so far

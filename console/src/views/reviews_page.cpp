@@ -59,6 +59,7 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
     row(QObject::tr("Model"), r.model.isEmpty() ? QObject::tr("(none)") : r.model.toHtmlEscaped());
     row(QObject::tr("Rule"), QStringLiteral("<b>%1</b>").arg(r.rule.toHtmlEscaped()) +
                                  (r.ruleMessage.isEmpty() ? QString() : QStringLiteral(": ") + r.ruleMessage.toHtmlEscaped()));
+    if (!r.ruleDescription.isEmpty()) row(QObject::tr("About the rule"), r.ruleDescription.toHtmlEscaped());
     if (!r.matches.isEmpty()) {
         QStringList reasons;
         for (const auto& m : r.matches) {

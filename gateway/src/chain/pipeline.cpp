@@ -874,6 +874,12 @@ review::Review Pipeline::reviewDraft(const RequestContext& context, bool output)
     r.path = std::string(context.request->path());
     r.rules = d.rules;
     r.ruleMessage = d.message;
+    if (policy_ && !d.rules.empty()) {
+        const auto policy = policy_->current();
+        for (const auto& rule : policy->rules) {
+            if (rule.id == d.rules.front() && policy->version == d.policyVersion) r.ruleDescription = rule.description;
+        }
+    }
     r.policyVersion = d.policyVersion;
     r.approverRoles = spec.approverRoles;
     r.quorum = spec.quorum;

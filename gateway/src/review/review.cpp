@@ -71,6 +71,7 @@ json Review::toJson(bool withPayload) const {
         {"rules", rules},
         {"rule", rules.empty() ? std::string() : rules.front()},
         {"rule_message", ruleMessage},
+        {"rule_description", ruleDescription},
         {"policy_version", policyVersion},
         {"approver_roles", approverRoles},
         {"quorum", quorum},
@@ -139,6 +140,7 @@ std::optional<Review> Review::fromJson(const json& j) {
         r.model = j.value("model", "");
         r.rules = j.value("rules", std::vector<std::string>{});
         r.ruleMessage = j.value("rule_message", "");
+        r.ruleDescription = j.value("rule_description", "");
         r.policyVersion = j.value("policy_version", "");
         r.approverRoles = j.value("approver_roles", std::vector<std::string>{});
         r.quorum = j.value("quorum", 1);

@@ -45,6 +45,7 @@ struct Review {
     std::string model;
     std::vector<std::string> rules;  // the deciding rules; the first gave the settings
     std::string ruleMessage;
+    std::string ruleDescription;  // the first deciding rule's description in the policy
     std::string policyVersion;
     std::vector<std::string> approverRoles;
     int quorum = 1;
