@@ -1,11 +1,21 @@
-// vigil: offline tools for auditors. `vigil verify --db FILE [--pubkey FILE]` checks a
-// recording's hash chain and checkpoint signatures; exit 0 when it is intact, 1 when not.
+// vigil: offline tools for auditors.
+//   vigil verify --db FILE [--pubkey FILE]      a recording's hash chain and checkpoints
+//   vigil export --db FILE --from T --to T --out DIR [filters] [--key FILE] [--by NAME]
+//   vigil verify-bundle DIR [--pubkey FILE]     an evidence bundle (docs/evidence.md)
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "api/recording_api.h"
+#include "record/bundle_verifier.h"
+#include "record/signing_key.h"
 #include "record/verifier.h"
+#include "store/evidence_export.h"
+#include "vigil/details_code.h"
 
 namespace {
 
@@ -15,11 +25,151 @@ constexpr const char* kUsage =
     "  against its hash chain, and every checkpoint against the Ed25519 public key in\n"
     "  --pubkey (export it with `vigil-gateway recording public-key --config F`). Without\n"
     "  --pubkey the key stored in the database is used, which does not protect against\n"
-    "  someone who could also replace that key. Exit 0: intact; 1: broken; 2: usage.\n";
+    "  someone who could also replace that key. Exit 0: intact; 1: broken; 2: usage.\n"
+    "\n"
+    "usage: vigil export --db FILE --from TIME --to TIME --out DIR [--key FILE] [--by NAME]\n"
+    "                    [--subject S] [--connection C] [--model M] [--decision D] [--status S] [--code C]\n"
+    "  Writes the evidence bundle of the sessions started in [--from, --to) (RFC 3339 times)\n"
+    "  that match the filters into DIR, signed with the gateway's key (--key, default\n"
+    "  signing-key.pem beside the database). Exit 0: written; 1: refused; 2: usage.\n"
+    "\n"
+    "usage: vigil verify-bundle DIR [--pubkey FILE]\n"
+    "  Checks a bundle: the manifest's signature, every file's hash, the event chain against\n"
+    "  the signed checkpoints, segregation of duties in every review, and that every request\n"
+    "  that needed a review was approved before it was forwarded. Exit 0 only when all holds.\n";
+
+std::optional<std::string> readText(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) return std::nullopt;
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+int exportCommand(int argc, char** argv) {
+    std::string db, out, keyFile, by, from, to;
+    vigil::store::EvidenceRequest request;
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        const bool hasValue = i + 1 < argc;
+        auto& f = request.filter;
+        if (a == "--db" && hasValue) db = argv[++i];
+        else if (a == "--out" && hasValue) out = argv[++i];
+        else if (a == "--key" && hasValue) keyFile = argv[++i];
+        else if (a == "--by" && hasValue) by = argv[++i];
+        else if (a == "--from" && hasValue) from = argv[++i];
+        else if (a == "--to" && hasValue) to = argv[++i];
+        else if (a == "--subject" && hasValue) f.subject = argv[++i];
+        else if (a == "--connection" && hasValue) f.connection = argv[++i];
+        else if (a == "--model" && hasValue) f.model = argv[++i];
+        else if (a == "--decision" && hasValue) f.decision = argv[++i];
+        else if (a == "--code" && hasValue) f.code = argv[++i];
+        else if (a == "--status" && hasValue) {
+            const std::string v = argv[++i];
+            if (v.size() == 3 && v[1] == 'x' && v[2] == 'x' && v[0] >= '1' && v[0] <= '5') {
+                f.statusClass = v[0] - '0';
+            } else {
+                try {
+                    f.status = std::stoi(v);
+                } catch (const std::exception&) {
+                    std::fprintf(stderr, "vigil export: --status must be a status such as 200 or a class such as 4xx\n");
+                    return 2;
+                }
+            }
+        } else {
+            std::fprintf(stderr, "vigil export: unknown argument '%s'\n%s", a.c_str(), kUsage);
+            return 2;
+        }
+    }
+    if (db.empty() || out.empty() || from.empty() || to.empty()) {
+        std::fprintf(stderr, "vigil export: --db, --from, --to and --out are required\n%s", kUsage);
+        return 2;
+    }
+    const auto fromMicros = vigil::api::RecordingApi::parseTime(from);
+    const auto toMicros = vigil::api::RecordingApi::parseTime(to);
+    if (!fromMicros || !toMicros) {
+        std::fprintf(stderr, "vigil export: --from and --to must be RFC 3339 times such as 2026-11-22T10:00:00Z\n");
+        return 2;
+    }
+    if (!request.filter.decision.empty() && request.filter.decision != "allow" && request.filter.decision != "deny" &&
+        request.filter.decision != "review") {
+        std::fprintf(stderr, "vigil export: --decision must be allow, deny or review\n");
+        return 2;
+    }
+    if (!request.filter.code.empty() && !vigil::detailsCodeFromName(request.filter.code)) {
+        std::fprintf(stderr, "vigil export: --code '%s' is not a details code\n", request.filter.code.c_str());
+        return 2;
+    }
+    request.fromMicros = *fromMicros;
+    request.toMicros = *toMicros;
+    if (by.empty()) {
+        const char* user = std::getenv("USER");
+        by = std::string("vigil export (") + (user != nullptr ? user : "unknown user") + ")";
+    }
+    request.generatedBy = by;
+    if (keyFile.empty()) keyFile = (std::filesystem::path(db).parent_path() / "signing-key.pem").string();
+    if (!std::filesystem::exists(keyFile)) {
+        std::fprintf(stderr, "vigil export: no signing key at %s (pass --key: the gateway's recording key)\n", keyFile.c_str());
+        return 2;
+    }
+    try {
+        const auto key = vigil::record::SigningKey::loadOrCreate(keyFile);
+        const auto r = vigil::store::exportEvidence(db, key, request, out);
+        if (!r.ok) {
+            std::fprintf(stderr, "vigil export: %s\n", r.error.c_str());
+            return 1;
+        }
+        std::printf("Wrote %s: %lld sessions, %lld events (%lld in scope), %lld reviews, %lld policies; manifest sha256 %s\n",
+                    out.c_str(), static_cast<long long>(r.sessions), static_cast<long long>(r.events),
+                    static_cast<long long>(r.eventsInScope), static_cast<long long>(r.reviews), static_cast<long long>(r.policies),
+                    r.manifestSha256.c_str());
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "vigil export: %s\n", e.what());
+        return 1;
+    }
+}
+
+int verifyBundleCommand(int argc, char** argv) {
+    std::string dir, pubkeyFile;
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--pubkey" && i + 1 < argc) pubkeyFile = argv[++i];
+        else if (dir.empty() && !a.starts_with("--")) dir = a;
+        else {
+            std::fprintf(stderr, "vigil verify-bundle: unknown argument '%s'\n%s", a.c_str(), kUsage);
+            return 2;
+        }
+    }
+    if (dir.empty()) {
+        std::fprintf(stderr, "vigil verify-bundle: the bundle directory is required\n%s", kUsage);
+        return 2;
+    }
+    std::string pem;
+    if (!pubkeyFile.empty()) {
+        const auto text = readText(pubkeyFile);
+        if (!text) {
+            std::fprintf(stderr, "vigil verify-bundle: cannot read %s\n", pubkeyFile.c_str());
+            return 2;
+        }
+        pem = *text;
+    }
+    const auto r = vigil::record::verifyBundle(dir, pem);
+    std::printf("bundle %s (%s)\n", dir.c_str(), r.range.c_str());
+    std::printf("  %lld sessions, %lld events (%lld in scope), %lld checkpoints, %lld reviews decided, %lld reviewed requests forwarded\n",
+                static_cast<long long>(r.sessions), static_cast<long long>(r.events), static_cast<long long>(r.eventsInScope),
+                static_cast<long long>(r.checkpoints), static_cast<long long>(r.reviews), static_cast<long long>(r.reviewedRequests));
+    std::printf("  key %s%s\n", r.keyId.c_str(), r.keyFromBundle ? " (the key inside the bundle: pass --pubkey to check against a key you trust)" : "");
+    for (const auto& p : r.problems) std::printf("VIOLATION: %s\n", p.c_str());
+    std::printf(r.ok ? "OK: every check holds\n" : "FAILED: %zu violation(s)\n", r.problems.size());
+    return r.ok ? 0 : 1;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc >= 2 && std::string(argv[1]) == "export") return exportCommand(argc, argv);
+    if (argc >= 2 && std::string(argv[1]) == "verify-bundle") return verifyBundleCommand(argc, argv);
     if (argc < 2 || std::string(argv[1]) != "verify") {
         std::fputs(kUsage, argc < 2 ? stderr : stdout);
         return argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") ? 0 : 2;

@@ -116,7 +116,6 @@ int runGateway(const config::GatewayConfig& config) {
             observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
             return 1;
         }
-        policySource->start(config.policy->watch, config.policy->poll);
     } else {
         observe::LogLine(observe::LogLevel::Warn, "no policy")
             .str("effect", "every authenticated request allowed by the connection's allowed_roles is forwarded");
@@ -195,6 +194,19 @@ int runGateway(const config::GatewayConfig& config) {
     reviews.api = std::make_shared<api::ReviewApi>(reviews.manager);
     reviews.keepAlive = config.reviews.keepAlive;
     reviews.maxOutputBytes = static_cast<std::size_t>(config.reviews.maxOutputBytes);
+    if (policySource) {
+        // Every policy in force is in the chain, text and all: evidence shows what decided.
+        auto recordPolicy = [recorder = std::weak_ptr<record::Recorder>(recording.recorder)](
+                                const std::shared_ptr<const policy::Policy>& p, std::string_view why) {
+            auto r = recorder.lock();
+            if (!r) return;
+            r->record("gateway", "policy.loaded",
+                      JsonObjectWriter().str("version", p->version).str("file", p->file.string()).str("trigger", why).str("text", p->source).take());
+        };
+        recordPolicy(policySource->current(), "start");
+        policySource->onLoaded([recordPolicy](const std::shared_ptr<const policy::Policy>& p) { recordPolicy(p, "reload"); });
+        policySource->start(config.policy->watch, config.policy->poll);
+    }
     auto pipeline = std::make_shared<chain::Pipeline>(shared, metrics, tokens, apiKeys, policySource, usage, recording,
                                                       reviews);
     {

@@ -114,6 +114,7 @@ struct NameBits {
 struct Policy {
     std::filesystem::path file;
     std::string version;  // "sha256:<hex of the file's bytes>"
+    std::string source;   // the file's bytes (recorded, so that evidence can show them)
     Action defaultAction = Action::Deny;
     std::string defaultMasking;
     // Masking profiles by name (docs/masking.md), compiled at load; "standard" is built in.

@@ -797,6 +797,7 @@ LoadResult loadPolicyText(std::string_view text, const std::filesystem::path& fi
     if (!result.issues.empty()) return result;
     policy->file = file;
     policy->version = policyVersionOf(text);
+    policy->source = std::string(text);
     result.policy = std::move(policy);
     return result;
 }

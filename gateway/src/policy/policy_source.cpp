@@ -58,6 +58,7 @@ PolicySource::ReloadResult PolicySource::reload(std::string_view trigger) {
     }
     current_.store(result.policy, std::memory_order_release);
     if (metrics_) metrics_->policyLoaded(result.policy->version, true);
+    if (onLoaded_) onLoaded_(result.policy);
     observe::LogLine(observe::LogLevel::Info, "policy reloaded")
         .str("file", file_.string())
         .str("trigger", trigger)

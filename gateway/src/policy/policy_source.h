@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +35,8 @@ public:
     enum class ReloadResult { Loaded, Unchanged, Refused };
     // Reads the file again; `trigger` ("SIGHUP", "file change") goes to the log.
     ReloadResult reload(std::string_view trigger);
+    // Called with each policy put in force by a reload (from the reload thread). Set before start().
+    void onLoaded(std::function<void(const std::shared_ptr<const Policy>&)> callback) { onLoaded_ = std::move(callback); }
 
     // Starts a thread that reloads on SIGHUP and, with `watchFile`, when the file changes
     // (checked every `poll`). SIGHUP must be blocked in every thread of the process
@@ -59,6 +62,7 @@ private:
     std::mutex reloadMutex_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
+    std::function<void(const std::shared_ptr<const Policy>&)> onLoaded_;
 };
 
 }  // namespace vigil::policy

@@ -1,0 +1,366 @@
+#include "store/evidence_export.h"
+
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <ranges>
+#include <sstream>
+
+#include "auth/base64url.h"
+#include "crypto/digest.h"
+#include "record/chain.h"
+#include "record/signing_key.h"
+#include "review/review.h"
+
+namespace vigil::store {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+class ReadOnlyDb {
+public:
+    explicit ReadOnlyDb(const fs::path& path) {
+        if (sqlite3_open_v2(path.string().c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+            error_ = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+        }
+        if (db_ != nullptr) sqlite3_busy_timeout(db_, 5000);
+    }
+    ~ReadOnlyDb() { sqlite3_close(db_); }
+    sqlite3* get() const { return db_; }
+    const std::string& error() const { return error_; }
+
+private:
+    sqlite3* db_ = nullptr;
+    std::string error_;
+};
+
+class Stmt {
+public:
+    Stmt(sqlite3* db, const char* sql) {
+        if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) throw std::runtime_error(sqlite3_errmsg(db));
+    }
+    ~Stmt() { sqlite3_finalize(s_); }
+    Stmt& bind(int i, std::int64_t v) {
+        sqlite3_bind_int64(s_, i, v);
+        return *this;
+    }
+    Stmt& bind(int i, const std::string& v) {
+        sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    bool row() { return sqlite3_step(s_) == SQLITE_ROW; }
+    std::int64_t integer(int i) { return sqlite3_column_int64(s_, i); }
+    bool null(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
+    std::string text(int i) {
+        const auto* p = sqlite3_column_text(s_, i);
+        return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, i)));
+    }
+    std::string blob(int i) {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, i));
+        return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, i)));
+    }
+
+private:
+    sqlite3_stmt* s_ = nullptr;
+};
+
+std::string csvField(const std::string& v) {
+    if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+    std::string out = "\"";
+    for (const char c : v) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string isoTime(std::int64_t micros) { return micros > 0 ? review::formatTime(micros) : std::string(); }
+
+bool writeFile(const fs::path& path, const std::string& bytes, std::map<std::string, std::string>& hashes,
+               const std::string& name) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+    if (!out) return false;
+    hashes[name] = crypto::toHex(crypto::sha256(bytes));
+    return true;
+}
+
+json sessionJson(const SessionRow& s) {
+    return {{"id", s.id},
+            {"started_at", isoTime(s.startedMicros)},
+            {"started_us", s.startedMicros},
+            {"last_activity_us", s.lastMicros},
+            {"subject", s.subject},
+            {"connection", s.connection},
+            {"model", s.model},
+            {"requests", s.requests},
+            {"decision", s.decision},
+            {"status", s.status ? json(*s.status) : json(nullptr)},
+            {"code", s.code.empty() ? json(nullptr) : json(s.code)},
+            {"outcome", s.outcome}};
+}
+
+}  // namespace
+
+EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey& key, const EvidenceRequest& request,
+                              const fs::path& outDir) {
+    EvidenceResult result;
+    std::error_code ec;
+    if (fs::exists(outDir, ec) && !fs::is_empty(outDir, ec)) {
+        result.error = "the output directory " + outDir.string() + " is not empty";
+        return result;
+    }
+    if (request.fromMicros >= request.toMicros) {
+        result.error = "the range is empty: 'from' must be before 'to'";
+        return result;
+    }
+    ReadOnlyDb db(database);
+    if (!db.error().empty()) {
+        result.error = "cannot open " + database.string() + ": " + db.error();
+        return result;
+    }
+    try {
+        // 1. The sessions in scope.
+        SessionReader reader(database);
+        SessionFilter filter = request.filter;
+        filter.fromMicros = request.fromMicros;
+        filter.toMicros = request.toMicros;
+        std::map<std::string, SessionRow> sessions;
+        std::optional<SessionCursor> after;
+        for (;;) {
+            const auto page = reader.sessions(filter, after, 500);
+            for (const auto& s : page) sessions.emplace(s.id, s);
+            if (page.size() < 500) break;
+            after = SessionCursor{page.back().startedMicros, page.back().id};
+        }
+        // A ticket released in scope was approved in its own session: that one comes too.
+        std::set<std::string> pending(std::views::keys(sessions).begin(), std::views::keys(sessions).end());
+        while (!pending.empty()) {
+            const auto id = *pending.begin();
+            pending.erase(pending.begin());
+            Stmt q(db.get(),
+                   "SELECT e.payload FROM event_sessions s JOIN events e ON e.seq = s.seq "
+                   "WHERE s.session_id = ? AND e.type = 'review.released'");
+            q.bind(1, id);
+            while (q.row()) {
+                const auto payload = json::parse(q.text(0), nullptr, false);
+                if (!payload.is_object() || !payload.contains("review_id")) continue;
+                Stmt r(db.get(), "SELECT document FROM reviews WHERE id = ?");
+                r.bind(1, payload["review_id"].get<std::string>());
+                if (!r.row()) continue;
+                const auto doc = json::parse(r.text(0), nullptr, false);
+                const auto other = doc.is_object() ? doc.value("session_id", "") : std::string();
+                if (other.empty() || sessions.contains(other)) continue;
+                if (auto row = reader.session(other)) {
+                    sessions.emplace(other, *row);
+                    pending.insert(other);
+                }
+            }
+        }
+        if (sessions.empty()) {
+            result.error = "no recorded session matches the range and filters";
+            return result;
+        }
+
+        // 2. Their events, and the signed checkpoints around them.
+        std::set<std::int64_t> inScope;
+        for (const auto& [id, s] : sessions) {
+            Stmt q(db.get(), "SELECT seq FROM event_sessions WHERE session_id = ?");
+            q.bind(1, id);
+            while (q.row()) inScope.insert(q.integer(0));
+        }
+        if (inScope.empty()) {
+            result.error = "the sessions in scope have no events in the index (is the database a complete copy?)";
+            return result;
+        }
+        const auto firstInScope = *inScope.begin();
+        const auto lastInScope = *inScope.rbegin();
+        std::int64_t anchor = 0;
+        {
+            Stmt q(db.get(), "SELECT coalesce(max(seq), 0) FROM checkpoints WHERE seq < ?");
+            q.bind(1, firstInScope);
+            if (q.row()) anchor = q.integer(0);
+        }
+        std::int64_t closing = 0;
+        {
+            Stmt q(db.get(), "SELECT min(seq) FROM checkpoints WHERE seq >= ?");
+            q.bind(1, lastInScope);
+            if (q.row() && !q.null(0)) closing = q.integer(0);
+        }
+        if (closing == 0) {
+            result.error = "the newest events in scope (up to " + std::to_string(lastInScope) +
+                           ") are not yet covered by a signed checkpoint; the gateway signs one every few seconds "
+                           "and at shutdown: export again shortly";
+            return result;
+        }
+
+        fs::create_directories(outDir / "policies");
+        std::map<std::string, std::string> hashes;
+
+        std::string events;
+        std::set<std::string> policyVersions;
+        std::string firstPrevHash, lastHash;
+        std::int64_t firstSeq = 0;
+        {
+            Stmt q(db.get(), "SELECT seq, session_id, ts_us, type, payload, prev_hash, hash FROM events WHERE seq > ? AND seq <= ? ORDER BY seq");
+            q.bind(1, anchor).bind(2, closing);
+            while (q.row()) {
+                const auto seq = q.integer(0);
+                const auto prev = q.blob(5);
+                const auto hash = q.blob(6);
+                if (firstSeq == 0) {
+                    firstSeq = seq;
+                    firstPrevHash = record::toHex(prev);
+                }
+                lastHash = record::toHex(hash);
+                json line;
+                if (inScope.contains(seq)) {
+                    const auto type = q.text(3);
+                    const auto payload = q.text(4);
+                    line = {{"seq", seq},          {"time_us", q.integer(2)},       {"session_id", q.text(1)}, {"type", type},
+                            {"payload", payload}, {"prev_hash", record::toHex(prev)}, {"hash", record::toHex(hash)}};
+                    ++result.eventsInScope;
+                    if (type == "decision") {
+                        const auto p = json::parse(payload, nullptr, false);
+                        if (p.is_object() && p.contains("policy_version")) policyVersions.insert(p["policy_version"].get<std::string>());
+                    }
+                } else {
+                    line = {{"seq", seq}, {"prev_hash", record::toHex(prev)}, {"hash", record::toHex(hash)}, {"redacted", true}};
+                }
+                events += line.dump();
+                events += '\n';
+                ++result.events;
+            }
+        }
+        if (firstSeq != anchor + 1) {
+            result.error = "events " + std::to_string(anchor + 1) + " to " + std::to_string(firstSeq - 1) +
+                           " are missing from the database";
+            return result;
+        }
+
+        std::string checkpoints;
+        std::vector<std::int64_t> checkpointSeqs;
+        {
+            Stmt q(db.get(), "SELECT seq, head_hash, ts_us, key_id, signature FROM checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq");
+            q.bind(1, anchor).bind(2, closing);
+            while (q.row()) {
+                checkpointSeqs.push_back(q.integer(0));
+                checkpoints += json{{"seq", q.integer(0)},
+                                    {"head_hash", record::toHex(q.blob(1))},
+                                    {"time_us", q.integer(2)},
+                                    {"key_id", q.text(3)},
+                                    {"signature", auth::base64UrlEncode(q.blob(4))}}
+                                   .dump();
+                checkpoints += '\n';
+            }
+        }
+
+        std::string sessionLines;
+        for (const auto& [id, s] : sessions) sessionLines += sessionJson(s).dump() + "\n";
+        result.sessions = static_cast<std::int64_t>(sessions.size());
+
+        // 3. Reviews of the sessions in scope.
+        std::string csv = "review,kind,mode,state,session,requester,rule,quorum,approvers,approved_at,approval_reasons,denied_by,denied_at,denial_reason,created_at,decided_at\n";
+        {
+            Stmt q(db.get(), "SELECT document FROM reviews ORDER BY created_us");
+            while (q.row()) {
+                const auto doc = json::parse(q.text(0), nullptr, false);
+                if (!doc.is_object() || !sessions.contains(doc.value("session_id", ""))) continue;
+                const auto r = review::Review::fromJson(doc);
+                if (!r) continue;
+                std::string approvers, times, reasons;
+                for (const auto& a : r->approvals) {
+                    approvers += (approvers.empty() ? "" : " | ") + a.subject;
+                    times += (times.empty() ? "" : " | ") + isoTime(a.atMicros);
+                    reasons += (reasons.empty() ? "" : " | ") + a.reason;
+                }
+                csv += csvField(r->id) + "," + std::string(review::kindName(r->kind)) + "," + std::string(review::modeName(r->mode)) +
+                       "," + std::string(review::stateName(r->state)) + "," + csvField(r->sessionId) + "," +
+                       csvField(r->requester.subject) + "," + csvField(r->rules.empty() ? std::string() : r->rules.front()) + "," +
+                       std::to_string(r->quorum) + "," + csvField(approvers) + "," + csvField(times) + "," + csvField(reasons) + "," +
+                       csvField(r->denial ? r->denial->subject : std::string()) + "," +
+                       csvField(r->denial ? isoTime(r->denial->atMicros) : std::string()) + "," +
+                       csvField(r->denial ? r->denial->reason : std::string()) + "," + isoTime(r->createdMicros) + "," +
+                       isoTime(r->decidedMicros) + "\n";
+                ++result.reviews;
+            }
+        }
+
+        // 4. The text of every policy version that decided in scope (from the chain).
+        json policiesMissing = json::array();
+        {
+            std::map<std::string, std::string> texts;
+            Stmt q(db.get(), "SELECT payload FROM events WHERE type = 'policy.loaded'");
+            while (q.row()) {
+                const auto p = json::parse(q.text(0), nullptr, false);
+                if (p.is_object() && p.contains("version") && p.contains("text")) texts[p["version"]] = p["text"];
+            }
+            for (const auto& v : policyVersions) {
+                const auto it = texts.find(v);
+                if (it == texts.end()) {
+                    policiesMissing.push_back(v);
+                    continue;
+                }
+                const auto name = "policies/" + v.substr(v.find(':') + 1) + ".json";
+                if (!writeFile(outDir / name, it->second, hashes, name)) throw std::runtime_error("cannot write " + name);
+                ++result.policies;
+            }
+        }
+
+        for (const auto& [name, bytes] : std::vector<std::pair<std::string, std::string>>{
+                 {"sessions.jsonl", sessionLines},
+                 {"events.jsonl", events},
+                 {"checkpoints.jsonl", checkpoints},
+                 {"reviews.csv", csv},
+                 {"public-key.pem", key.publicKeyPem()}}) {
+            if (!writeFile(outDir / name, bytes, hashes, name)) throw std::runtime_error("cannot write " + name);
+        }
+
+        const auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        json filters = json::object();
+        const auto& f = request.filter;
+        if (!f.subject.empty()) filters["subject"] = f.subject;
+        if (!f.connection.empty()) filters["connection"] = f.connection;
+        if (!f.model.empty()) filters["model"] = f.model;
+        if (!f.decision.empty()) filters["decision"] = f.decision;
+        if (f.status) filters["status"] = std::to_string(*f.status);
+        if (f.statusClass) filters["status"] = std::to_string(*f.statusClass) + "xx";
+        if (!f.code.empty()) filters["code"] = f.code;
+        json manifest = {
+            {"format", "vigil.evidence.v1"},
+            {"range", {{"from", isoTime(request.fromMicros)}, {"to", isoTime(request.toMicros)}, {"from_us", request.fromMicros}, {"to_us", request.toMicros}}},
+            {"filters", filters},
+            {"generated_at", isoTime(now)},
+            {"generated_by", request.generatedBy},
+            {"counts",
+             {{"sessions", result.sessions}, {"events", result.events}, {"events_in_scope", result.eventsInScope},
+              {"reviews", result.reviews}, {"policies", result.policies}}},
+            {"chain",
+             {{"first_seq", firstSeq}, {"last_seq", closing}, {"first_prev_hash", firstPrevHash}, {"last_hash", lastHash},
+              {"anchor_checkpoint", anchor}, {"closing_checkpoint", closing}, {"checkpoints", checkpointSeqs}}},
+            {"policies_missing", policiesMissing},
+            {"key_id", key.keyId()},
+            {"files", hashes},
+        };
+        const auto manifestText = manifest.dump(2) + "\n";
+        std::map<std::string, std::string> ignored;
+        if (!writeFile(outDir / "manifest.json", manifestText, ignored, "manifest.json") ||
+            !writeFile(outDir / "manifest.sig", auth::base64UrlEncode(key.sign(manifestText)) + "\n", ignored, "manifest.sig")) {
+            throw std::runtime_error("cannot write the manifest");
+        }
+        result.manifestSha256 = crypto::toHex(crypto::sha256(manifestText));
+        result.ok = true;
+    } catch (const std::exception& e) {
+        result.ok = false;
+        result.error = e.what();
+    }
+    return result;
+}
+
+}  // namespace vigil::store

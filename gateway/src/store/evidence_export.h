@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "store/session_reader.h"
+
+namespace vigil::record {
+class SigningKey;
+}
+
+namespace vigil::store {
+
+// What an evidence bundle covers (docs/evidence.md): the sessions with a request started in
+// [from, to) that match the filters.
+struct EvidenceRequest {
+    std::int64_t fromMicros = 0;
+    std::int64_t toMicros = 0;
+    SessionFilter filter;       // subject, connection, model, decision, status, code
+    std::string generatedBy;    // who asked (a subject, or "vigil export" and the OS user)
+};
+
+struct EvidenceResult {
+    bool ok = false;
+    std::string error;  // why not
+    std::int64_t sessions = 0;
+    std::int64_t events = 0;        // in the bundle, redacted ones included
+    std::int64_t eventsInScope = 0;
+    std::int64_t reviews = 0;
+    std::int64_t policies = 0;
+    std::string manifestSha256;     // hex
+};
+
+// Writes the bundle into `outDir` (created; must be empty or absent): sessions.jsonl,
+// events.jsonl (the chain from the signed checkpoint before the first event in scope to
+// the first signed checkpoint after the last one; events of other sessions appear with
+// their hashes only), checkpoints.jsonl, reviews.csv, policies/, public-key.pem,
+// manifest.json and manifest.sig (Ed25519 over manifest.json with `key`).
+EvidenceResult exportEvidence(const std::filesystem::path& database, const record::SigningKey& key,
+                              const EvidenceRequest& request, const std::filesystem::path& outDir);
+
+}  // namespace vigil::store

@@ -1,0 +1,314 @@
+// Evidence bundles: the real gateway records traffic with reviews (hold and ticket), stops;
+// `vigil export` writes the bundle from its database and `vigil verify-bundle` checks it.
+// A good bundle verifies; one changed byte in any file, a removed session, a swapped
+// manifest or a wrong key each fail with a message naming the problem; a self-approved
+// review and a reviewed request forwarded without approval, forged into the store with the
+// gateway's own key (as a compromised gateway would), fail the segregation-of-duties checks.
+
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QProcess>
+#include <QTest>
+
+#include "managed_process.h"
+#include "raw_http.h"
+#include "record/recorder.h"
+#include "record/signing_key.h"
+#include "store/sqlite_store.h"
+
+using namespace vigil::test;
+
+namespace {
+
+const QString kUpstreamKey = QStringLiteral("sk-upstream-evidence-8181");
+
+const char* const kPolicy =
+    "{\"default_action\": \"deny\", \"rules\": [\n"
+    "  {\"id\": \"requesters\", \"match\": {\"roles\": [\"requester\"]}, \"action\": \"allow\"},\n"
+    "  {\"id\": \"falcon\", \"if\": {\"keywords\": {\"words\": [\"project falcon\"]}}, \"action\": \"review\",\n"
+    "   \"review\": {\"approver_roles\": [\"approver\"]}},\n"
+    "  {\"id\": \"ticket\", \"if\": {\"keywords\": {\"words\": [\"ticket please\"]}}, \"action\": \"review\",\n"
+    "   \"review\": {\"approver_roles\": [\"approver\"], \"mode\": \"ticket\"}}]}\n";
+
+struct Run {
+    int exitCode = -1;
+    QString out;
+};
+
+Run runVigil(const QStringList& args) {
+    QProcess p;
+    p.start(QStringLiteral(VIGIL_VERIFY_BIN), args);
+    if (!p.waitForFinished(60000)) return {};
+    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError())};
+}
+
+bool copyDir(const QString& from, const QString& to) {
+    QDir().mkpath(to);
+    for (const auto& info : QDir(from).entryInfoList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot)) {
+        const auto target = to + QLatin1Char('/') + info.fileName();
+        if (info.isDir()) {
+            if (!copyDir(info.filePath(), target)) return false;
+        } else if (!QFile::copy(info.filePath(), target)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+QByteArray readAll(const QString& path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+bool writeAll(const QString& path, const QByteArray& bytes) {
+    QFile f(path);
+    return f.open(QIODevice::WriteOnly | QIODevice::Truncate) && f.write(bytes) == bytes.size();
+}
+
+}  // namespace
+
+class TestEvidence : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    QString pubkey_;
+    QString bundle_;
+    QString from_, to_;
+
+    QString db() const { return dir_.filePath(QStringLiteral("vigil.db")); }
+    QString path(const QString& name) const { return dir_.filePath(name); }
+
+    // A copy of the good bundle to tamper with.
+    QString copyOfBundle(const QString& name) {
+        const auto target = path(name);
+        QDir(target).removeRecursively();
+        return copyDir(bundle_, target) ? target : QString();
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        from_ = QDateTime::currentDateTimeUtc().addSecs(-60).toString(Qt::ISODate);
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        const auto alice = createApiKey(db(), QStringLiteral("alice"), QStringLiteral("requester"));
+        const auto bob = createApiKey(db(), QStringLiteral("bob"), QStringLiteral("approver"));
+        QFile policy(path(QStringLiteral("policy.json")));
+        QVERIFY(policy.open(QIODevice::WriteOnly));
+        policy.write(kPolicy);
+        policy.close();
+        auto config = basicGatewayConfig(mock->url());
+        config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), db()}});
+        auto gateway = startGateway(dir_, config, kUpstreamKey);
+        QVERIFY(gateway);
+        const auto url = gateway->url();
+        auto post = [&](const QString& key, const QString& prompt, const QByteArray& session = {}) {
+            QList<QPair<QByteArray, QByteArray>> headers{{"Authorization", "Bearer " + key.toLatin1()}, {"Content-Type", "application/json"}};
+            if (!session.isEmpty()) headers.append({"X-Vigil-Session", session});
+            return httpRequest(url, "POST", "/v1/chat/completions", chatBody(prompt), headers);
+        };
+        for (int i = 0; i < 3; ++i) QCOMPARE(post(alice, QStringLiteral("hello %1").arg(i)).status, 200);
+        // A held request, approved by bob.
+        RawHttpConnection held{QUrl(url)};
+        const auto body = chatBody(QStringLiteral("Project Falcon numbers"));
+        QVERIFY(held.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice.toLatin1() +
+                             "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body));
+        QString heldId;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                const auto r = httpRequest(url, "GET", "/api/reviews?state=pending", {}, {{"Authorization", "Bearer " + bob.toLatin1()}});
+                const auto list = r.json().value(QStringLiteral("reviews")).toArray();
+                if (list.isEmpty()) return false;
+                heldId = list.first().toObject().value(QStringLiteral("id")).toString();
+                return true;
+            }(),
+            5000);
+        QCOMPARE(httpRequest(url, "POST", "/api/reviews/" + heldId.toLatin1() + "/approve", R"({"reason":"ok"})",
+                             {{"Authorization", "Bearer " + bob.toLatin1()}})
+                     .status,
+                 200);
+        QCOMPARE(held.readResponse(10000).status, 200);
+        // A ticket, approved, then released to the same request sent again.
+        const auto ticket = post(alice, QStringLiteral("ticket please: rotate keys"));
+        QCOMPARE(ticket.status, 403);
+        const auto ticketId = ticket.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        QCOMPARE(httpRequest(url, "POST", "/api/reviews/" + ticketId.toLatin1() + "/approve", {}, {{"Authorization", "Bearer " + bob.toLatin1()}}).status,
+                 200);
+        QCOMPARE(post(alice, QStringLiteral("ticket please: rotate keys")).status, 200);
+        QCOMPARE(gateway->terminate(), 0);  // the last events get their checkpoint
+        to_ = QDateTime::currentDateTimeUtc().addSecs(60).toString(Qt::ISODate);
+
+        // The public key, exported as an auditor would get it.
+        QProcess cli;
+        pubkey_ = path(QStringLiteral("gateway-public.pem"));
+        cli.start(QStringLiteral(VIGIL_GATEWAY_BIN), {QStringLiteral("recording"), QStringLiteral("public-key"), QStringLiteral("--config"),
+                                                       path(QStringLiteral("gateway.json")), QStringLiteral("--out"), pubkey_});
+        QVERIFY(cli.waitForFinished(15000));
+        QCOMPARE(cli.exitCode(), 0);
+
+        bundle_ = path(QStringLiteral("bundle"));
+        const auto r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"), to_,
+                              QStringLiteral("--out"), bundle_, QStringLiteral("--by"), QStringLiteral("audrey (compliance)")});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.out));
+    }
+
+    void aGoodBundleVerifies() {
+        const auto r = runVigil({QStringLiteral("verify-bundle"), bundle_, QStringLiteral("--pubkey"), pubkey_});
+        QVERIFY2(r.exitCode == 0, qPrintable(r.out));
+        QVERIFY(r.out.contains(QStringLiteral("OK: every check holds")));
+        QVERIFY(r.out.contains(QStringLiteral("2 reviewed requests forwarded")));
+        const auto manifest = QJsonDocument::fromJson(readAll(bundle_ + QStringLiteral("/manifest.json"))).object();
+        QCOMPARE(manifest.value(QStringLiteral("generated_by")).toString(), QStringLiteral("audrey (compliance)"));
+        QCOMPARE(manifest.value(QStringLiteral("counts")).toObject().value(QStringLiteral("sessions")).toInt(), 6);
+        QCOMPARE(manifest.value(QStringLiteral("counts")).toObject().value(QStringLiteral("reviews")).toInt(), 2);
+        QCOMPARE(manifest.value(QStringLiteral("counts")).toObject().value(QStringLiteral("policies")).toInt(), 1);
+        QVERIFY(QDir(bundle_ + QStringLiteral("/policies")).entryList(QDir::Files).size() == 1);
+        const auto csv = readAll(bundle_ + QStringLiteral("/reviews.csv"));
+        QVERIFY(csv.startsWith("review,kind,mode,state,session,requester,rule,quorum,approvers"));
+        QVERIFY(csv.contains("apikey:bob"));
+        QCOMPARE(csv.count('\n'), 3);  // header and two reviews
+        // The policy text is there, byte for byte.
+        const auto policyFile = QDir(bundle_ + QStringLiteral("/policies")).entryInfoList(QDir::Files).first().filePath();
+        QCOMPARE(readAll(policyFile), QByteArray(kPolicy));
+    }
+
+    void everyTamperingIsNamed_data() {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<QString>("expected");
+        for (const char* f : {"events.jsonl", "sessions.jsonl", "reviews.csv", "checkpoints.jsonl", "public-key.pem"}) {
+            QTest::newRow(f) << QString::fromLatin1(f) << QString::fromLatin1(f) + QStringLiteral(": its SHA-256 differs");
+        }
+    }
+    void everyTamperingIsNamed() {
+        QFETCH(QString, file);
+        QFETCH(QString, expected);
+        const auto copy = copyOfBundle(QStringLiteral("tamper-") + file);
+        auto bytes = readAll(copy + QLatin1Char('/') + file);
+        QVERIFY(bytes.size() > 40);
+        bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);  // one changed byte
+        QVERIFY(writeAll(copy + QLatin1Char('/') + file, bytes));
+        const auto r = runVigil({QStringLiteral("verify-bundle"), copy, QStringLiteral("--pubkey"), pubkey_});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(expected), qPrintable(r.out));
+    }
+
+    void aRemovedSessionIsNamed() {
+        const auto copy = copyOfBundle(QStringLiteral("removed-session"));
+        auto lines = readAll(copy + QStringLiteral("/sessions.jsonl")).split('\n');
+        const auto removed = QJsonDocument::fromJson(lines.takeFirst()).object().value(QStringLiteral("id")).toString();
+        QVERIFY(writeAll(copy + QStringLiteral("/sessions.jsonl"), lines.join('\n')));
+        const auto r = runVigil({QStringLiteral("verify-bundle"), copy, QStringLiteral("--pubkey"), pubkey_});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(QStringLiteral("sessions.jsonl: its SHA-256 differs")), qPrintable(r.out));
+        QVERIFY2(r.out.contains(QStringLiteral("events of session ") + removed + QStringLiteral(" are in the bundle, but the session is not listed")),
+                 qPrintable(r.out));
+    }
+
+    void aSwappedManifestIsNamed() {
+        // Another export (a narrower range) has a manifest and signature of its own.
+        const auto other = path(QStringLiteral("other-bundle"));
+        const auto e = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"), to_,
+                              QStringLiteral("--subject"), QStringLiteral("apikey:alice"), QStringLiteral("--decision"), QStringLiteral("review"),
+                              QStringLiteral("--out"), other});
+        QVERIFY2(e.exitCode == 0, qPrintable(e.out));
+        const auto copy = copyOfBundle(QStringLiteral("swapped-manifest"));
+        QVERIFY(QFile::remove(copy + QStringLiteral("/manifest.json")) && QFile::remove(copy + QStringLiteral("/manifest.sig")));
+        QVERIFY(QFile::copy(other + QStringLiteral("/manifest.json"), copy + QStringLiteral("/manifest.json")));
+        QVERIFY(QFile::copy(other + QStringLiteral("/manifest.sig"), copy + QStringLiteral("/manifest.sig")));
+        auto r = runVigil({QStringLiteral("verify-bundle"), copy, QStringLiteral("--pubkey"), pubkey_});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(QStringLiteral("differs from the manifest")), qPrintable(r.out));
+        // The manifest alone swapped: its signature no longer matches.
+        const auto copy2 = copyOfBundle(QStringLiteral("swapped-manifest-only"));
+        QVERIFY(QFile::remove(copy2 + QStringLiteral("/manifest.json")));
+        QVERIFY(QFile::copy(other + QStringLiteral("/manifest.json"), copy2 + QStringLiteral("/manifest.json")));
+        r = runVigil({QStringLiteral("verify-bundle"), copy2, QStringLiteral("--pubkey"), pubkey_});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(QStringLiteral("manifest.sig: the signature does not verify")), qPrintable(r.out));
+    }
+
+    void aWrongKeyIsNamed() {
+        const auto other = vigil::record::SigningKey::generate();
+        const auto pem = path(QStringLiteral("other-public.pem"));
+        QVERIFY(writeAll(pem, QByteArray::fromStdString(other.publicKeyPem())));
+        const auto r = runVigil({QStringLiteral("verify-bundle"), bundle_, QStringLiteral("--pubkey"), pem});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(QStringLiteral("does not verify with key")), qPrintable(r.out));
+        QVERIFY(r.out.contains(QStringLiteral("checkpoint at event")));
+    }
+
+    // A compromised gateway records a self-approved review and a reviewed request forwarded
+    // without approval, with its own key: the chain is intact, the duties are not.
+    void forgedViolationsFailTheDutyChecks() {
+        {
+            auto key = vigil::record::SigningKey::loadOrCreate(path(QStringLiteral("signing-key.pem")).toStdString());
+            auto store = std::make_unique<vigil::store::SqliteEventStore>(db().toStdString());
+            vigil::record::Recorder recorder(std::move(store), std::move(key), {});
+            const auto now = QDateTime::currentMSecsSinceEpoch() * 1000;
+            auto begin = [&](const std::string& session, const std::string& request) {
+                vigil::record::RequestIndex index;
+                index.kind = vigil::record::RequestIndex::Kind::Begin;
+                index.requestId = request;
+                index.sessionId = session;
+                index.startedMicros = now;
+                index.method = "POST";
+                index.path = "/v1/chat/completions";
+                index.subject = "apikey:alice";
+                index.authMethod = "api_key";
+                index.connection = "mock";
+                index.model = "mock-gpt";
+                index.decision = "review";
+                index.rules = "falcon";
+                recorder.record(session, "request.received", R"({"request_id":")" + request + R"("})", index);
+                recorder.record(session, "decision", R"({"action":"review","rules":["falcon"],"policy_version":"sha256:x"})");
+            };
+            begin("forged-self", "forged-1");
+            recorder.record("forged-self", "review.approved",
+                            R"({"id":"rv_forged000000000000000000000001","requester":{"subject":"apikey:alice"},)"
+                            R"("approvals":[{"subject":"apikey:alice"}],"quorum":1,"state":"approved"})");
+            recorder.record("forged-self", "review.released", R"({"review_id":"rv_forged000000000000000000000001"})");
+            recorder.record("forged-self", "upstream.started", R"({"connection":"mock"})");
+            begin("forged-unapproved", "forged-2");
+            recorder.record("forged-unapproved", "upstream.started", R"({"connection":"mock"})");
+            QVERIFY(recorder.flush());
+        }  // the recorder signs its last checkpoint as it closes
+        const auto forged = path(QStringLiteral("forged-bundle"));
+        const auto e = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"),
+                              QDateTime::currentDateTimeUtc().addSecs(60).toString(Qt::ISODate), QStringLiteral("--out"), forged});
+        QVERIFY2(e.exitCode == 0, qPrintable(e.out));
+        const auto r = runVigil({QStringLiteral("verify-bundle"), forged, QStringLiteral("--pubkey"), pubkey_});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(QStringLiteral("review rv_forged000000000000000000000001: approved by its own requester 'apikey:alice'")),
+                 qPrintable(r.out));
+        QVERIFY2(r.out.contains(QStringLiteral("session forged-unapproved: a request that needed a review was forwarded without an approval")),
+                 qPrintable(r.out));
+        QVERIFY(!r.out.contains(QStringLiteral("SHA-256 differs")));  // the files and the chain themselves are intact
+    }
+
+    void badExportRequestsAreRefused() {
+        auto r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), to_, QStringLiteral("--to"), from_,
+                        QStringLiteral("--out"), path(QStringLiteral("empty-range"))});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY(r.out.contains(QStringLiteral("'from' must be before 'to'")));
+        r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"), to_,
+                   QStringLiteral("--out"), bundle_});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY(r.out.contains(QStringLiteral("is not empty")));
+        r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), QStringLiteral("yesterday"),
+                   QStringLiteral("--to"), to_, QStringLiteral("--out"), path(QStringLiteral("x"))});
+        QCOMPARE(r.exitCode, 2);
+        r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"), to_,
+                   QStringLiteral("--subject"), QStringLiteral("apikey:nobody"), QStringLiteral("--out"), path(QStringLiteral("nobody"))});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY(r.out.contains(QStringLiteral("no recorded session matches")));
+        r = runVigil({QStringLiteral("verify-bundle"), path(QStringLiteral("no-such-bundle"))});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY(r.out.contains(QStringLiteral("no manifest.json")));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestEvidence)
+#include "tst_evidence.moc"
