@@ -240,6 +240,57 @@ private slots:
         QVERIFY(r.out.contains(QStringLiteral("checkpoint at event")));
     }
 
+    // The gateway's API gives the same bundle as a ZIP, records the export, and checks who asks.
+    void theApiExportsAZipThatVerifies() {
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        const auto audrey = createApiKey(db(), QStringLiteral("audrey"), QStringLiteral("auditor"));
+        const auto eve = createApiKey(db(), QStringLiteral("eve"), QStringLiteral("requester"));
+        auto config = basicGatewayConfig(mock->url());
+        config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), db()}});
+        auto gateway = startGateway(dir_, config, kUpstreamKey);
+        QVERIFY(gateway);
+        const QByteArray query = "/api/evidence?from=" + from_.toLatin1() + "&to=" + QDateTime::currentDateTimeUtc().addSecs(60).toString(Qt::ISODate).toLatin1() +
+                                 "&decision=review";
+        const auto r = httpRequest(gateway->url(), "GET", query, {}, {{"Authorization", "Bearer " + audrey.toLatin1()}});
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.header("content-type"), QByteArray("application/zip"));
+        QVERIFY(r.header("content-disposition").contains("vigil-evidence-"));
+        QVERIFY(r.body.startsWith("PK\x03\x04"));
+        const auto zip = path(QStringLiteral("api-bundle.zip"));
+        QVERIFY(writeAll(zip, r.body));
+        const auto v = runVigil({QStringLiteral("verify-bundle"), zip, QStringLiteral("--pubkey"), pubkey_});
+        QVERIFY2(v.exitCode == 0, qPrintable(v.out));
+        QVERIFY(v.out.contains(QStringLiteral("OK: every check holds")));
+        // A damaged ZIP is named as such.
+        auto damaged = r.body;
+        damaged[damaged.size() / 2] = static_cast<char>(damaged[damaged.size() / 2] ^ 0x20);
+        QVERIFY(writeAll(path(QStringLiteral("damaged.zip")), damaged));
+        const auto d = runVigil({QStringLiteral("verify-bundle"), path(QStringLiteral("damaged.zip")), QStringLiteral("--pubkey"), pubkey_});
+        QCOMPARE(d.exitCode, 1);
+        QVERIFY2(d.out.contains(QStringLiteral("CRC")) || d.out.contains(QStringLiteral("differs")), qPrintable(d.out));
+        // The export is in the chain: who, which range, which filters.
+        const auto s = httpRequest(gateway->url(), "GET", "/api/sessions/gateway/events?limit=5000", {},
+                                   {{"Authorization", "Bearer " + audrey.toLatin1()}});
+        bool recorded = false;
+        for (const auto& e : s.json().value(QStringLiteral("events")).toArray()) {
+            const auto o = e.toObject();
+            if (o.value(QStringLiteral("type")).toString() != QStringLiteral("evidence.exported")) continue;
+            const auto p = o.value(QStringLiteral("payload")).toObject();
+            recorded = p.value(QStringLiteral("by")).toString() == QStringLiteral("apikey:audrey") &&
+                       p.value(QStringLiteral("filters")).toObject().value(QStringLiteral("decision")).toString() == QStringLiteral("review");
+        }
+        QVERIFY(recorded);
+        // Who may, and bad parameters.
+        QCOMPARE(httpRequest(gateway->url(), "GET", query, {}, {{"Authorization", "Bearer " + eve.toLatin1()}}).errorCode(),
+                 QStringLiteral("role_not_allowed"));
+        QCOMPARE(httpRequest(gateway->url(), "GET", "/api/evidence?from=" + from_.toLatin1(), {}, {{"Authorization", "Bearer " + audrey.toLatin1()}}).status, 400);
+        QCOMPARE(httpRequest(gateway->url(), "GET", query + "&colour=red", {}, {{"Authorization", "Bearer " + audrey.toLatin1()}}).status, 400);
+        QCOMPARE(httpRequest(gateway->url(), "GET", query + "&decision=maybe", {}, {{"Authorization", "Bearer " + audrey.toLatin1()}}).status, 400);
+        QCOMPARE(gateway->terminate(), 0);
+    }
+
     // A compromised gateway records a self-approved review and a reviewed request forwarded
     // without approval, with its own key: the chain is intact, the duties are not.
     void forgedViolationsFailTheDutyChecks() {

@@ -27,13 +27,13 @@ constexpr const char* kUsage =
     "  --pubkey the key stored in the database is used, which does not protect against\n"
     "  someone who could also replace that key. Exit 0: intact; 1: broken; 2: usage.\n"
     "\n"
-    "usage: vigil export --db FILE --from TIME --to TIME --out DIR [--key FILE] [--by NAME]\n"
+    "usage: vigil export --db FILE --from TIME --to TIME --out DIR [--zip FILE] [--key FILE] [--by NAME]\n"
     "                    [--subject S] [--connection C] [--model M] [--decision D] [--status S] [--code C]\n"
     "  Writes the evidence bundle of the sessions started in [--from, --to) (RFC 3339 times)\n"
     "  that match the filters into DIR, signed with the gateway's key (--key, default\n"
     "  signing-key.pem beside the database). Exit 0: written; 1: refused; 2: usage.\n"
     "\n"
-    "usage: vigil verify-bundle DIR [--pubkey FILE]\n"
+    "usage: vigil verify-bundle DIR|ZIP [--pubkey FILE]\n"
     "  Checks a bundle: the manifest's signature, every file's hash, the event chain against\n"
     "  the signed checkpoints, segregation of duties in every review, and that every request\n"
     "  that needed a review was approved before it was forwarded. Exit 0 only when all holds.\n";
@@ -47,7 +47,7 @@ std::optional<std::string> readText(const std::string& file) {
 }
 
 int exportCommand(int argc, char** argv) {
-    std::string db, out, keyFile, by, from, to;
+    std::string db, out, keyFile, by, from, to, zip;
     vigil::store::EvidenceRequest request;
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
@@ -57,6 +57,7 @@ int exportCommand(int argc, char** argv) {
         else if (a == "--out" && hasValue) out = argv[++i];
         else if (a == "--key" && hasValue) keyFile = argv[++i];
         else if (a == "--by" && hasValue) by = argv[++i];
+        else if (a == "--zip" && hasValue) zip = argv[++i];
         else if (a == "--from" && hasValue) from = argv[++i];
         else if (a == "--to" && hasValue) to = argv[++i];
         else if (a == "--subject" && hasValue) f.subject = argv[++i];
@@ -118,6 +119,14 @@ int exportCommand(int argc, char** argv) {
         if (!r.ok) {
             std::fprintf(stderr, "vigil export: %s\n", r.error.c_str());
             return 1;
+        }
+        if (!zip.empty()) {
+            std::ofstream z(zip, std::ios::binary | std::ios::trunc);
+            z << vigil::store::zipBundle(out);
+            if (!z) {
+                std::fprintf(stderr, "vigil export: cannot write %s\n", zip.c_str());
+                return 1;
+            }
         }
         std::printf("Wrote %s: %lld sessions, %lld events (%lld in scope), %lld reviews, %lld policies; manifest sha256 %s\n",
                     out.c_str(), static_cast<long long>(r.sessions), static_cast<long long>(r.events),

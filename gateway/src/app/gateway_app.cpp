@@ -14,6 +14,7 @@
 #include "policy/policy_loader.h"
 #include "policy/policy_source.h"
 #include "policy/usage_tracker.h"
+#include "api/evidence_api.h"
 #include "api/recording_api.h"
 #include "api/review_api.h"
 #include "events/event_bus.h"
@@ -133,6 +134,7 @@ int runGateway(const config::GatewayConfig& config) {
             config.store.sqlitePath, strict ? store::SqliteStore::Durability::Full : store::SqliteStore::Durability::Normal);
         const auto publicKey = key.publicKeyPem();
         recording.recorder = std::make_shared<record::Recorder>(std::move(store), std::move(key), options);
+        recording.evidence = std::make_shared<api::EvidenceApi>(config.store.sqlitePath, recording.recorder);
         recording.api = std::make_shared<api::RecordingApi>(
             config.store.sqlitePath, publicKey, [recorder = std::weak_ptr<record::Recorder>(recording.recorder)] {
                 if (auto r = recorder.lock()) r->flush();

@@ -16,6 +16,7 @@
 #include "api/recording_api.h"
 #include "mask/body_masker.h"
 #include "mask/sse_masker.h"
+#include "api/evidence_api.h"
 #include "api/review_api.h"
 #include "crypto/digest.h"
 #include "events/event_bus.h"
@@ -735,6 +736,8 @@ net::Action Pipeline::answerApi(RequestContext& context) {
         auto answer = reviews_.api->handle(*context.request, context.requestId, *context.identity);
         action.local = std::move(answer.response);
         exchange->setGate(std::move(answer.durable));
+    } else if (path == "/api/evidence" && recording_.evidence) {
+        action.local = recording_.evidence->handle(*context.request, context.requestId, *context.identity);
     } else if (recording_.api) {
         action.local = recording_.api->handle(*context.request, context.requestId);
     } else {

@@ -26,6 +26,7 @@ class BodyMasker;
 namespace vigil::api {
 class RecordingApi;
 class ReviewApi;
+class EvidenceApi;
 }
 
 namespace vigil::review {
@@ -43,6 +44,7 @@ struct RecordingSetup {
     std::shared_ptr<record::Recorder> recorder;  // null: nothing is recorded (unit tests)
     SessionRecording::Durability durability = SessionRecording::Durability::Strict;
     std::shared_ptr<api::RecordingApi> api;      // /api/sessions...; null: no API
+    std::shared_ptr<api::EvidenceApi> evidence;  // /api/evidence; null: none
 };
 
 // The review gate (docs/reviews.md): without a manager, a review decision is answered

@@ -12,6 +12,7 @@
 #include "crypto/digest.h"
 #include "record/chain.h"
 #include "record/signing_key.h"
+#include "record/zip.h"
 
 namespace vigil::record {
 namespace {
@@ -65,7 +66,34 @@ std::vector<json> readLines(const std::string& text, const std::string& file, st
 
 }  // namespace
 
+static BundleReport verifyDirectory(const fs::path& bundle, const std::string& publicKeyPem);
+
 BundleReport verifyBundle(const fs::path& bundle, const std::string& publicKeyPem) {
+    std::error_code ec;
+    if (!fs::is_regular_file(bundle, ec)) return verifyDirectory(bundle, publicKeyPem);
+    // A .zip: its files, checked the same way from a private temporary directory.
+    BundleReport report;
+    const auto bytes = readFile(bundle);
+    std::string error;
+    const auto files = bytes ? readZip(*bytes, error) : std::nullopt;
+    if (!files) {
+        report.problems.push_back(bundle.string() + ": " + (bytes ? error : std::string("cannot be read")));
+        return report;
+    }
+    const auto dir = fs::temp_directory_path() / ("vigil-bundle-" + crypto::toHex(crypto::sha256(*bytes)).substr(0, 16) + "-" +
+                                                  std::to_string(reinterpret_cast<std::uintptr_t>(&report)));
+    fs::create_directories(dir, ec);
+    for (const auto& [name, data] : *files) {
+        fs::create_directories((dir / name).parent_path(), ec);
+        std::ofstream out(dir / name, std::ios::binary);
+        out << data;
+    }
+    report = verifyDirectory(dir, publicKeyPem);
+    fs::remove_all(dir, ec);
+    return report;
+}
+
+static BundleReport verifyDirectory(const fs::path& bundle, const std::string& publicKeyPem) {
     BundleReport report;
     auto& problems = report.problems;
     const auto manifestText = readFile(bundle / "manifest.json");

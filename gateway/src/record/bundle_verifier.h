@@ -22,7 +22,7 @@ struct BundleReport {
     std::string range;
 };
 
-// Checks an evidence bundle directory: the manifest's signature,
+// Checks an evidence bundle (a directory, or the .zip of one): the manifest's signature,
 // the hash of every file, the event chain against the signed checkpoints, that every review
 // was decided by approvers other than its requester and met its quorum, and that every
 // request that needed a review was approved before it was forwarded.

@@ -1,5 +1,7 @@
 #include "record/recorder.h"
 
+#include <algorithm>
+
 #include "observe/log.h"
 #include "record/index_rebuild.h"
 #include "vigil/json_text.h"
@@ -99,6 +101,12 @@ void Recorder::recordSoon(std::string sessionId, std::string type, std::string p
 
 void Recorder::record(std::string sessionId, std::string type, std::string payload, Done done) {
     enqueue(makeEvent(std::move(sessionId), std::move(type), std::move(payload), std::nullopt, std::move(done), false));
+}
+
+void Recorder::recordAndSign(std::string sessionId, std::string type, std::string payload, Done done) {
+    auto p = makeEvent(std::move(sessionId), std::move(type), std::move(payload), std::nullopt, std::move(done), false);
+    p.sign = true;
+    enqueue(std::move(p));
 }
 
 void Recorder::record(std::string sessionId, std::string type, std::string payload, ReviewRow review, Done done) {
@@ -364,7 +372,8 @@ void Recorder::run() {
             }
             writing_ = true;
             lock.unlock();
-            const bool ok = writeBatch(batch, false);
+            const bool sign = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.sign; });
+            const bool ok = writeBatch(batch, sign);
             queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
             for (auto& p : batch) {
                 if (p.done) p.done(ok);

@@ -60,6 +60,8 @@ public:
     void record(std::string sessionId, std::string type, std::string payload, RequestIndex index, Done done = {});
     // The same, with the new state of a review, stored in the event's transaction.
     void record(std::string sessionId, std::string type, std::string payload, ReviewRow review, Done done);
+    // The same, and a signed checkpoint right after it (in the same transaction).
+    void recordAndSign(std::string sessionId, std::string type, std::string payload, Done done = {});
     // An event that need not be durable at once: it is committed with the next event
     // recorded with record() or after `linger`, whichever comes first. A request's early
     // events (received, identity, decision) go this way, so that a fast exchange costs one
@@ -103,6 +105,7 @@ private:
         Done done;
         std::optional<std::int64_t> purgeCutoff;  // a purge request, not an event
         bool soon = false;
+        bool sign = false;  // a checkpoint right after this event
         std::chrono::steady_clock::time_point queuedAt{};
     };
     void enqueue(Pending p);

@@ -15,6 +15,7 @@
 #include "crypto/digest.h"
 #include "record/chain.h"
 #include "record/signing_key.h"
+#include "record/zip.h"
 #include "review/review.h"
 
 namespace vigil::store {
@@ -361,6 +362,18 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         result.error = e.what();
     }
     return result;
+}
+
+std::string zipBundle(const fs::path& dir) {
+    std::map<std::string, std::string> files;
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+        if (!entry.is_regular_file()) continue;
+        std::ifstream in(entry.path(), std::ios::binary);
+        std::ostringstream s;
+        s << in.rdbuf();
+        files[fs::relative(entry.path(), dir).generic_string()] = s.str();
+    }
+    return record::makeZip(files);
 }
 
 }  // namespace vigil::store

@@ -41,4 +41,7 @@ struct EvidenceResult {
 EvidenceResult exportEvidence(const std::filesystem::path& database, const record::SigningKey& key,
                               const EvidenceRequest& request, const std::filesystem::path& outDir);
 
+// The bundle in `dir` as one ZIP archive (stored, so any unzip tool and verify-bundle read it).
+std::string zipBundle(const std::filesystem::path& dir);
+
 }  // namespace vigil::store

@@ -1,0 +1,121 @@
+#include "api/evidence_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <charconv>
+
+#include "api/recording_api.h"
+#include "auth/identity.h"
+#include "record/recorder.h"
+#include "store/evidence_export.h"
+#include "vigil/details_code.h"
+
+namespace vigil::api {
+namespace {
+
+using json = nlohmann::json;
+
+net::LocalResponse fail(DetailsCode code, const std::string& message, std::string_view requestId, const std::string& param = {}) {
+    net::LocalResponse r;
+    r.status = detailsCodeInfo(code).httpStatus;
+    r.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", std::string(requestId)}, {"Cache-Control", "no-store"}};
+    r.body = param.empty() ? errorBody(code, message) : errorBody(code, message, {{"param", param}});
+    return r;
+}
+
+}  // namespace
+
+EvidenceApi::EvidenceApi(std::filesystem::path database, std::shared_ptr<record::Recorder> recorder)
+    : database_(std::move(database)), recorder_(std::move(recorder)) {}
+
+net::LocalResponse EvidenceApi::handle(const net::RequestView& request, std::string_view requestId, const auth::Identity& who) {
+    if (request.method != "GET") {
+        auto r = fail(DetailsCode::MethodNotAllowed, "/api/evidence accepts GET only", requestId);
+        r.headers.push_back({"Allow", "GET"});
+        return r;
+    }
+    const auto path = request.path();
+    const auto query = request.target.size() > path.size() ? request.target.substr(path.size() + 1) : std::string_view();
+    const auto parsed = parseQuery(query);
+    if (!parsed) return fail(DetailsCode::InvalidRequest, "the query string is malformed", requestId);
+    store::EvidenceRequest ask;
+    std::optional<std::int64_t> from, to;
+    json filters = json::object();
+    for (const auto& [name, value] : *parsed) {
+        auto& f = ask.filter;
+        if (name == "from" || name == "to") {
+            const auto t = RecordingApi::parseTime(value);
+            if (!t) return fail(DetailsCode::InvalidRequest, "'" + name + "' must be an RFC 3339 time such as 2026-11-22T10:00:00Z (got '" + value + "')", requestId, name);
+            (name == "from" ? from : to) = *t;
+            continue;
+        }
+        filters[name] = value;
+        if (name == "subject") f.subject = value;
+        else if (name == "connection") f.connection = value;
+        else if (name == "model") f.model = value;
+        else if (name == "decision") {
+            if (value != "allow" && value != "deny" && value != "review") {
+                return fail(DetailsCode::InvalidRequest, "'decision' must be allow, deny or review (got '" + value + "')", requestId, name);
+            }
+            f.decision = value;
+        } else if (name == "status") {
+            if (value.size() == 3 && value[1] == 'x' && value[2] == 'x' && value[0] >= '1' && value[0] <= '5') {
+                f.statusClass = value[0] - '0';
+            } else {
+                int v = 0;
+                const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+                if (ec != std::errc() || end != value.data() + value.size() || v < 100 || v > 599) {
+                    return fail(DetailsCode::InvalidRequest, "'status' must be a status such as 200 or a class such as 4xx (got '" + value + "')", requestId, name);
+                }
+                f.status = v;
+            }
+        } else if (name == "code") {
+            if (!detailsCodeFromName(value)) return fail(DetailsCode::InvalidRequest, "'code' is not a details code: '" + value + "'", requestId, name);
+            f.code = value;
+        } else {
+            return fail(DetailsCode::InvalidRequest,
+                        "unknown parameter '" + name + "' (known: from, to, subject, connection, model, decision, status, code)", requestId, name);
+        }
+    }
+    if (!from || !to) return fail(DetailsCode::InvalidRequest, "'from' and 'to' are required", requestId, !from ? "from" : "to");
+    if (*from >= *to) return fail(DetailsCode::InvalidRequest, "'from' must be before 'to'", requestId, "from");
+    ask.fromMicros = *from;
+    ask.toMicros = *to;
+    ask.generatedBy = who.subject;
+
+    // The export itself goes into the chain, with a checkpoint, before the bundle is made.
+    json exported = {{"by", who.subject}, {"method", std::string(auth::methodName(who.method))},
+                     {"from", RecordingApi::formatTime(*from)}, {"to", RecordingApi::formatTime(*to)}, {"filters", filters}};
+    std::atomic<bool> durable{false};
+    recorder_->recordAndSign("gateway", "evidence.exported", exported.dump(), [&durable](bool ok) { durable = ok; });
+    if (!recorder_->flush() || !durable.load()) {
+        return fail(DetailsCode::RecordingUnavailable, "the export could not be recorded, so no bundle is made", requestId);
+    }
+
+    static std::atomic<std::uint64_t> counter{0};
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("vigil-evidence-" + std::string(requestId) + "-" + std::to_string(counter.fetch_add(1)));
+    const auto result = store::exportEvidence(database_, recorder_->key(), ask, dir);
+    net::LocalResponse r;
+    if (!result.ok) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        const bool empty = result.error.starts_with("no recorded session");
+        return fail(empty ? DetailsCode::NotFound : DetailsCode::InternalError, result.error, requestId);
+    }
+    r.status = 200;
+    r.body = store::zipBundle(dir);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    auto day = [](std::string t) { return t.substr(0, 10); };
+    r.headers = {{"Content-Type", "application/zip"},
+                 {"Content-Disposition", "attachment; filename=\"vigil-evidence-" + day(RecordingApi::formatTime(*from)) + "-to-" +
+                                             day(RecordingApi::formatTime(*to)) + ".zip\""},
+                 {"X-Request-Id", std::string(requestId)},
+                 {"X-Vigil-Manifest-Sha256", result.manifestSha256},
+                 {"Cache-Control", "no-store"}};
+    return r;
+}
+
+}  // namespace vigil::api
