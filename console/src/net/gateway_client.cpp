@@ -59,17 +59,28 @@ void GatewayClient::post(const QString& path, const QJsonObject& body, Callback 
     send("POST", path, QJsonDocument(body).toJson(QJsonDocument::Compact), std::move(done));
 }
 
-void GatewayClient::send(const QByteArray& method, const QString& pathAndQuery, const QByteArray& body, Callback done) {
+QNetworkRequest GatewayClient::requestFor(const QString& pathAndQuery) const {
     QUrl url = baseUrl_;
     const auto q = pathAndQuery.indexOf(QLatin1Char('?'));
     url.setPath(baseUrl_.path() + (q < 0 ? pathAndQuery : pathAndQuery.left(q)));
     if (q >= 0) url.setQuery(pathAndQuery.mid(q + 1));
     QNetworkRequest request(url);
     request.setRawHeader("Authorization", "Bearer " + credential_.toUtf8());
+    if (url.scheme() == QStringLiteral("https")) request.setSslConfiguration(ssl_);
+    return request;
+}
+
+QNetworkReply* GatewayClient::download(const QString& pathAndQuery) {
+    auto request = requestFor(pathAndQuery);
+    request.setTransferTimeout(120000);
+    return network_.get(request);
+}
+
+void GatewayClient::send(const QByteArray& method, const QString& pathAndQuery, const QByteArray& body, Callback done) {
+    QNetworkRequest request = requestFor(pathAndQuery);
     request.setRawHeader("Accept", "application/json");
     if (!body.isEmpty()) request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
     request.setTransferTimeout(30000);
-    if (url.scheme() == QStringLiteral("https")) request.setSslConfiguration(ssl_);
     QNetworkReply* reply = network_.sendCustomRequest(request, method, body);
     auto tlsErrors = std::make_shared<QStringList>();
     connect(reply, &QNetworkReply::sslErrors, this, [tlsErrors](const QList<QSslError>& errors) {

@@ -2,6 +2,7 @@
 
 #include <QJsonObject>
 #include <QNetworkAccessManager>
+#include <QNetworkRequest>
 #include <QObject>
 #include <QSslConfiguration>
 #include <QStringList>
@@ -38,6 +39,8 @@ struct ApiResult {
 // The console's REST client: one gateway, one credential (a bearer token or a Vigil API
 // key), sent on every request and never stored by this class anywhere else.
 class GatewayClient : public QObject {
+    QNetworkRequest requestFor(const QString& pathAndQuery) const;
+
     Q_OBJECT
 public:
     explicit GatewayClient(QObject* parent = nullptr);
@@ -54,6 +57,8 @@ public:
     using Callback = std::function<void(const ApiResult&)>;
     void get(const QString& pathAndQuery, Callback done);
     void post(const QString& path, const QJsonObject& body, Callback done);
+    // A GET whose reply the caller handles (progress, abort, a binary body).
+    QNetworkReply* download(const QString& pathAndQuery);
 
     // GET /api/me, kept as identity().
     void signIn(std::function<void(const ApiResult&, const Identity&)> done);

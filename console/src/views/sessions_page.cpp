@@ -1,5 +1,7 @@
 #include "views/sessions_page.h"
 
+#include "views/export_dialog.h"
+
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -37,6 +39,7 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
       decision_(new QComboBox),
       status_(new QLineEdit),
       apply_(new QPushButton(tr("S&earch"))),
+      exportEvidence_(new QPushButton(tr("E&xport evidence…"))),
       table_(new QTableView),
       play_(new QPushButton(tr("&Play"))),
       speed_(new QComboBox),
@@ -52,6 +55,8 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     decision_->setObjectName(QStringLiteral("decisionFilterComboBox"));
     status_->setObjectName(QStringLiteral("statusFilterLineEdit"));
     apply_->setObjectName(QStringLiteral("searchSessionsButton"));
+    exportEvidence_->setObjectName(QStringLiteral("exportEvidenceButton"));
+    exportEvidence_->setToolTip(tr("Save a signed evidence bundle of a period, with a PDF report, for auditors"));
     table_->setObjectName(QStringLiteral("sessionsTableView"));
     play_->setObjectName(QStringLiteral("playButton"));
     speed_->setObjectName(QStringLiteral("speedComboBox"));
@@ -110,6 +115,7 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     filters->addWidget(decision_);
     filters->addWidget(status_, 1);
     filters->addWidget(apply_);
+    filters->addWidget(exportEvidence_);
 
     auto* controls = new QHBoxLayout;
     controls->addWidget(play_);
@@ -138,6 +144,7 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     layout->addWidget(split, 1);
 
     connect(apply_, &QPushButton::clicked, this, &SessionsPage::refresh);
+    connect(exportEvidence_, &QPushButton::clicked, this, &SessionsPage::openExportDialog);
     for (auto* edit : {subject_, connection_, modelFilter_, status_}) {
         connect(edit, &QLineEdit::returnPressed, apply_, &QPushButton::click);
     }
@@ -160,6 +167,12 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
         if (!seeking_) player_.seek(static_cast<qint64>(ms) * 1000);
     });
     connect(timeline_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) { player_.seek(item->data(Qt::UserRole).toLongLong()); });
+}
+
+void SessionsPage::openExportDialog() {
+    auto* dialog = findChild<ExportDialog*>();
+    if (dialog == nullptr) dialog = new ExportDialog(client_, this);
+    dialog->open();
 }
 
 void SessionsPage::refresh() {

@@ -41,6 +41,8 @@ public:
     // (Re)loads the sessions with the filters shown, and the chain status.
     void refresh();
     void openSession(const QString& id);
+    // Opens the Export evidence dialog (non-modal to the event loop: open(), not exec()).
+    void openExportDialog();
 
 signals:
     void statusMessage(const QString& text);
@@ -62,6 +64,7 @@ private:
     QComboBox* decision_;
     QLineEdit* status_;
     QPushButton* apply_;
+    QPushButton* exportEvidence_;
     QTableView* table_;
     QPushButton* play_;
     QComboBox* speed_;

@@ -12,7 +12,7 @@
 #include "crypto/digest.h"
 #include "record/chain.h"
 #include "record/signing_key.h"
-#include "record/zip.h"
+#include "vigil/zip.h"
 
 namespace vigil::record {
 namespace {

@@ -15,7 +15,7 @@
 #include "crypto/digest.h"
 #include "record/chain.h"
 #include "record/signing_key.h"
-#include "record/zip.h"
+#include "vigil/zip.h"
 #include "review/review.h"
 
 namespace vigil::store {
@@ -373,7 +373,7 @@ std::string zipBundle(const fs::path& dir) {
         s << in.rdbuf();
         files[fs::relative(entry.path(), dir).generic_string()] = s.str();
     }
-    return record::makeZip(files);
+    return makeZip(files);
 }
 
 }  // namespace vigil::store

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace vigil::record {
+namespace vigil {
 
 // A ZIP archive (PKWARE APPNOTE 6.3) of the given files, stored without compression (the
 // bundle's files are small and a reader needs no inflater): name -> bytes, names with '/'.
@@ -16,4 +16,4 @@ std::string makeZip(const std::map<std::string, std::string>& files);
 // the archive ("../").
 std::optional<std::map<std::string, std::string>> readZip(std::string_view archive, std::string& error);
 
-}  // namespace vigil::record
+}  // namespace vigil

@@ -1,9 +1,9 @@
-#include "record/zip.h"
+#include "vigil/zip.h"
 
 #include <array>
 #include <cstdint>
 
-namespace vigil::record {
+namespace vigil {
 namespace {
 
 std::uint32_t crc32(std::string_view data) {
@@ -154,4 +154,4 @@ std::optional<std::map<std::string, std::string>> readZip(std::string_view z, st
     return files;
 }
 
-}  // namespace vigil::record
+}  // namespace vigil

@@ -1,0 +1,275 @@
+#include "export/evidence_export.h"
+
+#include <QCryptographicHash>
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QNetworkReply>
+#include <QFont>
+#include <QPdfWriter>
+#include <QTextDocument>
+#include <QUrlQuery>
+
+#include "net/gateway_client.h"
+#include "vigil/zip.h"
+
+namespace vigil::console {
+namespace {
+
+// One CSV line (RFC 4180 quoting).
+QStringList csvFields(const QString& line) {
+    QStringList out;
+    QString field;
+    bool quoted = false;
+    for (qsizetype i = 0; i < line.size(); ++i) {
+        const QChar c = line[i];
+        if (quoted) {
+            if (c == QLatin1Char('"') && i + 1 < line.size() && line[i + 1] == QLatin1Char('"')) {
+                field += c;
+                ++i;
+            } else if (c == QLatin1Char('"')) {
+                quoted = false;
+            } else {
+                field += c;
+            }
+        } else if (c == QLatin1Char('"')) {
+            quoted = true;
+        } else if (c == QLatin1Char(',')) {
+            out << field;
+            field.clear();
+        } else {
+            field += c;
+        }
+    }
+    out << field;
+    return out;
+}
+
+QString html(const QString& s) { return s.toHtmlEscaped(); }
+
+}  // namespace
+
+EvidenceReport EvidenceReport::fromBundle(const QMap<QString, QByteArray>& files) {
+    EvidenceReport r;
+    const auto manifestBytes = files.value(QStringLiteral("manifest.json"));
+    r.manifestSha256 = QString::fromLatin1(QCryptographicHash::hash(manifestBytes, QCryptographicHash::Sha256).toHex());
+    const auto manifest = QJsonDocument::fromJson(manifestBytes).object();
+    r.rangeFrom = manifest.value(QStringLiteral("range")).toObject().value(QStringLiteral("from")).toString();
+    r.rangeTo = manifest.value(QStringLiteral("range")).toObject().value(QStringLiteral("to")).toString();
+    r.generatedAt = manifest.value(QStringLiteral("generated_at")).toString();
+    r.generatedBy = manifest.value(QStringLiteral("generated_by")).toString();
+    r.keyId = manifest.value(QStringLiteral("key_id")).toString();
+    const auto counts = manifest.value(QStringLiteral("counts")).toObject();
+    r.sessions = counts.value(QStringLiteral("sessions")).toInteger();
+    r.events = counts.value(QStringLiteral("events_in_scope")).toInteger();
+    for (const auto& line : files.value(QStringLiteral("sessions.jsonl")).split('\n')) {
+        if (line.isEmpty()) continue;
+        ++r.sessionsByDecision[QJsonDocument::fromJson(line).object().value(QStringLiteral("decision")).toString()];
+    }
+    for (const auto& line : files.value(QStringLiteral("events.jsonl")).split('\n')) {
+        if (line.isEmpty() || !line.contains("masking.applied")) continue;
+        const auto e = QJsonDocument::fromJson(line).object();
+        if (e.value(QStringLiteral("type")).toString() != QStringLiteral("masking.applied")) continue;
+        const auto payload = QJsonDocument::fromJson(e.value(QStringLiteral("payload")).toString().toUtf8()).object();
+        for (const auto& entity : payload.value(QStringLiteral("entities")).toArray()) {
+            const auto o = entity.toObject();
+            r.maskedEntities[o.value(QStringLiteral("entity")).toString()] += o.value(QStringLiteral("count")).toInteger();
+        }
+    }
+    const auto lines = QString::fromUtf8(files.value(QStringLiteral("reviews.csv"))).split(QLatin1Char('\n'));
+    for (qsizetype i = 1; i < lines.size(); ++i) {
+        if (lines[i].isEmpty()) continue;
+        const auto f = csvFields(lines[i]);
+        if (f.size() < 16) continue;
+        Review v{f[0], f[3], f[5], f[6], f[8], f[9], f[10], f[11], f[13], f[14], f[15], f[7].toInt()};
+        r.reviewList.append(v);
+        const auto approvers = v.approvers.split(QStringLiteral(" | "), Qt::SkipEmptyParts);
+        if (approvers.contains(v.requester) || v.deniedBy == v.requester) {
+            r.sodExceptions << QObject::tr("review %1: decided by its own requester %2").arg(v.id, v.requester);
+        }
+        if (v.state == QStringLiteral("approved") && QSet<QString>(approvers.begin(), approvers.end()).size() < v.quorum) {
+            r.sodExceptions << QObject::tr("review %1: approved by %2 distinct approver(s), quorum %3").arg(v.id).arg(approvers.size()).arg(v.quorum);
+        }
+    }
+    r.reviews = r.reviewList.size();
+    return r;
+}
+
+bool writeEvidenceReport(const EvidenceReport& r, const QString& pdfPath, QString* error) {
+    QString h;
+    h += QStringLiteral("<h1>Vigil evidence report</h1>");
+    h += QStringLiteral("<p><b>Period:</b> %1 to %2<br/><b>Generated:</b> %3 by %4<br/><b>Manifest SHA-256:</b> <code>%5</code><br/>"
+                        "<b>Signing key:</b> <code>%6</code><br/><b>Chain status at export:</b> %7</p>")
+             .arg(html(r.rangeFrom), html(r.rangeTo), html(r.generatedAt), html(r.generatedBy), html(r.manifestSha256), html(r.keyId),
+                  html(r.chainStatus));
+    h += QStringLiteral("<h2>Sessions</h2><p>Sessions: %1. Recorded events: %2.</p><table border='1' cellpadding='3'><tr><th>Decision</th><th>Sessions</th></tr>")
+             .arg(r.sessions)
+             .arg(r.events);
+    for (auto it = r.sessionsByDecision.begin(); it != r.sessionsByDecision.end(); ++it) {
+        h += QStringLiteral("<tr><td>%1</td><td>%2</td></tr>").arg(html(it.key().isEmpty() ? QStringLiteral("none") : it.key())).arg(it.value());
+    }
+    h += QStringLiteral("</table>");
+    h += QStringLiteral("<h2>Reviews</h2><p>Reviews: %1.</p>").arg(r.reviews);
+    if (!r.reviewList.isEmpty()) {
+        h += QStringLiteral("<table border='1' cellpadding='3'><tr><th>Review</th><th>Outcome</th><th>Requester</th><th>Rule</th>"
+                            "<th>Approvers (times; reasons)</th><th>Denied by (reason)</th><th>Opened</th><th>Decided</th></tr>");
+        for (const auto& v : r.reviewList) {
+            h += QStringLiteral("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td><td>%7</td><td>%8</td></tr>")
+                     .arg(html(v.id), html(v.state), html(v.requester), html(v.rule),
+                          html(v.approvers + (v.approvedAt.isEmpty() ? QString() : QStringLiteral(" (") + v.approvedAt +
+                                                                                      (v.reasons.isEmpty() ? QString() : QStringLiteral("; ") + v.reasons) + QLatin1Char(')'))),
+                          html(v.deniedBy + (v.denialReason.isEmpty() ? QString() : QStringLiteral(" (") + v.denialReason + QLatin1Char(')'))),
+                          html(v.createdAt), html(v.decidedAt));
+        }
+        h += QStringLiteral("</table>");
+    }
+    h += QStringLiteral("<h2>Segregation of duties</h2>");
+    if (r.sodExceptions.isEmpty()) {
+        h += QStringLiteral("<p>Exceptions: none. Every review was decided by approvers other than its requester and met its quorum.</p>");
+    } else {
+        h += QStringLiteral("<p>Exceptions: %1</p><ul>").arg(r.sodExceptions.size());
+        for (const auto& e : r.sodExceptions) h += QStringLiteral("<li>%1</li>").arg(html(e));
+        h += QStringLiteral("</ul>");
+    }
+    h += QStringLiteral("<h2>Masked values</h2>");
+    if (r.maskedEntities.isEmpty()) {
+        h += QStringLiteral("<p>Masked values: none.</p>");
+    } else {
+        h += QStringLiteral("<table border='1' cellpadding='3'><tr><th>Entity</th><th>Values masked</th></tr>");
+        for (auto it = r.maskedEntities.begin(); it != r.maskedEntities.end(); ++it) {
+            h += QStringLiteral("<tr><td>%1</td><td>%2</td></tr>").arg(html(it.key())).arg(it.value());
+        }
+        h += QStringLiteral("</table>");
+    }
+    h += QStringLiteral("<p><small>This report describes the bundle whose manifest has the SHA-256 above. The bundle, not this "
+                        "report, is the evidence: check it with <code>vigil verify-bundle</code>.</small></p>");
+    QPdfWriter pdf(pdfPath);
+    pdf.setPageSize(QPageSize(QPageSize::A4));
+    pdf.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout::Millimeter);
+    pdf.setResolution(96);  // the document lays out in screen pixels: fonts at their point size
+    pdf.setTitle(QObject::tr("Vigil evidence report %1 to %2").arg(r.rangeFrom, r.rangeTo));
+    pdf.setCreator(QStringLiteral("Vigil Console"));
+    QTextDocument doc;
+    // No ligatures: text copied out of the report (hashes above all) must be the characters
+    // written, not "ﬀ" for "ff".
+    QFont font = doc.defaultFont();
+    font.setStyleStrategy(QFont::PreferNoShaping);
+    doc.setDefaultFont(font);
+    doc.setDefaultStyleSheet(QStringLiteral("code { font-family: monospace; }"));
+    doc.setHtml(h);
+    doc.setPageSize(QSizeF(pdf.width(), pdf.height()));
+    doc.print(&pdf);
+    if (!QFile::exists(pdfPath)) {
+        if (error != nullptr) *error = QObject::tr("cannot write %1").arg(pdfPath);
+        return false;
+    }
+    return true;
+}
+
+EvidenceExport::EvidenceExport(GatewayClient& client, QObject* parent) : QObject(parent), client_(client) {}
+
+void EvidenceExport::start(const Request& request) {
+    cancel();
+    cancelled_ = false;
+    QUrlQuery q;
+    q.addQueryItem(QStringLiteral("from"), request.from.toUTC().toString(Qt::ISODate));
+    q.addQueryItem(QStringLiteral("to"), request.to.toUTC().toString(Qt::ISODate));
+    const auto add = [&](const char* name, const QString& value) {
+        if (!value.trimmed().isEmpty()) q.addQueryItem(QString::fromLatin1(name), value.trimmed());
+    };
+    add("subject", request.subject);
+    add("connection", request.connection);
+    add("model", request.model);
+    add("decision", request.decision);
+    reply_ = client_.download(QStringLiteral("/api/evidence?") + q.toString(QUrl::FullyEncoded));
+    connect(reply_, &QNetworkReply::downloadProgress, this, &EvidenceExport::progress);
+    connect(reply_, &QNetworkReply::finished, this, [this, reply = reply_.data(), request] {
+        reply->deleteLater();
+        reply_.clear();
+        if (cancelled_) {
+            emit failed(tr("cancelled"));
+            return;
+        }
+        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        const auto body = reply->readAll();
+        if (status != 200) {
+            const auto message = QJsonDocument::fromJson(body).object().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString();
+            emit failed(status == 0 ? reply->errorString() : tr("the gateway refused (%1): %2").arg(status).arg(message));
+            return;
+        }
+        auto name = QString::fromLatin1(reply->rawHeader("Content-Disposition"));
+        const auto at = name.indexOf(QStringLiteral("filename=\""));
+        name = at >= 0 ? name.mid(at + 10).section(QLatin1Char('"'), 0, 0) : QStringLiteral("vigil-evidence.zip");
+        if (name.endsWith(QStringLiteral(".zip"))) name.chop(4);
+        save(body, name, request);
+    });
+}
+
+void EvidenceExport::save(const QByteArray& zip, const QString& name, const Request& request) {
+    std::string error;
+    const auto files = readZip(std::string_view(zip.constData(), static_cast<std::size_t>(zip.size())), error);
+    if (!files) {
+        emit failed(tr("the bundle is not a readable ZIP: %1").arg(QString::fromStdString(error)));
+        return;
+    }
+    QDir destination(request.destination);
+    if (!destination.exists() && !destination.mkpath(QStringLiteral("."))) {
+        emit failed(tr("cannot create %1").arg(request.destination));
+        return;
+    }
+    QString base = name;
+    for (int n = 2; destination.exists(base) || QFile::exists(destination.filePath(base + QStringLiteral(".zip"))); ++n) {
+        base = name + QStringLiteral("-%1").arg(n);  // never overwrite an earlier export
+    }
+    const auto zipPath = destination.filePath(base + QStringLiteral(".zip"));
+    const auto bundleDir = destination.filePath(base);
+    const auto reportPath = destination.filePath(base + QStringLiteral("-report.pdf"));
+    QFile zipFile(zipPath);
+    if (!zipFile.open(QIODevice::WriteOnly) || zipFile.write(zip) != zip.size()) {
+        emit failed(tr("cannot write %1").arg(zipPath));
+        return;
+    }
+    zipFile.close();
+    QMap<QString, QByteArray> contents;
+    for (const auto& [file, bytes] : *files) {
+        const auto path = QDir(bundleDir).filePath(QString::fromStdString(file));
+        QDir().mkpath(QFileInfo(path).path());
+        QFile out(path);
+        const QByteArray data(bytes.data(), static_cast<qsizetype>(bytes.size()));
+        if (!out.open(QIODevice::WriteOnly) || out.write(data) != data.size()) {
+            emit failed(tr("cannot write %1").arg(path));
+            return;
+        }
+        contents.insert(QString::fromStdString(file), data);
+    }
+    auto report = EvidenceReport::fromBundle(contents);
+    client_.get(QStringLiteral("/api/chain/status"), [this, report, bundleDir, zipPath, reportPath](const ApiResult& status) mutable {
+        if (status.ok()) {
+            report.chainStatus = status.body.value(QStringLiteral("ok")).toBool()
+                                     ? tr("verified by the gateway through event %1, signed through %2")
+                                           .arg(status.body.value(QStringLiteral("verified_through")).toInteger())
+                                           .arg(status.body.value(QStringLiteral("signed_through")).toInteger())
+                                     : tr("BROKEN at event %1: %2")
+                                           .arg(status.body.value(QStringLiteral("broken_at")).toInteger())
+                                           .arg(status.body.value(QStringLiteral("problem")).toString());
+        } else {
+            report.chainStatus = tr("not checked (%1)").arg(status.errorMessage);
+        }
+        QString problem;
+        if (!writeEvidenceReport(report, reportPath, &problem)) {
+            emit failed(problem);
+            return;
+        }
+        emit finished(bundleDir, zipPath, reportPath);
+    });
+}
+
+void EvidenceExport::cancel() {
+    if (reply_.isNull()) return;
+    cancelled_ = true;
+    reply_->abort();
+}
+
+}  // namespace vigil::console

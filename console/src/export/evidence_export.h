@@ -1,0 +1,68 @@
+#pragma once
+
+#include <QDateTime>
+#include <QMap>
+#include <QObject>
+#include <QPointer>
+#include <QStringList>
+
+class QNetworkReply;
+
+namespace vigil::console {
+
+class GatewayClient;
+
+// What the report tells, read from a bundle's files.
+struct EvidenceReport {
+    QString rangeFrom, rangeTo, generatedAt, generatedBy, manifestSha256, keyId;
+    QString chainStatus;  // the gateway's own check at export time
+    qint64 sessions = 0, events = 0, reviews = 0;
+    QMap<QString, qint64> sessionsByDecision;
+    QMap<QString, qint64> maskedEntities;  // entity -> values masked
+    struct Review {
+        QString id, state, requester, rule, approvers, approvedAt, reasons, deniedBy, denialReason, createdAt, decidedAt;
+        int quorum = 1;
+    };
+    QList<Review> reviewList;
+    QStringList sodExceptions;  // reviews decided by their requester or short of their quorum
+
+    // From the unpacked bundle's files (name -> bytes).
+    static EvidenceReport fromBundle(const QMap<QString, QByteArray>& files);
+};
+
+// Writes the report as a PDF (QPdfWriter): period, counts by decision, every review with
+// requester, approvers, times and reasons, masked entity counts, segregation-of-duties
+// exceptions, chain status, and the manifest hash it describes.
+bool writeEvidenceReport(const EvidenceReport& report, const QString& pdfPath, QString* error);
+
+// Exports an evidence bundle from the gateway (GET /api/evidence): the ZIP and its files in
+// a directory under `destination`, and report.pdf beside them.
+class EvidenceExport : public QObject {
+    Q_OBJECT
+public:
+    struct Request {
+        QDateTime from, to;
+        QString subject, connection, model, decision;
+        QString destination;  // a directory
+    };
+    explicit EvidenceExport(GatewayClient& client, QObject* parent = nullptr);
+
+    void start(const Request& request);
+    void cancel();
+    bool running() const { return !reply_.isNull(); }
+
+signals:
+    void progress(qint64 received, qint64 total);  // total -1 when unknown
+    // The bundle's directory, its ZIP and the report.
+    void finished(const QString& bundleDir, const QString& zipPath, const QString& reportPath);
+    void failed(const QString& why);
+
+private:
+    void save(const QByteArray& zip, const QString& name, const Request& request);
+
+    GatewayClient& client_;
+    QPointer<QNetworkReply> reply_;
+    bool cancelled_ = false;
+};
+
+}  // namespace vigil::console
