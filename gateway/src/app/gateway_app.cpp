@@ -20,6 +20,7 @@
 #include "events/event_bus.h"
 #include "review/review_manager.h"
 #include "record/recorder.h"
+#include "record/siem_stream.h"
 #include "store/sqlite_store.h"
 #include "vigil/json_text.h"
 
@@ -142,6 +143,27 @@ int runGateway(const config::GatewayConfig& config) {
     } catch (const std::exception& e) {
         observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
         return 1;
+    }
+    // The SIEM stream: every event as it is committed (set before the first one).
+    std::shared_ptr<record::SiemStream> siem;  // the recorder's tap keeps it until the recorder's last event
+    if (config.siem.sink != config::SiemSettings::Sink::None) {
+        record::SiemStream::Options o;
+        o.sink = config.siem.sink == config::SiemSettings::Sink::File     ? record::SiemStream::Options::Sink::File
+                 : config.siem.sink == config::SiemSettings::Sink::Stdout ? record::SiemStream::Options::Sink::Stdout
+                                                                           : record::SiemStream::Options::Sink::Syslog;
+        o.file = config.siem.file;
+        o.host = config.siem.host;
+        o.port = config.siem.port;
+        o.tcp = config.siem.tcp;
+        o.maxQueue = static_cast<std::size_t>(config.siem.maxQueue);
+        o.productVersion = VIGIL_GATEWAY_VERSION;
+        siem = std::make_shared<record::SiemStream>(o);
+        recording.recorder->setCommitTap([siem](const record::Event& e) { siem->publish(e); });
+        observe::LogLine(observe::LogLevel::Info, "siem")
+            .str("sink", config.siem.sink == config::SiemSettings::Sink::File     ? "file:" + config.siem.file.string()
+                         : config.siem.sink == config::SiemSettings::Sink::Stdout ? std::string("stdout")
+                                                                                   : (config.siem.tcp ? "tcp:" : "udp:") + config.siem.host + ":" +
+                                                                                         std::to_string(config.siem.port));
     }
     observe::LogLine(observe::LogLevel::Info, "recording")
         .str("durability", strict ? "strict" : "relaxed")

@@ -569,6 +569,44 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
         masking.rejectUnknownKeys();
     }
 
+    if (r.find("siem") != nullptr) {
+        auto siem = r.object("siem");
+        auto& ss = config.siem;
+        int sinks = 0;
+        if (const auto file = siem.optionalString("file")) {
+            ss.sink = SiemSettings::Sink::File;
+            ss.file = resolvePath(origin, expandEnvironment(siem, siem.keyPath("file"), *file));
+            ++sinks;
+        }
+        if (const json* out = siem.find("stdout")) {
+            if (!out->is_boolean()) siem.fail(siem.keyPath("stdout"), "must be true or false");
+            if (out->get<bool>()) {
+                ss.sink = SiemSettings::Sink::Stdout;
+                ++sinks;
+            }
+        }
+        if (siem.find("syslog") != nullptr) {
+            auto syslog = siem.object("syslog");
+            const auto address = syslog.requiredString("address");
+            const auto colon = address.rfind(':');
+            int port = 0;
+            if (colon == std::string::npos || colon == 0 || (port = std::atoi(address.c_str() + colon + 1)) <= 0 || port > 65535) {
+                syslog.fail(syslog.keyPath("address"), "must be HOST:PORT, such as 127.0.0.1:514 (got \"" + address + "\")");
+            }
+            ss.host = address.substr(0, colon);
+            ss.port = static_cast<std::uint16_t>(port);
+            const auto protocol = syslog.optionalString("protocol").value_or("udp");
+            if (protocol != "udp" && protocol != "tcp") syslog.fail(syslog.keyPath("protocol"), "must be udp or tcp (got \"" + protocol + "\")");
+            ss.tcp = protocol == "tcp";
+            syslog.rejectUnknownKeys();
+            ss.sink = SiemSettings::Sink::Syslog;
+            ++sinks;
+        }
+        if (sinks > 1) siem.fail("siem", "names more than one sink: choose one of file, stdout, syslog");
+        ss.maxQueue = siem.integer("max_queue", ss.maxQueue, 100, 10'000'000);
+        siem.rejectUnknownKeys();
+    }
+
     if (r.find("reviews") != nullptr) {
         auto reviews = r.object("reviews");
         auto& rs = config.reviews;

@@ -151,6 +151,17 @@ struct ReviewSettings {
     std::int64_t maxQueuedBytes = 4 * 1024 * 1024;  // /api/events: per client, beyond: closed (1008)
 };
 
+// The SIEM stream (docs/evidence.md): every recorded event as an OCSF-shaped JSON line.
+struct SiemSettings {
+    enum class Sink { None, File, Stdout, Syslog };
+    Sink sink = Sink::None;
+    std::filesystem::path file;  // File: appended to
+    std::string host;            // Syslog
+    std::uint16_t port = 514;
+    bool tcp = false;            // Syslog over TCP (RFC 6587 octet counting), else UDP
+    std::int64_t maxQueue = 100'000;  // events waiting for a slow sink; beyond: dropped and counted
+};
+
 struct GatewayConfig {
     std::filesystem::path sourceFile;
     std::vector<Listener> listeners;
@@ -166,6 +177,7 @@ struct GatewayConfig {
     RecordingSettings recording;
     MaskingSettings masking;
     ReviewSettings reviews;
+    SiemSettings siem;
     std::vector<ModelPrice> prices;
     std::optional<PolicySettings> policy;  // none: every request that passes the role check is allowed
 

@@ -269,6 +269,9 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
     }
     head_ = head;
     committedSeq_.store(head.seq);
+    if (commitTap_) {
+        for (const auto& e : batch.events) commitTap_(e);
+    }
     if (!healthy_.exchange(true)) observe::LogLine(observe::LogLevel::Info, "recording resumed");
     return true;
 }

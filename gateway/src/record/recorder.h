@@ -96,6 +96,9 @@ public:
     // thread: the live event stream's per-session subscriptions. Set before serving.
     using Tap = std::function<void(const std::string&, const std::string&, const std::string&)>;
     void setTap(Tap tap) { tap_ = std::move(tap); }
+    // Called on the writer thread with every event once it is committed (numbered and
+    // hashed): the SIEM stream. Must not block. Set before serving.
+    void setCommitTap(std::function<void(const Event&)> tap) { commitTap_ = std::move(tap); }
 
 private:
     struct Pending {
@@ -122,6 +125,7 @@ private:
 
     std::unique_ptr<EventStore> store_;
     Tap tap_;
+    std::function<void(const Event&)> commitTap_;
     SigningKey key_;
     Options options_;
     Clock clock_;
