@@ -5,6 +5,7 @@
 
 #include <QAbstractItemModelTester>
 #include <QComboBox>
+#include <QFileInfo>
 #include <QCryptographicHash>
 #include <QDateTimeEdit>
 #include <QProcess>
@@ -307,12 +308,15 @@ private slots:
         QCOMPARE(dialog->findChild<QProgressBar*>(QStringLiteral("exportProgressBar"))->value(), 100);
         QVERIFY(QFile::exists(dialog->lastZip()));
 
-        // The bundle verifies offline.
-        QProcess verify;
-        verify.start(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify-bundle"), dialog->lastZip()});
-        QVERIFY(verify.waitForFinished(30000));
-        const auto verified = verify.readAllStandardOutput();
-        QVERIFY2(verify.exitCode() == 0, verified.constData());
+        // The bundle verifies offline, as the ZIP and as the directory with the report in it.
+        QCOMPARE(QFileInfo(dialog->lastReport()).fileName(), QStringLiteral("report.pdf"));
+        for (const auto& bundle : {dialog->lastZip(), QFileInfo(dialog->lastReport()).path()}) {
+            QProcess verify;
+            verify.start(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify-bundle"), bundle});
+            QVERIFY(verify.waitForFinished(30000));
+            const auto verified = verify.readAllStandardOutput();
+            QVERIFY2(verify.exitCode() == 0, verified.constData());
+        }
 
         // The report says what is in it.
         QProcess text;

@@ -225,7 +225,7 @@ void EvidenceExport::save(const QByteArray& zip, const QString& name, const Requ
     }
     const auto zipPath = destination.filePath(base + QStringLiteral(".zip"));
     const auto bundleDir = destination.filePath(base);
-    const auto reportPath = destination.filePath(base + QStringLiteral("-report.pdf"));
+    const auto reportPath = QDir(bundleDir).filePath(QStringLiteral("report.pdf"));
     QFile zipFile(zipPath);
     if (!zipFile.open(QIODevice::WriteOnly) || zipFile.write(zip) != zip.size()) {
         emit failed(tr("cannot write %1").arg(zipPath));

@@ -35,8 +35,9 @@ struct EvidenceReport {
 // exceptions, chain status, and the manifest hash it describes.
 bool writeEvidenceReport(const EvidenceReport& report, const QString& pdfPath, QString* error);
 
-// Exports an evidence bundle from the gateway (GET /api/evidence): the ZIP and its files in
-// a directory under `destination`, and report.pdf beside them.
+// Exports an evidence bundle from the gateway (GET /api/evidence): the ZIP as received, its
+// files in a directory beside it, and report.pdf added to that directory (the report is a
+// reading aid, not signed: it states the manifest hash it describes).
 class EvidenceExport : public QObject {
     Q_OBJECT
 public:

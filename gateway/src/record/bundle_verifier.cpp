@@ -150,7 +150,8 @@ static BundleReport verifyDirectory(const fs::path& bundle, const std::string& p
     for (const auto& entry : fs::recursive_directory_iterator(bundle, ec)) {
         if (!entry.is_regular_file()) continue;
         const auto name = fs::relative(entry.path(), bundle).generic_string();
-        if (name == "manifest.json" || name == "manifest.sig") continue;
+        // The console's report.pdf is a reading aid beside the evidence, not part of it.
+        if (name == "manifest.json" || name == "manifest.sig" || name == "report.pdf") continue;
         if (!files.contains(name) && !manifest["files"].contains(name)) problems.push_back(name + ": not listed in the manifest");
     }
 
