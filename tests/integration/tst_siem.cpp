@@ -109,6 +109,11 @@ private slots:
             dir, config(dir, {{QStringLiteral("syslog"), QJsonObject{{QStringLiteral("address"), QStringLiteral("127.0.0.1:%1").arg(collector.localPort())}}}}),
             kUpstreamKey);
         QVERIFY(gateway);
+        // One request too large for a datagram first: skipped and said so, the stream goes on.
+        QCOMPARE(httpRequest(gateway->url(), "POST", "/v1/chat/completions", chatBody(QString(70'000, QLatin1Char('x'))),
+                             {{"Content-Type", "application/json"}})
+                     .status,
+                 200);
         QCOMPARE(httpRequest(gateway->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello udp")),
                              {{"Content-Type", "application/json"}})
                      .status,
@@ -127,6 +132,7 @@ private slots:
             }(),
             5000);
         QVERIFY2(malformed.isEmpty(), malformed.constData());
+        QTRY_VERIFY(!gateway->logLines(QStringLiteral("siem event too large")).isEmpty());
         QVERIFY(operations.contains(QStringLiteral("gateway.started")));
         QVERIFY(operations.contains(QStringLiteral("request.received")));
         QCOMPARE(gateway->terminate(), 0);

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 
@@ -143,6 +144,16 @@ bool SiemStream::deliver(const std::string& line) {
     std::size_t sent = 0;
     while (sent < message.size()) {
         const auto n = ::send(fd_, message.data() + sent, message.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && !options_.tcp && errno == EMSGSIZE) {
+            // One event larger than a datagram (a long prompt, a policy's text) cannot go over
+            // UDP: it is skipped, counted and logged, and the stream goes on.
+            std::lock_guard lock(mutex_);
+            ++dropped_;
+            observe::LogLine(observe::LogLevel::Warn, "siem event too large")
+                .num("bytes", static_cast<std::int64_t>(message.size()))
+                .str("effect", "not sent over UDP syslog (use TCP or a file for large events); the chain keeps it");
+            return true;
+        }
         if (n <= 0) {
             ::close(fd_);
             fd_ = -1;
