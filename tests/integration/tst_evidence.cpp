@@ -339,6 +339,44 @@ private slots:
         QVERIFY(!r.out.contains(QStringLiteral("SHA-256 differs")));  // the files and the chain themselves are intact
     }
 
+    // Exported from a live store: events written after the newest checkpoint are left out
+    // (and counted); the bundle still verifies.
+    void eventsAfterTheNewestCheckpointAreLeftOut() {
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        const auto frank = createApiKey(db(), QStringLiteral("frank"), QStringLiteral("requester"));
+        auto config = basicGatewayConfig(mock->url());
+        config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), db()}});
+        auto post = [&](const QString& url) {
+            return httpRequest(url, "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
+                               {{"Authorization", "Bearer " + frank.toLatin1()}, {"Content-Type", "application/json"}, {"X-Vigil-Session", "frank-long"}});
+        };
+        {
+            auto gateway = startGateway(dir_, config, kUpstreamKey);
+            QVERIFY(gateway);
+            QCOMPARE(post(gateway->url()).status, 200);
+            QCOMPARE(gateway->terminate(), 0);  // signs a checkpoint at shutdown
+        }
+        // Now a gateway that signs rarely: the second request's events stay unsigned for a while.
+        config.insert(QStringLiteral("recording"), QJsonObject{{QStringLiteral("checkpoint_every"), 1000000},
+                                                               {QStringLiteral("checkpoint_interval_ms"), 3600000}});
+        auto gateway = startGateway(dir_, config, kUpstreamKey);
+        QVERIFY(gateway);
+        QCOMPARE(post(gateway->url()).status, 200);
+        QTest::qWait(300);  // the sessions index is written a little after the events
+        const auto out = path(QStringLiteral("live-bundle"));
+        const auto e = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"),
+                                 QDateTime::currentDateTimeUtc().addSecs(60).toString(Qt::ISODate), QStringLiteral("--subject"),
+                                 QStringLiteral("apikey:frank"), QStringLiteral("--out"), out});
+        QVERIFY2(e.exitCode == 0, qPrintable(e.out));
+        const auto manifest = QJsonDocument::fromJson(readAll(out + QStringLiteral("/manifest.json"))).object();
+        QVERIFY(manifest.value(QStringLiteral("events_after_last_checkpoint_excluded")).toInt() > 0);
+        const auto v = runVigil({QStringLiteral("verify-bundle"), out, QStringLiteral("--pubkey"), pubkey_});
+        QVERIFY2(v.exitCode == 0, qPrintable(v.out));
+        QCOMPARE(gateway->terminate(), 0);
+    }
+
     void badExportRequestsAreRefused() {
         auto r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), to_, QStringLiteral("--to"), from_,
                         QStringLiteral("--out"), path(QStringLiteral("empty-range"))});

@@ -171,10 +171,14 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
 
         // 2. Their events, and the signed checkpoints around them.
         std::set<std::int64_t> inScope;
+        std::map<std::string, std::int64_t> firstSeqOf;  // session -> its first event
         for (const auto& [id, s] : sessions) {
-            Stmt q(db.get(), "SELECT seq FROM event_sessions WHERE session_id = ?");
+            Stmt q(db.get(), "SELECT seq FROM event_sessions WHERE session_id = ? ORDER BY seq");
             q.bind(1, id);
-            while (q.row()) inScope.insert(q.integer(0));
+            while (q.row()) {
+                inScope.insert(q.integer(0));
+                firstSeqOf.emplace(id, q.integer(0));
+            }
         }
         if (inScope.empty()) {
             result.error = "the sessions in scope have no events in the index (is the database a complete copy?)";
@@ -194,11 +198,31 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
             q.bind(1, lastInScope);
             if (q.row() && !q.null(0)) closing = q.integer(0);
         }
+        std::int64_t unsignedExcluded = 0;
         if (closing == 0) {
-            result.error = "the newest events in scope (up to " + std::to_string(lastInScope) +
-                           ") are not yet covered by a signed checkpoint; the gateway signs one every few seconds "
-                           "and at shutdown: export again shortly";
-            return result;
+            // Requests still running wrote events after the newest checkpoint: the bundle
+            // covers the chain up to that checkpoint, and says how many events it leaves out.
+            Stmt q(db.get(), "SELECT coalesce(max(seq), 0) FROM checkpoints");
+            if (q.row()) closing = q.integer(0);
+            if (closing < firstInScope) {
+                result.error = "the events in scope (from " + std::to_string(firstInScope) +
+                               ") are not yet covered by a signed checkpoint; the gateway signs one every few seconds "
+                               "and at shutdown: export again shortly";
+                return result;
+            }
+            for (auto it = inScope.upper_bound(closing); it != inScope.end();) {
+                it = inScope.erase(it);
+                ++unsignedExcluded;
+            }
+            // A session that began after the checkpoint is not in this bundle at all.
+            for (auto it = sessions.begin(); it != sessions.end();) {
+                const auto first = firstSeqOf.find(it->first);
+                if (first == firstSeqOf.end() || first->second > closing) {
+                    it = sessions.erase(it);
+                } else {
+                    ++it;
+                }
+            }
         }
 
         fs::create_directories(outDir / "policies");
@@ -346,6 +370,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
              {{"first_seq", firstSeq}, {"last_seq", closing}, {"first_prev_hash", firstPrevHash}, {"last_hash", lastHash},
               {"anchor_checkpoint", anchor}, {"closing_checkpoint", closing}, {"checkpoints", checkpointSeqs}}},
             {"policies_missing", policiesMissing},
+            {"events_after_last_checkpoint_excluded", unsignedExcluded},
             {"key_id", key.keyId()},
             {"files", hashes},
         };
