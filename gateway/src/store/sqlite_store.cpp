@@ -223,7 +223,24 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, Durability durabilit
     migrate();
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+    for (auto* st : {begin_, commit_, insertEvent_}) sqlite3_finalize(st);
+    sqlite3_close(db_);
+}
+
+sqlite3_stmt* SqliteStore::prepared(sqlite3_stmt*& slot, const char* sql) {
+    if (slot == nullptr && sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot, nullptr) != SQLITE_OK) {
+        throw StoreError(std::string("SQLite: ") + sqlite3_errmsg(db_));
+    }
+    return slot;
+}
+
+bool SqliteStore::run(sqlite3_stmt*& slot, const char* sql) {
+    auto* st = prepared(slot, sql);
+    const int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE;
+}
 
 void SqliteStore::exec(const char* sql) {
     char* error = nullptr;
@@ -408,7 +425,7 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
             if (active) sqlite3_exec(store->db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
         }
     } restore{this, lazy};
-    exec("BEGIN IMMEDIATE");
+    if (!run(begin_, "BEGIN IMMEDIATE")) throw StoreError(std::string("cannot begin a transaction: ") + sqlite3_errmsg(db_));
     try {
         if (batch.purgeThrough) {
             Statement events(db_, "DELETE FROM events WHERE seq <= ?");
@@ -439,18 +456,22 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
             }
         }
         if (!batch.events.empty()) {
-            Statement s(db_, "INSERT INTO events (seq, session_id, ts_us, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)");
+            auto* s = prepared(insertEvent_,
+                               "INSERT INTO events (seq, session_id, ts_us, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)");
             for (const auto& e : batch.events) {
-                s.bind(1, e.seq);
-                s.bind(2, e.sessionId);
-                s.bind(3, e.timeMicros);
-                s.bind(4, e.type);
-                s.bind(5, e.payload);
-                s.bindBlob(6, e.prevHash);
-                s.bindBlob(7, e.hash);
-                if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot store an event: ") + sqlite3_errmsg(db_));
-                s.reset();
+                // The batch outlives the statement's use: no copies of the payloads.
+                sqlite3_bind_int64(s, 1, e.seq);
+                sqlite3_bind_text(s, 2, e.sessionId.data(), static_cast<int>(e.sessionId.size()), SQLITE_STATIC);
+                sqlite3_bind_int64(s, 3, e.timeMicros);
+                sqlite3_bind_text(s, 4, e.type.data(), static_cast<int>(e.type.size()), SQLITE_STATIC);
+                sqlite3_bind_text(s, 5, e.payload.data(), static_cast<int>(e.payload.size()), SQLITE_STATIC);
+                sqlite3_bind_blob(s, 6, e.prevHash.data(), static_cast<int>(e.prevHash.size()), SQLITE_STATIC);
+                sqlite3_bind_blob(s, 7, e.hash.data(), static_cast<int>(e.hash.size()), SQLITE_STATIC);
+                const int rc = sqlite3_step(s);
+                sqlite3_reset(s);
+                if (rc != SQLITE_DONE) throw StoreError(std::string("cannot store an event: ") + sqlite3_errmsg(db_));
             }
+            sqlite3_clear_bindings(s);
         }
         if (!batch.index.empty()) writeIndex(batch.index);
         if (!batch.eventSessions.empty()) {
@@ -481,7 +502,7 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
         throw;
     }
     // With synchronous=FULL the commit returns once the WAL is on disk.
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    if (!run(commit_, "COMMIT")) {
         const std::string message = sqlite3_errmsg(db_);
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         throw StoreError("cannot commit the recording: " + message);

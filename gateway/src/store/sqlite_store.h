@@ -10,6 +10,7 @@
 #include "record/event_store.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace vigil::store {
 
@@ -87,9 +88,16 @@ private:
     void writeIndex(const std::vector<record::RequestIndex>& rows);
     std::vector<record::ReviewRow> reviews(const char* where, const std::string& arg);
 
+    // Statements of the recorder's hot path, prepared once (a commit per request at low load).
+    sqlite3_stmt* prepared(sqlite3_stmt*& slot, const char* sql);
+    bool run(sqlite3_stmt*& slot, const char* sql);  // a statement without results
+
     sqlite3* db_ = nullptr;
     std::string path_;
     Durability durability_ = Durability::Full;
+    sqlite3_stmt* begin_ = nullptr;
+    sqlite3_stmt* commit_ = nullptr;
+    sqlite3_stmt* insertEvent_ = nullptr;
 };
 
 // The recorder's store on SQLite: its own connection, used by the writer thread only.
