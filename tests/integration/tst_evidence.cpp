@@ -230,6 +230,17 @@ private slots:
         QVERIFY2(r.out.contains(QStringLiteral("manifest.sig: the signature does not verify")), qPrintable(r.out));
     }
 
+    // A crafted manifest (wrong types everywhere) fails with messages, never a crash.
+    void aCraftedManifestFailsCleanly() {
+        const auto copy = copyOfBundle(QStringLiteral("crafted"));
+        QVERIFY(writeAll(copy + QStringLiteral("/manifest.json"),
+                         R"({"format":"vigil.evidence.v1","files":5,"chain":"x","counts":[],"range":null,"key_id":7})"));
+        const auto r = runVigil({QStringLiteral("verify-bundle"), copy, QStringLiteral("--pubkey"), pubkey_});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(QStringLiteral("FAILED")), qPrintable(r.out));
+        QVERIFY(r.out.contains(QStringLiteral("manifest.sig: the signature does not verify")));
+    }
+
     void aWrongKeyIsNamed() {
         const auto other = vigil::record::SigningKey::generate();
         const auto pem = path(QStringLiteral("other-public.pem"));

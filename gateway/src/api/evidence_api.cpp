@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <charconv>
 
 #include "api/recording_api.h"
@@ -87,9 +89,11 @@ net::LocalResponse EvidenceApi::handle(const net::RequestView& request, std::str
     // The export itself goes into the chain, with a checkpoint, before the bundle is made.
     json exported = {{"by", who.subject}, {"method", std::string(auth::methodName(who.method))},
                      {"from", RecordingApi::formatTime(*from)}, {"to", RecordingApi::formatTime(*to)}, {"filters", filters}};
-    std::atomic<bool> durable{false};
-    recorder_->recordAndSign("gateway", "evidence.exported", exported.dump(), [&durable](bool ok) { durable = ok; });
-    if (!recorder_->flush() || !durable.load()) {
+    // Waits for that one commit (not for the whole queue, which steady traffic keeps busy).
+    auto committed = std::make_shared<std::promise<bool>>();
+    auto done = committed->get_future();
+    recorder_->recordAndSign("gateway", "evidence.exported", exported.dump(), [committed](bool ok) { committed->set_value(ok); });
+    if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready || !done.get()) {
         return fail(DetailsCode::RecordingUnavailable, "the export could not be recorded, so no bundle is made", requestId);
     }
 

@@ -958,7 +958,7 @@ net::Action Pipeline::reviewGate(RequestContext& context, std::size_t next) {
     const std::string connection = config_->connections[*context.connection].name;
     if (spec.mode == policy::ReviewSpec::Mode::Ticket) {
         const auto bodyHash = crypto::toHex(crypto::sha256(context.request->body));
-        if (auto released = manager.releaseGrant(context.identity->subject, connection, bodyHash, context.requestId,
+        if (auto released = manager.releaseGrant(context.identity->subject, context.identity->issuer, connection, bodyHash, context.requestId,
                                                  context.sessionId)) {
             context.releasedReview = released->id;
             return forwardNow(context);

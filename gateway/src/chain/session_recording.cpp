@@ -91,7 +91,8 @@ void SessionRecording::begin(const Request& r) {
     if (r.decision != nullptr) {
         const auto& d = *r.decision;
         JsonObjectWriter decision;
-        decision.str("action", policy::actionName(d.action))
+        decision.str("request_id", requestId_)
+            .str("action", policy::actionName(d.action))
             .strings("rules", d.rules)
             .boolean("by_default", d.byDefault)
             .str("policy_version", d.policyVersion);
@@ -106,6 +107,7 @@ void SessionRecording::begin(const Request& r) {
 void SessionRecording::upstreamStarted(std::string_view connection, std::string_view target) {
     recorder_.recordSoon(sessionId_, "upstream.started",
                      JsonObjectWriter()
+                         .str("request_id", requestId_)
                          .num("offset_us", offsetMicros())
                          .str("connection", connection)
                          .str("target", target)

@@ -366,6 +366,12 @@ private:
             planned.duration = Clock::now() - start;
             if (!co_await passGate(observer->beforeFinish(original.body, planned), *observer)) {
                 refused = observer->onFinishRefused();
+                if (original.continuesStream) {
+                    // The client already reads an event stream: the refusal ends it as an event.
+                    refused.body = asEvent(refused.body, true);
+                    refused.continuesStream = true;
+                    refused.closeConnection = true;
+                }
                 response = &refused;
             }
         }

@@ -93,21 +93,39 @@ BundleReport verifyBundle(const fs::path& bundle, const std::string& publicKeyPe
     return report;
 }
 
+static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPem, BundleReport& report);
+
 static BundleReport verifyDirectory(const fs::path& bundle, const std::string& publicKeyPem) {
+    // A crafted bundle must fail with a message (and those found before), never crash.
     BundleReport report;
+    try {
+        verifyChecked(bundle, publicKeyPem, report);
+    } catch (const std::exception& e) {
+        report.problems.push_back(std::string("the bundle is malformed: ") + e.what());
+        report.ok = false;
+    }
+    return report;
+}
+
+static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPem, BundleReport& report) {
     auto& problems = report.problems;
     const auto manifestText = readFile(bundle / "manifest.json");
     const auto signatureText = readFile(bundle / "manifest.sig");
     if (!manifestText || !signatureText) {
         problems.push_back(std::string("the bundle has no ") + (!manifestText ? "manifest.json" : "manifest.sig") +
                            " (is " + bundle.string() + " an evidence bundle?)");
-        return report;
+        return;
     }
     const auto manifest = json::parse(*manifestText, nullptr, false);
     if (!manifest.is_object() || manifest.value("format", "") != "vigil.evidence.v1") {
         problems.push_back("manifest.json is not a vigil.evidence.v1 manifest");
-        return report;
+        return;
     }
+    static const json kEmpty = json::object();
+    auto member = [&](const char* key) -> const json& {
+        const auto it = manifest.find(key);
+        return it != manifest.end() && it->is_object() ? *it : kEmpty;
+    };
     std::string pem = publicKeyPem;
     if (pem.empty()) {
         report.keyFromBundle = true;
@@ -115,7 +133,7 @@ static BundleReport verifyDirectory(const fs::path& bundle, const std::string& p
     }
     if (pem.empty()) {
         problems.push_back("no public key: pass --pubkey, or keep public-key.pem in the bundle");
-        return report;
+        return;
     }
     report.keyId = keyIdOfPem(pem);
     std::string sig = *signatureText;
@@ -129,12 +147,12 @@ static BundleReport verifyDirectory(const fs::path& bundle, const std::string& p
         problems.push_back("manifest.json names key " + manifest.value("key_id", std::string("(none)")) + ", not the key checked (" +
                            report.keyId + ")");
     }
-    report.range = manifest["range"].value("from", "") + " to " + manifest["range"].value("to", "");
+    report.range = member("range").value("from", "") + " to " + member("range").value("to", "");
 
     // Every file as the manifest hashed it; nothing added.
     std::map<std::string, std::string> files;
-    if (manifest.contains("files") && manifest["files"].is_object()) {
-        for (const auto& [name, hash] : manifest["files"].items()) {
+    {
+        for (const auto& [name, hash] : member("files").items()) {
             const auto bytes = readFile(bundle / name);
             if (!bytes) {
                 problems.push_back(name + ": missing (the manifest lists it)");
@@ -152,12 +170,12 @@ static BundleReport verifyDirectory(const fs::path& bundle, const std::string& p
         const auto name = fs::relative(entry.path(), bundle).generic_string();
         // The console's report.pdf is a reading aid beside the evidence, not part of it.
         if (name == "manifest.json" || name == "manifest.sig" || name == "report.pdf") continue;
-        if (!files.contains(name) && !manifest["files"].contains(name)) problems.push_back(name + ": not listed in the manifest");
+        if (!files.contains(name) && !member("files").contains(name)) problems.push_back(name + ": not listed in the manifest");
     }
 
     // The chain: contiguous, linked, every full event's hash recomputed, every checkpoint
     // signed and naming the hash of its event.
-    const auto& chainInfo = manifest["chain"];
+    const auto& chainInfo = member("chain");
     const auto firstSeq = chainInfo.value("first_seq", std::int64_t{0});
     const auto lastSeq = chainInfo.value("last_seq", std::int64_t{0});
     const auto anchor = chainInfo.value("anchor_checkpoint", std::int64_t{0});
@@ -254,7 +272,7 @@ static BundleReport verifyDirectory(const fs::path& bundle, const std::string& p
         if (!listed.contains(id)) problems.push_back("events of session " + id + " are in the bundle, but the session is not listed");
     }
     report.sessions = static_cast<std::int64_t>(listed.size());
-    const auto& counts = manifest["counts"];
+    const auto& counts = member("counts");
     if (counts.value("sessions", std::int64_t{-1}) != report.sessions) {
         problems.push_back("the manifest counts " + std::to_string(counts.value("sessions", std::int64_t{-1})) + " sessions, the bundle has " +
                            std::to_string(report.sessions));
@@ -291,24 +309,39 @@ static BundleReport verifyDirectory(const fs::path& bundle, const std::string& p
     std::map<std::string, std::vector<const Full*>> bySession;
     for (const auto& f : full) bySession[f.session].push_back(&f);
     for (const auto& [session, events] : bySession) {
-        bool needsReview = false;
-        std::optional<std::string> released;
+        // Per request: several may run in one session at once (X-Vigil-Session is the
+        // caller's to choose), so the events are matched by their request id; recordings
+        // whose events carry none fall back to the last request received.
+        struct Request {
+            bool needsReview = false;
+            std::optional<std::string> released;
+        };
+        std::map<std::string, Request> requests;
+        std::string current;
         for (const auto* f : events) {
+            std::string rid;
+            if (f->payload.is_object() && f->payload.contains("request_id") && f->payload["request_id"].is_string() &&
+                !f->type.starts_with("review.approv") && f->type != "review.pending" && f->type != "review.denied") {
+                rid = f->payload["request_id"].get<std::string>();
+            }
             if (f->type == "request.received") {
-                needsReview = false;
-                released.reset();
-            } else if (f->type == "decision" && f->payload.is_object()) {
-                needsReview = f->payload.value("action", "") == "review";
+                current = rid;
+                requests[rid] = Request{};
+                continue;
+            }
+            auto& request = requests[rid.empty() ? current : rid];
+            if (f->type == "decision" && f->payload.is_object()) {
+                request.needsReview = f->payload.value("action", "") == "review";
             } else if (f->type == "review.released" && f->payload.is_object() && f->payload.contains("review_id")) {
-                released = f->payload["review_id"].get<std::string>();
-                const auto it = approvedAt.find(*released);
+                request.released = f->payload["review_id"].get<std::string>();
+                const auto it = approvedAt.find(*request.released);
                 if (it == approvedAt.end() || it->second > f->seq) {
-                    problems.push_back("session " + session + ": released under review " + *released +
+                    problems.push_back("session " + session + ": released under review " + *request.released +
                                        (it == approvedAt.end() ? ", whose approval is not in the bundle" : ", approved only later"));
                 }
-            } else if (f->type == "upstream.started" && needsReview) {
+            } else if (f->type == "upstream.started" && request.needsReview) {
                 ++report.reviewedRequests;
-                if (!released) {
+                if (!request.released) {
                     problems.push_back("session " + session + ": a request that needed a review was forwarded without an approval (event " +
                                        std::to_string(f->seq) + ")");
                 }
@@ -316,7 +349,7 @@ static BundleReport verifyDirectory(const fs::path& bundle, const std::string& p
         }
     }
     report.ok = problems.empty();
-    return report;
+    return;
 }
 
 }  // namespace vigil::record

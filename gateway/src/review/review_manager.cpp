@@ -224,14 +224,15 @@ void ReviewManager::cancel(const std::string& id, const std::string& reason) {
     wakeWaiting();
 }
 
-std::optional<Review> ReviewManager::releaseGrant(const std::string& subject, const std::string& connection,
+std::optional<Review> ReviewManager::releaseGrant(const std::string& subject, const std::string& issuer, const std::string& connection,
                                                   const std::string& bodySha256, const std::string& requestId,
                                                   const std::string& sessionId) {
     std::lock_guard lock(mutex_);
     const auto t = now();
     for (auto& [id, e] : reviews_) {
         auto& r = e.review;
-        if (!r.grantOpen(t) || r.requester.subject != subject || r.connection != connection || r.bodySha256 != bodySha256) {
+        if (!r.grantOpen(t) || r.requester.subject != subject || r.requester.issuer != issuer || r.connection != connection ||
+            r.bodySha256 != bodySha256) {
             continue;
         }
         r.releasedMicros = t;
@@ -319,6 +320,7 @@ ReviewManager::Verdict ReviewManager::decideLocked(const std::string& id, const 
         r.state = Review::State::Denied;
         r.decidedMicros = t;
         emitLocked(r, "review.denied", "review.decided", done, change);
+        v.review = r;  // before finishLocked: pruning may erase the entry
         finishLocked(e);
     } else {
         r.approvals.push_back(verdict);
@@ -329,12 +331,13 @@ ReviewManager::Verdict ReviewManager::decideLocked(const std::string& id, const 
                 r.grantUntilMicros = t + std::chrono::duration_cast<std::chrono::microseconds>(options_.grantWindow).count();
             }
             emitLocked(r, "review.approved", "review.decided", done, change);
+            v.review = r;
             finishLocked(e);
         } else {
             emitLocked(r, "review.approval", "review.updated", done, change);
+            v.review = r;
         }
     }
-    v.review = r;
     v.durable = gate;
     return v;
 }

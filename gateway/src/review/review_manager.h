@@ -76,7 +76,7 @@ public:
     void cancel(const std::string& id, const std::string& reason);
     // Ticket mode: an approved, unused grant for the same caller, connection and body is
     // released to `requestId` (exactly once); the released review.
-    std::optional<Review> releaseGrant(const std::string& subject, const std::string& connection,
+    std::optional<Review> releaseGrant(const std::string& subject, const std::string& issuer, const std::string& connection,
                                        const std::string& bodySha256, const std::string& requestId,
                                        const std::string& sessionId);
 

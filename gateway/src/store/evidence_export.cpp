@@ -245,7 +245,8 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
                 }
                 lastHash = record::toHex(hash);
                 json line;
-                if (inScope.contains(seq)) {
+                // In scope by the event's own session (the index may lag behind the events).
+                if (sessions.contains(q.text(1))) {
                     const auto type = q.text(3);
                     const auto payload = q.text(4);
                     line = {{"seq", seq},          {"time_us", q.integer(2)},       {"session_id", q.text(1)}, {"type", type},

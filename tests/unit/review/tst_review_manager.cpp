@@ -168,22 +168,23 @@ private slots:
         QCOMPARE(again->id, t->id);
         QVERIFY(again->reused);
         QCOMPARE(m->pendingCount(), std::size_t{1});
-        QVERIFY(!m->releaseGrant("apikey:alice", "openai", "body-hash-1", "r2", "s2"));  // not approved yet
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-1", "r2", "s2"));  // not approved yet
         QVERIFY(!m->decide(t->id, person("apikey:bob", {"approver"}), true, "").error);
         QCOMPARE(m->get(t->id)->grantUntilMicros, kStart + 600'000'000);
-        QVERIFY(!m->releaseGrant("apikey:eve", "openai", "body-hash-1", "r2", "s2"));      // someone else
-        QVERIFY(!m->releaseGrant("apikey:alice", "other", "body-hash-1", "r2", "s2"));     // another connection
-        QVERIFY(!m->releaseGrant("apikey:alice", "openai", "body-hash-2", "r2", "s2"));    // another body
-        const auto released = m->releaseGrant("apikey:alice", "openai", "body-hash-1", "r2", "s2");
+        QVERIFY(!m->releaseGrant("apikey:eve", "vigil", "openai", "body-hash-1", "r2", "s2"));      // someone else
+        QVERIFY(!m->releaseGrant("apikey:alice", "https://other-idp.example", "openai", "body-hash-1", "r2", "s2"));  // same name, another issuer
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "other", "body-hash-1", "r2", "s2"));     // another connection
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-2", "r2", "s2"));    // another body
+        const auto released = m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-1", "r2", "s2");
         QVERIFY(released);
         QCOMPARE(released->releasedRequestId, std::string("r2"));
         QCOMPARE(pushed_.back(), std::string("review.released"));
-        QVERIFY(!m->releaseGrant("apikey:alice", "openai", "body-hash-1", "r3", "s3"));    // once only
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-1", "r3", "s3"));    // once only
 
         const auto late = m->create(draft("apikey:alice", review::Review::Mode::Ticket, 1, "body-hash-3"), std::chrono::seconds(60));
         QVERIFY(!m->decide(late->id, person("apikey:bob", {"approver"}), true, "").error);
         now_ = kStart + 601'000'000;
-        QVERIFY(!m->releaseGrant("apikey:alice", "openai", "body-hash-3", "r4", "s4"));    // window passed
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-3", "r4", "s4"));    // window passed
     }
 
     void tooManyPendingReviewsAreRefused() {
@@ -224,7 +225,7 @@ private slots:
         QVERIFY(m.get(hold.id)->endReason.find("restarted") != std::string::npos);
         QVERIFY(m.get(ticket.id)->pending());
         QCOMPARE(m.pendingCount(), std::size_t{1});
-        QVERIFY(m.releaseGrant("apikey:alice", "openai", "body-hash-9", "r", "s"));
+        QVERIFY(m.releaseGrant("apikey:alice", "vigil", "openai", "body-hash-9", "r", "s"));
         QVERIFY(!m.get(used.id));  // nothing left to do with it: not kept
     }
 
