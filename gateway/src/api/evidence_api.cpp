@@ -31,16 +31,16 @@ net::LocalResponse fail(DetailsCode code, const std::string& message, std::strin
 EvidenceApi::EvidenceApi(std::filesystem::path database, std::shared_ptr<record::Recorder> recorder)
     : database_(std::move(database)), recorder_(std::move(recorder)) {}
 
-net::LocalResponse EvidenceApi::handle(const net::RequestView& request, std::string_view requestId, const auth::Identity& who) {
+EvidenceApi::Prepared EvidenceApi::prepare(const net::RequestView& request, std::string_view requestId, const auth::Identity& who) {
     if (request.method != "GET") {
         auto r = fail(DetailsCode::MethodNotAllowed, "/api/evidence accepts GET only", requestId);
         r.headers.push_back({"Allow", "GET"});
-        return r;
+        return {std::move(r), {}};
     }
     const auto path = request.path();
     const auto query = request.target.size() > path.size() ? request.target.substr(path.size() + 1) : std::string_view();
     const auto parsed = parseQuery(query);
-    if (!parsed) return fail(DetailsCode::InvalidRequest, "the query string is malformed", requestId);
+    if (!parsed) return Prepared::refused(fail(DetailsCode::InvalidRequest, "the query string is malformed", requestId));
     store::EvidenceRequest ask;
     std::optional<std::int64_t> from, to;
     json filters = json::object();
@@ -48,7 +48,7 @@ net::LocalResponse EvidenceApi::handle(const net::RequestView& request, std::str
         auto& f = ask.filter;
         if (name == "from" || name == "to") {
             const auto t = RecordingApi::parseTime(value);
-            if (!t) return fail(DetailsCode::InvalidRequest, "'" + name + "' must be an RFC 3339 time such as 2026-11-22T10:00:00Z (got '" + value + "')", requestId, name);
+            if (!t) return Prepared::refused(fail(DetailsCode::InvalidRequest, "'" + name + "' must be an RFC 3339 time such as 2026-11-22T10:00:00Z (got '" + value + "')", requestId, name));
             (name == "from" ? from : to) = *t;
             continue;
         }
@@ -58,7 +58,7 @@ net::LocalResponse EvidenceApi::handle(const net::RequestView& request, std::str
         else if (name == "model") f.model = value;
         else if (name == "decision") {
             if (value != "allow" && value != "deny" && value != "review") {
-                return fail(DetailsCode::InvalidRequest, "'decision' must be allow, deny or review (got '" + value + "')", requestId, name);
+                return Prepared::refused(fail(DetailsCode::InvalidRequest, "'decision' must be allow, deny or review (got '" + value + "')", requestId, name));
             }
             f.decision = value;
         } else if (name == "status") {
@@ -68,27 +68,39 @@ net::LocalResponse EvidenceApi::handle(const net::RequestView& request, std::str
                 int v = 0;
                 const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
                 if (ec != std::errc() || end != value.data() + value.size() || v < 100 || v > 599) {
-                    return fail(DetailsCode::InvalidRequest, "'status' must be a status such as 200 or a class such as 4xx (got '" + value + "')", requestId, name);
+                    return Prepared::refused(fail(DetailsCode::InvalidRequest, "'status' must be a status such as 200 or a class such as 4xx (got '" + value + "')", requestId, name));
                 }
                 f.status = v;
             }
         } else if (name == "code") {
-            if (!detailsCodeFromName(value)) return fail(DetailsCode::InvalidRequest, "'code' is not a details code: '" + value + "'", requestId, name);
+            if (!detailsCodeFromName(value)) return Prepared::refused(fail(DetailsCode::InvalidRequest, "'code' is not a details code: '" + value + "'", requestId, name));
             f.code = value;
         } else {
-            return fail(DetailsCode::InvalidRequest,
-                        "unknown parameter '" + name + "' (known: from, to, subject, connection, model, decision, status, code)", requestId, name);
+            return Prepared::refused(fail(DetailsCode::InvalidRequest,
+                        "unknown parameter '" + name + "' (known: from, to, subject, connection, model, decision, status, code)", requestId, name));
         }
     }
-    if (!from || !to) return fail(DetailsCode::InvalidRequest, "'from' and 'to' are required", requestId, !from ? "from" : "to");
-    if (*from >= *to) return fail(DetailsCode::InvalidRequest, "'from' must be before 'to'", requestId, "from");
+    if (!from || !to) return Prepared::refused(fail(DetailsCode::InvalidRequest, "'from' and 'to' are required", requestId, !from ? "from" : "to"));
+    if (*from >= *to) return Prepared::refused(fail(DetailsCode::InvalidRequest, "'from' must be before 'to'", requestId, "from"));
     ask.fromMicros = *from;
     ask.toMicros = *to;
     ask.generatedBy = who.subject;
 
+    // The rest takes a while (a commit, the export, the ZIP): it runs off the I/O thread.
+    auto self = shared_from_this();
+    const std::string id(requestId);
+    const std::string subject = who.subject;
+    const std::string method(auth::methodName(who.method));
+    return {std::nullopt, [self, ask, filters, id, subject, method, from = *from, to = *to] {
+                return self->run(ask, filters, id, subject, method, from, to);
+            }};
+}
+
+net::LocalResponse EvidenceApi::run(const store::EvidenceRequest& ask, const json& filters, const std::string& requestId,
+                                    const std::string& subject, const std::string& method, std::int64_t from, std::int64_t to) {
     // The export itself goes into the chain, with a checkpoint, before the bundle is made.
-    json exported = {{"by", who.subject}, {"method", std::string(auth::methodName(who.method))},
-                     {"from", RecordingApi::formatTime(*from)}, {"to", RecordingApi::formatTime(*to)}, {"filters", filters}};
+    json exported = {{"by", subject}, {"method", method}, {"from", RecordingApi::formatTime(from)}, {"to", RecordingApi::formatTime(to)},
+                     {"filters", filters}};
     // Waits for that one commit (not for the whole queue, which steady traffic keeps busy).
     auto committed = std::make_shared<std::promise<bool>>();
     auto done = committed->get_future();
@@ -98,8 +110,7 @@ net::LocalResponse EvidenceApi::handle(const net::RequestView& request, std::str
     }
 
     static std::atomic<std::uint64_t> counter{0};
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("vigil-evidence-" + std::string(requestId) + "-" + std::to_string(counter.fetch_add(1)));
+    const auto dir = std::filesystem::temp_directory_path() / ("vigil-evidence-" + requestId + "-" + std::to_string(counter.fetch_add(1)));
     const auto result = store::exportEvidence(database_, recorder_->key(), ask, dir);
     net::LocalResponse r;
     if (!result.ok) {
@@ -114,9 +125,9 @@ net::LocalResponse EvidenceApi::handle(const net::RequestView& request, std::str
     std::filesystem::remove_all(dir, ec);
     auto day = [](std::string t) { return t.substr(0, 10); };
     r.headers = {{"Content-Type", "application/zip"},
-                 {"Content-Disposition", "attachment; filename=\"vigil-evidence-" + day(RecordingApi::formatTime(*from)) + "-to-" +
-                                             day(RecordingApi::formatTime(*to)) + ".zip\""},
-                 {"X-Request-Id", std::string(requestId)},
+                 {"Content-Disposition", "attachment; filename=\"vigil-evidence-" + day(RecordingApi::formatTime(from)) + "-to-" +
+                                             day(RecordingApi::formatTime(to)) + ".zip\""},
+                 {"X-Request-Id", requestId},
                  {"X-Vigil-Manifest-Sha256", result.manifestSha256},
                  {"Cache-Control", "no-store"}};
     return r;

@@ -1,10 +1,15 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "net/http_types.h"
+#include "store/evidence_export.h"
 
 namespace vigil::auth {
 struct Identity;
@@ -19,12 +24,23 @@ namespace vigil::api {
 // the evidence bundle as a ZIP, the same bundle `vigil export` writes. The export is itself
 // recorded (who, which range and filters) and signed into the chain before the bundle is
 // made, so the bundle's chain reaches it.
-class EvidenceApi {
+class EvidenceApi : public std::enable_shared_from_this<EvidenceApi> {
 public:
     EvidenceApi(std::filesystem::path database, std::shared_ptr<record::Recorder> recorder);
-    net::LocalResponse handle(const net::RequestView& request, std::string_view requestId, const auth::Identity& who);
+
+    // The request checked at once: either the answer (a bad request), or the work that makes
+    // the bundle, to run off the I/O thread (it commits, reads the store and zips).
+    struct Prepared {
+        std::optional<net::LocalResponse> answer;
+        std::function<net::LocalResponse()> work;
+        static Prepared refused(net::LocalResponse r) { return {std::move(r), {}}; }
+    };
+    Prepared prepare(const net::RequestView& request, std::string_view requestId, const auth::Identity& who);
 
 private:
+    net::LocalResponse run(const store::EvidenceRequest& ask, const nlohmann::json& filters, const std::string& requestId,
+                           const std::string& subject, const std::string& method, std::int64_t from, std::int64_t to);
+
     std::filesystem::path database_;
     std::shared_ptr<record::Recorder> recorder_;
 };

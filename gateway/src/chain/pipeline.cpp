@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <random>
+#include <thread>
 
 #include "forward/sse_framer.h"
 #include "vigil/json_text.h"
@@ -471,6 +472,55 @@ private:
     std::optional<Heartbeat> heartbeat_;
 };
 
+// Slow work for one request (an evidence export) on a thread of its own: the request is
+// parked meanwhile, so the connection's I/O thread keeps serving its other connections.
+class BackgroundWork final : public net::ParkedRequest {
+public:
+    BackgroundWork(std::function<net::LocalResponse()> work, std::unique_ptr<net::ExchangeObserver> observer, std::string requestId)
+        : state_(std::make_shared<State>()), observer_(std::move(observer)), requestId_(std::move(requestId)) {
+        deadline = std::chrono::minutes(10);
+        std::thread([state = state_, work = std::move(work), id = requestId_] {
+            net::LocalResponse response;
+            try {
+                response = work();
+            } catch (const std::exception& e) {
+                response = errorResponse(DetailsCode::InternalError, e.what(), id);
+            }
+            {
+                std::lock_guard lock(state->mutex);
+                state->response = std::move(response);
+            }
+            state->signal.wake();
+        }).detach();
+    }
+    void setWaker(std::function<void()> wake) override { state_->signal.setWaker(std::move(wake)); }
+    net::Action resume(const net::RequestView&) override {
+        net::Action action;
+        {
+            std::lock_guard lock(state_->mutex);
+            action.local = std::move(*state_->response);
+        }
+        action.observer = std::move(observer_);
+        return action;
+    }
+    net::Action expire(const net::RequestView&) override {
+        net::Action action;
+        action.local = errorResponse(DetailsCode::ParkTimeout, "the work for this request took longer than 10 minutes", requestId_);
+        action.observer = std::move(observer_);
+        return action;
+    }
+
+private:
+    struct State {
+        std::mutex mutex;
+        std::optional<net::LocalResponse> response;
+        net::WakeSignal signal;
+    };
+    std::shared_ptr<State> state_;
+    std::unique_ptr<net::ExchangeObserver> observer_;
+    std::string requestId_;
+};
+
 std::int64_t unixMicrosNow() {
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -737,7 +787,15 @@ net::Action Pipeline::answerApi(RequestContext& context) {
         action.local = std::move(answer.response);
         exchange->setGate(std::move(answer.durable));
     } else if (path == "/api/evidence" && recording_.evidence) {
-        action.local = recording_.evidence->handle(*context.request, context.requestId, *context.identity);
+        auto prepared = recording_.evidence->prepare(*context.request, context.requestId, *context.identity);
+        if (prepared.answer) {
+            action.local = std::move(*prepared.answer);
+        } else {
+            exchange->setIdentity(std::move(context.identity));
+            action.kind = net::Action::Kind::Park;
+            action.parked = std::make_shared<BackgroundWork>(std::move(prepared.work), std::move(exchange), context.requestId);
+            return action;
+        }
     } else if (recording_.api) {
         action.local = recording_.api->handle(*context.request, context.requestId);
     } else {
