@@ -162,15 +162,20 @@ std::optional<Review> ReviewManager::get(const std::string& id) const {
 }
 
 std::vector<Review> ReviewManager::list(std::optional<Review::State> state, std::size_t limit) const {
-    std::vector<Review> out;
     std::lock_guard lock(mutex_);
+    // Sort references, copy only the page: the lock is the one requests take to open reviews.
+    std::vector<const Review*> matching;
     for (const auto& [id, e] : reviews_) {
-        if (!state || e.review.state == *state) out.push_back(e.review);
+        if (!state || e.review.state == *state) matching.push_back(&e.review);
     }
-    std::sort(out.begin(), out.end(), [](const Review& a, const Review& b) {
-        return a.createdMicros != b.createdMicros ? a.createdMicros > b.createdMicros : a.id > b.id;
-    });
-    if (out.size() > limit) out.resize(limit);
+    const auto newer = [](const Review* a, const Review* b) {
+        return a->createdMicros != b->createdMicros ? a->createdMicros > b->createdMicros : a->id > b->id;
+    };
+    const auto page = std::min(limit, matching.size());
+    std::partial_sort(matching.begin(), matching.begin() + static_cast<std::ptrdiff_t>(page), matching.end(), newer);
+    std::vector<Review> out;
+    out.reserve(page);
+    for (std::size_t i = 0; i < page; ++i) out.push_back(*matching[i]);
     return out;
 }
 
