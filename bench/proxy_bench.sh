@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Proxy overhead benchmark: non-streaming POST /v1/chat/completions (~2 KB reply),
-# measured three ways at concurrency 1 and 64 with wrk:
+# measured three ways at concurrency 1 and 64 with wrk (req/s counts the successful answers
+# only; any others are printed as warnings):
 #   direct   the mock upstream itself
 #   nginx    nginx as a plain keep-alive reverse proxy (swapping the Authorization header)
 #   gateway  vigil-gateway in front of the same mock (a connection without authentication)
@@ -243,7 +244,9 @@ for round in $(seq "$rounds"); do
       wrk "${wrk_args[@]}" -d "$warmup" "${url[$t]}" >/dev/null
       out="$(wrk "${wrk_args[@]}" -d "$duration" "${url[$t]}")"
       echo "$out" >"$tmp_dir/wrk-$t-$c-$round.txt"
-      all_rps[$t,$c]+=" $(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+      # Only successful answers count: a gateway that answers 503 quickly is not fast.
+      all_rps[$t,$c]+=" $(awk '/^Requests\/sec:/ {rps = $2} / requests in / {n = $1} /Non-2xx or 3xx responses:/ {bad = $NF}
+                              END {printf "%.2f", (n > 0) ? rps * (n - bad) / n : rps}' <<<"$out")"
       all_p50[$t,$c]+=" $(to_ms "$(awk '/Latency Distribution/ {d=1} d && $1 == "50%" {print $2; exit}' <<<"$out")")"
       all_p99[$t,$c]+=" $(to_ms "$(awk '/Latency Distribution/ {d=1} d && $1 == "99%" {print $2; exit}' <<<"$out")")"
       errors="$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)"
