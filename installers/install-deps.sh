@@ -26,7 +26,7 @@ packages=(
   qt6-base-dev libqt6websockets6-dev libqt6opengl6-dev qt6-charts-dev qt6-networkauth-dev qtkeychain-qt6-dev
 )
 if [ "$want_test" -eq 1 ]; then
-  packages+=(xvfb xauth poppler-utils)
+  packages+=(xvfb xauth poppler-utils python3)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
