@@ -523,8 +523,14 @@ private slots:
         QVERIFY(startGatewayProcess());
         const auto started = gateway_->logLines(QStringLiteral("recording"));
         QCOMPARE(started.size(), 1);
-        // The index rows written after their events were rebuilt from the events.
-        QCOMPARE(gateway_->logLines(QStringLiteral("recording index rebuilt")).size(), 1);
+        // Index rows the kill lost (if the index was behind at that moment; it depends on
+        // timing) are rebuilt from the events at start, once. tst_recorder covers the rebuild
+        // row by row; here the sessions API below must find every completed request.
+        const auto rebuilt = gateway_->logLines(QStringLiteral("recording index rebuilt"));
+        QVERIFY(rebuilt.size() <= 1);
+        qInfo("index rebuilt at start: %s",
+              rebuilt.isEmpty() ? "no (it was up to date)"
+                                : QJsonDocument(rebuilt.first()).toJson(QJsonDocument::Compact).constData());
         for (const auto& c : completed) {
             const auto s = session(c.session);
             QCOMPARE(s.value(QStringLiteral("session")).toObject().value(QStringLiteral("outcome")).toString(),

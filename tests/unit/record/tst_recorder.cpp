@@ -7,9 +7,11 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "record/chain.h"
@@ -43,6 +45,30 @@ std::int64_t count(const std::string& db, const char* sql) {
     sqlite3_finalize(s);
     sqlite3_close(h);
     return n;
+}
+
+// Every row of a query, one line each, columns separated by '|'.
+std::string dump(const std::string& db, const char* sql) {
+    sqlite3* h = nullptr;
+    sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(h, sql, -1, &s, nullptr) != SQLITE_OK) {
+        std::string error = std::string("cannot read: ") + sqlite3_errmsg(h);
+        sqlite3_close(h);
+        return error;
+    }
+    std::string out;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(s); ++c) {
+            const auto* text = sqlite3_column_text(s, c);
+            out += text != nullptr ? reinterpret_cast<const char*>(text) : "NULL";
+            out += '|';
+        }
+        out += '\n';
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return out;
 }
 
 void exec(const std::string& db, const std::string& sql) {
@@ -318,6 +344,104 @@ private slots:
         broken = record::verifyDatabase(empty, pem);
         QVERIFY(!broken.ok);
         QVERIFY2(broken.problem.find("no events") != std::string::npos, broken.problem.c_str());
+    }
+
+    void indexRowsLostInACrashAreRebuiltAtStart() {
+        // The index is written in its own transactions after the events it describes, so a
+        // crash can lose its newest rows while the events are durable. The next start
+        // rebuilds them from the events (payloads as the gateway records them), row for row.
+        // The same 160 events (same clock, so the same chain) are recorded twice: in full,
+        // and stopped after event 58, whose index tables then stand in for those the crash left.
+        auto recordInto = [](const std::string& db, int stopAfter) {
+            std::int64_t now = 1'700'000'000'000'000;
+            int recorded = 0;
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), record::SigningKey::generate(), {},
+                                      [&] { return now; });
+            auto add = [&](const std::string& session, const char* type, const std::string& payload,
+                           std::optional<record::RequestIndex> index = {}) {
+                if (recorded++ >= stopAfter) return;
+                if (index) {
+                    recorder.record(session, type, payload, *index);
+                } else {
+                    recorder.record(session, type, payload);
+                }
+                QVERIFY(recorder.flush());  // one at a time: the same times, so the same chain
+            };
+            for (int i = 0; i < 40; ++i) {
+                const bool denied = i % 5 == 0;
+                record::RequestIndex begin;
+                begin.requestId = std::to_string(i).insert(0, "request-");
+                begin.sessionId = std::to_string(i % 7).insert(0, "session-");
+                begin.startedMicros = now;
+                begin.method = "POST";
+                begin.path = "/v1/chat/completions";
+                begin.subject = std::to_string(i % 3).insert(0, "user-");
+                begin.authMethod = "api_key";
+                begin.connection = "openai";
+                begin.model = "gpt-4o-mini";
+                begin.decision = denied ? "deny" : "allow";
+                begin.rules = denied ? "no-secrets" : "(default)";
+                add(begin.sessionId, "request.received",
+                    "{\"request_id\":\"" + begin.requestId +
+                        "\",\"method\":\"POST\",\"target\":\"/v1/chat/completions?x=1\","
+                        "\"connection\":\"openai\",\"model\":\"gpt-4o-mini\"}",
+                    begin);
+                add(begin.sessionId, "identity", "{\"method\":\"api_key\",\"subject\":\"" + begin.subject + "\"}");
+                add(begin.sessionId, "decision",
+                    denied ? std::string("{\"action\":\"deny\",\"rules\":[\"no-secrets\"],\"by_default\":false}")
+                           : std::string("{\"action\":\"allow\",\"rules\":[],\"by_default\":true}"));
+                now += 1500;
+                record::RequestIndex end = begin;
+                end.kind = record::RequestIndex::Kind::End;
+                end.endedMicros = now;
+                end.status = denied ? 403 : 200;
+                end.code = denied ? "policy_denied" : "";
+                end.outcome = "completed";
+                end.requestBytes = 100 + i;
+                end.responseBytes = 200 + i;
+                end.durationMicros = 1500;
+                add(end.sessionId, "request.completed",
+                    "{\"request_id\":\"" + end.requestId + "\",\"status\":" + std::to_string(end.status) +
+                        (denied ? ",\"code\":\"policy_denied\"" : "") +
+                        ",\"request_bytes\":" + std::to_string(end.requestBytes) +
+                        ",\"response_bytes\":" + std::to_string(end.responseBytes) + ",\"duration_us\":1500}",
+                    end);
+                now += 500;
+            }
+        };
+        const auto db = dir_.filePath(QStringLiteral("rebuild.db")).toStdString();
+        const auto early = dir_.filePath(QStringLiteral("rebuild-early.db")).toStdString();
+        recordInto(db, 160);
+        recordInto(early, 58);  // request 14 (events 57-60) has begun, its end is not there
+        const char* requests = "SELECT * FROM requests ORDER BY first_seq";
+        const char* sessions = "SELECT * FROM sessions ORDER BY session_id";
+        const char* eventSessions = "SELECT * FROM event_sessions ORDER BY seq";
+        const char* chain = "SELECT seq, hex(hash) FROM events WHERE seq <= 58 ORDER BY seq";
+        const auto sameStart = dump(db, chain);
+        QCOMPARE(dump(early, chain), sameStart);
+        QCOMPARE(std::count(sameStart.begin(), sameStart.end(), '\n'), std::ptrdiff_t(58));
+        const auto wantRequests = dump(db, requests), wantSessions = dump(db, sessions),
+                   wantEventSessions = dump(db, eventSessions);
+        QCOMPARE(count(db, "SELECT count(*) FROM requests"), std::int64_t(40));
+        QCOMPARE(count(db, "SELECT through_seq FROM index_state"), std::int64_t(160));
+        QCOMPARE(count(early, "SELECT through_seq FROM index_state"), std::int64_t(58));
+        QCOMPARE(count(early, "SELECT count(*) FROM requests WHERE ended_us IS NULL"), std::int64_t(1));
+
+        // The crash: the events are all there, the index is as it was after event 58.
+        exec(db, "ATTACH '" + early + "' AS early;"
+                 "DELETE FROM requests; INSERT INTO requests SELECT * FROM early.requests;"
+                 "DELETE FROM sessions; INSERT INTO sessions SELECT * FROM early.sessions;"
+                 "DELETE FROM event_sessions; INSERT INTO event_sessions SELECT * FROM early.event_sessions;"
+                 "UPDATE index_state SET through_seq = 58");
+        QCOMPARE(count(db, "SELECT count(*) FROM requests"), std::int64_t(15));
+        {
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), record::SigningKey::generate(), {});
+            QVERIFY(recorder.flush());
+        }
+        QCOMPARE(dump(db, requests), wantRequests);
+        QCOMPARE(dump(db, sessions), wantSessions);
+        QCOMPARE(dump(db, eventSessions), wantEventSessions);
+        QCOMPARE(count(db, "SELECT through_seq FROM index_state"), std::int64_t(160));
     }
 
     void eventsThatMayWaitJoinTheNextCommit() {
