@@ -121,6 +121,7 @@ private:
 
 // Valid client request ids are kept: 1-128 characters of [A-Za-z0-9._:-].
 bool isValidRequestId(std::string_view id);
+// A new id: 32 hex digits, time-ordered (Unix milliseconds first, then 80 random bits).
 std::string newRequestId();
 
 }  // namespace vigil::chain

@@ -9,10 +9,19 @@ void appendU64(std::string& out, std::uint64_t v) {
     for (int i = 7; i >= 0; --i) out += static_cast<char>((v >> (i * 8)) & 0xFF);
 }
 
-void appendField(std::string& out, std::string_view field) {
-    const auto n = static_cast<std::uint32_t>(field.size());
-    for (int i = 3; i >= 0; --i) out += static_cast<char>((n >> (i * 8)) & 0xFF);
-    out.append(field);
+void putU64(char* out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> ((7 - i) * 8)) & 0xFF);
+}
+
+void putU32(char* out, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> ((3 - i) * 8)) & 0xFF);
+}
+
+// A field: its length (4 bytes, big-endian), then its bytes.
+void hashField(crypto::Sha256& digest, std::string_view field) {
+    char length[4];
+    putU32(length, static_cast<std::uint32_t>(field.size()));
+    digest.update({length, 4}).update(field);
 }
 
 }  // namespace
@@ -20,16 +29,17 @@ void appendField(std::string& out, std::string_view field) {
 std::string genesisHash() { return std::string(32, '\0'); }
 
 std::string eventHash(std::string_view prevHash, const Event& event) {
-    std::string encoded;
-    encoded.reserve(96 + event.sessionId.size() + event.type.size() + event.payload.size());
-    encoded += "vigil.event.v1";
-    encoded.append(prevHash);
-    appendU64(encoded, static_cast<std::uint64_t>(event.seq));
-    appendU64(encoded, static_cast<std::uint64_t>(event.timeMicros));
-    appendField(encoded, event.sessionId);
-    appendField(encoded, event.type);
-    appendField(encoded, event.payload);
-    return crypto::sha256(encoded);
+    // The canonical encoding (docs/recording.md), fed to the digest piece by piece: the
+    // payload is not copied. One digest context per thread, reused.
+    thread_local crypto::Sha256 digest;
+    char numbers[16];
+    putU64(numbers, static_cast<std::uint64_t>(event.seq));
+    putU64(numbers + 8, static_cast<std::uint64_t>(event.timeMicros));
+    digest.update("vigil.event.v1").update(prevHash).update({numbers, 16});
+    hashField(digest, event.sessionId);
+    hashField(digest, event.type);
+    hashField(digest, event.payload);
+    return digest.finish();
 }
 
 std::string checkpointMessage(const Checkpoint& checkpoint) {

@@ -230,14 +230,16 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
         resumed.payload += '}';
         append(std::move(resumed));
     }
+    // The pending events are moved, not copied: a failed batch is not retried (its callers
+    // learn so through `done`), so nothing needs them afterwards.
     std::vector<RequestIndex> index;
     for (auto& p : pending) {
-        append(p.event);
+        append(std::move(p.event));
         if (p.index) {
-            index.push_back(*p.index);
+            index.push_back(std::move(*p.index));
             index.back().seq = head.seq;
         }
-        if (p.review) batch.reviews.push_back(*p.review);
+        if (p.review) batch.reviews.push_back(std::move(*p.review));
     }
     const bool due = head.seq - head.checkpointSeq >= static_cast<std::int64_t>(options_.checkpointEvery) ||
                      std::chrono::steady_clock::now() - lastCheckpoint_ >= options_.checkpointInterval || forceCheckpoint;

@@ -2,6 +2,13 @@
 
 #include <QTemporaryDir>
 
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+
 #include "auth/api_keys.h"
 #include "chain/pipeline.h"
 #include "store/sqlite_store.h"
@@ -79,6 +86,31 @@ private slots:
         QCOMPARE(action.forward.setHeaders[0].value.size(), std::size_t(32));
         QVERIFY(vigil::chain::isValidRequestId(action.forward.setHeaders[0].value));
         QVERIFY(vigil::chain::newRequestId() != vigil::chain::newRequestId());
+    }
+
+    void newRequestIdsAreHexAndTimeOrdered() {
+        // 48 bits of Unix milliseconds first: ids made later sort after (the store's
+        // session-keyed indexes then grow at their end); 80 random bits after them.
+        const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        std::vector<std::string> ids;
+        for (int i = 0; i < 5; ++i) {
+            ids.push_back(vigil::chain::newRequestId());
+            QTest::qWait(2);
+        }
+        for (const auto& id : ids) {
+            QCOMPARE(id.size(), std::size_t(32));
+            QVERIFY(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+            const auto stamp = std::stoll(id.substr(0, 12), nullptr, 16);
+            QVERIFY2(stamp >= millis && stamp < millis + 5000, id.c_str());
+        }
+        QVERIFY(std::is_sorted(ids.begin(), ids.end()));
+        QCOMPARE(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());
+        // Made in the same millisecond, they still differ (the random part).
+        std::set<std::string> burst;
+        for (int i = 0; i < 1000; ++i) burst.insert(vigil::chain::newRequestId());
+        QCOMPARE(burst.size(), std::size_t(1000));
     }
 
     void unknownConnectionIsAnsweredLocally() {
