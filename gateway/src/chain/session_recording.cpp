@@ -194,7 +194,10 @@ std::optional<net::FinishGate> SessionRecording::finish(std::string_view finalDa
     std::optional<DetailsCode> code = outcome.code;
     if (midStreamFailure_) code = midStreamFailure_->first;
     const auto type = midStreamFailure_ ? std::string_view("request.failed") : std::string_view("request.completed");
-    if (durability_ == Durability::Relaxed) {
+    // Relaxed: the response does not wait for the commit, unless the writer has fallen
+    // behind; then it does (as with strict), so a disk slower than the traffic slows the
+    // callers down instead of filling the queue until new requests are refused with 503.
+    if (durability_ == Durability::Relaxed && !recorder_.behind()) {
         end(type, outcome, code, {});
         return std::nullopt;
     }

@@ -56,8 +56,8 @@ public:
     void responseStarted(int status, std::string_view contentType, bool streaming);
     void chunk(std::string_view data);
     void failedMidStream(DetailsCode code, std::string_view message);
-    // The final bytes and the end of the exchange; with strict durability the gate opens
-    // when they are committed.
+    // The final bytes and the end of the exchange; with strict durability (or relaxed while
+    // the recorder is behind) the gate opens when they are committed.
     std::optional<net::FinishGate> finish(std::string_view finalData, const net::ExchangeOutcome& outcome);
     // After the response was written (or could not be).
     void complete(const net::ExchangeOutcome& outcome, bool finishRefused);

@@ -33,6 +33,10 @@ public:
         // Events waiting to be written, in bytes, beyond which accepting() turns false
         // (a disk slower than the traffic must not grow memory without bound).
         std::size_t maxQueuedBytes = 256u * 1024 * 1024;
+        // Beyond this many bytes waiting, the writer is behind: responses recorded with
+        // relaxed durability wait for their commit too (see behind()), which slows callers
+        // to the pace of the disk instead of letting the queue reach maxQueuedBytes.
+        std::size_t behindQueuedBytes = 16u * 1024 * 1024;
         std::chrono::milliseconds retryInterval{1000};
         std::chrono::microseconds linger{2000};  // for recordSoon()
         // The sessions index is written in its own transactions, not synced, at most this
@@ -87,6 +91,8 @@ public:
         return healthy_.load(std::memory_order_relaxed) &&
                queuedBytes_.load(std::memory_order_relaxed) < options_.maxQueuedBytes;
     }
+    // The writer is behind the traffic (more than behindQueuedBytes waiting).
+    bool behind() const { return queuedBytes_.load(std::memory_order_relaxed) >= options_.behindQueuedBytes; }
     std::int64_t committedSeq() const { return committedSeq_.load(); }
     std::string lastError() const;
     const SigningKey& key() const { return key_; }

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "chain/session_recording.h"
 #include "record/chain.h"
 #include "record/recorder.h"
 #include "record/signing_key.h"
@@ -100,6 +101,26 @@ public:
 
 private:
     std::atomic<bool>& failing_;
+};
+
+// A store whose writes wait until `open` is set (a disk slower than the traffic).
+class SlowStore final : public record::EventStore {
+public:
+    explicit SlowStore(std::atomic<bool>& open) : open_(open) {}
+    Head head() override { return {0, record::genesisHash(), 0}; }
+    void append(const record::Batch& batch) override {
+        while (!open_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        events += batch.events.size();
+    }
+    std::int64_t purgeableThrough(std::int64_t) override { return 0; }
+    std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
+    std::int64_t indexedThrough() override { return 0; }
+    std::vector<record::Event> eventsAfter(std::int64_t, std::size_t) override { return {}; }
+    void rememberPublicKey(const std::string&, const std::string&) override {}
+    std::atomic<std::size_t> events{0};
+
+private:
+    std::atomic<bool>& open_;
 };
 
 }  // namespace
@@ -465,6 +486,47 @@ private slots:
         QCOMPARE(recorder.committedSeq(), std::int64_t(4));
         QTRY_COMPARE_WITH_TIMEOUT(recorder.committedSeq(), std::int64_t(5), 5000);
         QCOMPARE(counting->batches.back(), std::size_t(1));
+    }
+
+    void relaxedResponsesWaitForTheirCommitWhileTheWriterIsBehind() {
+        std::atomic<bool> open{false};
+        record::Recorder::Options options;
+        options.behindQueuedBytes = 64 * 1024;
+        options.maxQueuedBytes = 1024 * 1024;
+        auto store = std::make_unique<SlowStore>(open);
+        auto* slow = store.get();
+        record::Recorder recorder(std::move(store), record::SigningKey::generate(), options);
+        using chain::SessionRecording;
+        net::ExchangeOutcome outcome;
+        outcome.status = 200;
+        // Keeping up: a relaxed response is completed at once.
+        {
+            SessionRecording session(recorder, SessionRecording::Durability::Relaxed, "s0", "r0", SessionRecording::Clock::now());
+            QVERIFY(!session.finish("{}", outcome).has_value());
+        }
+        // The disk stalls and events pile up past the mark: the writer is behind, and a
+        // relaxed response now waits for its commit, as a strict one does...
+        const std::string big(8 * 1024, 'x');
+        for (int i = 0; i < 10; ++i) recorder.recordSoon("filler", "test.event", "{\"x\":\"" + big + "\"}");
+        QVERIFY(recorder.behind());
+        QVERIFY(recorder.accepting());  // ...and new requests are still served, not refused
+        SessionRecording late(recorder, SessionRecording::Durability::Relaxed, "s1", "r1", SessionRecording::Clock::now());
+        auto gate = late.finish("{\"answer\":42}", outcome);
+        QVERIFY(gate.has_value());
+        std::atomic<bool> opened{false};
+        gate->signal->setWaker([&] { opened = true; });
+        QTest::qWait(50);
+        QVERIFY(!opened.load());
+        // The disk catches up: the gate opens with the events committed, and the writer is
+        // no longer behind.
+        open = true;
+        QTRY_VERIFY(opened.load());
+        QVERIFY(gate->ok->load());
+        QVERIFY(recorder.flush());
+        QVERIFY(!recorder.behind());
+        QVERIFY(slow->events.load() >= 14);  // r0's 3, the 10 fillers, r1's 3
+        SessionRecording after(recorder, SessionRecording::Durability::Relaxed, "s2", "r2", SessionRecording::Clock::now());
+        QVERIFY(!after.finish("{}", outcome).has_value());
     }
 
     void aFailingStoreIsReportedAndRecovers() {
