@@ -70,6 +70,7 @@ void Recorder::enqueue(Pending p) {
             p.queuedAt = std::chrono::steady_clock::now();
         } else {
             ++urgentQueued_;
+            urgentArrivals_.fetch_add(1, std::memory_order_release);
         }
         queue_.push_back(std::move(p));
         // A sleeping writer is woken for an urgent event only: it never sleeps longer
@@ -327,6 +328,33 @@ void Recorder::run() {
             ++urgentQueued_;
             queue_.push_front(std::move(request));
         }
+        // Just committed, nothing urgent queued: wait for the next urgent event spinning
+        // (Options::spinAfterCommit), unless recent spins found nothing.
+        if (lastCommit_ != SteadyClock::time_point{} && urgentQueued_ == 0 && flushRequests_ == 0 && !stopping_) {
+            const auto until = lastCommit_ + options_.spinAfterCommit;
+            lastCommit_ = {};
+            if (spinsSkipped_ > 0) {
+                --spinsSkipped_;
+            } else if (SteadyClock::now() < until) {
+                const auto arrivals = urgentArrivals_.load(std::memory_order_acquire);
+                lock.unlock();
+                bool arrived = false;
+                while (!(arrived = urgentArrivals_.load(std::memory_order_acquire) != arrivals) &&
+                       SteadyClock::now() < until) {
+#if defined(__x86_64__) || defined(__i386__)
+                    __builtin_ia32_pause();
+#endif
+                }
+                if (arrived) {
+                    spinsCaught_.fetch_add(1, std::memory_order_relaxed);
+                } else {
+                    spinsMissed_.fetch_add(1, std::memory_order_relaxed);
+                    spinsSkipped_ = 16;
+                }
+                lock.lock();
+                continue;
+            }
+        }
         if (queue_.empty() && !stopping_) {
             auto until = SteadyClock::time_point::max();
             if (head_.seq > head_.checkpointSeq) until = std::min(until, lastCheckpoint_ + options_.checkpointInterval);
@@ -379,6 +407,7 @@ void Recorder::run() {
             lock.unlock();
             const bool sign = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.sign; });
             const bool ok = writeBatch(batch, sign);
+            if (ok && options_.spinAfterCommit.count() > 0) lastCommit_ = SteadyClock::now();
             queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
             for (auto& p : batch) {
                 if (p.done) p.done(ok);

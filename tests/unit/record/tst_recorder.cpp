@@ -529,6 +529,40 @@ private slots:
         QVERIFY(!after.finish("{}", outcome).has_value());
     }
 
+    void theWriterSpinsForTheNextCommitAndBacksOffWhenNothingComes() {
+        std::atomic<bool> failing{false};
+        record::Recorder::Options options;
+        options.spinAfterCommit = std::chrono::milliseconds(300);
+        auto store = std::make_unique<FlakyStore>(failing);
+        auto* counting = store.get();
+        record::Recorder recorder(std::move(store), record::SigningKey::generate(), options);
+        // Steady traffic: each event comes while the writer still spins after the last commit.
+        for (int i = 0; i < 5; ++i) {
+            std::atomic<bool> durable{false};
+            recorder.record("s", "t", "{}", [&](bool ok) { durable = ok; });
+            QTRY_VERIFY_WITH_TIMEOUT(durable.load(), 2000);
+        }
+        QCOMPARE(recorder.spinsCaught(), std::uint64_t(4));
+        QCOMPARE(recorder.spinsMissed(), std::uint64_t(0));
+        // Nothing comes: the spin ends after its window, and the next 16 commits go without.
+        QTRY_COMPARE_WITH_TIMEOUT(recorder.spinsMissed(), std::uint64_t(1), 2000);
+        for (int i = 0; i < 16; ++i) {
+            std::atomic<bool> durable{false};
+            recorder.record("s", "t", "{}", [&](bool ok) { durable = ok; });
+            QTRY_VERIFY_WITH_TIMEOUT(durable.load(), 2000);
+        }
+        QCOMPARE(recorder.spinsCaught(), std::uint64_t(4));
+        QCOMPARE(recorder.spinsMissed(), std::uint64_t(1));
+        QCOMPARE(counting->types.size(), std::size_t(21));  // every event committed all along
+        // Off by default: no spin at all.
+        record::Recorder plain(std::make_unique<FlakyStore>(failing), record::SigningKey::generate(), {});
+        plain.record("s", "t", "{}");
+        QVERIFY(plain.flush());
+        plain.record("s", "t", "{}");
+        QVERIFY(plain.flush());
+        QCOMPARE(plain.spinsCaught() + plain.spinsMissed(), std::uint64_t(0));
+    }
+
     void aFailingStoreIsReportedAndRecovers() {
         std::atomic<bool> failing{true};
         auto store = std::make_unique<FlakyStore>(failing);
