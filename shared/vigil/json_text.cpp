@@ -35,7 +35,7 @@ std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
 
 void appendJsonString(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
-    out.reserve(out.size() + text.size() + 2);
+    out.reserve(out.size() + text.size() + text.size() / 16 + 2);  // room for some escapes
     out += '"';
     for (std::size_t i = 0; i < text.size();) {
         // Runs of plain printable ASCII (most of any payload) are copied in one append.
