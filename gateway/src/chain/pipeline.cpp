@@ -1,9 +1,11 @@
 #include "chain/pipeline.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "forward/sse_framer.h"
@@ -541,16 +543,18 @@ std::string newRequestId() {
     // Time-ordered, like a UUIDv7: 48 bits of Unix milliseconds, then 80 random bits. The
     // store's indexes keyed by session id (a request's id unless the client names one) then
     // grow at their end instead of touching a random page of a large B-tree per request.
-    thread_local std::mt19937_64 generator{std::random_device{}()};
+    // The random bits come from OpenSSL's CSPRNG: a session id must not be guessable.
     static constexpr char kHex[] = "0123456789abcdef";
     std::string id(32, '0');
     auto millis = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     for (std::size_t k = 12; k-- > 0; millis >>= 4) id[k] = kHex[millis & 0xF];
-    auto bits = generator();
-    for (std::size_t k = 12; k < 28; ++k, bits >>= 4) id[k] = kHex[bits & 0xF];
-    bits = generator();
-    for (std::size_t k = 28; k < 32; ++k, bits >>= 4) id[k] = kHex[bits & 0xF];
+    unsigned char random[10];
+    if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("no random bytes for a request id");
+    for (std::size_t k = 0; k < sizeof random; ++k) {
+        id[12 + 2 * k] = kHex[random[k] >> 4];
+        id[13 + 2 * k] = kHex[random[k] & 0xF];
+    }
     return id;
 }
 

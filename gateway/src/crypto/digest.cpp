@@ -30,26 +30,30 @@ Sha256& Sha256::update(std::string_view data) {
         if (EVP_DigestInit_ex2(ctx, sha256Method(), nullptr) != 1) throw std::runtime_error("SHA-256: cannot start");
         started_ = true;
     }
-    if (EVP_DigestUpdate(ctx, data.data(), data.size()) != 1) throw std::runtime_error("SHA-256: cannot update");
+    if (EVP_DigestUpdate(ctx, data.data(), data.size()) != 1) {
+        started_ = false;  // the next update() starts a new digest, not this broken one
+        throw std::runtime_error("SHA-256: cannot update");
+    }
     return *this;
 }
 
 std::string Sha256::finish() {
     if (!started_) update({});
+    started_ = false;
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), digest, &length) != 1) {
         throw std::runtime_error("SHA-256: cannot finish");
     }
-    started_ = false;
     return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
 std::string sha256(std::string_view data) {
-    const EVP_MD* kSha256 = sha256Method();
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    EVP_Digest(data.data(), data.size(), digest, &length, const_cast<EVP_MD*>(kSha256), nullptr);
+    if (EVP_Digest(data.data(), data.size(), digest, &length, sha256Method(), nullptr) != 1) {
+        throw std::runtime_error("SHA-256: cannot digest");
+    }
     return std::string(reinterpret_cast<const char*>(digest), length);
 }
 

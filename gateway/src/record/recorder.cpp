@@ -20,6 +20,8 @@ std::size_t sizeOf(const Event& e) { return e.sessionId.size() + e.type.size() +
 
 Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options options, Clock clock)
     : store_(std::move(store)), key_(std::move(key)), options_(options), clock_(clock ? std::move(clock) : nowMicros) {
+    // Spinning on the only CPU would keep the thread that queues the next event from running.
+    if (std::thread::hardware_concurrency() < 2) options_.spinAfterCommit = std::chrono::microseconds(0);
     head_ = store_->head();
     committedSeq_.store(head_.seq);
     store_->rememberPublicKey(key_.keyId(), key_.publicKeyPem());
@@ -56,6 +58,7 @@ Recorder::~Recorder() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
+        urgentArrivals_.fetch_add(1, std::memory_order_release);  // ends a spin at once
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
@@ -133,6 +136,7 @@ bool Recorder::purgeOlderThan(std::int64_t cutoffMicros) {
 bool Recorder::flush() {
     std::unique_lock lock(mutex_);
     ++flushRequests_;
+    urgentArrivals_.fetch_add(1, std::memory_order_release);  // ends a spin at once
     if (sleeping_) wake_.notify_one();
     // Everything written, the index included (unless the store fails: then it stays pending).
     idle_.wait(lock, [this] { return queue_.empty() && !writing_ && (indexRowsPending_ == 0 || !healthy_.load()); });

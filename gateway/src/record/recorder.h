@@ -100,8 +100,8 @@ public:
     // The writer is behind the traffic (more than behindQueuedBytes waiting).
     bool behind() const { return queuedBytes_.load(std::memory_order_relaxed) >= options_.behindQueuedBytes; }
     std::int64_t committedSeq() const { return committedSeq_.load(); }
-    // Spins after a commit (Options::spinAfterCommit) that the next urgent event ended,
-    // and those that ended with nothing come.
+    // Spins after a commit (Options::spinAfterCommit) that work ended (the next urgent
+    // event, a flush, the stop), and those that ran out with nothing come.
     std::uint64_t spinsCaught() const { return spinsCaught_.load(std::memory_order_relaxed); }
     std::uint64_t spinsMissed() const { return spinsMissed_.load(std::memory_order_relaxed); }
     std::string lastError() const;
@@ -160,7 +160,7 @@ private:
     std::deque<Pending> queue_;
     bool writing_ = false;
     bool sleeping_ = false;
-    std::atomic<std::uint64_t> urgentArrivals_{0};  // urgent events ever queued
+    std::atomic<std::uint64_t> urgentArrivals_{0};  // urgent events queued, flushes, stop: what ends a spin
     std::chrono::steady_clock::time_point lastCommit_{};  // writer thread only
     int spinsSkipped_ = 0;  // writer thread only: commits left without a spin
     std::atomic<std::uint64_t> spinsCaught_{0}, spinsMissed_{0};

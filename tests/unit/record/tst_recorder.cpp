@@ -1,6 +1,7 @@
 // The recorder and the verifier: a chain written with group commit verifies; every kind of
 // tampering is found and named; a failing store is reported and recovered from; the
 // signing key file is private.
+#include <QElapsedTimer>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -374,10 +375,10 @@ private slots:
         // The same 160 events (same clock, so the same chain) are recorded twice: in full,
         // and stopped after event 58, whose index tables then stand in for those the crash left.
         auto recordInto = [](const std::string& db, int stopAfter) {
-            std::int64_t now = 1'700'000'000'000'000;
+            std::atomic<std::int64_t> now{1'700'000'000'000'000};  // read by the writer too
             int recorded = 0;
             record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), record::SigningKey::generate(), {},
-                                      [&] { return now; });
+                                      [&] { return now.load(); });
             auto add = [&](const std::string& session, const char* type, const std::string& payload,
                            std::optional<record::RequestIndex> index = {}) {
                 if (recorded++ >= stopAfter) return;
@@ -393,7 +394,7 @@ private slots:
                 record::RequestIndex begin;
                 begin.requestId = std::to_string(i).insert(0, "request-");
                 begin.sessionId = std::to_string(i % 7).insert(0, "session-");
-                begin.startedMicros = now;
+                begin.startedMicros = now.load();
                 begin.method = "POST";
                 begin.path = "/v1/chat/completions";
                 begin.subject = std::to_string(i % 3).insert(0, "user-");
@@ -414,7 +415,7 @@ private slots:
                 now += 1500;
                 record::RequestIndex end = begin;
                 end.kind = record::RequestIndex::Kind::End;
-                end.endedMicros = now;
+                end.endedMicros = now.load();
                 end.status = denied ? 403 : 200;
                 end.code = denied ? "policy_denied" : "";
                 end.outcome = "completed";
@@ -490,12 +491,20 @@ private slots:
 
     void relaxedResponsesWaitForTheirCommitWhileTheWriterIsBehind() {
         std::atomic<bool> open{false};
+        std::atomic<bool> opened{false};  // outlives the recorder (the gate's waker sets it)
+        // Whatever happens below, the stalled store is released before the recorder is
+        // destroyed (its destructor waits for the writer).
+        struct Release {
+            std::atomic<bool>& open;
+            ~Release() { open = true; }
+        };
         record::Recorder::Options options;
         options.behindQueuedBytes = 64 * 1024;
         options.maxQueuedBytes = 1024 * 1024;
         auto store = std::make_unique<SlowStore>(open);
         auto* slow = store.get();
         record::Recorder recorder(std::move(store), record::SigningKey::generate(), options);
+        const Release release{open};
         using chain::SessionRecording;
         net::ExchangeOutcome outcome;
         outcome.status = 200;
@@ -513,7 +522,6 @@ private slots:
         SessionRecording late(recorder, SessionRecording::Durability::Relaxed, "s1", "r1", SessionRecording::Clock::now());
         auto gate = late.finish("{\"answer\":42}", outcome);
         QVERIFY(gate.has_value());
-        std::atomic<bool> opened{false};
         gate->signal->setWaker([&] { opened = true; });
         QTest::qWait(50);
         QVERIFY(!opened.load());
@@ -524,7 +532,7 @@ private slots:
         QVERIFY(gate->ok->load());
         QVERIFY(recorder.flush());
         QVERIFY(!recorder.behind());
-        QVERIFY(slow->events.load() >= 14);  // r0's 3, the 10 fillers, r1's 3
+        QCOMPARE(slow->events.load(), std::size_t(16));  // r0's 3, the 10 fillers, r1's 3
         SessionRecording after(recorder, SessionRecording::Durability::Relaxed, "s2", "r2", SessionRecording::Clock::now());
         QVERIFY(!after.finish("{}", outcome).has_value());
     }
@@ -532,28 +540,43 @@ private slots:
     void theWriterSpinsForTheNextCommitAndBacksOffWhenNothingComes() {
         std::atomic<bool> failing{false};
         record::Recorder::Options options;
-        options.spinAfterCommit = std::chrono::milliseconds(300);
+        options.spinAfterCommit = std::chrono::milliseconds(1000);
         auto store = std::make_unique<FlakyStore>(failing);
         auto* counting = store.get();
         record::Recorder recorder(std::move(store), record::SigningKey::generate(), options);
-        // Steady traffic: each event comes while the writer still spins after the last commit.
+        // Steady traffic: each event comes while the writer still spins after the last commit
+        // (20 ms after it: the writer has finished that commit's work and is spinning).
         for (int i = 0; i < 5; ++i) {
             std::atomic<bool> durable{false};
+            if (i > 0) QTest::qWait(20);
             recorder.record("s", "t", "{}", [&](bool ok) { durable = ok; });
             QTRY_VERIFY_WITH_TIMEOUT(durable.load(), 2000);
         }
         QCOMPARE(recorder.spinsCaught(), std::uint64_t(4));
         QCOMPARE(recorder.spinsMissed(), std::uint64_t(0));
-        // Nothing comes: the spin ends after its window, and the next 16 commits go without.
-        QTRY_COMPARE_WITH_TIMEOUT(recorder.spinsMissed(), std::uint64_t(1), 2000);
+        // A flush does not wait for the spin to run out (its window is a second here).
+        QTest::qWait(20);
+        QElapsedTimer flushing;
+        flushing.start();
+        QVERIFY(recorder.flush());
+        QVERIFY2(flushing.elapsed() < 500, qPrintable(QString::number(flushing.elapsed())));
+        QCOMPARE(recorder.spinsCaught(), std::uint64_t(5));
+        // Nothing comes after a commit: the spin ends after its window, and the next 16
+        // commits go without.
+        {
+            std::atomic<bool> durable{false};
+            recorder.record("s", "t", "{}", [&](bool ok) { durable = ok; });
+            QTRY_VERIFY_WITH_TIMEOUT(durable.load(), 2000);
+        }
+        QTRY_COMPARE_WITH_TIMEOUT(recorder.spinsMissed(), std::uint64_t(1), 5000);
         for (int i = 0; i < 16; ++i) {
             std::atomic<bool> durable{false};
             recorder.record("s", "t", "{}", [&](bool ok) { durable = ok; });
             QTRY_VERIFY_WITH_TIMEOUT(durable.load(), 2000);
         }
-        QCOMPARE(recorder.spinsCaught(), std::uint64_t(4));
+        QCOMPARE(recorder.spinsCaught(), std::uint64_t(5));
         QCOMPARE(recorder.spinsMissed(), std::uint64_t(1));
-        QCOMPARE(counting->types.size(), std::size_t(21));  // every event committed all along
+        QCOMPARE(counting->types.size(), std::size_t(22));  // every event committed all along
         // Off by default: no spin at all.
         record::Recorder plain(std::make_unique<FlakyStore>(failing), record::SigningKey::generate(), {});
         plain.record("s", "t", "{}");
