@@ -101,8 +101,7 @@ int main(int argc, char** argv) {
     std::filesystem::remove(db);
 
     const auto fsync = measureFsync(dir, 300);
-    std::printf("recorder_bench: SQLite WAL, synchronous=FULL, events of 1 KB, writer spin 500 us, in %s\n",
-                dir.c_str());
+    std::printf("recorder_bench: SQLite WAL, synchronous=FULL, events of 1 KB, in %s\n", dir.c_str());
     std::printf("fsync (4 KB append + fdatasync) on this filesystem: p50 %.1f us, p99 %.1f us\n",
                 percentile(fsync, 0.5), percentile(fsync, 0.99));
 
@@ -110,9 +109,7 @@ int main(int argc, char** argv) {
     const auto pem = key.publicKeyPem();
     std::int64_t recorded = 0;
     {
-        // As the gateway runs it with strict durability (config recording.writer_spin_us).
         vigil::record::Recorder::Options options;
-        options.spinAfterCommit = std::chrono::microseconds(500);
         vigil::record::Recorder recorder(std::make_unique<vigil::store::SqliteEventStore>(db), std::move(key), options);
         const std::string payload = payloadOf(1024);
 

@@ -131,9 +131,6 @@ int runGateway(const config::GatewayConfig& config) {
         options.checkpointEvery = static_cast<std::size_t>(config.recording.checkpointEvery);
         options.checkpointInterval = config.recording.checkpointInterval;
         options.retentionDays = config.recording.retentionDays;
-        // Responses wait for commits only with strict durability: only then is the wait for
-        // the writer on their path.
-        if (strict) options.spinAfterCommit = std::chrono::microseconds(config.recording.writerSpinMicros);
         auto store = std::make_unique<store::SqliteEventStore>(
             config.store.sqlitePath, strict ? store::SqliteStore::Durability::Full : store::SqliteStore::Durability::Normal);
         const auto publicKey = key.publicKeyPem();

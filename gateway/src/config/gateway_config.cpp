@@ -462,7 +462,6 @@ static RecordingSettings readRecording(ObjectReader& root, const std::filesystem
     settings.checkpointEvery = r.integer("checkpoint_every", settings.checkpointEvery, 1, 1'000'000);
     settings.checkpointInterval = r.millis("checkpoint_interval_ms", settings.checkpointInterval, 10, 3'600'000);
     settings.retentionDays = static_cast<int>(r.integer("retention_days", 0, 0, 36'500));
-    settings.writerSpinMicros = r.integer("writer_spin_us", settings.writerSpinMicros, 0, 10'000);
     r.rejectUnknownKeys();
     return settings;
 }

@@ -133,9 +133,6 @@ struct RecordingSettings {
     std::int64_t checkpointEvery = 1000;  // events between two signed checkpoints, at most
     Milliseconds checkpointInterval{5000};
     int retentionDays = 0;  // 0: kept forever
-    // Strict: after a commit the writer waits this long for the next one spinning instead of
-    // asleep (waking a sleeping thread costs tens of microseconds, more on a VM); 0: off.
-    std::int64_t writerSpinMicros = 500;
 };
 
 // Masking (docs/masking.md): the profiles live in the policy file; the gateway holds the

@@ -20,8 +20,6 @@ std::size_t sizeOf(const Event& e) { return e.sessionId.size() + e.type.size() +
 
 Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options options, Clock clock)
     : store_(std::move(store)), key_(std::move(key)), options_(options), clock_(clock ? std::move(clock) : nowMicros) {
-    // Spinning on the only CPU would keep the thread that queues the next event from running.
-    if (std::thread::hardware_concurrency() < 2) options_.spinAfterCommit = std::chrono::microseconds(0);
     head_ = store_->head();
     committedSeq_.store(head_.seq);
     store_->rememberPublicKey(key_.keyId(), key_.publicKeyPem());
@@ -58,7 +56,6 @@ Recorder::~Recorder() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
-        urgentArrivals_.fetch_add(1, std::memory_order_release);  // ends a spin at once
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
@@ -73,7 +70,6 @@ void Recorder::enqueue(Pending p) {
             p.queuedAt = std::chrono::steady_clock::now();
         } else {
             ++urgentQueued_;
-            urgentArrivals_.fetch_add(1, std::memory_order_release);
         }
         queue_.push_back(std::move(p));
         // A sleeping writer is woken for an urgent event only: it never sleeps longer
@@ -136,7 +132,6 @@ bool Recorder::purgeOlderThan(std::int64_t cutoffMicros) {
 bool Recorder::flush() {
     std::unique_lock lock(mutex_);
     ++flushRequests_;
-    urgentArrivals_.fetch_add(1, std::memory_order_release);  // ends a spin at once
     if (sleeping_) wake_.notify_one();
     // Everything written, the index included (unless the store fails: then it stays pending).
     idle_.wait(lock, [this] { return queue_.empty() && !writing_ && (indexRowsPending_ == 0 || !healthy_.load()); });
@@ -332,33 +327,6 @@ void Recorder::run() {
             ++urgentQueued_;
             queue_.push_front(std::move(request));
         }
-        // Just committed, nothing urgent queued: wait for the next urgent event spinning
-        // (Options::spinAfterCommit), unless recent spins found nothing.
-        if (lastCommit_ != SteadyClock::time_point{} && urgentQueued_ == 0 && flushRequests_ == 0 && !stopping_) {
-            const auto until = lastCommit_ + options_.spinAfterCommit;
-            lastCommit_ = {};
-            if (spinsSkipped_ > 0) {
-                --spinsSkipped_;
-            } else if (SteadyClock::now() < until) {
-                const auto arrivals = urgentArrivals_.load(std::memory_order_acquire);
-                lock.unlock();
-                bool arrived = false;
-                while (!(arrived = urgentArrivals_.load(std::memory_order_acquire) != arrivals) &&
-                       SteadyClock::now() < until) {
-#if defined(__x86_64__) || defined(__i386__)
-                    __builtin_ia32_pause();
-#endif
-                }
-                if (arrived) {
-                    spinsCaught_.fetch_add(1, std::memory_order_relaxed);
-                } else {
-                    spinsMissed_.fetch_add(1, std::memory_order_relaxed);
-                    spinsSkipped_ = 16;
-                }
-                lock.lock();
-                continue;
-            }
-        }
         if (queue_.empty() && !stopping_) {
             auto until = SteadyClock::time_point::max();
             if (head_.seq > head_.checkpointSeq) until = std::min(until, lastCheckpoint_ + options_.checkpointInterval);
@@ -411,7 +379,6 @@ void Recorder::run() {
             lock.unlock();
             const bool sign = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.sign; });
             const bool ok = writeBatch(batch, sign);
-            if (ok && options_.spinAfterCommit.count() > 0) lastCommit_ = SteadyClock::now();
             queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
             for (auto& p : batch) {
                 if (p.done) p.done(ok);

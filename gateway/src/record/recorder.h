@@ -39,12 +39,6 @@ public:
         std::size_t behindQueuedBytes = 16u * 1024 * 1024;
         std::chrono::milliseconds retryInterval{1000};
         std::chrono::microseconds linger{2000};  // for recordSoon()
-        // After a commit, the writer waits this long for the next urgent event spinning
-        // rather than asleep: waking a sleeping thread costs tens of microseconds (more on a
-        // VM), which a caller waiting for its commit would pay. A spin that saw nothing
-        // come stops the spinning for the next 16 commits, so that sparse traffic costs
-        // little CPU. 0: never.
-        std::chrono::microseconds spinAfterCommit{0};
         // The sessions index is written in its own transactions, not synced, at most this
         // long after its events (or when flush() is called: the API does before reading).
         std::chrono::milliseconds indexDelay{50};
@@ -100,10 +94,6 @@ public:
     // The writer is behind the traffic (more than behindQueuedBytes waiting).
     bool behind() const { return queuedBytes_.load(std::memory_order_relaxed) >= options_.behindQueuedBytes; }
     std::int64_t committedSeq() const { return committedSeq_.load(); }
-    // Spins after a commit (Options::spinAfterCommit) that work ended (the next urgent
-    // event, a flush, the stop), and those that ran out with nothing come.
-    std::uint64_t spinsCaught() const { return spinsCaught_.load(std::memory_order_relaxed); }
-    std::uint64_t spinsMissed() const { return spinsMissed_.load(std::memory_order_relaxed); }
     std::string lastError() const;
     const SigningKey& key() const { return key_; }
     EventStore& store() { return *store_; }  // before serving only (the writer owns it after)
@@ -160,10 +150,6 @@ private:
     std::deque<Pending> queue_;
     bool writing_ = false;
     bool sleeping_ = false;
-    std::atomic<std::uint64_t> urgentArrivals_{0};  // urgent events queued, flushes, stop: what ends a spin
-    std::chrono::steady_clock::time_point lastCommit_{};  // writer thread only
-    int spinsSkipped_ = 0;  // writer thread only: commits left without a spin
-    std::atomic<std::uint64_t> spinsCaught_{0}, spinsMissed_{0};
     std::size_t urgentQueued_ = 0;  // events in the queue not recorded with recordSoon()
     std::size_t flushRequests_ = 0;
     std::size_t indexRowsPending_ = 0;  // pendingIndex_.size(), published under mutex_

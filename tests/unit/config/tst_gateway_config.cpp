@@ -167,22 +167,20 @@ private slots:
     void recordingSettings() {
         const auto defaults = parseConfig(configWith(""), "/etc/vigil/gateway.json").recording;
         QVERIFY(defaults.durability == vigil::config::RecordingSettings::Durability::Strict);
-        QCOMPARE(defaults.writerSpinMicros, std::int64_t(500));
         QCOMPARE(defaults.retentionDays, 0);
-        const auto set = parseConfig(configWith("", ", \"recording\": {\"durability\": \"relaxed\", \"writer_spin_us\": 0, "
+        const auto set = parseConfig(configWith("", ", \"recording\": {\"durability\": \"relaxed\", "
                                                     "\"retention_days\": 90, \"checkpoint_every\": 50}"),
                                      "/etc/vigil/gateway.json")
                              .recording;
         QVERIFY(set.durability == vigil::config::RecordingSettings::Durability::Relaxed);
-        QCOMPARE(set.writerSpinMicros, std::int64_t(0));
         QCOMPARE(set.retentionDays, 90);
         QCOMPARE(set.checkpointEvery, std::int64_t(50));
         for (const auto& [extra, expected] :
              std::vector<std::pair<std::string, QString>>{
-                 {", \"recording\": {\"writer_spin_us\": 20000}", QStringLiteral("recording.writer_spin_us")},
-                 {", \"recording\": {\"writer_spin_us\": -1}", QStringLiteral("recording.writer_spin_us")},
+                 {", \"recording\": {\"retention_days\": -1}", QStringLiteral("recording.retention_days")},
+                 {", \"recording\": {\"checkpoint_every\": 0}", QStringLiteral("recording.checkpoint_every")},
                  {", \"recording\": {\"durability\": \"eventual\"}", QStringLiteral("recording.durability: must be \"strict\" or \"relaxed\"")},
-                 {", \"recording\": {\"spin\": 1}", QStringLiteral("recording.spin")}}) {
+                 {", \"recording\": {\"fsync\": 1}", QStringLiteral("recording.fsync")}}) {
             const auto error = errorFor(configWith("", extra));
             QVERIFY2(error.contains(expected), qPrintable(error));
         }

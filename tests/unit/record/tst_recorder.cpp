@@ -1,7 +1,6 @@
 // The recorder and the verifier: a chain written with group commit verifies; every kind of
 // tampering is found and named; a failing store is reported and recovered from; the
 // signing key file is private.
-#include <QElapsedTimer>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -535,55 +534,6 @@ private slots:
         QCOMPARE(slow->events.load(), std::size_t(16));  // r0's 3, the 10 fillers, r1's 3
         SessionRecording after(recorder, SessionRecording::Durability::Relaxed, "s2", "r2", SessionRecording::Clock::now());
         QVERIFY(!after.finish("{}", outcome).has_value());
-    }
-
-    void theWriterSpinsForTheNextCommitAndBacksOffWhenNothingComes() {
-        std::atomic<bool> failing{false};
-        record::Recorder::Options options;
-        options.spinAfterCommit = std::chrono::milliseconds(1000);
-        auto store = std::make_unique<FlakyStore>(failing);
-        auto* counting = store.get();
-        record::Recorder recorder(std::move(store), record::SigningKey::generate(), options);
-        // Steady traffic: each event comes while the writer still spins after the last commit
-        // (20 ms after it: the writer has finished that commit's work and is spinning).
-        for (int i = 0; i < 5; ++i) {
-            std::atomic<bool> durable{false};
-            if (i > 0) QTest::qWait(20);
-            recorder.record("s", "t", "{}", [&](bool ok) { durable = ok; });
-            QTRY_VERIFY_WITH_TIMEOUT(durable.load(), 2000);
-        }
-        QCOMPARE(recorder.spinsCaught(), std::uint64_t(4));
-        QCOMPARE(recorder.spinsMissed(), std::uint64_t(0));
-        // A flush does not wait for the spin to run out (its window is a second here).
-        QTest::qWait(20);
-        QElapsedTimer flushing;
-        flushing.start();
-        QVERIFY(recorder.flush());
-        QVERIFY2(flushing.elapsed() < 500, qPrintable(QString::number(flushing.elapsed())));
-        QCOMPARE(recorder.spinsCaught(), std::uint64_t(5));
-        // Nothing comes after a commit: the spin ends after its window, and the next 16
-        // commits go without.
-        {
-            std::atomic<bool> durable{false};
-            recorder.record("s", "t", "{}", [&](bool ok) { durable = ok; });
-            QTRY_VERIFY_WITH_TIMEOUT(durable.load(), 2000);
-        }
-        QTRY_COMPARE_WITH_TIMEOUT(recorder.spinsMissed(), std::uint64_t(1), 5000);
-        for (int i = 0; i < 16; ++i) {
-            std::atomic<bool> durable{false};
-            recorder.record("s", "t", "{}", [&](bool ok) { durable = ok; });
-            QTRY_VERIFY_WITH_TIMEOUT(durable.load(), 2000);
-        }
-        QCOMPARE(recorder.spinsCaught(), std::uint64_t(5));
-        QCOMPARE(recorder.spinsMissed(), std::uint64_t(1));
-        QCOMPARE(counting->types.size(), std::size_t(22));  // every event committed all along
-        // Off by default: no spin at all.
-        record::Recorder plain(std::make_unique<FlakyStore>(failing), record::SigningKey::generate(), {});
-        plain.record("s", "t", "{}");
-        QVERIFY(plain.flush());
-        plain.record("s", "t", "{}");
-        QVERIFY(plain.flush());
-        QCOMPARE(plain.spinsCaught() + plain.spinsMissed(), std::uint64_t(0));
     }
 
     void aFailingStoreIsReportedAndRecovers() {
