@@ -5,12 +5,14 @@
 namespace vigil::record {
 namespace {
 
-void appendU64(std::string& out, std::uint64_t v) {
-    for (int i = 7; i >= 0; --i) out += static_cast<char>((v >> (i * 8)) & 0xFF);
-}
-
 void putU64(char* out, std::uint64_t v) {
     for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> ((7 - i) * 8)) & 0xFF);
+}
+
+void appendU64(std::string& out, std::uint64_t v) {
+    char bytes[8];
+    putU64(bytes, v);
+    out.append(bytes, 8);
 }
 
 void putU32(char* out, std::uint32_t v) {
