@@ -7,6 +7,7 @@
 
 #include <QDir>
 #include <QDirIterator>
+#include <QHash>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
@@ -136,6 +137,18 @@ class TestRecording : public QObject {
     QJsonArray eventsOf(const QString& id) {
         return session(id).value(QStringLiteral("events")).toArray();
     }
+
+    // Every series of the gateway's /metrics at one moment: series (with labels) -> value.
+    QHash<QByteArray, double> metrics() {
+        QHash<QByteArray, double> values;
+        for (const auto& line : httpRequest(gateway_->url(), "GET", "/metrics").body.split('\n')) {
+            const auto space = line.lastIndexOf(' ');
+            if (line.startsWith('#') || space <= 0) continue;
+            values.insert(line.left(space), line.mid(space + 1).toDouble());
+        }
+        return values;
+    }
+    double metric(const QByteArray& series) { return metrics().value(series, -1); }
 
 private slots:
     void initTestCase() {
@@ -486,6 +499,39 @@ private slots:
         QVERIFY(startGatewayProcess());
     }
 
+    void theRecorderIsVisibleInMetrics() {
+        const double eventsBefore = metric("vigil_recording_events_total");
+        const double commitsBefore = metric("vigil_recording_commits_total{result=\"ok\"}");
+        QVERIFY(eventsBefore >= 0);
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("metrics")),
+                             {{"Authorization", bearer(requesterKey_)}})
+                     .status,
+                 200);
+        // The request's events are committed before its answer (strict): counted already.
+        QVERIFY(metric("vigil_recording_events_total") >= eventsBefore + 5);
+        QVERIFY(metric("vigil_recording_commits_total{result=\"ok\"}") > commitsBefore);
+        QCOMPARE(metric("vigil_recording_healthy"), 1.0);
+        QCOMPARE(metric("vigil_recording_behind"), 0.0);
+        QCOMPARE(metric("vigil_recording_commits_total{result=\"failed\"}"), 0.0);
+        // One snapshot: the histogram is whole (+Inf counts every commit, buckets do not
+        // decrease) and agrees with the commit counter.
+        const auto m = metrics();
+        QVERIFY(m.value("vigil_recording_committed_seq") >= m.value("vigil_recording_events_total"));
+        const double count = m.value("vigil_recording_commit_seconds_count");
+        QCOMPARE(m.value("vigil_recording_commit_seconds_bucket{le=\"+Inf\"}"), count);
+        QCOMPARE(count, m.value("vigil_recording_commits_total{result=\"ok\"}"));
+        QVERIFY(m.value("vigil_recording_commit_seconds_sum") > 0);
+        double previous = 0;
+        for (const char* le : {"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+                               "0.25", "1"}) {
+            const auto key = QByteArray("vigil_recording_commit_seconds_bucket{le=\"") + le + "\"}";
+            QVERIFY2(m.contains(key), key.constData());
+            QVERIFY(m.value(key) >= previous);
+            previous = m.value(key);
+        }
+        QVERIFY(previous <= count);
+    }
+
     void aKilledGatewayLosesNoCompletedSession() {
         struct Completed {
             QString session;
@@ -592,6 +638,8 @@ private slots:
         QCOMPARE(ready.status, 503);
         QCOMPARE(ready.json().value(QStringLiteral("status")).toString(), QStringLiteral("recording_unavailable"));
         QVERIFY(!gateway_->logLines(QStringLiteral("recording failed")).isEmpty());
+        QCOMPARE(metric("vigil_recording_healthy"), 0.0);
+        QVERIFY(metric("vigil_recording_commits_total{result=\"failed\"}") >= 1);
 
         // Space returns: the gateway finds out by itself and serves again.
         limit.rlim_cur = RLIM_INFINITY;
@@ -600,6 +648,7 @@ private slots:
         timer.start();
         while (httpRequest(gateway_->url(), "GET", "/readyz").status != 200 && timer.elapsed() < 10000) QTest::qWait(100);
         QCOMPARE(httpRequest(gateway_->url(), "GET", "/readyz").status, 200);
+        QCOMPARE(metric("vigil_recording_healthy"), 1.0);
         const auto after = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("back")),
                                        {{"Authorization", bearer(requesterKey_)}});
         QCOMPARE(after.status, 200);

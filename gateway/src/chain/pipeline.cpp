@@ -615,6 +615,7 @@ net::Action Pipeline::builtin(const net::RequestView& request, std::string reque
         action.local.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
                                 {"X-Request-Id", requestId}};
         action.local.body = metrics_->render();
+        if (recording_.recorder) observe::appendRecordingMetrics(action.local.body, recording_.recorder->stats());
     }
     action.observer = std::make_unique<Exchange>(*metrics_, request, std::move(requestId),
                                                  std::nullopt, "", nullptr, /*quiet=*/true);

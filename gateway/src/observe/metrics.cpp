@@ -136,4 +136,50 @@ void Metrics::policyLoaded(const std::string& version, bool reload) {
     policyVersion_ = version;
 }
 
+void appendRecordingMetrics(std::string& out, const RecordingStats& stats) {
+    out += "# HELP vigil_recording_healthy 1 while the recorder writes; 0 after a failed write (new requests get 503).\n";
+    out += "# TYPE vigil_recording_healthy gauge\n";
+    out += stats.healthy ? "vigil_recording_healthy 1\n" : "vigil_recording_healthy 0\n";
+    out += "# HELP vigil_recording_behind 1 while more events wait than the writer keeps up with (relaxed responses then wait for their commit).\n";
+    out += "# TYPE vigil_recording_behind gauge\n";
+    out += stats.behind ? "vigil_recording_behind 1\n" : "vigil_recording_behind 0\n";
+    out += "# HELP vigil_recording_queued_bytes Bytes of events waiting to be written.\n";
+    out += "# TYPE vigil_recording_queued_bytes gauge\n";
+    out += "vigil_recording_queued_bytes ";
+    appendNumber(out, stats.queuedBytes);
+    out += "\n# HELP vigil_recording_committed_seq Sequence number of the last committed event of the chain.\n";
+    out += "# TYPE vigil_recording_committed_seq gauge\n";
+    out += "vigil_recording_committed_seq ";
+    appendNumber(out, static_cast<std::uint64_t>(stats.committedSeq));
+    out += "\n# HELP vigil_recording_events_total Events committed to the chain.\n";
+    out += "# TYPE vigil_recording_events_total counter\n";
+    out += "vigil_recording_events_total ";
+    appendNumber(out, stats.eventsCommitted);
+    out += "\n# HELP vigil_recording_commits_total Transactions of the chain (events, checkpoints), by result.\n";
+    out += "# TYPE vigil_recording_commits_total counter\n";
+    out += "vigil_recording_commits_total{result=\"ok\"} ";
+    appendNumber(out, stats.commitsOk);
+    out += "\nvigil_recording_commits_total{result=\"failed\"} ";
+    appendNumber(out, stats.commitsFailed);
+    out += "\n# HELP vigil_recording_commit_seconds Time to write and commit one transaction of events (with its fsync under strict durability).\n";
+    out += "# TYPE vigil_recording_commit_seconds histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < RecordingStats::kCommitBuckets.size(); ++b) {
+        cumulative += stats.commitBuckets[b];
+        out += "vigil_recording_commit_seconds_bucket{le=\"";
+        appendDouble(out, RecordingStats::kCommitBuckets[b]);
+        out += "\"} ";
+        appendNumber(out, cumulative);
+        out += '\n';
+    }
+    const auto count = stats.commitsOk + stats.commitsFailed;
+    out += "vigil_recording_commit_seconds_bucket{le=\"+Inf\"} ";
+    appendNumber(out, count);
+    out += "\nvigil_recording_commit_seconds_sum ";
+    appendDouble(out, static_cast<double>(stats.commitMicrosSum) / 1e6);
+    out += "\nvigil_recording_commit_seconds_count ";
+    appendNumber(out, count);
+    out += '\n';
+}
+
 }  // namespace vigil::observe

@@ -54,4 +54,22 @@ private:
     std::string policyVersion_;
 };
 
+// The recorder's state and work (record/recorder.h), rendered beside the request metrics.
+struct RecordingStats {
+    static constexpr std::array<double, 12> kCommitBuckets = {
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+    bool healthy = true;
+    bool behind = false;
+    std::uint64_t queuedBytes = 0;
+    std::int64_t committedSeq = 0;
+    std::uint64_t eventsCommitted = 0;
+    std::uint64_t commitsOk = 0;
+    std::uint64_t commitsFailed = 0;
+    std::array<std::uint64_t, kCommitBuckets.size()> commitBuckets{};  // not cumulative
+    std::uint64_t commitMicrosSum = 0;
+};
+
+// Appends the vigil_recording_* series (Prometheus text format) to `out`.
+void appendRecordingMetrics(std::string& out, const RecordingStats& stats);
+
 }  // namespace vigil::observe

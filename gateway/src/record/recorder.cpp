@@ -139,6 +139,20 @@ bool Recorder::flush() {
     return healthy_.load();
 }
 
+observe::RecordingStats Recorder::stats() const {
+    observe::RecordingStats s;
+    s.healthy = healthy_.load();
+    s.behind = behind();
+    s.queuedBytes = queuedBytes_.load(std::memory_order_relaxed);
+    s.committedSeq = committedSeq_.load();
+    s.eventsCommitted = eventsCommitted_.load(std::memory_order_relaxed);
+    s.commitsOk = commitsOk_.load(std::memory_order_relaxed);
+    s.commitsFailed = commitsFailed_.load(std::memory_order_relaxed);
+    for (std::size_t b = 0; b < s.commitBuckets.size(); ++b) s.commitBuckets[b] = commitBuckets_[b].load(std::memory_order_relaxed);
+    s.commitMicrosSum = commitMicrosSum_.load(std::memory_order_relaxed);
+    return s;
+}
+
 std::string Recorder::lastError() const {
     std::lock_guard lock(mutex_);
     return lastError_;
@@ -253,12 +267,24 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
         batch.checkpoint = std::move(c);
     }
     batch.purgeThrough = purgeThrough;
+    const auto started = std::chrono::steady_clock::now();
+    const auto measure = [&](bool ok) {
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        std::size_t bucket = 0;
+        while (bucket < commitBuckets_.size() && seconds > observe::RecordingStats::kCommitBuckets[bucket]) ++bucket;
+        if (bucket < commitBuckets_.size()) commitBuckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+        commitMicrosSum_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+        (ok ? commitsOk_ : commitsFailed_).fetch_add(1, std::memory_order_relaxed);
+        if (ok) eventsCommitted_.fetch_add(batch.events.size(), std::memory_order_relaxed);
+    };
     try {
         store_->append(batch);
     } catch (const std::exception& e) {
+        measure(false);
         fail(e.what());
         return false;
     }
+    measure(true);
     if (batch.checkpoint) {
         head.checkpointSeq = batch.checkpoint->seq;
         lastCheckpoint_ = std::chrono::steady_clock::now();

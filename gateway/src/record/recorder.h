@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "observe/metrics.h"
 #include "record/event_store.h"
 #include "record/signing_key.h"
 
@@ -94,6 +96,8 @@ public:
     // The writer is behind the traffic (more than behindQueuedBytes waiting).
     bool behind() const { return queuedBytes_.load(std::memory_order_relaxed) >= options_.behindQueuedBytes; }
     std::int64_t committedSeq() const { return committedSeq_.load(); }
+    // For /metrics: state, and counts of the work done so far.
+    observe::RecordingStats stats() const;
     std::string lastError() const;
     const SigningKey& key() const { return key_; }
     EventStore& store() { return *store_; }  // before serving only (the writer owns it after)
@@ -158,6 +162,8 @@ private:
     std::atomic<bool> healthy_{true};
     std::atomic<std::size_t> queuedBytes_{0};
     std::atomic<std::int64_t> committedSeq_{0};
+    std::atomic<std::uint64_t> eventsCommitted_{0}, commitsOk_{0}, commitsFailed_{0}, commitMicrosSum_{0};
+    std::array<std::atomic<std::uint64_t>, observe::RecordingStats::kCommitBuckets.size()> commitBuckets_{};
     std::thread thread_;
 };
 
