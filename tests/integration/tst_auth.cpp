@@ -316,7 +316,8 @@ private slots:
         const auto after = httpRequest(QString::fromStdString(staticUrl_), "GET", "/_requests").json().value(QStringLiteral("requests")).toInt();
         // At most one refresh (and the /_requests call itself) in 30 s, whatever the flood.
         QVERIFY2(after - before <= 2, qPrintable(QStringLiteral("%1 -> %2").arg(before).arg(after)));
-        QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed())));
+        // And the flood is answered promptly (a bound for a slow machine, not a benchmark).
+        QVERIFY2(timer.elapsed() < 15000, qPrintable(QString::number(timer.elapsed())));
     }
 
     void revokedApiKeyIsRefusedWithinSeconds() {

@@ -19,6 +19,8 @@
 #include "record/signing_key.h"
 #include "store/sqlite_store.h"
 
+#include <sqlite3.h>
+
 using namespace vigil::test;
 
 namespace {
@@ -85,6 +87,25 @@ class TestEvidence : public QObject {
         const auto target = path(name);
         QDir(target).removeRecursively();
         return copyDir(bundle_, target) ? target : QString();
+    }
+
+    // The store's sessions index covers every committed event (read-only look at the file).
+    bool indexCaughtUp() {
+        sqlite3* h = nullptr;
+        if (sqlite3_open_v2(db().toUtf8().constData(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+            sqlite3_close(h);
+            return false;
+        }
+        sqlite3_stmt* st = nullptr;
+        bool caughtUp = false;
+        if (sqlite3_prepare_v2(h, "SELECT (SELECT through_seq FROM index_state) >= (SELECT max(seq) FROM events)", -1, &st,
+                               nullptr) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            caughtUp = sqlite3_column_int(st, 0) == 1;
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(h);
+        return caughtUp;
     }
 
 private slots:
@@ -375,7 +396,8 @@ private slots:
         auto gateway = startGateway(dir_, config, kUpstreamKey);
         QVERIFY(gateway);
         QCOMPARE(post(gateway->url()).status, 200);
-        QTest::qWait(300);  // the sessions index is written a little after the events
+        // The sessions index (which the export reads) is written a little after the events.
+        QVERIFY(QTest::qWaitFor([&] { return indexCaughtUp(); }, 10000));
         const auto out = path(QStringLiteral("live-bundle"));
         const auto e = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"),
                                  QDateTime::currentDateTimeUtc().addSecs(60).toString(Qt::ISODate), QStringLiteral("--subject"),

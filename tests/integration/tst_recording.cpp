@@ -211,7 +211,9 @@ private slots:
         RawHttpConnection connection{QUrl(gateway_->url())};
         const auto r = connection.request("POST", "/v1/chat/completions",
                                           chatBody(QStringLiteral("Tell me a story"), true),
-                                          {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "story-1"}});
+                                          {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "story-1"},
+                                           // tokens 30 ms apart: far enough for the timing to show on a slow machine
+                                           {"X-Mock-Token-Delay-Ms", "30"}});
         QCOMPARE(r.status, 200);
         QVERIFY(r.complete);
         QVERIFY(r.chunks.size() > 3);
@@ -234,7 +236,7 @@ private slots:
             QVERIFY2(offset >= lastOffset, qPrintable(QStringLiteral("offset %1 after %2").arg(offset).arg(lastOffset)));
             lastOffset = offset;
         }
-        // The mock waits 3 ms between tokens: the recorded timing shows it.
+        // The mock waits 30 ms between tokens: the recorded timing shows it.
         qint64 firstChunk = -1, lastChunk = -1;
         for (const auto& e : events) {
             const auto o = e.toObject();
@@ -243,13 +245,15 @@ private slots:
             if (firstChunk < 0) firstChunk = offset;
             lastChunk = offset;
         }
-        QVERIFY2(lastChunk - firstChunk >= 3000 * 2, qPrintable(QString::number(lastChunk - firstChunk)));
+        QVERIFY2(lastChunk - firstChunk >= 30000 * 2, qPrintable(QString::number(lastChunk - firstChunk)));
         QCOMPARE(recordedReply(events), r.body);
         QVERIFY(r.body.contains("data: [DONE]"));
 
         // A second request in the same conversation joins the session.
         const auto again = connection.request("POST", "/v1/chat/completions", chatBody(QStringLiteral("And then?")),
-                                              {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "story-1"}});
+                                              {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "story-1"},
+                                           // tokens 30 ms apart: far enough for the timing to show on a slow machine
+                                           {"X-Mock-Token-Delay-Ms", "30"}});
         QCOMPARE(again.status, 200);
         const auto s = session(QStringLiteral("story-1"));
         QCOMPARE(s.value(QStringLiteral("session")).toObject().value(QStringLiteral("requests")).toInt(), 2);
@@ -559,7 +563,15 @@ private slots:
                 }
             });
         }
+        // Load for at least 1.5 s and until more than 20 responses are complete (a slow
+        // machine gets more time), then the kill.
         QTest::qWait(1500);
+        (void)QTest::qWaitFor(
+            [&] {
+                std::lock_guard lock(mutex);
+                return completed.size() > 20;
+            },
+            30000);
         stopGateway(/*kill=*/true);
         stop = true;
         for (auto& c : clients) c.join();

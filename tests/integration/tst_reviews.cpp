@@ -270,7 +270,7 @@ private slots:
         QVERIFY(conn.sendRaw(request));
         const auto id = pendingWith(QStringLiteral("stream me the Project Falcon plan"));
         QVERIFY(!id.isEmpty());
-        QTest::qWait(1000);  // at least two keep-alive intervals
+        QTest::qWait(2000);  // at least two keep-alive intervals (400 ms each here), with room for a slow machine
         QCOMPARE(decide(bob_, id, "approve").status, 200);
         const auto response = conn.readResponse(15000);
         QCOMPARE(response.status, 200);
@@ -638,7 +638,14 @@ private slots:
                              "\r\n\r\n" + body));
         const auto holdId = pendingWith(QStringLiteral("Project Falcon across a restart"));
         QVERIFY(!holdId.isEmpty());
-        QTest::qWait(300);  // the review's state is committed with its event
+        // The review's state is committed with its review.pending event: wait until both
+        // reviews' events are on disk (reading a session through the API flushes the recorder).
+        for (const auto& id : {ticketId, holdId}) {
+            const auto session = review(id).value(QStringLiteral("session_id")).toString();
+            QVERIFY(!session.isEmpty());
+            QVERIFY2(QTest::qWaitFor([&] { return recordedTypes(session).contains(QStringLiteral("review.pending")); }, 10000),
+                     qPrintable(id));
+        }
         gateway_->process().kill();
         gateway_->process().waitForFinished(5000);
         QVERIFY(startGatewayProcess());

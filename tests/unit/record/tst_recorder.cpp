@@ -470,7 +470,7 @@ private slots:
         auto store = std::make_unique<FlakyStore>(failing);
         auto* counting = store.get();
         record::Recorder::Options options;
-        options.linger = std::chrono::milliseconds(200);
+        options.linger = std::chrono::milliseconds(2000);  // long: a slow machine stays inside it
         record::Recorder recorder(std::move(store), record::SigningKey::generate(), options);
         // Three early events and the end of a fast exchange: one transaction.
         recorder.recordSoon("s", "request.received", "{}");
