@@ -339,8 +339,11 @@ private slots:
         while (timer.elapsed() < 6000) {
             const QByteArray& next = flips % 2 == 0 ? policyB : policyA;
             if (flips % 3 == 2) {
+                // A broken write, left in place until the gateway has refused it (however
+                // long the poller takes on a loaded machine).
+                const int refused = metric(url, "vigil_policy_reloads_total{result=\"refused\"} ").toInt();
                 QVERIFY(writeInPlace(policyPath(), "{ \"rules\": [ broken"));
-                QTest::qWait(250);
+                QTRY_VERIFY_WITH_TIMEOUT(metric(url, "vigil_policy_reloads_total{result=\"refused\"} ").toInt() > refused, 10000);
             }
             QVERIFY(flips % 2 == 0 ? writeInPlace(policyPath(), next) : writeFile(policyPath(), next));
             QTest::qWait(400);
