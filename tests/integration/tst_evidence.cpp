@@ -8,6 +8,7 @@
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
@@ -108,6 +109,27 @@ class TestEvidence : public QObject {
         return caughtUp;
     }
 
+    // The payloads of the evidence.exported events in the store, each with its "(seq)"
+    // (read-only look at the file).
+    QList<QJsonObject> recordedExports() {
+        QList<QJsonObject> exports;
+        sqlite3* h = nullptr;
+        if (sqlite3_open_v2(db().toUtf8().constData(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+            sqlite3_stmt* st = nullptr;
+            if (sqlite3_prepare_v2(h, "SELECT payload, seq FROM events WHERE type = 'evidence.exported' ORDER BY seq", -1, &st, nullptr) == SQLITE_OK) {
+                while (sqlite3_step(st) == SQLITE_ROW) {
+                    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+                    auto payload = QJsonDocument::fromJson(QByteArray(text)).object();
+                    payload.insert(QStringLiteral("(seq)"), sqlite3_column_int64(st, 1));
+                    exports.append(payload);
+                }
+            }
+            sqlite3_finalize(st);
+        }
+        sqlite3_close(h);
+        return exports;
+    }
+
 private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
@@ -174,6 +196,17 @@ private slots:
         const auto r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"), to_,
                               QStringLiteral("--out"), bundle_, QStringLiteral("--by"), QStringLiteral("audrey (compliance)")});
         QVERIFY2(r.exitCode == 0, qPrintable(r.out));
+        // The export itself is recorded in the store's chain: who, which range, how.
+        const auto exports = recordedExports();
+        QCOMPARE(exports.size(), 1);
+        QCOMPARE(exports.first().value(QStringLiteral("by")).toString(), QStringLiteral("audrey (compliance)"));
+        QCOMPARE(exports.first().value(QStringLiteral("method")).toString(), QStringLiteral("cli"));
+        QCOMPARE(exports.first().value(QStringLiteral("from")).toString(), from_);
+        QCOMPARE(exports.first().value(QStringLiteral("to")).toString(), to_);
+        QVERIFY(exports.first().value(QStringLiteral("(seq)")).toInteger() > 0);
+        // The chain with the CLI's event and checkpoint still verifies against the gateway's key.
+        const auto v = runVigil({QStringLiteral("verify"), QStringLiteral("--db"), db(), QStringLiteral("--pubkey"), pubkey_});
+        QVERIFY2(v.exitCode == 0, qPrintable(v.out));
     }
 
     void aGoodBundleVerifies() {
@@ -371,43 +404,74 @@ private slots:
         QVERIFY(!r.out.contains(QStringLiteral("SHA-256 differs")));  // the files and the chain themselves are intact
     }
 
-    // Exported from a live store: events written after the newest checkpoint are left out
-    // (and counted); the bundle still verifies.
-    void eventsAfterTheNewestCheckpointAreLeftOut() {
+    // A store a gateway is recording into has one chain writer: the CLI (whose export must be
+    // recorded in that chain) and a second gateway are refused, nothing is written; the live
+    // store is exported through the gateway's API, and the CLI works again once it stopped.
+    void aLiveStoreHasOneChainWriter() {
         auto mock = startMockUpstream(kUpstreamKey);
         QVERIFY(mock);
         const auto frank = createApiKey(db(), QStringLiteral("frank"), QStringLiteral("requester"));
+        const auto audrey = createApiKey(db(), QStringLiteral("audrey-live"), QStringLiteral("auditor"));
         auto config = basicGatewayConfig(mock->url());
         config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
         config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), db()}});
-        auto post = [&](const QString& url) {
-            return httpRequest(url, "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
-                               {{"Authorization", "Bearer " + frank.toLatin1()}, {"Content-Type", "application/json"}, {"X-Vigil-Session", "frank-long"}});
-        };
-        {
-            auto gateway = startGateway(dir_, config, kUpstreamKey);
-            QVERIFY(gateway);
-            QCOMPARE(post(gateway->url()).status, 200);
-            QCOMPARE(gateway->terminate(), 0);  // signs a checkpoint at shutdown
-        }
-        // Now a gateway that signs rarely: the second request's events stay unsigned for a while.
-        config.insert(QStringLiteral("recording"), QJsonObject{{QStringLiteral("checkpoint_every"), 1000000},
-                                                               {QStringLiteral("checkpoint_interval_ms"), 3600000}});
         auto gateway = startGateway(dir_, config, kUpstreamKey);
         QVERIFY(gateway);
-        QCOMPARE(post(gateway->url()).status, 200);
-        // The sessions index (which the export reads) is written a little after the events.
-        QVERIFY(QTest::qWaitFor([&] { return indexCaughtUp(); }, 10000));
+        QCOMPARE(httpRequest(gateway->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
+                             {{"Authorization", "Bearer " + frank.toLatin1()}, {"Content-Type", "application/json"}})
+                     .status,
+                 200);
+        const auto exportsBefore = recordedExports().size();
         const auto out = path(QStringLiteral("live-bundle"));
-        const auto e = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"),
-                                 QDateTime::currentDateTimeUtc().addSecs(60).toString(Qt::ISODate), QStringLiteral("--subject"),
-                                 QStringLiteral("apikey:frank"), QStringLiteral("--out"), out});
+        const QString until = QDateTime::currentDateTimeUtc().addSecs(60).toString(Qt::ISODate);
+        auto e = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"), until,
+                           QStringLiteral("--subject"), QStringLiteral("apikey:frank"), QStringLiteral("--out"), out});
+        QCOMPARE(e.exitCode, 1);
+        QVERIFY2(e.out.contains(QStringLiteral("pid %1").arg(gateway->process().processId())), qPrintable(e.out));
+        QVERIFY2(e.out.contains(QStringLiteral("GET /api/evidence")), qPrintable(e.out));
+        QVERIFY(!QFileInfo::exists(out));
+        QCOMPARE(recordedExports().size(), exportsBefore);
+        // A second gateway on the same store refuses to start, naming the first.
+        const QJsonObject second = config;  // listens on another free port
+        QFile file(path(QStringLiteral("second-gateway.json")));
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write(QJsonDocument(second).toJson());
+        file.close();
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("VIGIL_TEST_UPSTREAM_KEY"), kUpstreamKey);
+        ManagedProcess other(QStringLiteral(VIGIL_GATEWAY_BIN), {QStringLiteral("--config"), file.fileName()}, env);
+        QCOMPARE(other.runToExit(), 1);
+        QVERIFY2(other.logText().contains("is recording into"), other.logText().constData());
+        // The first keeps serving, and exports through its API.
+        const auto r = httpRequest(gateway->url(), "GET", "/api/evidence?from=" + from_.toLatin1() + "&to=" + until.toLatin1() + "&subject=apikey:frank",
+                                   {}, {{"Authorization", "Bearer " + audrey.toLatin1()}});
+        QCOMPARE(r.status, 200);
+        QCOMPARE(recordedExports().size(), exportsBefore + 1);
+        QCOMPARE(gateway->terminate(), 0);
+        // Stopped: the CLI records its export and writes the bundle.
+        e = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"), until,
+                      QStringLiteral("--subject"), QStringLiteral("apikey:frank"), QStringLiteral("--out"), out});
         QVERIFY2(e.exitCode == 0, qPrintable(e.out));
-        const auto manifest = QJsonDocument::fromJson(readAll(out + QStringLiteral("/manifest.json"))).object();
-        QVERIFY(manifest.value(QStringLiteral("events_after_last_checkpoint_excluded")).toInt() > 0);
+        QCOMPARE(recordedExports().size(), exportsBefore + 2);
         const auto v = runVigil({QStringLiteral("verify-bundle"), out, QStringLiteral("--pubkey"), pubkey_});
         QVERIFY2(v.exitCode == 0, qPrintable(v.out));
-        QCOMPARE(gateway->terminate(), 0);
+    }
+
+    // A key that never signed the store's chain is refused before anything is recorded.
+    void aForeignKeyIsRefused() {
+        const auto foreign = path(QStringLiteral("foreign-key.pem"));
+        { vigil::record::SigningKey::loadOrCreate(foreign.toStdString()); }
+        const auto exportsBefore = recordedExports().size();
+        const auto r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), from_, QStringLiteral("--to"), to_,
+                                 QStringLiteral("--key"), foreign, QStringLiteral("--out"), path(QStringLiteral("foreign"))});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(QStringLiteral("has never signed this store's chain")), qPrintable(r.out));
+        QCOMPARE(recordedExports().size(), exportsBefore);
+        const auto none = runVigil({QStringLiteral("export"), QStringLiteral("--db"), path(QStringLiteral("no-such.db")), QStringLiteral("--from"), from_,
+                                    QStringLiteral("--to"), to_, QStringLiteral("--out"), path(QStringLiteral("none"))});
+        QCOMPARE(none.exitCode, 1);
+        QVERIFY2(none.out.contains(QStringLiteral("no database at")), qPrintable(none.out));
+        QVERIFY(!QFileInfo::exists(path(QStringLiteral("no-such.db"))));
     }
 
     void badExportRequestsAreRefused() {

@@ -4,17 +4,24 @@
 //   vigil verify-bundle DIR [--pubkey FILE]     an evidence bundle (docs/evidence.md)
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 
 #include "api/recording_api.h"
 #include "record/bundle_verifier.h"
+#include "record/recorder.h"
 #include "record/signing_key.h"
 #include "record/verifier.h"
 #include "store/evidence_export.h"
+#include "store/sqlite_store.h"
 #include "vigil/details_code.h"
 
 namespace {
@@ -31,7 +38,10 @@ constexpr const char* kUsage =
     "                    [--subject S] [--connection C] [--model M] [--decision D] [--status S] [--code C]\n"
     "  Writes the evidence bundle of the sessions started in [--from, --to) (RFC 3339 times)\n"
     "  that match the filters into DIR, signed with the gateway's key (--key, default\n"
-    "  signing-key.pem beside the database). Exit 0: written; 1: refused; 2: usage.\n"
+    "  signing-key.pem beside the database). The export is first recorded in the store's\n"
+    "  chain (evidence.exported: who, range, filters; with a signed checkpoint), so the\n"
+    "  database must be writable and no gateway may be running on it: export a live store\n"
+    "  through the gateway (GET /api/evidence). Exit 0: written; 1: refused; 2: usage.\n"
     "\n"
     "usage: vigil verify-bundle DIR|ZIP [--pubkey FILE]\n"
     "  Checks a bundle: the manifest's signature, every file's hash, the event chain against\n"
@@ -46,13 +56,62 @@ std::optional<std::string> readText(const std::string& file) {
     return s.str();
 }
 
+// Records the export in the store's chain (evidence.exported and a signed checkpoint) before
+// the bundle is made, as the gateway does for GET /api/evidence. Empty when recorded, else
+// why not. The chain has one writer at a time, so this refuses while a gateway runs on the
+// store, and refuses a key that has never signed this store's chain.
+std::string recordExport(const std::string& db, const std::string& keyFile, const vigil::record::SigningKey& key, const std::string& by,
+                         const std::string& from, const std::string& to, const nlohmann::json& filters) {
+    try {
+        {
+            vigil::store::SqliteStore store(db);
+            const auto known = store.signingKeyIds();
+            if (!known.empty() && std::find(known.begin(), known.end(), key.keyId()) == known.end()) {
+                return "the key " + key.keyId() + " has never signed this store's chain (pass --key: the gateway's recording key)";
+            }
+        }
+        std::unique_ptr<vigil::store::SqliteEventStore> store;
+        try {
+            store = std::make_unique<vigil::store::SqliteEventStore>(db);
+        } catch (const vigil::store::StoreError& e) {
+            return std::string(e.what()) +
+                   "; export a live store through its gateway, which records the export in the same chain: "
+                   "GET /api/evidence (or Export evidence in the console)";
+        }
+        vigil::record::Recorder recorder(std::move(store), vigil::record::SigningKey::loadOrCreate(keyFile), {});
+        char host[256] = {};
+        if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+        const char* user = std::getenv("USER");
+        const nlohmann::json exported = {{"by", by},
+                                         {"method", "cli"},
+                                         {"os_user", user != nullptr ? user : ""},
+                                         {"host", host},
+                                         {"from", from},
+                                         {"to", to},
+                                         {"filters", filters}};
+        std::promise<bool> committed;
+        auto done = committed.get_future();
+        recorder.recordAndSign("gateway", "evidence.exported", exported.dump(), [&committed](bool ok) { committed.set_value(ok); });
+        if (done.wait_for(std::chrono::seconds(30)) != std::future_status::ready || !done.get()) {
+            return "the export could not be recorded (" + recorder.lastError() + "), so no bundle is made";
+        }
+        return {};  // the recorder's destructor writes what is left and a final checkpoint
+    } catch (const std::exception& e) {
+        return std::string("the export could not be recorded, so no bundle is made: ") + e.what();
+    }
+}
+
 int exportCommand(int argc, char** argv) {
     std::string db, out, keyFile, by, from, to, zip;
     vigil::store::EvidenceRequest request;
+    nlohmann::json filters = nlohmann::json::object();
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
         const bool hasValue = i + 1 < argc;
         auto& f = request.filter;
+        for (const char* name : {"--subject", "--connection", "--model", "--decision", "--status", "--code"}) {
+            if (a == name && hasValue) filters[a.substr(2)] = argv[i + 1];
+        }
         if (a == "--db" && hasValue) db = argv[++i];
         else if (a == "--out" && hasValue) out = argv[++i];
         else if (a == "--key" && hasValue) keyFile = argv[++i];
@@ -113,8 +172,26 @@ int exportCommand(int argc, char** argv) {
         std::fprintf(stderr, "vigil export: no signing key at %s (pass --key: the gateway's recording key)\n", keyFile.c_str());
         return 2;
     }
+    // Refusals that need no database come first: nothing is recorded for them.
+    if (*fromMicros >= *toMicros) {
+        std::fprintf(stderr, "vigil export: the range is empty: 'from' must be before 'to'\n");
+        return 1;
+    }
+    std::error_code ec;
+    if (std::filesystem::exists(out, ec) && !std::filesystem::is_empty(out, ec)) {
+        std::fprintf(stderr, "vigil export: the output directory %s is not empty\n", out.c_str());
+        return 1;
+    }
+    if (!std::filesystem::is_regular_file(db, ec)) {
+        std::fprintf(stderr, "vigil export: no database at %s\n", db.c_str());
+        return 1;
+    }
     try {
         const auto key = vigil::record::SigningKey::loadOrCreate(keyFile);
+        if (const auto recorded = recordExport(db, keyFile, key, by, from, to, filters); !recorded.empty()) {
+            std::fprintf(stderr, "vigil export: %s\n", recorded.c_str());
+            return 1;
+        }
         const auto r = vigil::store::exportEvidence(db, key, request, out);
         if (!r.ok) {
             std::fprintf(stderr, "vigil export: %s\n", r.error.c_str());

@@ -1,9 +1,14 @@
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 namespace vigil::store {
 namespace {
@@ -638,6 +643,46 @@ void SqliteStore::savePublicKey(const std::string& keyId, const std::string& pub
     s.bind(2, publicKeyPem);
     s.bind(3, nowMicros);
     if (s.step() != SQLITE_DONE) throw StoreError(std::string("cannot store the public key: ") + sqlite3_errmsg(db_));
+}
+
+std::vector<std::string> SqliteStore::signingKeyIds() {
+    Statement s(db_, "SELECT key_id FROM signing_keys ORDER BY first_used_us");
+    std::vector<std::string> ids;
+    while (s.step() == SQLITE_ROW) ids.push_back(s.text(0));
+    return ids;
+}
+
+std::filesystem::path ChainWriterLock::pathFor(const std::filesystem::path& database) {
+    return std::filesystem::path(database.string() + "-writer.lock");
+}
+
+ChainWriterLock::ChainWriterLock(const std::filesystem::path& database) {
+    const auto file = pathFor(database);
+    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw StoreError("cannot open " + file.string() + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        char buf[32] = {};
+        const auto n = ::pread(fd_, buf, sizeof(buf) - 1, 0);
+        std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+        ::close(fd_);
+        fd_ = -1;
+        if (err == EWOULDBLOCK) {
+            throw StoreError("another process" + (holder.empty() ? std::string() : " (pid " + holder + ")") + " is recording into " +
+                             database.string() + " (a gateway runs on this store); one process at a time may append to its chain");
+        }
+        throw StoreError("cannot lock " + file.string() + ": " + std::strerror(err));
+    }
+    // Who holds it, for the message above (a write that fails, on a full disk, is harmless).
+    const auto pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) == 0) {
+        [[maybe_unused]] const auto written = ::pwrite(fd_, pid.data(), pid.size(), 0);
+    }
+}
+
+ChainWriterLock::~ChainWriterLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 void SqliteEventStore::rememberPublicKey(const std::string& keyId, const std::string& publicKeyPem) {

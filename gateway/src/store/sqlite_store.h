@@ -81,6 +81,8 @@ public:
     std::vector<record::ReviewRow> openReviews();
     std::optional<record::ReviewRow> review(const std::string& id);
     void savePublicKey(const std::string& keyId, const std::string& publicKeyPem, std::int64_t nowMicros);
+    // The ids of every key that has signed this store's chain, oldest first.
+    std::vector<std::string> signingKeyIds();
 
 private:
     void exec(const char* sql);
@@ -100,12 +102,29 @@ private:
     sqlite3_stmt* insertEvent_ = nullptr;
 };
 
+// One process at a time appends to a store's hash chain: a second writer would fork it
+// (each links its events to the head it has in memory). The lock is an flock(2) on
+// "<database>-writer.lock", held while the object lives and released by the kernel when
+// the process dies, so a killed gateway never leaves a stale lock.
+class ChainWriterLock {
+public:
+    // Throws StoreError naming the process that holds the lock.
+    explicit ChainWriterLock(const std::filesystem::path& database);
+    ~ChainWriterLock();
+    ChainWriterLock(const ChainWriterLock&) = delete;
+    ChainWriterLock& operator=(const ChainWriterLock&) = delete;
+    static std::filesystem::path pathFor(const std::filesystem::path& database);
+
+private:
+    int fd_ = -1;
+};
+
 // The recorder's store on SQLite: its own connection, used by the writer thread only.
 class SqliteEventStore final : public record::EventStore {
 public:
     explicit SqliteEventStore(const std::filesystem::path& path,
                               SqliteStore::Durability durability = SqliteStore::Durability::Full)
-        : store_(path, durability) {
+        : lock_(path), store_(path, durability) {
         // The writer inserts into the index B-trees at random places (by session id): a
         // cache that holds them saves a read(2) of a page per insert.
         store_.setCacheBytes(64LL * 1024 * 1024);
@@ -121,6 +140,7 @@ public:
     void rememberPublicKey(const std::string& keyId, const std::string& publicKeyPem) override;
 
 private:
+    ChainWriterLock lock_;
     SqliteStore store_;
 };
 
