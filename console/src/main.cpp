@@ -2,6 +2,7 @@
 #include <QCommandLineParser>
 #include <QProcessEnvironment>
 
+#include "views/connect_dialog.h"
 #include "views/main_window.h"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,10 @@ int main(int argc, char** argv) {
     const auto credential = QProcessEnvironment::systemEnvironment().value(QStringLiteral("VIGIL_CONSOLE_CREDENTIAL"));
     if (parser.isSet(gateway) && !credential.isEmpty()) {
         window.connectTo(QUrl::fromUserInput(parser.value(gateway)), credential);
+    } else {
+        // Not signed in yet: the connect dialog, with the gateway given or the most recent one.
+        if (parser.isSet(gateway)) window.connectDialog().gatewayUrl()->setText(parser.value(gateway));
+        window.showConnectDialog();
     }
     return QApplication::exec();
 }

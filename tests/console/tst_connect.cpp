@@ -1,7 +1,9 @@
-// Signing in, as a person would: a gateway behind TLS with an organisation's own CA is
-// explained and then trusted with "CA file…" (REST and the live WebSocket both); recent
-// gateways are offered again; a remembered credential goes to the system keychain or
-// nowhere, never into the settings file; a wrong key is refused with the gateway's reason.
+// Signing in, as a person would, in the connect dialog: a gateway behind TLS with an
+// organisation's own CA is explained and then trusted with "CA file…" (REST and the live
+// WebSocket both); the dialog closes once signed in; recent gateways are offered again; a
+// remembered credential goes to the system keychain or nowhere, never into the settings
+// file; a wrong key is refused with the gateway's reason, in the dialog; signing out closes
+// the recording pages and opens the dialog again. Saves a screenshot of the dialog.
 
 #include <QCheckBox>
 #include <QJsonArray>
@@ -12,10 +14,12 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTest>
 
 #include "managed_process.h"
 #include "test_pki.h"
+#include "views/connect_dialog.h"
 #include "views/main_window.h"
 
 using namespace vigil::test;
@@ -73,6 +77,12 @@ private slots:
     void anUntrustedCertificateIsExplainedThenTrusted() {
         MainWindow window;
         window.show();
+        // Not signed in: the recording pages are closed; the user opens the connect dialog.
+        auto* pages = child<QTabWidget>(window, "pagesTabWidget");
+        QVERIFY(!pages->isTabEnabled(1) && !pages->isTabEnabled(2));
+        QTest::mouseClick(child<QPushButton>(window, "openConnectDialogButton"), Qt::LeftButton);
+        auto& dialog = window.connectDialog();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
         auto* url = child<QLineEdit>(window, "gatewayUrlLineEdit");
         url->setText(gateway_->url());
         QTest::keyClicks(child<QLineEdit>(window, "credentialLineEdit"), lead_);
@@ -81,6 +91,12 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(signedIn->text().contains(QStringLiteral("not trusted")), 10000);
         QVERIFY(signedIn->text().contains(QStringLiteral("CA file")));
         QCOMPARE(window.events().state(), EventStream::State::Disconnected);
+        // Explained in the dialog, which stays open.
+        auto* message = child<QLabel>(window, "signInMessageLabel");
+        QVERIFY2(message->text().contains(QStringLiteral("not trusted")), qPrintable(message->text()));
+        QVERIFY(dialog.isVisible());
+        QDir().mkpath(QStringLiteral(VIGIL_SCREENSHOT_DIR));
+        QVERIFY(dialog.grab().save(QStringLiteral(VIGIL_SCREENSHOT_DIR "/connect-dialog.png")));
 
         // A file without certificates is refused, with the reason.
         QFile junk(pki_.filePath(QStringLiteral("junk.pem")));
@@ -98,6 +114,20 @@ private slots:
         QTRY_VERIFY2_WITH_TIMEOUT(signedIn->text().contains(QStringLiteral("apikey:lead")), qPrintable(signedIn->text()), 10000);
         QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 10000);  // wss:// with the CA
         QTRY_VERIFY(child<QLabel>(window, "gatewayStatusLabel")->text().contains(QStringLiteral("ready")));
+        // Signed in: the dialog closed, the typed credential is not kept in it, the pages opened.
+        QVERIFY(!dialog.isVisible());
+        QVERIFY(child<QLineEdit>(window, "credentialLineEdit")->text().isEmpty());
+        QVERIFY(pages->isTabEnabled(1) && pages->isTabEnabled(2));
+        QCOMPARE(child<QLabel>(window, "gatewayLabel")->text(), gateway_->url());
+        // Signing out: the live stream stops, the recording pages close, the dialog comes back.
+        pages->setCurrentIndex(1);
+        QTest::mouseClick(child<QPushButton>(window, "signOutButton"), Qt::LeftButton);
+        QCOMPARE(window.events().state(), EventStream::State::Disconnected);
+        QCOMPARE(signedIn->text(), QStringLiteral("Not signed in"));
+        QVERIFY(!pages->isTabEnabled(1) && !pages->isTabEnabled(2));
+        QCOMPARE(pages->currentIndex(), 0);
+        QVERIFY(dialog.isVisible());
+        QVERIFY(!child<QPushButton>(window, "signOutButton")->isEnabled());
     }
 
     // The gateway comes back next time, with its CA; the credential never lands in settings.
@@ -105,6 +135,7 @@ private slots:
         {
             MainWindow window;
             window.show();
+            window.showConnectDialog();
             QCOMPARE(child<QLineEdit>(window, "gatewayUrlLineEdit")->text(), gateway_->url());  // the recent one
             child<QCheckBox>(window, "rememberCheckBox")->setChecked(true);
             QTest::keyClicks(child<QLineEdit>(window, "credentialLineEdit"), lead_);
@@ -129,6 +160,9 @@ private slots:
         window.connectTo(QUrl(gateway_->url()), QStringLiteral("vgl_wrongwrongwrongwrong_000000000000000000000"));
         QTRY_VERIFY_WITH_TIMEOUT(child<QLabel>(window, "signedInLabel")->text().contains(QStringLiteral("Sign-in refused")), 10000);
         QCOMPARE(window.events().state(), EventStream::State::Disconnected);
+        // The refusal opens the connect dialog with the reason, to try again.
+        QVERIFY(window.connectDialog().isVisible());
+        QVERIFY(child<QLabel>(window, "signInMessageLabel")->text().contains(QStringLiteral("Sign-in refused")));
     }
 };
 

@@ -18,6 +18,7 @@ class TestMainWindow : public QObject {
     Q_OBJECT
 
     static void checkGateway(MainWindow& window, const QString& url) {
+        window.showConnectDialog();
         auto* edit = window.findChild<QLineEdit*>(QStringLiteral("gatewayUrlLineEdit"));
         auto* button = window.findChild<QPushButton*>(QStringLiteral("checkGatewayButton"));
         QVERIFY(edit && button);

@@ -25,7 +25,7 @@ bool Identity::hasAnyRole(const QStringList& wanted) const {
 
 QString explainTlsFailure(const QString& detail) {
     return QObject::tr("The gateway's TLS certificate is not trusted (%1). If your organisation runs its own "
-                       "certificate authority, trust its certificate with \"CA file…\"; otherwise check the URL.")
+                       "certificate authority, trust its certificate with \"Trust a CA file…\" in the connect dialog; otherwise check the URL.")
         .arg(detail);
 }
 

@@ -10,10 +10,12 @@
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QJsonArray>
+#include <QMenuBar>
 #include <QStatusBar>
 #include <QStyle>
 #include <QVBoxLayout>
 
+#include "views/connect_dialog.h"
 #include "views/reviews_page.h"
 #include "views/dashboard_page.h"
 #include "views/sessions_page.h"
@@ -22,39 +24,35 @@ namespace vigil::console {
 
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent),
-      gatewayUrlLineEdit_(new QLineEdit(QStringLiteral("http://127.0.0.1:8080"))),
-      credentialLineEdit_(new QLineEdit),
-      checkGatewayButton_(new QPushButton(tr("&Check"))),
-      connectButton_(new QPushButton(tr("C&onnect"))),
-      gatewayStatusLabel_(new QLabel(tr("Not checked"))),
+      connectDialog_(new ConnectDialog(this)),
+      gatewayUrlLineEdit_(connectDialog_->gatewayUrl()),
+      credentialLineEdit_(connectDialog_->credential()),
+      checkGatewayButton_(connectDialog_->checkButton()),
+      connectButton_(connectDialog_->connectButton()),
+      gatewayStatusLabel_(connectDialog_->gatewayStatus()),
       signedInLabel_(new QLabel(tr("Not signed in"))),
+      gatewayLabel_(new QLabel),
+      openConnectButton_(new QPushButton(tr("Connect…"))),
+      signOutButton_(new QPushButton(tr("Sign out"))),
       connectionIndicatorLabel_(new QLabel),
       pages_(new QTabWidget),
       reviewsPage_(new ReviewsPage(client_, pending_)),
       sessionsPage_(new SessionsPage(client_)),
       dashboardPage_(new DashboardPage(client_)),
-      caFileButton_(new QPushButton(tr("CA &file…"))),
-      ssoButton_(new QPushButton(tr("Sign in with &SSO"))),
-      rememberCheckBox_(new QCheckBox(tr("&Remember"))),
-      caFileLabel_(new QLabel) {
+      caFileButton_(connectDialog_->caFileButton()),
+      ssoButton_(connectDialog_->ssoButton()),
+      rememberCheckBox_(connectDialog_->remember()),
+      caFileLabel_(connectDialog_->caFileStatus()) {
     setWindowTitle(tr("Vigil Console"));
-    gatewayUrlLineEdit_->setObjectName(QStringLiteral("gatewayUrlLineEdit"));
-    credentialLineEdit_->setObjectName(QStringLiteral("credentialLineEdit"));
-    checkGatewayButton_->setObjectName(QStringLiteral("checkGatewayButton"));
-    connectButton_->setObjectName(QStringLiteral("connectButton"));
-    gatewayStatusLabel_->setObjectName(QStringLiteral("gatewayStatusLabel"));
     signedInLabel_->setObjectName(QStringLiteral("signedInLabel"));
+    gatewayLabel_->setObjectName(QStringLiteral("gatewayLabel"));
+    openConnectButton_->setObjectName(QStringLiteral("openConnectDialogButton"));
+    signOutButton_->setObjectName(QStringLiteral("signOutButton"));
     connectionIndicatorLabel_->setObjectName(QStringLiteral("connectionIndicatorLabel"));
     pages_->setObjectName(QStringLiteral("pagesTabWidget"));
-    credentialLineEdit_->setEchoMode(QLineEdit::Password);
-    credentialLineEdit_->setPlaceholderText(tr("API key (vgl_...) or access token"));
-    caFileButton_->setObjectName(QStringLiteral("caFileButton"));
-    ssoButton_->setObjectName(QStringLiteral("ssoButton"));
-    ssoButton_->setToolTip(tr("Sign in through your organisation's identity provider, in the browser"));
-    rememberCheckBox_->setObjectName(QStringLiteral("rememberCheckBox"));
-    caFileLabel_->setObjectName(QStringLiteral("caFileLabel"));
-    caFileButton_->setToolTip(tr("Trust your organisation's certificate authority (a PEM file) for this gateway"));
-    rememberCheckBox_->setToolTip(tr("Keep the credential in the system keychain (never in plain settings)"));
+    openConnectButton_->setToolTip(tr("Connect to a gateway, or sign in as someone else (Ctrl+L)"));
+    signOutButton_->setEnabled(false);
+    gatewayLabel_->setStyleSheet(QStringLiteral("color:#555555"));
     {
         // Recent gateways, newest first, offered as the URL is typed.
         QSettings settings;
@@ -65,34 +63,33 @@ MainWindow::MainWindow(QWidget* parent)
         if (!recent.isEmpty()) gatewayUrlLineEdit_->setText(recent.first());
     }
 
+    auto* gatewayMenu = menuBar()->addMenu(tr("&Gateway"));
+    auto* connectAction = gatewayMenu->addAction(tr("&Connect…"), this, &MainWindow::showConnectDialog);
+    connectAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    signOutAction_ = gatewayMenu->addAction(tr("Sign &out"), this, &MainWindow::signOut);
+    gatewayMenu->addSeparator();
+    auto* quitAction = gatewayMenu->addAction(tr("&Quit"), qApp, &QApplication::quit);
+    quitAction->setShortcut(QKeySequence::Quit);
+    signOutAction_->setEnabled(false);
+
     auto* central = new QWidget;
     auto* layout = new QVBoxLayout(central);
-    auto* row = new QHBoxLayout;
-    row->addWidget(gatewayUrlLineEdit_, 2);
-    row->addWidget(credentialLineEdit_, 2);
-    row->addWidget(rememberCheckBox_);
-    row->addWidget(caFileButton_);
-    row->addWidget(checkGatewayButton_);
-    row->addWidget(connectButton_);
-    row->addWidget(ssoButton_);
-    auto* form = new QFormLayout;
-    form->addRow(tr("Gateway:"), row);
-    auto* status = new QHBoxLayout;
-    status->addWidget(gatewayStatusLabel_);
-    status->addSpacing(16);
-    status->addWidget(caFileLabel_);
-    status->addStretch(1);
-    status->addWidget(signedInLabel_);
-    status->addSpacing(16);
-    status->addWidget(connectionIndicatorLabel_);
-    form->addRow(tr("Status:"), status);
-    layout->addLayout(form);
+    auto* header = new QHBoxLayout;
+    header->addWidget(signedInLabel_, 1);
+    header->addWidget(gatewayLabel_);
+    header->addSpacing(12);
+    header->addWidget(connectionIndicatorLabel_);
+    header->addSpacing(12);
+    header->addWidget(openConnectButton_);
+    header->addWidget(signOutButton_);
+    layout->addLayout(header);
     pages_->addTab(reviewsPage_, tr("Pending reviews"));
     pages_->addTab(sessionsPage_, tr("Sessions"));
     pages_->addTab(dashboardPage_, tr("Dashboard"));
     layout->addWidget(pages_, 1);
     setCentralWidget(central);
     statusBar()->showMessage(tr("Not connected"));
+    setRecordingPagesOpen(false);
     resize(1100, 680);
     showConnection(EventStream::State::Disconnected);
 
@@ -107,18 +104,20 @@ MainWindow::MainWindow(QWidget* parent)
         });
     }
 
-    connect(checkGatewayButton_, &QPushButton::clicked, this,
-            [this] { probe_.check(QUrl::fromUserInput(gatewayUrlLineEdit_->text())); });
-    connect(gatewayUrlLineEdit_, &QLineEdit::returnPressed, checkGatewayButton_, &QPushButton::click);
+    connect(checkGatewayButton_, &QPushButton::clicked, this, [this] {
+        const auto text = gatewayUrlLineEdit_->text().trimmed();
+        if (!text.isEmpty()) probe_.check(QUrl::fromUserInput(text));
+    });
     connect(connectButton_, &QPushButton::clicked, this,
             [this] { connectTo(QUrl::fromUserInput(gatewayUrlLineEdit_->text()), credentialLineEdit_->text().trimmed()); });
-    connect(credentialLineEdit_, &QLineEdit::returnPressed, connectButton_, &QPushButton::click);
     connect(caFileButton_, &QPushButton::clicked, this, &MainWindow::chooseCaFile);
     connect(ssoButton_, &QPushButton::clicked, this, [this] { signInWithSso(QUrl::fromUserInput(gatewayUrlLineEdit_->text())); });
+    connect(openConnectButton_, &QPushButton::clicked, this, &MainWindow::showConnectDialog);
+    connect(signOutButton_, &QPushButton::clicked, this, &MainWindow::signOut);
     connect(&oidc_, &OidcSignIn::finished, this, [this](bool ok, const QString& result) {
-        ssoButton_->setEnabled(true);
+        connectDialog_->setBusy(false);
         if (!ok) {
-            signedInLabel_->setText(tr("Single sign-on failed: %1").arg(result.toHtmlEscaped()));
+            showSignInProblem(tr("Single sign-on failed: %1").arg(result.toHtmlEscaped()));
             return;
         }
         signIn(QUrl::fromUserInput(gatewayUrlLineEdit_->text()), result);
@@ -144,8 +143,8 @@ void MainWindow::connectTo(const QUrl& url, const QString& credential) {
     job->setAutoDelete(true);
     connect(job, &QKeychain::Job::finished, this, [this, url, job] {
         if (job->error() != QKeychain::NoError || job->textData().isEmpty()) {
-            signedInLabel_->setText(tr("Enter an API key or access token to sign in (none is remembered for this gateway: %1).")
-                                        .arg(job->error() == QKeychain::EntryNotFound ? tr("not stored") : job->errorString()));
+            showSignInProblem(tr("Enter an API key or access token to sign in (none is remembered for this gateway: %1).")
+                                  .arg(job->error() == QKeychain::EntryNotFound ? tr("not stored") : job->errorString()));
             return;
         }
         signIn(url, job->textData());
@@ -159,13 +158,14 @@ void MainWindow::signInWithSso(const QUrl& url) {
     events_.stop();
     client_.setGateway(url, {});
     signedInLabel_->setText(tr("Asking the gateway how to sign in…"));
-    ssoButton_->setEnabled(false);
+    connectDialog_->setMessage(signedInLabel_->text(), false);
+    connectDialog_->setBusy(true);
     client_.get(QStringLiteral("/api/auth/config"), [this](const ApiResult& r) {
         const auto issuers = r.body.value(QStringLiteral("issuers")).toArray();
         if (!r.ok() || issuers.isEmpty()) {
-            ssoButton_->setEnabled(true);
-            signedInLabel_->setText(!r.ok() ? tr("Cannot ask the gateway how to sign in: %1").arg(r.errorMessage)
-                                            : tr("This gateway trusts no identity provider: sign in with an API key."));
+            connectDialog_->setBusy(false);
+            showSignInProblem(!r.ok() ? tr("Cannot ask the gateway how to sign in: %1").arg(r.errorMessage)
+                                      : tr("This gateway trusts no identity provider: sign in with an API key."));
             return;
         }
         const auto first = issuers.first().toObject();
@@ -175,6 +175,7 @@ void MainWindow::signInWithSso(const QUrl& url) {
         settings.scope = first.value(QStringLiteral("scope")).toString();
         settings.resource = first.value(QStringLiteral("audience")).toString();
         signedInLabel_->setText(tr("Continue in the browser: signing in at %1…").arg(settings.issuer.toString().toHtmlEscaped()));
+        connectDialog_->setMessage(signedInLabel_->text(), false);
         oidc_.start(settings);
     });
 }
@@ -238,18 +239,26 @@ void MainWindow::signIn(const QUrl& url, const QString& credential) {
     gatewayUrlLineEdit_->setText(url.toString());
     client_.setGateway(url, credential);
     signedInLabel_->setText(tr("Signing in…"));
+    gatewayLabel_->setText(url.toString());
+    setSignedIn(false);
+    connectDialog_->setMessage(tr("Signing in…"), false);
+    connectDialog_->setBusy(true);
     probe_.setSslConfiguration(client_.sslConfiguration());
     probe_.check(url);
     client_.signIn([this, url, credential](const ApiResult& result, const Identity& who) {
+        connectDialog_->setBusy(false);
         if (!result.ok()) {
-            signedInLabel_->setWordWrap(true);
-            signedInLabel_->setText(result.errorCode == QStringLiteral("tls_error") ? result.errorMessage
-                                    : result.status == 0 ? tr("Cannot reach the gateway: %1").arg(result.errorMessage)
-                                                       : tr("Sign-in refused: %1").arg(result.errorMessage));
+            showSignInProblem(result.errorCode == QStringLiteral("tls_error") ? result.errorMessage
+                              : result.status == 0 ? tr("Cannot reach the gateway: %1").arg(result.errorMessage)
+                                                 : tr("Sign-in refused: %1").arg(result.errorMessage));
             reviewsPage_->identityChanged();
             return;
         }
         rememberGateway(url, credential);
+        credentialLineEdit_->clear();  // it lives in the client (and the keychain if remembered), not in a widget
+        connectDialog_->setMessage({}, false);
+        connectDialog_->accept();
+        setSignedIn(true);
         signedInLabel_->setText(tr("Signed in as <b>%1</b> (%2)")
                                     .arg(who.subject.toHtmlEscaped(),
                                          who.roles.isEmpty() ? tr("no roles") : who.roles.join(QStringLiteral(", ")).toHtmlEscaped()));
@@ -263,13 +272,59 @@ void MainWindow::signIn(const QUrl& url, const QString& credential) {
             connectionIndicatorLabel_->setText(tr("● No live events for your roles"));
             connectionIndicatorLabel_->setStyleSheet(QStringLiteral("color:#777777"));
         }
-        // The recording is for auditors and admins: the sessions page loads for them.
+        // The recording is for auditors and admins: the sessions and dashboard pages load for
+        // them, and are closed to everyone else (nothing of a previous sign-in stays readable).
         static const QStringList kRecordingRoles = {QStringLiteral("auditor"), QStringLiteral("admin")};
-        if (who.hasAnyRole(kRecordingRoles)) {
+        const bool recordingReader = who.hasAnyRole(kRecordingRoles);
+        setRecordingPagesOpen(recordingReader);
+        if (recordingReader) {
             sessionsPage_->refresh();
             dashboardPage_->refresh();
         }
     });
+}
+
+void MainWindow::showSignInProblem(const QString& text) {
+    signedInLabel_->setWordWrap(true);
+    signedInLabel_->setText(text);
+    connectDialog_->setMessage(text, true);
+    if (!connectDialog_->isVisible() && isVisible()) showConnectDialog();
+}
+
+void MainWindow::setSignedIn(bool signedIn) {
+    signOutButton_->setEnabled(signedIn);
+    signOutAction_->setEnabled(signedIn);
+}
+
+void MainWindow::setRecordingPagesOpen(bool open) {
+    for (auto* page : {static_cast<QWidget*>(sessionsPage_), static_cast<QWidget*>(dashboardPage_)}) {
+        const int index = pages_->indexOf(page);
+        if (!open && pages_->currentIndex() == index) pages_->setCurrentWidget(reviewsPage_);
+        pages_->setTabEnabled(index, open);
+        pages_->setTabToolTip(index, open ? QString() : tr("For auditors and admins"));
+    }
+}
+
+void MainWindow::showConnectDialog() {
+    connectDialog_->show();
+    connectDialog_->raise();
+    connectDialog_->activateWindow();
+    (credentialLineEdit_->text().isEmpty() && !gatewayUrlLineEdit_->text().isEmpty() ? credentialLineEdit_ : gatewayUrlLineEdit_)
+        ->setFocus();
+}
+
+void MainWindow::signOut() {
+    events_.stop();
+    client_.setGateway(client_.baseUrl(), {});
+    pending_.reset({});
+    reviewsPage_->identityChanged();
+    setSignedIn(false);
+    setRecordingPagesOpen(false);
+    signedInLabel_->setText(tr("Not signed in"));
+    connectionIndicatorLabel_->setToolTip({});
+    showConnection(EventStream::State::Disconnected);
+    statusBar()->showMessage(tr("Signed out"), 10000);
+    showConnectDialog();
 }
 
 void MainWindow::reloadPending() {

@@ -16,12 +16,14 @@
 
 namespace vigil::console {
 
+class ConnectDialog;
 class ReviewsPage;
 class SessionsPage;
 class DashboardPage;
 
-// The console's main window: the gateway and the credential to sign in with, who is
-// signed in and whether the live connection is up, and the pages (pending reviews).
+// The console's main window: who is signed in to which gateway and whether the live
+// connection is up, the pages (pending reviews, sessions, dashboard), and the connect
+// dialog (the gateway and the credential to sign in with).
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
@@ -41,6 +43,11 @@ public:
     // Signs in through the gateway's identity provider (what "Sign in with SSO" does).
     void signInWithSso(const QUrl& url);
     OidcSignIn& oidc() { return oidc_; }
+    ConnectDialog& connectDialog() { return *connectDialog_; }
+    // Opens the connect dialog (Gateway > Connect…; at start when not signed in).
+    void showConnectDialog();
+    // Forgets the session's credential (not the keychain's) and opens the connect dialog.
+    void signOut();
     // Test seam for the "CA file…" dialog: the next file it "chooses".
     void setNextCaFile(const QString& path) { nextCaFile_ = path; }
 
@@ -55,12 +62,17 @@ private:
     EventStream events_;
     PendingReviewsModel pending_;
     OidcSignIn oidc_;
+    ConnectDialog* connectDialog_;
     QLineEdit* gatewayUrlLineEdit_;
     QLineEdit* credentialLineEdit_;
     QPushButton* checkGatewayButton_;
     QPushButton* connectButton_;
     QLabel* gatewayStatusLabel_;
     QLabel* signedInLabel_;
+    QLabel* gatewayLabel_;
+    QPushButton* openConnectButton_;
+    QPushButton* signOutButton_;
+    QAction* signOutAction_ = nullptr;
     QLabel* connectionIndicatorLabel_;
     QTabWidget* pages_;
     ReviewsPage* reviewsPage_;
@@ -76,6 +88,11 @@ private:
     void loadCaFor(const QUrl& url);
     void rememberGateway(const QUrl& url, const QString& credential);
     void signIn(const QUrl& url, const QString& credential);
+    // A sign-in problem: in the window's header and, explained, in the connect dialog.
+    void showSignInProblem(const QString& text);
+    // The sessions and dashboard pages: open to auditors and admins only.
+    void setRecordingPagesOpen(bool open);
+    void setSignedIn(bool signedIn);
 };
 
 }  // namespace vigil::console
