@@ -181,6 +181,25 @@ class TestReviews : public QObject {
             timeoutMs);
         return found;
     }
+    // The pending output review of the request whose prompt has `text`.
+    QString pendingOutputWith(const QString& text, int timeoutMs = 10000) {
+        QString found;
+        (void)QTest::qWaitFor(
+            [&] {
+                const auto r = httpRequest(url(), "GET", "/api/reviews?state=pending", {}, {{"Authorization", bearer(bob_)}});
+                for (const auto& v : r.json().value(QStringLiteral("reviews")).toArray()) {
+                    const auto o = v.toObject();
+                    if (o.value(QStringLiteral("kind")).toString() != QStringLiteral("output")) continue;
+                    if (QJsonDocument(o.value(QStringLiteral("messages")).toArray()).toJson().contains(text.toUtf8())) {
+                        found = o.value(QStringLiteral("id")).toString();
+                        return true;
+                    }
+                }
+                return false;
+            },
+            timeoutMs);
+        return found;
+    }
     QStringList recordedTypes(const QString& session) {
         const auto r = httpRequest(url(), "GET", "/api/sessions/" + session.toLatin1(), {}, {{"Authorization", bearer(audrey_)}});
         QStringList types;
@@ -501,6 +520,64 @@ private slots:
         const auto deniedResult = denied.result();
         QCOMPARE(deniedResult.value(QStringLiteral("code")).toString(), QStringLiteral("review_denied"));
         QVERIFY(deniedResult.value(QStringLiteral("message")).toString().contains(QStringLiteral("names a customer")));
+    }
+
+    // A streamed answer held for output review: the caller's stream is kept open with
+    // comments; a denial ends it cleanly (error event, then the last chunk) without a byte
+    // of the answer; a caller that hangs up while its answer is held cancels the review.
+    void outputReviewOfAStream() {
+        RawHttpConnection conn{QUrl(url())};
+        QVERIFY(conn.isConnected());
+        const auto body = chat(QStringLiteral("check the answer of this stream"), true);
+        QVERIFY(conn.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(alice_) +
+                             "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" +
+                             body));
+        const auto id = pendingOutputWith(QStringLiteral("check the answer of this stream"));
+        QVERIFY(!id.isEmpty());
+        QTest::qWait(2000);  // several keep-alive intervals (400 ms here)
+        QCOMPARE(decide(carol_, id, "deny", R"({"reason":"not this answer"})").status, 200);
+        const auto response = conn.readResponse(15000);
+        QCOMPARE(response.status, 200);
+        QVERIFY2(response.complete, response.body.right(300).constData());  // ended by its last chunk, not cut
+        QVERIFY2(response.body.startsWith(": pending output review " + id.toLatin1() + "\n\n: pending output review "),
+                 response.body.left(200).constData());
+        QVERIFY2(response.body.contains("review_denied") && response.body.contains("not this answer"), response.body.right(400).constData());
+        QVERIFY2(!response.body.contains("Hello"), response.body.constData());  // nothing of the held answer
+        QCOMPARE(review(id).value(QStringLiteral("state")).toString(), QStringLiteral("denied"));
+
+        // Approved: the comments, then the whole answer, ending with [DONE].
+        RawHttpConnection conn2{QUrl(url())};
+        const auto body2 = chat(QStringLiteral("check the answer of this approved stream"), true);
+        QVERIFY(conn2.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(alice_) +
+                              "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body2.size()) +
+                              "\r\n\r\n" + body2));
+        const auto id2 = pendingOutputWith(QStringLiteral("check the answer of this approved stream"));
+        QVERIFY(!id2.isEmpty());
+        QTest::qWait(900);
+        QCOMPARE(decide(bob_, id2, "approve").status, 200);
+        const auto approved = conn2.readResponse(15000);
+        QCOMPARE(approved.status, 200);
+        QVERIFY(approved.complete);
+        QVERIFY2(approved.body.startsWith(": pending output review " + id2.toLatin1()), approved.body.left(200).constData());
+        QVERIFY2(approved.body.contains("\"content\":\"Hello"), approved.body.right(600).constData());
+        QVERIFY(approved.body.endsWith("data: [DONE]\n\n"));
+
+        // Hung up while the answer waits: the review is cancelled, and cannot be approved.
+        EventClient events;
+        QVERIFY(events.open(url(), bob_));
+        auto leaving = std::make_unique<RawHttpConnection>(QUrl(url()));
+        const auto body3 = chat(QStringLiteral("check the answer, I will hang up"));
+        QVERIFY(leaving->sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(alice_) +
+                                 "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body3.size()) +
+                                 "\r\n\r\n" + body3));
+        const auto id3 = pendingOutputWith(QStringLiteral("check the answer, I will hang up"));
+        QVERIFY(!id3.isEmpty());
+        leaving.reset();  // closes the socket
+        QVERIFY(events.waitFor(QStringLiteral("review.cancelled"), id3));
+        const auto r = review(id3);
+        QCOMPARE(r.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+        QVERIFY2(r.value(QStringLiteral("end_reason")).toString().contains(QStringLiteral("disconnected")), qPrintable(r.value(QStringLiteral("end_reason")).toString()));
+        QCOMPARE(decide(bob_, id3, "approve").status, 409);
     }
 
     // A client that reconnects with its last sequence number gets what it missed, in order.

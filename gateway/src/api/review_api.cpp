@@ -151,8 +151,12 @@ namespace {
 class EventsSocket final : public net::WebSocketHandler {
 public:
     EventsSocket(std::shared_ptr<events::EventBus> bus, std::optional<std::int64_t> after, std::string subject,
-                 bool mayWatchSessions)
-        : bus_(std::move(bus)), after_(after), subject_(std::move(subject)), mayWatchSessions_(mayWatchSessions) {}
+                 bool mayWatchSessions, std::size_t maxReplayBytes)
+        : bus_(std::move(bus)),
+          after_(after),
+          subject_(std::move(subject)),
+          mayWatchSessions_(mayWatchSessions),
+          maxReplayBytes_(maxReplayBytes) {}
 
     void onOpen(std::shared_ptr<net::WebSocketPeer> peer) override {
         peer_ = peer;
@@ -161,10 +165,13 @@ public:
                       {"data", {{"subject", subject_}, {"last_seq", bus_->lastSeq()}, {"resumed_after", after_ ? json(*after_) : json(nullptr)}}}};
         peer->send(hello.dump());
         std::weak_ptr<net::WebSocketPeer> weak = peer;
-        subscription_ = bus_->subscribe(after_, [weak](const std::string& message) {
-            const auto p = weak.lock();
-            return p && p->send(message);
-        });
+        subscription_ = bus_->subscribe(
+            after_,
+            [weak](const std::string& message) {
+                const auto p = weak.lock();
+                return p && p->send(message);
+            },
+            maxReplayBytes_);
     }
 
     void onMessage(std::string_view text) override {
@@ -210,6 +217,7 @@ private:
     std::optional<std::int64_t> after_;
     std::string subject_;
     bool mayWatchSessions_;
+    std::size_t maxReplayBytes_;
     std::weak_ptr<net::WebSocketPeer> peer_;
     std::shared_ptr<events::EventBus::Subscription> subscription_;
 };
@@ -218,8 +226,8 @@ private:
 
 std::shared_ptr<net::WebSocketHandler> makeEventsSocket(std::shared_ptr<events::EventBus> bus,
                                                         std::optional<std::int64_t> after, std::string subject,
-                                                        bool mayWatchSessions) {
-    return std::make_shared<EventsSocket>(std::move(bus), after, std::move(subject), mayWatchSessions);
+                                                        bool mayWatchSessions, std::size_t maxReplayBytes) {
+    return std::make_shared<EventsSocket>(std::move(bus), after, std::move(subject), mayWatchSessions, maxReplayBytes);
 }
 
 }  // namespace vigil::api

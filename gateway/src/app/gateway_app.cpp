@@ -218,6 +218,7 @@ int runGateway(const config::GatewayConfig& config) {
     reviews.api = std::make_shared<api::ReviewApi>(reviews.manager);
     reviews.keepAlive = config.reviews.keepAlive;
     reviews.maxOutputBytes = static_cast<std::size_t>(config.reviews.maxOutputBytes);
+    reviews.maxReplayBytes = static_cast<std::size_t>(config.reviews.maxQueuedBytes) / 2;
     if (policySource) {
         // Every policy in force is in the chain, text and all: evidence shows what decided.
         auto recordPolicy = [recorder = std::weak_ptr<record::Recorder>(recording.recorder)](

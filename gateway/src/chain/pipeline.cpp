@@ -98,11 +98,12 @@ public:
     void setGate(std::optional<net::FinishGate> gate) { apiGate_ = std::move(gate); }
     // The answer is held, after masking, until approvers release it.
     void setOutputReview(review::ReviewManager* manager, review::Review draft, std::chrono::seconds timeout,
-                         std::size_t maxBytes) {
+                         std::size_t maxBytes, std::chrono::milliseconds keepAlive) {
         outputReview_ = manager;
         outputDraft_ = std::make_unique<review::Review>(std::move(draft));
         outputTimeout_ = timeout;
         maxHeld_ = maxBytes;
+        keepAlive_ = keepAlive;
     }
     void setIdentity(std::shared_ptr<const auth::Identity> identity) { identity_ = std::move(identity); }
     void setDecision(std::shared_ptr<const policy::Decision> decision) { decision_ = std::move(decision); }
@@ -253,27 +254,33 @@ public:
             outcome.code = refusal_->first;
             outcome.responseBytes = response.body.size();
             code_ = refusal_->first;
-            recordFinish(response.body, outcome);
+            heldFinal_.reset();
+            refusalGate_ = recordFinish(response.body, outcome);
             return response;
         }
         finishRefused_ = true;
         return errorResponse(DetailsCode::RecordingUnavailable, kNotRecorded, requestId_);
     }
 
-    void onFinishRefusedMidStream(std::string& out) override {
+    bool onFinishRefusedMidStream(std::string& out) override {
         if (outputVerdict_ && *outputVerdict_) refusal_ = **outputVerdict_;
         if (refusal_) {
+            // A verdict: the stream ends with it as an error event (and its last chunk).
             const auto from = out.size();
             out += errorEvent(refusal_->first, refusal_->second);
             code_ = refusal_->first;
             net::ExchangeOutcome outcome = heldOutcome_;
             outcome.code = refusal_->first;
-            recordFinish(std::string_view(out).substr(from), outcome);
-            return;
+            heldFinal_.reset();
+            refusalGate_ = recordFinish(std::string_view(out).substr(from), outcome);
+            return true;
         }
         finishRefused_ = true;
         out += errorEvent(DetailsCode::RecordingUnavailable, kNotRecorded);
+        return false;
     }
+
+    std::optional<net::FinishGate> refusalRecorded() override { return std::exchange(refusalGate_, std::nullopt); }
 
     void onComplete(const net::ExchangeOutcome& outcome) override {
         if (recording_) {
@@ -324,7 +331,9 @@ private:
     // Output review: the answer waits (bounded) for approvers; the gate opens on release.
     std::optional<net::FinishGate> holdForReview(std::string_view finalData, const net::ExchangeOutcome& outcome) {
         heldOutcome_ = outcome;
-        net::FinishGate gate{std::make_shared<net::WakeSignal>(), std::make_shared<std::atomic<bool>>(false)};
+        net::FinishGate gate;
+        gate.signal = std::make_shared<net::WakeSignal>();
+        gate.ok = std::make_shared<std::atomic<bool>>(false);
         auto draft = std::move(*outputDraft_);
         outputDraft_.reset();
         if (heldTooLarge_ || finalData.size() > maxHeld_) {
@@ -347,6 +356,13 @@ private:
         gate.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(outputTimeout_) + std::chrono::seconds(5);
         auto* manager = outputReview_;
         const auto id = created->id;
+        // Meanwhile the server watches the caller (one that leaves cancels the review) and
+        // keeps a started stream open with comments, as for a held request.
+        gate.clientGone = [manager, id] { manager->cancel(id, "the caller disconnected while the answer waited for output review"); };
+        if (streaming_) {
+            gate.heartbeat = ": pending output review " + id + "\n\n";
+            gate.heartbeatInterval = keepAlive_;
+        }
         // Shared with the waker, which runs on the deciding thread (and may outlive this).
         auto verdict = std::make_shared<std::optional<std::pair<DetailsCode, std::string>>>(
             std::make_pair(DetailsCode::ReviewExpired, "the answer's output review " + id + " was not decided in time"));
@@ -398,6 +414,8 @@ private:
     std::string held_;
     bool heldTooLarge_ = false;
     std::optional<std::string> heldFinal_;
+    std::chrono::milliseconds keepAlive_{15'000};
+    std::optional<net::FinishGate> refusalGate_;  // the refusal's own recording
     net::ExchangeOutcome heldOutcome_;
     std::optional<std::pair<DetailsCode, std::string>> refusal_;
     std::shared_ptr<std::optional<std::pair<DetailsCode, std::string>>> outputVerdict_;
@@ -770,7 +788,7 @@ net::Action Pipeline::answerApi(RequestContext& context) {
             static const std::vector<std::string> kWatchers = {"auditor", "admin"};
             action.kind = net::Action::Kind::Upgrade;
             action.webSocket = api::makeEventsSocket(reviews_.bus, after, context.identity->subject,
-                                                     context.identity->hasAnyRole(kWatchers));
+                                                     context.identity->hasAnyRole(kWatchers), reviews_.maxReplayBytes);
             observe::LogLine(observe::LogLevel::Info, "events connected")
                 .str("request_id", context.requestId)
                 .str("subject", context.identity->subject)
@@ -914,7 +932,8 @@ net::Action Pipeline::forwardNow(RequestContext& context) {
         policy::ReviewSpec spec;
         spec.approverRoles = {"approver"};
         if (context.decision->review) spec = *context.decision->review;
-        exchange->setOutputReview(reviews_.manager.get(), reviewDraft(context, true), spec.timeout, reviews_.maxOutputBytes);
+        exchange->setOutputReview(reviews_.manager.get(), reviewDraft(context, true), spec.timeout, reviews_.maxOutputBytes,
+                                  reviews_.keepAlive);
     }
     exchange->setRecording(std::move(recording));
     exchange->setBus(reviews_.bus.get());

@@ -55,6 +55,10 @@ struct ReviewSetup {
     std::shared_ptr<api::ReviewApi> api;      // /api/reviews
     std::chrono::milliseconds keepAlive{15'000};  // comments to a streaming caller that waits
     std::size_t maxOutputBytes = 1024 * 1024;     // output review: the most an answer held may be
+    // A reconnecting /api/events client is replayed at most this many bytes of missed events
+    // (else it gets stream.gap and reloads): half its queue bound, so a replay never
+    // overflows the queue and gets the client dropped again.
+    std::size_t maxReplayBytes = 2 * 1024 * 1024;
 };
 
 // The gateway's request path: the gateway's own endpoints (/healthz, /readyz, /metrics),

@@ -201,7 +201,9 @@ std::optional<net::FinishGate> SessionRecording::finish(std::string_view finalDa
         end(type, outcome, code, {});
         return std::nullopt;
     }
-    net::FinishGate gate{std::make_shared<net::WakeSignal>(), std::make_shared<std::atomic<bool>>(false)};
+    net::FinishGate gate;
+    gate.signal = std::make_shared<net::WakeSignal>();
+    gate.ok = std::make_shared<std::atomic<bool>>(false);
     end(type, outcome, code, [gate](bool durable) {
         gate.ok->store(durable);
         gate.signal->wake();

@@ -66,7 +66,8 @@ void EventBus::deliverLocked(const Stored& event) {
     }
 }
 
-std::shared_ptr<EventBus::Subscription> EventBus::subscribe(std::optional<std::int64_t> after, Sink sink) {
+std::shared_ptr<EventBus::Subscription> EventBus::subscribe(std::optional<std::int64_t> after, Sink sink,
+                                                             std::size_t maxReplayBytes) {
     auto s = std::make_shared<Subscription>();
     s->bus_ = self_;
     s->sink_ = std::move(sink);
@@ -74,15 +75,27 @@ std::shared_ptr<EventBus::Subscription> EventBus::subscribe(std::optional<std::i
     s->owner_ = this;
     if (after) {
         const std::int64_t oldest = ring_.empty() ? seq_ + 1 : ring_.front().seq;
-        if (*after + 1 < oldest || *after > seq_) {
+        std::size_t replayBytes = 0;
+        for (const auto& e : ring_) {
+            if (e.seq > *after && e.session.empty()) replayBytes += e.message.size();
+        }
+        const bool lost = *after + 1 < oldest || *after > seq_;
+        if (lost || replayBytes > maxReplayBytes) {
             // Events the client missed are no longer kept (or it saw a stream this gateway
-            // never produced): it must reload the state (GET /api/reviews?state=pending).
+            // never produced), or are too many to replay at once: it must reload the state
+            // (GET /api/reviews?state=pending). It then gets what is kept, unless that is too
+            // much, and live events.
             std::string gap = R"({"seq":null,"type":"stream.gap","data":{"after":)" + std::to_string(*after) +
                               R"(,"oldest_available":)" + std::to_string(oldest) + R"(,"last":)" + std::to_string(seq_) +
-                              R"(,"message":"events after the given sequence number are no longer available; reload the current state"}})";
+                              (lost ? R"(,"message":"events after the given sequence number are no longer available; reload the current state"}})"
+                                    : R"(,"message":"more events were missed than are replayed at once; reload the current state"}})");
             if (!s->sink_(gap)) {
                 s->dropped_ = true;
                 s->owner_ = nullptr;
+                return s;
+            }
+            if (replayBytes > maxReplayBytes) {  // a replay would overflow the subscriber's queue
+                subscribers_.push_back(s.get());
                 return s;
             }
         }

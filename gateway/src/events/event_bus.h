@@ -53,7 +53,11 @@ public:
 
     // Replays the kept events after `after` (when given) and then delivers live ones; the
     // replay and the switch to live happen under one lock, so nothing is lost or repeated.
-    std::shared_ptr<Subscription> subscribe(std::optional<std::int64_t> after, Sink sink);
+    // When the events after `after` are no longer all kept, the subscriber gets a
+    // stream.gap message first (it reloads the current state); when they would be more than
+    // `maxReplayBytes`, it gets the stream.gap and no replay, then live events.
+    std::shared_ptr<Subscription> subscribe(std::optional<std::int64_t> after, Sink sink,
+                                            std::size_t maxReplayBytes = static_cast<std::size_t>(-1));
 
     // Cheap check for the recorder's tap: is anyone watching this session?
     bool watched(std::string_view sessionId) const;

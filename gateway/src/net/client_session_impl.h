@@ -311,18 +311,100 @@ private:
     // Waits until the observer's gates open (strict recording: the response's record is
     // durable; output review: an approver released it); true when the response may be
     // completed.
-    asio::awaitable<bool> passGate(std::optional<FinishGate> gate, ExchangeObserver& observer) {
+    // `streamStarted`: a stream's head (and maybe some of it) is out, so a long wait may
+    // send its heartbeat.
+    asio::awaitable<bool> passGate(std::optional<FinishGate> gate, ExchangeObserver& observer, bool streamStarted = false) {
         while (gate) {
-            auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor());
-            timer->expires_after(gate->timeout);
-            gate->signal->setWaker([timer, executor = stream_.get_executor()] {
-                asio::post(executor, [timer] { timer->cancel(); });
-            });
-            auto [ec] = co_await timer->async_wait(useNothrow);
-            if (ec != asio::error::operation_aborted || !gate->ok->load()) co_return false;
+            if (gate->clientGone || (streamStarted && !gate->heartbeat.empty())) {
+                if (!co_await waitWatching(*gate, streamStarted)) co_return false;
+            } else {
+                auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor());
+                timer->expires_after(gate->timeout);
+                gate->signal->setWaker([timer, executor = stream_.get_executor()] {
+                    asio::post(executor, [timer] { timer->cancel(); });
+                });
+                auto [ec] = co_await timer->async_wait(useNothrow);
+                if (ec != asio::error::operation_aborted) co_return false;
+            }
+            if (!gate->ok->load()) co_return false;
             gate = observer.afterGate();
         }
         co_return true;
+    }
+
+    // A long gate (output review): waits for its signal or timeout while watching the
+    // client (a client that leaves calls gate.clientGone) and sending the heartbeat on a
+    // started stream. False when the wait ended without the signal (timeout, client gone).
+    asio::awaitable<bool> waitWatching(FinishGate& gate, bool streamStarted) {
+        struct Wait {
+            explicit Wait(const asio::any_io_executor& e) : timer(e) {}
+            asio::steady_timer timer;
+            bool woken = false;
+            bool readable = false;
+        };
+        const auto executor = stream_.get_executor();
+        auto wait = std::make_shared<Wait>(executor);
+        gate.signal->setWaker([wait, executor] {
+            asio::post(executor, [wait] {
+                wait->woken = true;
+                wait->timer.cancel();
+            });
+        });
+        auto& socket = lowestSocket(stream_);
+        bool watching = false;
+        auto watch = [&] {
+            watching = true;
+            socket.async_wait(tcp::socket::wait_read, [wait](const error_code& ec) {
+                if (ec) return;
+                wait->readable = true;
+                wait->timer.cancel();
+            });
+        };
+        watch();
+        const auto deadline = Clock::now() + gate.timeout;
+        const bool beating = streamStarted && !gate.heartbeat.empty() && gate.heartbeatInterval.count() > 0;
+        auto nextBeat = beating ? Clock::now() + gate.heartbeatInterval : Clock::time_point::max();
+        bool woken = false;
+        bool gone = false;
+        for (;;) {
+            if (wait->woken) {
+                woken = true;
+                break;
+            }
+            if (wait->readable) {
+                wait->readable = false;
+                watching = false;
+                error_code ec;
+                const std::size_t n = stream_.read_some(buffer_.prepare(4096), ec);
+                buffer_.commit(n);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    watch();
+                } else if (ec) {
+                    gone = true;
+                    break;
+                }
+                // Data: a pipelined request, kept for later; the client is there.
+            }
+            const auto now = Clock::now();
+            if (now >= deadline) break;
+            if (beating && now >= nextBeat) {
+                if (co_await writeChunk(gate.heartbeat)) {
+                    gone = true;
+                    break;
+                }
+                nextBeat = Clock::now() + gate.heartbeatInterval;
+                continue;
+            }
+            wait->timer.expires_at(std::min(deadline, nextBeat));
+            auto [ec] = co_await wait->timer.async_wait(useNothrow);
+            (void)ec;
+        }
+        if (watching) {
+            error_code ignored;
+            socket.cancel(ignored);
+        }
+        if (gone && gate.clientGone) gate.clientGone();
+        co_return woken;
     }
 
     static void appendHead(std::string& head, int status, const Headers& headers,
@@ -607,8 +689,9 @@ private:
             }
             outcome.responseBytes = headRequest ? 0 : out.size();
             outcome.duration = Clock::now() - start;
-            if (!co_await passGate(observer.beforeFinish(out, outcome), observer)) {
+            if (!co_await passGate(observer.beforeFinish(out, outcome), observer, fwd.continuesStream)) {
                 auto refused = observer.onFinishRefused();
+                co_await passGate(observer.refusalRecorded(), observer);  // a verdict is answered once recorded
                 if (fwd.continuesStream) {
                     refused.body = asEvent(refused.body, true);
                     refused.continuesStream = true;
@@ -698,12 +781,13 @@ private:
             planned.responseBytes += out.size();
             if (midStream) planned.code = midStream->code;
             planned.duration = Clock::now() - start;
-            if (!co_await passGate(observer.beforeFinish(out, planned), observer)) {
-                // Not recorded: the stream must not end as if complete. Say why, then drop
-                // the connection without the last chunk, so the client sees it cut short.
-                finishRefused = true;
+            if (!co_await passGate(observer.beforeFinish(out, planned), observer, true)) {
+                // A verdict (an output review's denial) ends the stream with its error event,
+                // once recorded. Not recorded: the stream must not end as if complete. Say why,
+                // then drop the connection without the last chunk, so the client sees it cut short.
                 out.clear();
-                observer.onFinishRefusedMidStream(out);
+                const bool verdict = observer.onFinishRefusedMidStream(out);
+                finishRefused = !verdict || !co_await passGate(observer.refusalRecorded(), observer);
             }
             if (!out.empty()) {
                 clientGone = static_cast<bool>(co_await writeChunk(out));

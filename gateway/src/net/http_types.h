@@ -95,6 +95,13 @@ struct FinishGate {
     std::shared_ptr<WakeSignal> signal;
     std::shared_ptr<std::atomic<bool>> ok;
     std::chrono::milliseconds timeout{60'000};  // then the gate counts as closed (!ok)
+    // A long wait (an answer held for output review): the server watches the client
+    // meanwhile and calls `clientGone` (on the connection's thread) if it leaves, and, once
+    // a stream's head is out, writes `heartbeat` (an SSE comment) every `heartbeatInterval`
+    // so that the client and the proxies in between keep the connection open.
+    std::function<void()> clientGone;
+    std::string heartbeat;
+    std::chrono::milliseconds heartbeatInterval{0};
 };
 
 // Per-request hooks the handler gives the server; the server calls them in order, on
@@ -131,7 +138,13 @@ public:
     // answer held for output review, then its recording), or none.
     virtual std::optional<FinishGate> afterGate() { return std::nullopt; }
     virtual LocalResponse onFinishRefused() { return {}; }
-    virtual void onFinishRefusedMidStream(std::string& out) { (void)out; }
+    // The gate of a started stream closed: appends the bytes that end it. True when the
+    // stream may then end normally (a verdict, such as an output review's denial), false
+    // when it must be cut short without its last chunk (the answer could not be recorded).
+    virtual bool onFinishRefusedMidStream(std::string& out) { (void)out; return false; }
+    // After onFinishRefused / onFinishRefusedMidStream: a gate that opens once the refusal
+    // itself is recorded (strict durability), or none.
+    virtual std::optional<FinishGate> refusalRecorded() { return std::nullopt; }
     virtual void onComplete(const ExchangeOutcome& outcome) = 0;
 };
 

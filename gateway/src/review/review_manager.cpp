@@ -314,7 +314,9 @@ ReviewManager::Verdict ReviewManager::decideLocked(const std::string& id, const 
     }
     const auto t = now();
     Review::Verdict verdict{who.subject, who.issuer, t, reason};
-    net::FinishGate gate{std::make_shared<net::WakeSignal>(), std::make_shared<std::atomic<bool>>(false)};
+    net::FinishGate gate;
+    gate.signal = std::make_shared<net::WakeSignal>();
+    gate.ok = std::make_shared<std::atomic<bool>>(false);
     auto done = [gate](bool durable) {
         gate.ok->store(durable);
         gate.signal->wake();

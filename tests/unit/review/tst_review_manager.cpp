@@ -256,6 +256,23 @@ private slots:
         QCOMPARE(late.front()["data"]["oldest_available"].get<int>(), 4);
         QCOMPARE(late.size(), std::size_t{5});  // the gap, then 4..7
 
+        // Missed more than a subscriber may be replayed at once (its queue would overflow and
+        // drop it again): the gap, then live events only.
+        std::vector<json> behind;
+        auto bounded = bus.subscribe(
+            4,
+            [&](const std::string& m) {
+                behind.push_back(json::parse(m));
+                return true;
+            },
+            40);
+        QCOMPARE(behind.size(), std::size_t{1});
+        QCOMPARE(behind.front()["type"].get<std::string>(), std::string("stream.gap"));
+        QVERIFY(behind.front()["data"]["message"].get<std::string>().find("more events were missed") != std::string::npos);
+        bus.publish("review.expired", "{}");
+        QCOMPARE(behind.back()["type"].get<std::string>(), std::string("review.expired"));
+        bounded.reset();
+
         int taken = 0;
         auto slow = bus.subscribe(std::nullopt, [&](const std::string&) { return ++taken < 2; });
         QCOMPARE(bus.subscribers(), std::size_t{3});
