@@ -3,8 +3,11 @@
 // code flow with PKCE through a browser (here a script playing the person: it signs in on
 // the provider's login page) back to the console's loopback address, and signs in to the
 // gateway with the access token: the person's groups become roles, and the live events
-// connect. A gateway that trusts no provider says so.
+// connect. Access tokens live 8 s here (and the gateway allows no leeway): the console
+// renews its token with the refresh token before it expires, and a dropped event stream
+// reconnects with the new one. A gateway that trusts no provider says so.
 
+#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QLabel>
 #include <QLineEdit>
@@ -13,6 +16,7 @@
 #include <QTest>
 
 #include "managed_process.h"
+#include "raw_http.h"
 #include "views/main_window.h"
 
 using namespace vigil::test;
@@ -23,6 +27,7 @@ namespace {
 
 const QString kUpstreamKey = QStringLiteral("sk-console-sso-upstream-6161");
 const QString kIdpDir = QStringLiteral(VIGIL_SOURCE_DIR "/tests/integration/idp");
+constexpr int kTokenSeconds = 8;
 
 }  // namespace
 
@@ -60,7 +65,8 @@ private slots:
         QVERIFY(mock_);
         idp_ = std::make_unique<ManagedProcess>(QStringLiteral(VIGIL_NODE_BIN),
                                                 QStringList{QStringLiteral("idp.mjs"), QStringLiteral("--port"), QStringLiteral("0"),
-                                                            QStringLiteral("--keys"), dir_.filePath(QStringLiteral("idp-keys.json"))});
+                                                            QStringLiteral("--keys"), dir_.filePath(QStringLiteral("idp-keys.json")),
+                                                            QStringLiteral("--ttl"), QString::number(kTokenSeconds)});
         idp_->process().setWorkingDirectory(kIdpDir);
         QVERIFY(idp_->start());
         auto config = basicGatewayConfig(mock_->url());
@@ -68,7 +74,8 @@ private slots:
         config.insert(QStringLiteral("identity"),
                       QJsonObject{{QStringLiteral("issuers"),
                                    QJsonArray{QJsonObject{{QStringLiteral("issuer"), idp_->url()},
-                                                          {QStringLiteral("audiences"), QJsonArray{QStringLiteral("https://vigil.example/api")}}}}},
+                                                          {QStringLiteral("audiences"), QJsonArray{QStringLiteral("https://vigil.example/api")}},
+                                                          {QStringLiteral("leeway_s"), 0}}}},
                                   {QStringLiteral("roles"),
                                    QJsonObject{{QStringLiteral("approver"), QJsonObject{{QStringLiteral("groups"), QJsonArray{QStringLiteral("team-leads")}}}},
                                                {QStringLiteral("auditor"), QJsonObject{{QStringLiteral("groups"), QJsonArray{QStringLiteral("compliance")}}}},
@@ -99,6 +106,24 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 10000);
         QTRY_COMPARE_WITH_TIMEOUT(browsers_.last()->state(), QProcess::NotRunning, 10000);
         QVERIFY2(browsers_.last()->exitCode() == 0, browsers_.last()->readAllStandardOutput().constData());
+
+        // Before the token expires, the console renews it; once the first one has expired
+        // (the gateway refuses it), the renewed one still works, for REST and for a new
+        // event-stream connection.
+        QElapsedTimer sinceSignIn;
+        sinceSignIn.start();
+        const auto first = window.client().credential();
+        QTRY_VERIFY_WITH_TIMEOUT(window.client().credential() != first, kTokenSeconds * 1000);
+        const auto renewed = window.client().credential();
+        QTest::qWait(static_cast<int>(std::max<qint64>(0, kTokenSeconds * 1000 + 1500 - sinceSignIn.elapsed())));
+        QCOMPARE(httpRequest(gateway_->url(), "GET", "/api/me", {}, {{"Authorization", "Bearer " + first.toLatin1()}}).status, 401);
+        const auto me = httpRequest(gateway_->url(), "GET", "/api/me", {}, {{"Authorization", "Bearer " + window.client().credential().toLatin1()}});
+        QCOMPARE(me.status, 200);
+        QCOMPARE(me.json().value(QStringLiteral("subject")).toString(), QStringLiteral("lena.lead"));
+        QVERIFY(!renewed.isEmpty());
+        window.events().dropConnection();
+        QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Reconnecting, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 10000);
     }
 
     void aGatewayWithoutAProviderSaysSo() {

@@ -24,6 +24,9 @@ public:
     void start(const QUrl& gatewayUrl, const QString& credential,
                const QSslConfiguration& ssl = QSslConfiguration::defaultConfiguration());
     void stop();
+    // A renewed access token for the next (re)connection; the open one stays as it is (the
+    // gateway checks the credential at the upgrade).
+    void renewCredential(const QString& credential) { credential_ = credential; }
     State state() const { return state_; }
     qint64 lastSeq() const { return lastSeq_; }
     QString lastError() const { return lastError_; }

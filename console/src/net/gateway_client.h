@@ -46,6 +46,8 @@ public:
     explicit GatewayClient(QObject* parent = nullptr);
 
     void setGateway(const QUrl& baseUrl, const QString& credential);
+    // The same person's renewed access token (single sign-on): the identity stays.
+    void renewCredential(const QString& credential) { credential_ = credential; }
     // Trusts the CA certificates of a PEM file besides the system's (an organisation's own
     // CA); empty: the system's only. False, with `error` set, when the file has none.
     bool setCaFile(const QString& path, QString* error = nullptr);

@@ -2,6 +2,7 @@
 
 #include <QCryptographicHash>
 #include <QDesktopServices>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QNetworkReply>
@@ -9,12 +10,16 @@
 #include <QOAuthHttpServerReplyHandler>
 #include <QRandomGenerator>
 
+#include <algorithm>
+
 namespace vigil::console {
 
 OidcSignIn::OidcSignIn(QObject* parent) : QObject(parent) {
     browser_ = [](const QUrl& url) { QDesktopServices::openUrl(url); };
     timeout_.setSingleShot(true);
     connect(&timeout_, &QTimer::timeout, this, [this] { fail(tr("nobody signed in within 5 minutes")); });
+    refreshTimer_.setSingleShot(true);
+    connect(&refreshTimer_, &QTimer::timeout, this, &OidcSignIn::refresh);
 }
 
 OidcSignIn::~OidcSignIn() = default;
@@ -38,11 +43,13 @@ void OidcSignIn::start(const Settings& settings) {
                      .arg(discovery.toString(), reply->error() != QNetworkReply::NoError ? reply->errorString() : tr("no endpoints")));
             return;
         }
-        begin(authorization, token);
+        // Asked for when the provider offers it, so that the sign-in outlives one access token.
+        const bool offline = doc.value(QStringLiteral("scopes_supported")).toArray().contains(QStringLiteral("offline_access"));
+        begin(authorization, token, offline);
     });
 }
 
-void OidcSignIn::begin(const QUrl& authorizationEndpoint, const QUrl& tokenEndpoint) {
+void OidcSignIn::begin(const QUrl& authorizationEndpoint, const QUrl& tokenEndpoint, bool offlineAccess) {
     // PKCE: a fresh secret verifier, and its SHA-256 as the challenge.
     QByteArray random(32, Qt::Uninitialized);
     for (auto& b : random) b = static_cast<char>(QRandomGenerator::system()->bounded(256));
@@ -54,14 +61,17 @@ void OidcSignIn::begin(const QUrl& authorizationEndpoint, const QUrl& tokenEndpo
     flow_->setAuthorizationUrl(authorizationEndpoint);
     flow_->setAccessTokenUrl(tokenEndpoint);
     flow_->setClientIdentifier(settings_.clientId);
-    flow_->setScope(settings_.scope);
+    flow_->setScope(offlineAccess && !settings_.scope.contains(QStringLiteral("offline_access"))
+                        ? settings_.scope + QStringLiteral(" offline_access")
+                        : settings_.scope);
     auto* handler = new QOAuthHttpServerReplyHandler(0, flow_);  // a free loopback port
     handler->setCallbackPath(QStringLiteral("/callback"));
     handler->setCallbackText(tr("Signed in. You can close this page and return to Vigil Console."));
     flow_->setReplyHandler(handler);
     const auto resource = settings_.resource;
     const auto verifier = verifier_;
-    flow_->setModifyParametersFunction([resource, verifier, challenge](QAbstractOAuth::Stage stage, QMultiMap<QString, QVariant>* p) {
+    const auto clientId = settings_.clientId;
+    flow_->setModifyParametersFunction([resource, verifier, challenge, clientId](QAbstractOAuth::Stage stage, QMultiMap<QString, QVariant>* p) {
         if (stage == QAbstractOAuth::Stage::RequestingAuthorization) {
             p->insert(QStringLiteral("code_challenge"), QString::fromLatin1(challenge));
             p->insert(QStringLiteral("code_challenge_method"), QStringLiteral("S256"));
@@ -72,19 +82,41 @@ void OidcSignIn::begin(const QUrl& authorizationEndpoint, const QUrl& tokenEndpo
             p->replace(QStringLiteral("code"), QUrl::fromPercentEncoding(code.toUtf8()));
             p->insert(QStringLiteral("code_verifier"), QString::fromLatin1(verifier));
             if (!resource.isEmpty()) p->insert(QStringLiteral("resource"), resource);
+        } else if (stage == QAbstractOAuth::Stage::RefreshingAccessToken) {
+            // A public client names itself; the new token is for the same audience.
+            if (!p->contains(QStringLiteral("client_id"))) p->insert(QStringLiteral("client_id"), clientId);
+            if (!resource.isEmpty() && !p->contains(QStringLiteral("resource"))) p->insert(QStringLiteral("resource"), resource);
         }
     });
     connect(flow_, &QAbstractOAuth::authorizeWithBrowser, this, [this](const QUrl& url) { browser_(url); });
     connect(flow_, &QAbstractOAuth::granted, this, [this] {
+        if (refreshPending_) {
+            refreshPending_ = false;
+            scheduleRefresh();
+            emit tokenRefreshed(flow_->token());
+            return;
+        }
         if (done_) return;
         done_ = true;
         timeout_.stop();
+        scheduleRefresh();
         emit finished(true, flow_->token());
     });
     connect(flow_, &QAbstractOAuth2::error, this, [this](const QString& error, const QString& description, const QUrl&) {
-        fail(description.isEmpty() ? error : QStringLiteral("%1: %2").arg(error, description));
+        const auto why = description.isEmpty() ? error : QStringLiteral("%1: %2").arg(error, description);
+        if (refreshPending_) {
+            refreshPending_ = false;
+            emit refreshFailed(tr("the identity provider did not renew the sign-in: %1").arg(why));
+            return;
+        }
+        fail(why);
     });
     connect(flow_, &QAbstractOAuth::requestFailed, this, [this](QAbstractOAuth::Error error) {
+        if (refreshPending_) {
+            refreshPending_ = false;
+            emit refreshFailed(tr("the identity provider did not renew the sign-in (error %1)").arg(static_cast<int>(error)));
+            return;
+        }
         fail(tr("the identity provider refused the sign-in (error %1)").arg(static_cast<int>(error)));
     });
     if (!handler->isListening()) {
@@ -101,8 +133,26 @@ void OidcSignIn::fail(const QString& why) {
     emit finished(false, why);
 }
 
+// Renews the token before it expires: at 80% of its lifetime, and at least 5 s before the end.
+void OidcSignIn::scheduleRefresh() {
+    refreshTimer_.stop();
+    if (flow_ == nullptr || flow_->refreshToken().isEmpty() || !flow_->expirationAt().isValid()) return;
+    const auto now = QDateTime::currentDateTimeUtc();
+    const qint64 left = now.msecsTo(flow_->expirationAt());
+    const qint64 at = std::max<qint64>(1000, std::min(left * 8 / 10, left - 5000));
+    refreshTimer_.start(static_cast<int>(std::min<qint64>(at, 24LL * 3600 * 1000)));
+}
+
+void OidcSignIn::refresh() {
+    if (flow_ == nullptr || flow_->refreshToken().isEmpty()) return;
+    refreshPending_ = true;
+    flow_->refreshAccessToken();
+}
+
 void OidcSignIn::cancel() {
     done_ = true;
+    refreshPending_ = false;
+    refreshTimer_.stop();
     timeout_.stop();
     if (flow_ != nullptr) {
         flow_->deleteLater();

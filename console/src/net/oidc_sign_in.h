@@ -29,6 +29,8 @@ public:
     ~OidcSignIn() override;
 
     void start(const Settings& settings);
+    // Ends the sign-in, and stops refreshing its token. (When the provider issued a refresh
+    // token, the access token is renewed before it expires: tokenRefreshed.)
     void cancel();
     // How the authorization URL is opened (default: the system browser). A test seam.
     void setBrowser(std::function<void(const QUrl&)> open) { browser_ = std::move(open); }
@@ -36,10 +38,16 @@ public:
 signals:
     // ok: `result` is the access token; otherwise why it failed, for people.
     void finished(bool ok, const QString& result);
+    // A new access token, obtained with the refresh token before the last one expired.
+    void tokenRefreshed(const QString& token);
+    // The token could not be renewed (the provider ended the session): sign in again.
+    void refreshFailed(const QString& why);
 
 private:
-    void begin(const QUrl& authorizationEndpoint, const QUrl& tokenEndpoint);
+    void begin(const QUrl& authorizationEndpoint, const QUrl& tokenEndpoint, bool offlineAccess);
     void fail(const QString& why);
+    void scheduleRefresh();
+    void refresh();
 
     QNetworkAccessManager network_;
     QOAuth2AuthorizationCodeFlow* flow_ = nullptr;
@@ -47,7 +55,9 @@ private:
     Settings settings_;
     QByteArray verifier_;
     QTimer timeout_;
+    QTimer refreshTimer_;
     bool done_ = true;
+    bool refreshPending_ = false;
 };
 
 }  // namespace vigil::console

@@ -122,6 +122,16 @@ MainWindow::MainWindow(QWidget* parent)
         }
         signIn(QUrl::fromUserInput(gatewayUrlLineEdit_->text()), result);
     });
+    // A single sign-on's token is renewed before it expires: REST and the next event-stream
+    // connection use the new one. When it cannot be renewed, the person signs in again.
+    connect(&oidc_, &OidcSignIn::tokenRefreshed, this, [this](const QString& token) {
+        client_.renewCredential(token);
+        events_.renewCredential(token);
+        statusBar()->showMessage(tr("Single sign-on renewed"), 5000);
+    });
+    connect(&oidc_, &OidcSignIn::refreshFailed, this, [this](const QString& why) {
+        statusBar()->showMessage(tr("Single sign-on could not be renewed (%1): sign in again before it expires").arg(why));
+    });
     connect(&probe_, &GatewayProbe::stateChanged, this, &MainWindow::onProbeStateChanged);
     connect(&events_, &EventStream::stateChanged, this, &MainWindow::showConnection);
     connect(&events_, &EventStream::resyncNeeded, this, &MainWindow::reloadPending);
@@ -132,6 +142,7 @@ MainWindow::MainWindow(QWidget* parent)
 }
 
 void MainWindow::connectTo(const QUrl& url, const QString& credential) {
+    oidc_.cancel();  // a key or token now: a previous single sign-on is no longer renewed
     loadCaFor(url);  // the CA file trusted for this gateway before, if any
     if (!credential.isEmpty()) {
         signIn(url, credential);
@@ -314,6 +325,7 @@ void MainWindow::showConnectDialog() {
 }
 
 void MainWindow::signOut() {
+    oidc_.cancel();
     events_.stop();
     client_.setGateway(client_.baseUrl(), {});
     pending_.reset({});

@@ -90,7 +90,7 @@ const provider = new Provider(issuer, {
       client_id: 'vigil-console',
       application_type: 'native',
       token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       redirect_uris: ['http://127.0.0.1/callback'],
       scope: 'openid api',
@@ -99,6 +99,9 @@ const provider = new Provider(issuer, {
   findAccount: async (ctx, id) =>
     PEOPLE[id] ? { accountId: id, claims: async () => ({ sub: id, email: `${id}@example.com` }) } : undefined,
   scopes: ['openid', 'api'],
+  // The console gets a refresh token (as an organisation's provider would issue to its
+  // desktop app), so a sign-in outlives one access token.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   ttl: { ClientCredentials: ttl },
   features: {
