@@ -55,6 +55,8 @@ constexpr std::array kCatalog = {
     DetailsCodeInfo{DetailsCode::ReviewAlreadyDecided, "review_already_decided", 409, "invalid_request_error"},
     DetailsCodeInfo{DetailsCode::OutputReviewTooLarge, "output_review_too_large", 502, "server_error"},
     DetailsCodeInfo{DetailsCode::TooManyPendingReviews, "too_many_pending_reviews", 503, "server_error"},
+    // X-Vigil-Session names another caller's session: conversations are not shared.
+    DetailsCodeInfo{DetailsCode::SessionConflict, "session_conflict", 409, "invalid_request_error"},
 };
 
 constexpr bool catalogIsInEnumOrder() {

@@ -52,6 +52,7 @@ enum class DetailsCode {
     ReviewAlreadyDecided,
     OutputReviewTooLarge,
     TooManyPendingReviews,
+    SessionConflict,
 };
 
 // True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).

@@ -86,7 +86,7 @@ class TestRecording : public QObject {
     QTemporaryDir dir_;
     std::unique_ptr<ManagedProcess> mock_;
     std::unique_ptr<ManagedProcess> gateway_;
-    QString requesterKey_, auditorKey_, adminKey_;
+    QString requesterKey_, auditorKey_, adminKey_, otherRequesterKey_;
     QStringList gatewayLogs_;  // logs of gateways that were stopped
 
     QString dbPath() const { return dir_.filePath(QStringLiteral("vigil.db")); }
@@ -158,6 +158,8 @@ private slots:
         requesterKey_ = createApiKey(dbPath(), QStringLiteral("alice"), QStringLiteral("requester"));
         auditorKey_ = createApiKey(dbPath(), QStringLiteral("audrey"), QStringLiteral("auditor"));
         adminKey_ = createApiKey(dbPath(), QStringLiteral("root"), QStringLiteral("admin"));
+        otherRequesterKey_ = createApiKey(dbPath(), QStringLiteral("bruno"), QStringLiteral("requester"));
+        QVERIFY(!otherRequesterKey_.isEmpty());
         QVERIFY(!requesterKey_.isEmpty() && !auditorKey_.isEmpty() && !adminKey_.isEmpty());
         QFile policy(dir_.filePath(QStringLiteral("policy.json")));
         QVERIFY(policy.open(QIODevice::WriteOnly));
@@ -294,6 +296,46 @@ private slots:
         QCOMPARE(r.errorCode(), QStringLiteral("invalid_request"));
         QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
             QStringLiteral("X-Vigil-Session")));
+    }
+
+    // A conversation belongs to the caller that began it: another caller naming it is
+    // refused (409, recorded in a session of its own), an unidentified one gets its own
+    // session, and this holds after a restart (the owner is read back from the store). The
+    // gateway's own session cannot be named.
+    void aSessionBelongsToTheCallerThatBeganIt() {
+        auto post = [&](const QString& key, const QByteArray& session) {
+            return httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
+                               {{"Authorization", bearer(key)}, {"X-Vigil-Session", session}});
+        };
+        QCOMPARE(post(requesterKey_, "conv-owned").status, 200);
+        auto other = post(otherRequesterKey_, "conv-owned");
+        QCOMPARE(other.status, 409);
+        QCOMPARE(other.errorCode(), QStringLiteral("session_conflict"));
+        QVERIFY(other.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
+            QStringLiteral("another caller")));
+        QVERIFY(other.header("x-vigil-session") != "conv-owned");
+        QCOMPARE(other.header("x-vigil-session"), other.header("x-request-id"));
+        QCOMPARE(typesOf(eventsOf(QString::fromLatin1(other.header("x-vigil-session")))).last(), QStringLiteral("request.completed"));
+        const auto anonymous = post(QStringLiteral("not-a-key"), "conv-owned");
+        QCOMPARE(anonymous.status, 401);
+        QCOMPARE(anonymous.header("x-vigil-session"), anonymous.header("x-request-id"));
+        QCOMPARE(post(requesterKey_, "conv-owned").status, 200);
+
+        const auto requests = session(QStringLiteral("conv-owned")).value(QStringLiteral("requests")).toArray();
+        QCOMPARE(requests.size(), 2);
+        for (const auto& r : requests) QCOMPARE(r.toObject().value(QStringLiteral("subject")).toString(), QStringLiteral("apikey:alice"));
+
+        // After a restart the owner comes from the store.
+        stopGateway();
+        QVERIFY(startGatewayProcess());
+        QCOMPARE(post(otherRequesterKey_, "conv-owned").errorCode(), QStringLiteral("session_conflict"));
+        QCOMPARE(post(requesterKey_, "conv-owned").status, 200);
+        QCOMPARE(post(otherRequesterKey_, "conv-of-bruno").status, 200);
+
+        const auto reserved = post(requesterKey_, "gateway");
+        QCOMPARE(reserved.status, 400);
+        QVERIFY(reserved.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
+            QStringLiteral("reserved")));
     }
 
     void theApiIsForAuditorsAndAdmins() {

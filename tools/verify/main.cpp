@@ -91,7 +91,7 @@ std::string recordExport(const std::string& db, const std::string& keyFile, cons
                                          {"filters", filters}};
         std::promise<bool> committed;
         auto done = committed.get_future();
-        recorder.recordAndSign("gateway", "evidence.exported", exported.dump(), [&committed](bool ok) { committed.set_value(ok); });
+        recorder.recordAndSign(vigil::record::kGatewaySession, "evidence.exported", exported.dump(), [&committed](bool ok) { committed.set_value(ok); });
         if (done.wait_for(std::chrono::seconds(30)) != std::future_status::ready || !done.get()) {
             return "the export could not be recorded (" + recorder.lastError() + "), so no bundle is made";
         }

@@ -104,7 +104,7 @@ net::LocalResponse EvidenceApi::run(const store::EvidenceRequest& ask, const jso
     // Waits for that one commit (not for the whole queue, which steady traffic keeps busy).
     auto committed = std::make_shared<std::promise<bool>>();
     auto done = committed->get_future();
-    recorder_->recordAndSign("gateway", "evidence.exported", exported.dump(), [committed](bool ok) { committed->set_value(ok); });
+    recorder_->recordAndSign(record::kGatewaySession, "evidence.exported", exported.dump(), [committed](bool ok) { committed->set_value(ok); });
     if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready || !done.get()) {
         return fail(DetailsCode::RecordingUnavailable, "the export could not be recorded, so no bundle is made", requestId);
     }

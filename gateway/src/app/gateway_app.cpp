@@ -136,6 +136,16 @@ int runGateway(const config::GatewayConfig& config) {
         const auto publicKey = key.publicKeyPem();
         recording.recorder = std::make_shared<record::Recorder>(std::move(store), std::move(key), options);
         recording.evidence = std::make_shared<api::EvidenceApi>(config.store.sqlitePath, recording.recorder);
+        recording.sessionOwners = std::make_shared<chain::SessionOwners>(
+            [path = config.store.sqlitePath](const std::string& sessionId) -> std::optional<std::string> {
+                try {
+                    thread_local std::unique_ptr<store::SqliteStore> reader;
+                    if (!reader) reader = std::make_unique<store::SqliteStore>(path);
+                    return reader->sessionSubject(sessionId);
+                } catch (const std::exception&) {
+                    return std::nullopt;
+                }
+            });
         recording.api = std::make_shared<api::RecordingApi>(
             config.store.sqlitePath, publicKey, [recorder = std::weak_ptr<record::Recorder>(recording.recorder)] {
                 if (auto r = recorder.lock()) r->flush();
@@ -171,7 +181,7 @@ int runGateway(const config::GatewayConfig& config) {
         .str("key_file", config.recording.keyFile.string())
         .num("retention_days", config.recording.retentionDays)
         .num("interrupted_requests", static_cast<std::int64_t>(recording.recorder->interruptedAtStart()));
-    recording.recorder->record("gateway", "gateway.started",
+    recording.recorder->record(record::kGatewaySession, "gateway.started",
                                JsonObjectWriter()
                                    .str("version", VIGIL_GATEWAY_VERSION)
                                    .str("key_id", recording.recorder->key().keyId())
@@ -225,7 +235,7 @@ int runGateway(const config::GatewayConfig& config) {
                                 const std::shared_ptr<const policy::Policy>& p, std::string_view why) {
             auto r = recorder.lock();
             if (!r) return;
-            r->record("gateway", "policy.loaded",
+            r->record(record::kGatewaySession, "policy.loaded",
                       JsonObjectWriter().str("version", p->version).str("file", p->file.string()).str("trigger", why).str("text", p->source).take());
         };
         recordPolicy(policySource->current(), "start");
@@ -270,7 +280,7 @@ int runGateway(const config::GatewayConfig& config) {
     }
     server.run();
     reviews.manager->stop();
-    recording.recorder->record("gateway", "gateway.stopped", "{}");
+    recording.recorder->record(record::kGatewaySession, "gateway.stopped", "{}");
     return 0;
 }
 

@@ -460,6 +460,28 @@ private:
     std::function<std::vector<std::string>()> reviewRoles_;
 };
 
+// X-Vigil-Session: a conversation belongs to the caller that began it; another caller's
+// request naming it is refused (and recorded in a session of its own).
+class SessionOwnerFilter final : public RequestFilter {
+public:
+    explicit SessionOwnerFilter(std::shared_ptr<SessionOwners> owners) : owners_(std::move(owners)) {}
+    std::string_view name() const override { return "session-owner"; }
+    FilterStatus onRequest(RequestContext& context) const override {
+        if (!context.identity || context.sessionId == context.requestId) return FilterStatus::Continue;
+        if (owners_->claim(context.sessionId, context.identity->subject)) return FilterStatus::Continue;
+        const auto named = context.sessionId;
+        context.sessionId = context.requestId;
+        context.localReply = LocalReply{DetailsCode::SessionConflict,
+                                        "X-Vigil-Session '" + named +
+                                            "' is a session another caller started; name a session of your own "
+                                            "(or send none: each request is then its own session)"};
+        return FilterStatus::LocalReply;
+    }
+
+private:
+    std::shared_ptr<SessionOwners> owners_;
+};
+
 // A request whose stages wait for something: the chain continues where it stopped.
 class ParkedChain final : public net::ParkedRequest {
 public:
@@ -593,6 +615,7 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
       policy_(policy) {
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
     chain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
+    if (recording_.sessionOwners) chain_.add(std::make_unique<SessionOwnerFilter>(recording_.sessionOwners));
     chain_.add(std::make_unique<auth::RoleFilter>(*config_));
     chain_.add(std::make_unique<inspect::InspectFilter>(*config_));
     if (policy) {
@@ -683,6 +706,12 @@ net::Action Pipeline::handle(const net::RequestView& request) {
         net::Action action;
         action.local = errorResponse(DetailsCode::InvalidRequest,
                                      "X-Vigil-Session must be 1-128 characters of A-Z a-z 0-9 . _ : -", requestId);
+        return action;
+    }
+    if (session == record::kGatewaySession) {
+        net::Action action;
+        action.local = errorResponse(DetailsCode::InvalidRequest,
+                                     "X-Vigil-Session 'gateway' is reserved for the gateway's own events", requestId);
         return action;
     }
     if (recording_.recorder && !recording_.recorder->accepting()) {
@@ -838,6 +867,8 @@ net::Action Pipeline::answerApi(RequestContext& context) {
 
 std::shared_ptr<SessionRecording> Pipeline::beginRecording(RequestContext& context) {
     if (context.recording) return context.recording;
+    // A caller not identified may not add to a named session: its request is its own.
+    if (!context.identity) context.sessionId = context.requestId;
     const auto requestMasker = maskRequest(context);
     std::shared_ptr<SessionRecording> recording = startRecording(context);
     recordMasking(recording.get(), requestMasker.get(), "request");

@@ -8,6 +8,7 @@
 #include "auth/api_keys.h"
 #include "auth/token_verifier.h"
 #include "chain/filter.h"
+#include "chain/session_owners.h"
 #include "chain/session_recording.h"
 #include "config/gateway_config.h"
 #include "forward/credential_scrubber.h"
@@ -45,6 +46,7 @@ struct RecordingSetup {
     SessionRecording::Durability durability = SessionRecording::Durability::Strict;
     std::shared_ptr<api::RecordingApi> api;      // /api/sessions...; null: no API
     std::shared_ptr<api::EvidenceApi> evidence;  // /api/evidence; null: none
+    std::shared_ptr<SessionOwners> sessionOwners;  // X-Vigil-Session: one caller's; null: not checked
 };
 
 // The review gate (docs/reviews.md): without a manager, a review decision is answered

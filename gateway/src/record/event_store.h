@@ -9,6 +9,10 @@
 
 namespace vigil::record {
 
+// The session of the gateway's own events (start, stop, policy.loaded, evidence.exported,
+// recording.resumed, retention.purged): never a client's (X-Vigil-Session refuses it).
+inline constexpr const char* kGatewaySession = "gateway";
+
 // One request in the sessions index, which the store keeps beside the chain so that
 // auditors can search sessions without reading every event. The index is derived data:
 // it is not hashed, and the chain alone is the evidence.

@@ -236,7 +236,7 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
     if (!healthy_.load()) {
         // The first write after a failure says so in the chain itself.
         Event resumed;
-        resumed.sessionId = "gateway";
+        resumed.sessionId = kGatewaySession;
         resumed.type = "recording.resumed";
         resumed.timeMicros = clock_();
         resumed.payload = R"({"unavailable_since_us":)" + std::to_string(unhealthySince_) + R"(,"error":)";
@@ -323,7 +323,7 @@ void Recorder::runPurge(Pending& request) {
         return;
     }
     Pending event;
-    event.event.sessionId = "gateway";
+    event.event.sessionId = kGatewaySession;
     event.event.type = "retention.purged";
     event.event.timeMicros = clock_();
     event.event.payload = R"({"through_seq":)" + std::to_string(through) + R"(,"cutoff_us":)" + std::to_string(cutoff) +

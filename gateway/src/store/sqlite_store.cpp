@@ -309,6 +309,13 @@ std::vector<record::ReviewRow> SqliteStore::openReviews() {
     return reviews("state IN ('pending', 'approved')", {});
 }
 
+std::optional<std::string> SqliteStore::sessionSubject(const std::string& sessionId) {
+    Statement s(db_, "SELECT subject FROM sessions WHERE session_id = ?");
+    s.bind(1, sessionId);
+    if (s.step() != SQLITE_ROW) return std::nullopt;
+    return s.text(0);
+}
+
 std::optional<record::ReviewRow> SqliteStore::review(const std::string& id) {
     auto rows = reviews("id = ?", id);
     if (rows.empty()) return std::nullopt;
