@@ -39,6 +39,8 @@ const char* const kPolicy =
     "    {\"id\": \"rpm\", \"match\": {\"subjects\": [\"apikey:limited\"]}, \"if\": {\"requests_per_minute_over\": 3},\n"
     "     \"action\": \"deny\"},\n"
     "    {\"id\": \"budget\", \"match\": {\"subjects\": [\"apikey:budget\"]}, \"if\": {\"tokens_per_day_over\": 50},\n"
+    "     \"action\": \"deny\"},\n"
+    "    {\"id\": \"rpm-one\", \"match\": {\"subjects\": [\"apikey:approved-once\"]}, \"if\": {\"requests_per_minute_over\": 1},\n"
     "     \"action\": \"deny\"}\n"
     "  ]\n"
     "}\n";
@@ -91,7 +93,7 @@ class TestPolicyGateway : public QObject {
     QTemporaryDir dir_;
     std::unique_ptr<ManagedProcess> mock_;
     std::unique_ptr<ManagedProcess> gateway_;
-    QString requesterKey_, limitedKey_, budgetKey_, auditorKey_;
+    QString requesterKey_, limitedKey_, budgetKey_, auditorKey_, approvedOnceKey_, approverKey_;
 
     QString policyPath() const { return dir_.filePath(QStringLiteral("policy.json")); }
 
@@ -127,6 +129,9 @@ private slots:
         const auto db = dir_.filePath(QStringLiteral("vigil.db"));
         requesterKey_ = createApiKey(db, QStringLiteral("alice"), QStringLiteral("requester"));
         limitedKey_ = createApiKey(db, QStringLiteral("limited"), QStringLiteral("requester"));
+        approvedOnceKey_ = createApiKey(db, QStringLiteral("approved-once"), QStringLiteral("requester"));
+        approverKey_ = createApiKey(db, QStringLiteral("approver"), QStringLiteral("approver"));
+        QVERIFY(!approvedOnceKey_.isEmpty() && !approverKey_.isEmpty());
         budgetKey_ = createApiKey(db, QStringLiteral("budget"), QStringLiteral("requester"));
         auditorKey_ = createApiKey(db, QStringLiteral("audit"), QStringLiteral("auditor"));
         QVERIFY(!requesterKey_.isEmpty() && !limitedKey_.isEmpty() && !budgetKey_.isEmpty() && !auditorKey_.isEmpty());
@@ -205,6 +210,21 @@ private slots:
         // Refused requests do not count: still limited, not more so; others are unaffected.
         QCOMPARE(chat(gateway_->url(), limitedKey_, QStringLiteral("hi")).status, 429);
         QCOMPARE(chat(gateway_->url(), requesterKey_, QStringLiteral("hi")).status, 200);
+    }
+
+    // A held request does not count while it waits; once approved and released it reaches
+    // the upstream, and counts: the caller's next request finds the minute's one request used.
+    void aReleasedRequestCountsAgainstTheLimits() {
+        const auto held = chat(gateway_->url(), approvedOnceKey_, QStringLiteral("falcon figures please"));
+        QCOMPARE(held.errorCode(), QStringLiteral("review_required"));
+        const auto id = held.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        QVERIFY(!id.isEmpty());
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/api/reviews/" + id.toLatin1() + "/approve", {}, {{"Authorization", bearer(approverKey_)}}).status,
+                 200);
+        QCOMPARE(chat(gateway_->url(), approvedOnceKey_, QStringLiteral("falcon figures please")).status, 200);  // released
+        const auto next = chat(gateway_->url(), approvedOnceKey_, QStringLiteral("hi"));
+        QCOMPARE(next.status, 429);
+        QCOMPARE(next.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("rule")).toString(), QStringLiteral("rpm-one"));
     }
 
     void budgetsAnswer429AndSurviveARestart() {
@@ -383,7 +403,7 @@ private slots:
     void policyCheckCommand() {
         auto good = runGatewayCli({QStringLiteral("policy"), QStringLiteral("check"), policyPath()});
         QCOMPARE(good.exitCode, 0);
-        QVERIFY2(good.out.contains(": ok: 5 rules, 2 patterns, default deny, version sha256:"), good.out.constData());
+        QVERIFY2(good.out.contains(": ok: 6 rules, 2 patterns, default deny, version sha256:"), good.out.constData());
 
         QTemporaryDir dir;
         const auto bad = dir.filePath(QStringLiteral("bad.json"));
@@ -433,7 +453,7 @@ private slots:
         QCOMPARE(decision.value(QStringLiteral("http_status")).toInt(), 429);
         QCOMPARE(decision.value(QStringLiteral("rules")).toArray(), QJsonArray{QStringLiteral("rpm")});
         QVERIFY(decision.value(QStringLiteral("retry_after_seconds")).toInt() >= 1);
-        QCOMPARE(doc.value(QStringLiteral("rules")).toArray().size(), 5);
+        QCOMPARE(doc.value(QStringLiteral("rules")).toArray().size(), 6);  // every rule of the policy, each with its checks
 
         // A body the inspect stage refuses is reported as the gateway would answer it.
         QVERIFY(writeFile(req, "{\"model\": 5}"));

@@ -25,6 +25,7 @@
 #include "crypto/digest.h"
 #include "events/event_bus.h"
 #include "policy/policy_source.h"
+#include "policy/usage_tracker.h"
 #include "review/review_manager.h"
 
 namespace vigil::chain {
@@ -612,7 +613,8 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
       metrics_(std::move(metrics)),
       recording_(std::move(recording)),
       reviews_(std::move(reviews)),
-      policy_(policy) {
+      policy_(policy),
+      usage_(usage) {
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
     chain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
     if (recording_.sessionOwners) chain_.add(std::make_unique<SessionOwnerFilter>(recording_.sessionOwners));
@@ -1040,6 +1042,15 @@ review::Review Pipeline::reviewDraft(const RequestContext& context, bool output)
     return r;
 }
 
+// A request released by its approvers reaches the upstream: it now counts against the
+// caller's rate and token budget (it was taken back when it was held). The approval
+// stands above the limits, so it is not refused for them; later requests see it.
+void Pipeline::countReleased(const RequestContext& context) {
+    if (!usage_) return;
+    const std::int64_t tokens = context.facts ? context.facts->estimatedPromptTokens : 0;
+    (void)usage_->admit(policy::usageSubject(context.identity.get()), tokens, std::chrono::system_clock::now());
+}
+
 net::Action Pipeline::reviewGate(RequestContext& context, std::size_t next) {
     auto& manager = *reviews_.manager;
     const auto& decision = *context.decision;
@@ -1061,6 +1072,7 @@ net::Action Pipeline::reviewGate(RequestContext& context, std::size_t next) {
         }
         if (r && r->state == review::Review::State::Approved) {
             context.releasedReview = id;
+            countReleased(context);
             return forwardNow(context);
         }
         LocalReply reply{DetailsCode::ReviewCancelled, "review " + id + " was cancelled", {{"review_id", id}, {"rule", rule}}};
@@ -1081,6 +1093,7 @@ net::Action Pipeline::reviewGate(RequestContext& context, std::size_t next) {
         if (auto released = manager.releaseGrant(context.identity->subject, context.identity->issuer, connection, bodyHash, context.requestId,
                                                  context.sessionId)) {
             context.releasedReview = released->id;
+            countReleased(context);
             return forwardNow(context);
         }
     }

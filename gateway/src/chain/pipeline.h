@@ -108,6 +108,7 @@ private:
     net::Action answerLocally(RequestContext& context);
     net::Action forwardNow(RequestContext& context);
     net::Action reviewGate(RequestContext& context, std::size_t next);
+    void countReleased(const RequestContext& context);
     review::Review reviewDraft(const RequestContext& context, bool output) const;
     std::vector<std::string> reviewRoles() const;
     // Masks the prompt when the decided profile says so; returns what it masked, for the recording.
@@ -121,6 +122,7 @@ private:
     RecordingSetup recording_;
     ReviewSetup reviews_;
     std::shared_ptr<const policy::PolicySource> policy_;
+    std::shared_ptr<policy::UsageTracker> usage_;  // rates and budgets; null without a policy
     std::atomic<bool> draining_{false};
     std::string maskingKey_;
 };

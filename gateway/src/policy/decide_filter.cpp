@@ -18,18 +18,16 @@ DecideFilter::DecideFilter(const config::GatewayConfig& config, std::shared_ptr<
       clock_(std::move(clock)),
       reviewGate_(reviewGate) {}
 
+std::string usageSubject(const auth::Identity* identity) {
+    if (identity == nullptr) return "anonymous";
+    return identity->method == auth::Identity::Method::OidcToken ? identity->issuer + " " + identity->subject : identity->subject;
+}
+
 chain::FilterStatus DecideFilter::onRequest(chain::RequestContext& context) const {
     // One policy for the whole evaluation, whatever reloads meanwhile.
     const auto policy = source_->current();
     const auto now = clock_();
-    // Counted per caller: the token subject qualified by its issuer (two identity providers
-    // may issue the same "sub"), an API key by its name, every anonymous caller as one.
-    std::string subject = "anonymous";
-    if (context.identity) {
-        subject = context.identity->method == auth::Identity::Method::OidcToken
-                      ? context.identity->issuer + " " + context.identity->subject
-                      : context.identity->subject;
-    }
+    const std::string subject = usageSubject(context.identity.get());
     const std::int64_t tokens = context.facts ? context.facts->estimatedPromptTokens : 0;
     const auto admission = usage_->admit(subject, tokens, now);
 

@@ -10,10 +10,19 @@ namespace vigil::observe {
 class Metrics;
 }
 
+namespace vigil::auth {
+struct Identity;
+}
+
 namespace vigil::policy {
 
 class PolicySource;
 class UsageTracker;
+
+// Whose rates and budgets a request counts against: the token subject qualified by its
+// issuer (two identity providers may issue the same "sub"), an API key by its name, every
+// anonymous caller as one.
+std::string usageSubject(const auth::Identity* identity);
 
 // The decide stage: evaluates the policy in force against the caller, the connection and
 // the request facts. Allow continues; deny answers 403 policy_denied (or 429
