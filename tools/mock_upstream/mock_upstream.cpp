@@ -348,10 +348,11 @@ net::LocalResponse MockUpstream::embeddings(const net::RequestView& request) {
                                {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
 }
 
-net::LocalResponse MockUpstream::rejected(DetailsCode code, std::string_view message,
-                                          const net::RequestView*) {
-    return openAiError(detailsCodeInfo(code).httpStatus, message, "invalid_request_error",
-                       std::string(detailsCodeName(code)).c_str());
+net::Action MockUpstream::rejected(DetailsCode code, std::string_view message, const net::RequestView*, std::string_view) {
+    net::Action action;
+    action.local = openAiError(detailsCodeInfo(code).httpStatus, message, "invalid_request_error",
+                               std::string(detailsCodeName(code)).c_str());
+    return action;
 }
 
 }  // namespace vigil::mock

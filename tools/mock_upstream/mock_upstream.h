@@ -35,8 +35,8 @@ public:
     explicit MockUpstream(MockOptions options) : options_(std::move(options)) {}
 
     net::Action handle(const net::RequestView& request) override;
-    net::LocalResponse rejected(DetailsCode code, std::string_view message,
-                                const net::RequestView* request) override;
+    net::Action rejected(DetailsCode code, std::string_view message, const net::RequestView* request,
+                         std::string_view clientAddress) override;
 
 private:
     net::LocalResponse chatCompletions(const net::RequestView& request, const MockOptions& o);

@@ -1166,23 +1166,33 @@ void Pipeline::abandonParked(RequestContext context) {
     exchange.onComplete(outcome);
 }
 
-net::LocalResponse Pipeline::rejected(DetailsCode code, std::string_view message,
-                                      const net::RequestView* request) {
-    std::string requestId;
+// A request the server could not read is an interaction too: it is answered, logged,
+// counted and recorded (in a session of its own: nobody vouches for it, so no identity, no
+// X-Vigil-Session, and no body, of which the gateway has read at most part).
+net::Action Pipeline::rejected(DetailsCode code, std::string_view message, const net::RequestView* request,
+                               std::string_view clientAddress) {
+    net::RequestView unread;  // the headers could not be read: what is known of the request
+    unread.clientAddress = clientAddress;
+    RequestContext context;
+    context.request = request != nullptr ? request : &unread;
+    context.received = Clock::now();
     if (request != nullptr && isValidRequestId(request->header("x-request-id"))) {
-        requestId = std::string(request->header("x-request-id"));
+        context.requestId = std::string(request->header("x-request-id"));
     } else {
-        requestId = newRequestId();
+        context.requestId = newRequestId();
     }
-    metrics_->requestStarted();
-    metrics_->requestFinished(std::nullopt, detailsCodeInfo(code).httpStatus, 0.0);
-    observe::LogLine(observe::LogLevel::Info, "request")
-        .str("request_id", requestId)
-        .str("method", request != nullptr ? request->method : std::string_view("-"))
-        .str("path", request != nullptr ? request->path() : std::string_view("-"))
-        .num("status", detailsCodeInfo(code).httpStatus)
-        .str("code", detailsCodeName(code));
-    return errorResponse(code, message, requestId);
+    context.sessionId = context.requestId;
+    auto exchange = std::make_unique<Exchange>(*metrics_, *context.request, context.requestId, std::nullopt, "", nullptr, false);
+    exchange->setCode(code);
+    net::Action action;
+    action.local = errorResponse(code, message, context.requestId);
+    if (recording_.recorder && recording_.recorder->accepting()) {
+        exchange->setRecording(beginRecording(context));
+        action.local.headers.push_back({"X-Vigil-Session", context.sessionId});
+    }
+    exchange->setBus(reviews_.bus.get());
+    action.observer = std::move(exchange);
+    return action;
 }
 
 }  // namespace vigil::chain

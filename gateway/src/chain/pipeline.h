@@ -78,8 +78,8 @@ public:
              ReviewSetup reviews = {});
 
     net::Action handle(const net::RequestView& request) override;
-    net::LocalResponse rejected(DetailsCode code, std::string_view message,
-                                const net::RequestView* request) override;
+    net::Action rejected(DetailsCode code, std::string_view message, const net::RequestView* request,
+                         std::string_view clientAddress) override;
     void onShutdownStarted() override { draining_.store(true); }
     // The key of the masking profiles' hash operator (set before serving).
     void setMaskingKey(std::string key) { maskingKey_ = std::move(key); }

@@ -175,15 +175,16 @@ private:
         }
         if (!code) co_return;  // closed, reset or timed out: nobody to answer
         const RequestView* view = nullptr;
-        if (parser.is_header_done()) {
+        // A declared length over the limit is refused once the header is read whole.
+        if (parser.is_header_done() || ec == http::error::body_limit) {
             fillView(parser.get());
             view_.body = {};
             view = &view_;
         }
-        auto response = worker_.shared.handler->rejected(*code, message, view);
-        response.closeConnection = true;
+        auto action = worker_.shared.handler->rejected(*code, message, view, clientAddress_);
+        action.local.closeConnection = true;
         lingerOnClose_ = true;
-        co_await writeLocal(response, false, false, nullptr, Clock::now(), 0);
+        co_await writeLocal(action.local, false, false, action.observer.get(), Clock::now(), 0);
     }
 
     asio::awaitable<bool> serve(http::request<http::string_body> request, bool keepAlive,

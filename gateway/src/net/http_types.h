@@ -242,9 +242,10 @@ public:
     virtual ~RequestHandler() = default;
     virtual Action handle(const RequestView& request) = 0;
     // A request the server could not read (400, 413, 431...); `request` is null when the
-    // headers themselves could not be read.
-    virtual LocalResponse rejected(DetailsCode code, std::string_view message,
-                                   const RequestView* request) = 0;
+    // headers themselves could not be read. The answer is a Local action (its observer,
+    // if any, sees it written, so that it can be recorded).
+    virtual Action rejected(DetailsCode code, std::string_view message, const RequestView* request,
+                            std::string_view clientAddress) = 0;
     virtual void onShutdownStarted() {}
 };
 
