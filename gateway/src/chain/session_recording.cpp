@@ -185,6 +185,12 @@ void SessionRecording::end(std::string_view type, const net::ExchangeOutcome& ou
     index.requestBytes = static_cast<std::int64_t>(outcome.requestBytes);
     index.responseBytes = static_cast<std::int64_t>(outcome.responseBytes);
     index.durationMicros = durationMicros;
+    if (!done && durability_ == Durability::Relaxed) {
+        // Nobody waits for it: the writer takes it with the next batch (within the linger)
+        // instead of being woken for it, off the response's path.
+        recorder_.recordSoon(sessionId_, std::string(type), w.take(), std::move(index));
+        return;
+    }
     recorder_.record(sessionId_, std::string(type), w.take(), std::move(index), std::move(done));
 }
 
@@ -219,8 +225,12 @@ void SessionRecording::complete(const net::ExchangeOutcome& outcome, bool finish
         return;
     }
     if (outcome.clientAborted) {
-        recorder_.record(sessionId_, "client.disconnected",
-                         JsonObjectWriter().str("request_id", requestId_).num("offset_us", offsetMicros()).take());
+        auto payload = JsonObjectWriter().str("request_id", requestId_).num("offset_us", offsetMicros()).take();
+        if (durability_ == Durability::Relaxed) {
+            recorder_.recordSoon(sessionId_, "client.disconnected", std::move(payload));
+        } else {
+            recorder_.record(sessionId_, "client.disconnected", std::move(payload));
+        }
     }
 }
 
