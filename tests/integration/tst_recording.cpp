@@ -320,6 +320,20 @@ private slots:
         QCOMPARE(anonymous.status, 401);
         QCOMPARE(anonymous.header("x-vigil-session"), anonymous.header("x-request-id"));
         QCOMPARE(post(requesterKey_, "conv-owned").status, 200);
+        // Nor through a request id: a client-chosen X-Request-Id is kept as the request's id,
+        // but its session is a fresh one (not another caller's, not the gateway's).
+        for (const auto& id : {QByteArray("conv-owned"), QByteArray("gateway")}) {
+            const auto viaRequestId = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
+                                                  {{"Authorization", bearer(otherRequesterKey_)}, {"X-Request-Id", id}});
+            QCOMPARE(viaRequestId.status, 200);
+            QCOMPARE(viaRequestId.header("x-request-id"), id);
+            QVERIFY(!viaRequestId.header("x-vigil-session").isEmpty());
+            QVERIFY(viaRequestId.header("x-vigil-session") != id);
+            const auto anonymousViaId = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")),
+                                                    {{"Authorization", "Bearer not-a-key"}, {"X-Request-Id", id}});
+            QCOMPARE(anonymousViaId.status, 401);
+            QVERIFY(anonymousViaId.header("x-vigil-session") != id);
+        }
 
         const auto requests = session(QStringLiteral("conv-owned")).value(QStringLiteral("requests")).toArray();
         QCOMPARE(requests.size(), 2);

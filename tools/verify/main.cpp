@@ -63,13 +63,7 @@ std::optional<std::string> readText(const std::string& file) {
 std::string recordExport(const std::string& db, const std::string& keyFile, const vigil::record::SigningKey& key, const std::string& by,
                          const std::string& from, const std::string& to, const nlohmann::json& filters) {
     try {
-        {
-            vigil::store::SqliteStore store(db);
-            const auto known = store.signingKeyIds();
-            if (!known.empty() && std::find(known.begin(), known.end(), key.keyId()) == known.end()) {
-                return "the key " + key.keyId() + " has never signed this store's chain (pass --key: the gateway's recording key)";
-            }
-        }
+        // The chain's writer lock first: nothing is opened for writing while a gateway runs.
         std::unique_ptr<vigil::store::SqliteEventStore> store;
         try {
             store = std::make_unique<vigil::store::SqliteEventStore>(db);
@@ -77,6 +71,13 @@ std::string recordExport(const std::string& db, const std::string& keyFile, cons
             return std::string(e.what()) +
                    "; export a live store through its gateway, which records the export in the same chain: "
                    "GET /api/evidence (or Export evidence in the console)";
+        }
+        {
+            vigil::store::SqliteStore reader(db);
+            const auto known = reader.signingKeyIds();
+            if (!known.empty() && std::find(known.begin(), known.end(), key.keyId()) == known.end()) {
+                return "the key " + key.keyId() + " has never signed this store's chain (pass --key: the gateway's recording key)";
+            }
         }
         vigil::record::Recorder recorder(std::move(store), vigil::record::SigningKey::loadOrCreate(keyFile), {});
         char host[256] = {};
@@ -89,9 +90,11 @@ std::string recordExport(const std::string& db, const std::string& keyFile, cons
                                          {"from", from},
                                          {"to", to},
                                          {"filters", filters}};
-        std::promise<bool> committed;
-        auto done = committed.get_future();
-        recorder.recordAndSign(vigil::record::kGatewaySession, "evidence.exported", exported.dump(), [&committed](bool ok) { committed.set_value(ok); });
+        // Shared with the writer thread, which may still call back after a timeout here.
+        auto committed = std::make_shared<std::promise<bool>>();
+        auto done = committed->get_future();
+        recorder.recordAndSign(vigil::record::kGatewaySession, "evidence.exported", exported.dump(),
+                               [committed](bool ok) { committed->set_value(ok); });
         if (done.wait_for(std::chrono::seconds(30)) != std::future_status::ready || !done.get()) {
             return "the export could not be recorded (" + recorder.lastError() + "), so no bundle is made";
         }

@@ -155,6 +155,7 @@ void OidcSignIn::cancel() {
     refreshTimer_.stop();
     timeout_.stop();
     if (flow_ != nullptr) {
+        flow_->disconnect(this);  // a late answer of the old flow must not reach a new sign-in
         flow_->deleteLater();
         flow_ = nullptr;
     }

@@ -167,6 +167,9 @@ void MainWindow::signInWithSso(const QUrl& url) {
     gatewayUrlLineEdit_->setText(url.toString());
     loadCaFor(url);
     events_.stop();
+    pending_.reset({});
+    setRecordingPagesOpen(false);
+    setSignedIn(false);
     client_.setGateway(url, {});
     signedInLabel_->setText(tr("Asking the gateway how to sign in…"));
     connectDialog_->setMessage(signedInLabel_->text(), false);
@@ -247,6 +250,7 @@ void MainWindow::rememberGateway(const QUrl& url, const QString& credential) {
 void MainWindow::signIn(const QUrl& url, const QString& credential) {
     events_.stop();
     pending_.reset({});
+    setRecordingPagesOpen(false);  // nothing of the previous sign-in stays readable meanwhile
     gatewayUrlLineEdit_->setText(url.toString());
     client_.setGateway(url, credential);
     signedInLabel_->setText(tr("Signing in…"));

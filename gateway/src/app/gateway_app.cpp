@@ -21,6 +21,7 @@
 #include "review/review_manager.h"
 #include "record/recorder.h"
 #include "record/siem_stream.h"
+#include "store/session_reader.h"
 #include "store/sqlite_store.h"
 #include "vigil/json_text.h"
 
@@ -136,15 +137,14 @@ int runGateway(const config::GatewayConfig& config) {
         const auto publicKey = key.publicKeyPem();
         recording.recorder = std::make_shared<record::Recorder>(std::move(store), std::move(key), options);
         recording.evidence = std::make_shared<api::EvidenceApi>(config.store.sqlitePath, recording.recorder);
+        // Read-only connections (never a write lock on an I/O thread); a failed read throws,
+        // and the request is refused rather than given someone's session.
+        auto sessions = std::make_shared<store::SessionReader>(config.store.sqlitePath);
         recording.sessionOwners = std::make_shared<chain::SessionOwners>(
-            [path = config.store.sqlitePath](const std::string& sessionId) -> std::optional<std::string> {
-                try {
-                    thread_local std::unique_ptr<store::SqliteStore> reader;
-                    if (!reader) reader = std::make_unique<store::SqliteStore>(path);
-                    return reader->sessionSubject(sessionId);
-                } catch (const std::exception&) {
-                    return std::nullopt;
-                }
+            [sessions](const std::string& sessionId) -> std::optional<std::string> {
+                auto row = sessions->session(sessionId);
+                if (!row) return std::nullopt;
+                return std::move(row->subject);
             });
         recording.api = std::make_shared<api::RecordingApi>(
             config.store.sqlitePath, publicKey, [recorder = std::weak_ptr<record::Recorder>(recording.recorder)] {

@@ -33,7 +33,12 @@ struct LocalReply {
 struct RequestContext {
     const net::RequestView* request = nullptr;  // valid while the server holds the request
     std::string requestId;
-    std::string sessionId;  // the X-Vigil-Session header, or the request id
+    std::string sessionId;  // the X-Vigil-Session header, or ownSessionId
+    // A session of this request alone, never chosen by the client: the request id when the
+    // gateway made it, a fresh id when the client chose X-Request-Id (a client must not
+    // pick a session, another caller's or the gateway's, through its request id).
+    std::string ownSessionId;
+    bool sessionNamed = false;  // X-Vigil-Session was given (its owner is checked)
     std::chrono::steady_clock::time_point received;  // when the request was read
     bool api = false;  // a request to the gateway's own API (/api/...), not to a connection
     std::shared_ptr<const auth::Identity> identity;  // set by the authenticate stage

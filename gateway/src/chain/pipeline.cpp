@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -114,6 +115,7 @@ public:
 
     void onResponseHead(int& status, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
+        lastToClient_ = std::chrono::steady_clock::now();
         if (scrubber_ != nullptr) {
             for (auto& h : headers) scrubber_->scrub(h.value);
         }
@@ -171,6 +173,12 @@ public:
                 held_.append(out, from, std::string::npos);
             }
             out.resize(from);
+            // A long generation keeps the client's connection open with comments meanwhile.
+            const auto now = std::chrono::steady_clock::now();
+            if (now - lastToClient_ >= keepAlive_) {
+                out += ": pending output review (the answer is being generated)\n\n";
+                lastToClient_ = now;
+            }
             return;
         }
         // A stream is recorded event by event as it is relayed; a buffered body (and the
@@ -227,6 +235,7 @@ public:
 
     std::optional<net::FinishGate> afterGate() override {
         if (!heldFinal_) return std::nullopt;
+        outputReleased_ = true;
         // Released by the approvers: now the answer is recorded as delivered.
         auto data = std::move(*heldFinal_);
         heldFinal_.reset();
@@ -245,8 +254,9 @@ public:
     }
 
     net::LocalResponse onFinishRefused() override {
-        if (outputVerdict_ && *outputVerdict_) refusal_ = **outputVerdict_;
-        if (refusal_) {
+        takeOutputVerdict();
+        if (refusal_ && !refusalAnswered_) {
+            refusalAnswered_ = true;
             // The output review refused the answer: the client gets why, and so does the recording.
             auto response = errorResponse(refusal_->first, refusal_->second, requestId_);
             if (recording_) response.headers.push_back({"X-Vigil-Session", recording_->sessionId()});
@@ -264,7 +274,7 @@ public:
     }
 
     bool onFinishRefusedMidStream(std::string& out) override {
-        if (outputVerdict_ && *outputVerdict_) refusal_ = **outputVerdict_;
+        takeOutputVerdict();
         if (refusal_) {
             // A verdict: the stream ends with it as an error event (and its last chunk).
             const auto from = out.size();
@@ -360,27 +370,36 @@ private:
         // Meanwhile the server watches the caller (one that leaves cancels the review) and
         // keeps a started stream open with comments, as for a held request.
         gate.clientGone = [manager, id] { manager->cancel(id, "the caller disconnected while the answer waited for output review"); };
-        if (streaming_) {
-            gate.heartbeat = ": pending output review " + id + "\n\n";
-            gate.heartbeatInterval = keepAlive_;
-        }
+        // Sent only to a client whose stream has started (the server knows: an event stream,
+        // or a request whose wait for its own review already sent the head).
+        gate.heartbeat = ": pending output review " + id + "\n\n";
+        gate.heartbeatInterval = keepAlive_;
         // Shared with the waker, which runs on the deciding thread (and may outlive this).
-        auto verdict = std::make_shared<std::optional<std::pair<DetailsCode, std::string>>>(
-            std::make_pair(DetailsCode::ReviewExpired, "the answer's output review " + id + " was not decided in time"));
+        auto verdict = std::make_shared<OutputVerdict>();
+        verdict->refusal = std::make_pair(DetailsCode::ReviewExpired, "the answer's output review " + id + " was not decided in time");
         outputVerdict_ = verdict;
         created->signal->setWaker([manager, id, gate, verdict] {
             const auto r = manager->get(id);
+            std::optional<std::pair<DetailsCode, std::string>> refusal;
+            bool decided = true;
             if (r && r->state == review::Review::State::Approved) {
-                verdict->reset();
-                gate.ok->store(true);
+                refusal.reset();
             } else if (r && r->state == review::Review::State::Denied && r->denial) {
-                *verdict = std::make_pair(DetailsCode::ReviewDenied, "the answer's output review " + id + " was denied by '" +
-                                                                         r->denial->subject + "': " + r->denial->reason);
+                refusal = std::make_pair(DetailsCode::ReviewDenied, "the answer's output review " + id + " was denied by '" +
+                                                                        r->denial->subject + "': " + r->denial->reason);
             } else if (r && r->state == review::Review::State::Expired) {
-                *verdict = std::make_pair(DetailsCode::ReviewExpired, "the answer's output review " + id + " expired: " + r->endReason);
+                refusal = std::make_pair(DetailsCode::ReviewExpired, "the answer's output review " + id + " expired: " + r->endReason);
             } else if (r && r->state == review::Review::State::Cancelled) {
-                *verdict = std::make_pair(DetailsCode::ReviewCancelled, "the answer's output review " + id + " was cancelled");
+                refusal = std::make_pair(DetailsCode::ReviewCancelled, "the answer's output review " + id + " was cancelled");
+            } else {
+                decided = false;
             }
+            const bool approved = decided && !refusal;
+            if (decided) {
+                std::lock_guard lock(verdict->mutex);
+                verdict->refusal = std::move(refusal);
+            }
+            if (approved) gate.ok->store(true);
             gate.signal->wake();
         });
         return gate;
@@ -416,10 +435,28 @@ private:
     bool heldTooLarge_ = false;
     std::optional<std::string> heldFinal_;
     std::chrono::milliseconds keepAlive_{15'000};
+    std::chrono::steady_clock::time_point lastToClient_{};  // a held stream's last bytes to the client
     std::optional<net::FinishGate> refusalGate_;  // the refusal's own recording
+    bool refusalAnswered_ = false;  // asked again: the refusal itself could not be recorded
+    bool outputReleased_ = false;   // the output review released the answer (a later refusal is the recording's)
     net::ExchangeOutcome heldOutcome_;
     std::optional<std::pair<DetailsCode, std::string>> refusal_;
-    std::shared_ptr<std::optional<std::pair<DetailsCode, std::string>>> outputVerdict_;
+    // The output review's verdict, written by the deciding thread, read by this one.
+    struct OutputVerdict {
+        std::mutex mutex;
+        std::optional<std::pair<DetailsCode, std::string>> refusal;  // none: approved
+    };
+    std::shared_ptr<OutputVerdict> outputVerdict_;
+
+    // Why the held answer is not delivered (set once the gate closed without release).
+    void takeOutputVerdict() {
+        if (!outputVerdict_ || refusal_ || outputReleased_) return;
+        std::lock_guard lock(outputVerdict_->mutex);
+        // Approved, but the gate closed anyway: the caller left before the answer went out.
+        refusal_ = outputVerdict_->refusal ? *outputVerdict_->refusal
+                                           : std::make_pair(DetailsCode::ReviewCancelled,
+                                                            std::string("the caller left before the approved answer was delivered"));
+    }
 };
 
 // Who may use the gateway's API: the recording is for auditors and admins; the reviews
@@ -468,10 +505,17 @@ public:
     explicit SessionOwnerFilter(std::shared_ptr<SessionOwners> owners) : owners_(std::move(owners)) {}
     std::string_view name() const override { return "session-owner"; }
     FilterStatus onRequest(RequestContext& context) const override {
-        if (!context.identity || context.sessionId == context.requestId) return FilterStatus::Continue;
-        if (owners_->claim(context.sessionId, context.identity->subject)) return FilterStatus::Continue;
+        if (!context.identity || !context.sessionNamed) return FilterStatus::Continue;
+        const auto claim = owners_->claim(context.sessionId, policy::usageSubject(context.identity.get()), context.identity->subject);
+        if (claim == SessionOwners::Claim::Granted) return FilterStatus::Continue;
         const auto named = context.sessionId;
-        context.sessionId = context.requestId;
+        context.sessionId = context.ownSessionId;
+        context.sessionNamed = false;
+        if (claim == SessionOwners::Claim::Unavailable) {
+            context.localReply = LocalReply{DetailsCode::RecordingUnavailable,
+                                            "the gateway cannot tell whose session '" + named + "' is (the store cannot be read)"};
+            return FilterStatus::LocalReply;
+        }
         context.localReply = LocalReply{DetailsCode::SessionConflict,
                                         "X-Vigil-Session '" + named +
                                             "' is a session another caller started; name a session of your own "
@@ -724,7 +768,9 @@ net::Action Pipeline::handle(const net::RequestView& request) {
         static_cast<Exchange&>(*action.observer).setCode(DetailsCode::RecordingUnavailable);
         return action;
     }
-    context.sessionId = session.empty() ? requestId : std::string(session);
+    context.ownSessionId = requestId == clientId ? newRequestId() : requestId;
+    context.sessionNamed = !session.empty();
+    context.sessionId = session.empty() ? context.ownSessionId : std::string(session);
     context.requestId = std::move(requestId);
     return continueChain(std::move(context), 0);
 }
@@ -870,7 +916,7 @@ net::Action Pipeline::answerApi(RequestContext& context) {
 std::shared_ptr<SessionRecording> Pipeline::beginRecording(RequestContext& context) {
     if (context.recording) return context.recording;
     // A caller not identified may not add to a named session: its request is its own.
-    if (!context.identity) context.sessionId = context.requestId;
+    if (!context.identity && !context.ownSessionId.empty()) context.sessionId = context.ownSessionId;
     const auto requestMasker = maskRequest(context);
     std::shared_ptr<SessionRecording> recording = startRecording(context);
     recordMasking(recording.get(), requestMasker.get(), "request");
@@ -1178,10 +1224,12 @@ net::Action Pipeline::rejected(DetailsCode code, std::string_view message, const
     context.received = Clock::now();
     if (request != nullptr && isValidRequestId(request->header("x-request-id"))) {
         context.requestId = std::string(request->header("x-request-id"));
+        context.ownSessionId = newRequestId();  // never a session the client chose
     } else {
         context.requestId = newRequestId();
+        context.ownSessionId = context.requestId;
     }
-    context.sessionId = context.requestId;
+    context.sessionId = context.ownSessionId;
     auto exchange = std::make_unique<Exchange>(*metrics_, *context.request, context.requestId, std::nullopt, "", nullptr, false);
     exchange->setCode(code);
     net::Action action;

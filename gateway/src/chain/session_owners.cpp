@@ -4,24 +4,47 @@ namespace vigil::chain {
 
 SessionOwners::SessionOwners(Lookup lookup, std::size_t capacity) : lookup_(std::move(lookup)), capacity_(capacity) {}
 
-bool SessionOwners::claim(const std::string& sessionId, const std::string& subject) {
+// An owner read from the store is known by subject only; it becomes the full owner key
+// the first time its owner claims the session.
+std::optional<SessionOwners::Claim> SessionOwners::known(const std::string& sessionId, const std::string& owner,
+                                                         const std::string& storedSubject) {
+    const auto it = owners_.find(sessionId);
+    if (it == owners_.end()) return std::nullopt;
+    auto& o = it->second;
+    if (o.fromStore) {
+        if (o.key != storedSubject) return Claim::Conflict;
+        o = {owner, false};
+        return Claim::Granted;
+    }
+    return o.key == owner ? Claim::Granted : Claim::Conflict;
+}
+
+SessionOwners::Claim SessionOwners::claim(const std::string& sessionId, const std::string& owner, const std::string& storedSubject) {
     {
         std::lock_guard lock(mutex_);
-        if (const auto it = owners_.find(sessionId); it != owners_.end()) return it->second == subject;
+        if (const auto k = known(sessionId, owner, storedSubject)) return *k;
     }
     // Not recent: the store knows it if it is older than the memory. (Looked up outside the
     // lock; two first claims racing on one new id both pass the lookup, and the first to
     // be remembered wins below.)
-    const auto stored = lookup_ ? lookup_(sessionId) : std::nullopt;
+    std::optional<std::string> stored;
+    try {
+        if (lookup_) stored = lookup_(sessionId);
+    } catch (const std::exception&) {
+        return Claim::Unavailable;
+    }
     std::lock_guard lock(mutex_);
-    if (const auto it = owners_.find(sessionId); it != owners_.end()) return it->second == subject;
-    const auto& owner = stored ? *stored : subject;
-    remember(sessionId, owner);
-    return owner == subject;
+    if (const auto k = known(sessionId, owner, storedSubject)) return *k;
+    if (stored && *stored != storedSubject) {
+        remember(sessionId, {*stored, true});
+        return Claim::Conflict;
+    }
+    remember(sessionId, {owner, false});
+    return Claim::Granted;
 }
 
-void SessionOwners::remember(const std::string& sessionId, const std::string& subject) {
-    owners_.emplace(sessionId, subject);
+void SessionOwners::remember(const std::string& sessionId, Owner owner) {
+    owners_.emplace(sessionId, std::move(owner));
     order_.push_back(sessionId);
     while (order_.size() > capacity_) {
         owners_.erase(order_.front());

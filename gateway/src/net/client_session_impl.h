@@ -218,6 +218,9 @@ private:
     }
 
     enum class ParkOutcome { Woken, Deadline, ClientGone };
+    // While a request waits, bytes the client sends ahead (a pipelined request) are read
+    // and kept, up to this much; beyond it the client is no longer watched until it is served.
+    static constexpr std::size_t kMaxBufferedWhileWaiting = 64 * 1024;
 
     // Waits without blocking the thread until the parked request is woken (from any thread:
     // the waker posts to this connection's executor), its deadline passes, or the client
@@ -270,8 +273,9 @@ private:
                 } else if (ec) {
                     outcome = ParkOutcome::ClientGone;
                     break;
+                } else if (buffer_.size() < kMaxBufferedWhileWaiting) {
+                    watch();  // Data: a pipelined request, kept for later; the client is there.
                 }
-                // Data: a pipelined request, kept for later; the client is there.
             }
             const auto now = Clock::now();
             if (now >= deadline) break;
@@ -383,8 +387,9 @@ private:
                 } else if (ec) {
                     gone = true;
                     break;
+                } else if (buffer_.size() < kMaxBufferedWhileWaiting) {
+                    watch();  // Data: a pipelined request, kept for later; the client is there.
                 }
-                // Data: a pipelined request, kept for later; the client is there.
             }
             const auto now = Clock::now();
             if (now >= deadline) break;
@@ -692,7 +697,11 @@ private:
             outcome.duration = Clock::now() - start;
             if (!co_await passGate(observer.beforeFinish(out, outcome), observer, fwd.continuesStream)) {
                 auto refused = observer.onFinishRefused();
-                co_await passGate(observer.refusalRecorded(), observer);  // a verdict is answered once recorded
+                // A verdict is answered once recorded; if it cannot be, the observer says so instead.
+                if (!co_await passGate(observer.refusalRecorded(), observer)) {
+                    refused = observer.onFinishRefused();
+                    refused.closeConnection = true;
+                }
                 if (fwd.continuesStream) {
                     refused.body = asEvent(refused.body, true);
                     refused.continuesStream = true;

@@ -309,13 +309,6 @@ std::vector<record::ReviewRow> SqliteStore::openReviews() {
     return reviews("state IN ('pending', 'approved')", {});
 }
 
-std::optional<std::string> SqliteStore::sessionSubject(const std::string& sessionId) {
-    Statement s(db_, "SELECT subject FROM sessions WHERE session_id = ?");
-    s.bind(1, sessionId);
-    if (s.step() != SQLITE_ROW) return std::nullopt;
-    return s.text(0);
-}
-
 std::optional<record::ReviewRow> SqliteStore::review(const std::string& id) {
     auto rows = reviews("id = ?", id);
     if (rows.empty()) return std::nullopt;
@@ -660,7 +653,12 @@ std::vector<std::string> SqliteStore::signingKeyIds() {
 }
 
 std::filesystem::path ChainWriterLock::pathFor(const std::filesystem::path& database) {
-    return std::filesystem::path(database.string() + "-writer.lock");
+    // One lock file per database file, however the path names it (relative, through a
+    // symbolic link, with "..").
+    std::error_code ec;
+    auto canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(database, ec), ec);
+    if (ec || canonical.empty()) canonical = database;
+    return std::filesystem::path(canonical.string() + "-writer.lock");
 }
 
 ChainWriterLock::ChainWriterLock(const std::filesystem::path& database) {

@@ -80,8 +80,6 @@ public:
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit);
     std::vector<record::ReviewRow> openReviews();
     std::optional<record::ReviewRow> review(const std::string& id);
-    // The subject of a session's first request (the sessions index), if it has one.
-    std::optional<std::string> sessionSubject(const std::string& sessionId);
     void savePublicKey(const std::string& keyId, const std::string& publicKeyPem, std::int64_t nowMicros);
     // The ids of every key that has signed this store's chain, oldest first.
     std::vector<std::string> signingKeyIds();

@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 
 #include "auth/api_keys.h"
 #include "chain/pipeline.h"
+#include "chain/session_owners.h"
 #include "store/sqlite_store.h"
 #include "config/gateway_config.h"
 
@@ -156,6 +159,37 @@ private slots:
         action.observer->onResponseData("key: sk-upstream-credential", out);
         action.observer->onResponseEnd(out);
         QCOMPARE(out, std::string("key: [REDACTED]"));
+    }
+
+    // Who may name a session: the first caller owns it; the store answers for sessions no
+    // longer in memory (by subject; its owner then gets the full key); a store that cannot
+    // be read grants nothing.
+    void sessionOwnersDecideWhoMayNameASession() {
+        using vigil::chain::SessionOwners;
+        int lookups = 0;
+        SessionOwners owners(
+            [&](const std::string& id) -> std::optional<std::string> {
+                ++lookups;
+                if (id == "broken") throw std::runtime_error("disk I/O error");
+                if (id == "old") return std::string("alice");
+                return std::nullopt;
+            },
+            2);
+        QCOMPARE(owners.claim("new", "idp-a alice", "alice"), SessionOwners::Claim::Granted);
+        QCOMPARE(owners.claim("new", "idp-a alice", "alice"), SessionOwners::Claim::Granted);
+        QCOMPARE(owners.claim("new", "idp-b alice", "alice"), SessionOwners::Claim::Conflict);  // same sub, other issuer
+        QCOMPARE(owners.claim("new", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Conflict);
+        QCOMPARE(lookups, 1);  // remembered after the first
+        QCOMPARE(owners.claim("old", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Conflict);
+        QCOMPARE(owners.claim("old", "idp-a alice", "alice"), SessionOwners::Claim::Granted);   // the store's owner
+        QCOMPARE(owners.claim("old", "idp-b alice", "alice"), SessionOwners::Claim::Conflict);  // now known by its full key
+        QCOMPARE(owners.claim("broken", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Unavailable);
+        QCOMPARE(owners.claim("broken", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Unavailable);  // nothing granted
+        // Bounded memory: the oldest entry goes; the store is asked again for it.
+        QCOMPARE(owners.claim("third", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Granted);
+        const int before = lookups;
+        QCOMPARE(owners.claim("new", "apikey:carol", "apikey:carol"), SessionOwners::Claim::Granted);  // forgotten, not in the store
+        QCOMPARE(lookups, before + 1);
     }
 };
 
