@@ -115,7 +115,7 @@ public:
 
     void onResponseHead(int& status, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
-        lastToClient_ = std::chrono::steady_clock::now();
+        if (outputReview_ != nullptr) lastToClient_ = std::chrono::steady_clock::now();
         if (scrubber_ != nullptr) {
             for (auto& h : headers) scrubber_->scrub(h.value);
         }

@@ -222,11 +222,22 @@ private:
     // and kept, up to this much; beyond it the client is no longer watched until it is served.
     static constexpr std::size_t kMaxBufferedWhileWaiting = 64 * 1024;
 
-    // Waits without blocking the thread until the parked request is woken (from any thread:
-    // the waker posts to this connection's executor), its deadline passes, or the client
-    // goes away. A heartbeat, when the request asks for one, sends the response head and
-    // then a comment at every interval meanwhile.
-    asio::awaitable<ParkOutcome> waitParked(ParkedRequest& parked, bool keepAlive, bool& streamStarted) {
+    // A comment written every `interval` while a request waits, so that the client and the
+    // proxies in between keep the connection open; when the stream has not started yet, the
+    // response head (`status`, `headers`) goes first.
+    struct Beat {
+        int status = 200;
+        const Headers* headers = nullptr;  // none: only for a stream already started
+        std::string_view comment;
+        std::chrono::milliseconds interval{0};
+    };
+
+    // Waits without blocking the thread until woken (from any thread: the waker handed to
+    // `arm` posts to this connection's executor), `patience` passes, or the client goes away
+    // (bytes it sends ahead, a pipelined request, are kept for later), sending `beat` meanwhile.
+    asio::awaitable<ParkOutcome> waitWatchingClient(const std::function<void(std::function<void()>)>& arm,
+                                                    std::chrono::milliseconds patience, std::optional<Beat> beat,
+                                                    bool keepAlive, bool& streamStarted) {
         struct Wait {
             explicit Wait(const asio::any_io_executor& e) : timer(e) {}
             asio::steady_timer timer;
@@ -235,7 +246,7 @@ private:
         };
         const auto executor = stream_.get_executor();
         auto wait = std::make_shared<Wait>(executor);
-        parked.setWaker([wait, executor] {
+        arm([wait, executor] {
             asio::post(executor, [wait] {
                 wait->woken = true;
                 wait->timer.cancel();
@@ -252,9 +263,9 @@ private:
             });
         };
         watch();
-        const auto deadline = Clock::now() + parked.deadline;
-        const auto heartbeat = parked.heartbeat();
-        auto nextBeat = heartbeat ? Clock::now() + heartbeat->interval : Clock::time_point::max();
+        const auto deadline = Clock::now() + patience;
+        if (beat && (beat->interval.count() <= 0 || (!streamStarted && beat->headers == nullptr))) beat.reset();
+        auto nextBeat = beat ? Clock::now() + beat->interval : Clock::time_point::max();
         ParkOutcome outcome = ParkOutcome::Deadline;
         for (;;) {
             if (wait->woken) {
@@ -279,20 +290,20 @@ private:
             }
             const auto now = Clock::now();
             if (now >= deadline) break;
-            if (heartbeat && now >= nextBeat) {
+            if (beat && now >= nextBeat) {
                 error_code ec;
                 if (!streamStarted) {
                     head_.clear();
-                    appendHead(head_, heartbeat->status, heartbeat->headers, std::nullopt, keepAlive);
+                    appendHead(head_, beat->status, *beat->headers, std::nullopt, keepAlive);
                     ec = co_await writeClient(head_);
                     streamStarted = true;
                 }
-                if (!ec) ec = co_await writeChunk(heartbeat->comment);
+                if (!ec) ec = co_await writeChunk(beat->comment);
                 if (ec) {
                     outcome = ParkOutcome::ClientGone;
                     break;
                 }
-                nextBeat = Clock::now() + heartbeat->interval;
+                nextBeat = Clock::now() + beat->interval;
                 continue;
             }
             wait->timer.expires_at(std::min(deadline, nextBeat));
@@ -304,6 +315,16 @@ private:
             socket.cancel(ignored);
         }
         co_return outcome;
+    }
+
+    // A parked request: until its waker, its deadline, or the client leaving; a streaming
+    // one gets the response head and then a comment at every interval meanwhile.
+    asio::awaitable<ParkOutcome> waitParked(ParkedRequest& parked, bool keepAlive, bool& streamStarted) {
+        const auto heartbeat = parked.heartbeat();
+        std::optional<Beat> beat;
+        if (heartbeat) beat = Beat{heartbeat->status, &heartbeat->headers, heartbeat->comment, heartbeat->interval};
+        co_return co_await waitWatchingClient([&parked](std::function<void()> wake) { parked.setWaker(std::move(wake)); },
+                                              parked.deadline, beat, keepAlive, streamStarted);
     }
 
     asio::awaitable<void> sleep(std::chrono::milliseconds delay) {
@@ -341,76 +362,12 @@ private:
     // client (a client that leaves calls gate.clientGone) and sending the heartbeat on a
     // started stream. False when the wait ended without the signal (timeout, client gone).
     asio::awaitable<bool> waitWatching(FinishGate& gate, bool streamStarted) {
-        struct Wait {
-            explicit Wait(const asio::any_io_executor& e) : timer(e) {}
-            asio::steady_timer timer;
-            bool woken = false;
-            bool readable = false;
-        };
-        const auto executor = stream_.get_executor();
-        auto wait = std::make_shared<Wait>(executor);
-        gate.signal->setWaker([wait, executor] {
-            asio::post(executor, [wait] {
-                wait->woken = true;
-                wait->timer.cancel();
-            });
-        });
-        auto& socket = lowestSocket(stream_);
-        bool watching = false;
-        auto watch = [&] {
-            watching = true;
-            socket.async_wait(tcp::socket::wait_read, [wait](const error_code& ec) {
-                if (ec) return;
-                wait->readable = true;
-                wait->timer.cancel();
-            });
-        };
-        watch();
-        const auto deadline = Clock::now() + gate.timeout;
-        const bool beating = streamStarted && !gate.heartbeat.empty() && gate.heartbeatInterval.count() > 0;
-        auto nextBeat = beating ? Clock::now() + gate.heartbeatInterval : Clock::time_point::max();
-        bool woken = false;
-        bool gone = false;
-        for (;;) {
-            if (wait->woken) {
-                woken = true;
-                break;
-            }
-            if (wait->readable) {
-                wait->readable = false;
-                watching = false;
-                error_code ec;
-                const std::size_t n = stream_.read_some(buffer_.prepare(4096), ec);
-                buffer_.commit(n);
-                if (ec == asio::error::would_block || ec == asio::error::try_again) {
-                    watch();
-                } else if (ec) {
-                    gone = true;
-                    break;
-                } else if (buffer_.size() < kMaxBufferedWhileWaiting) {
-                    watch();  // Data: a pipelined request, kept for later; the client is there.
-                }
-            }
-            const auto now = Clock::now();
-            if (now >= deadline) break;
-            if (beating && now >= nextBeat) {
-                if (co_await writeChunk(gate.heartbeat)) {
-                    gone = true;
-                    break;
-                }
-                nextBeat = Clock::now() + gate.heartbeatInterval;
-                continue;
-            }
-            wait->timer.expires_at(std::min(deadline, nextBeat));
-            auto [ec] = co_await wait->timer.async_wait(useNothrow);
-            (void)ec;
-        }
-        if (watching) {
-            error_code ignored;
-            socket.cancel(ignored);
-        }
-        if (gone && gate.clientGone) gate.clientGone();
-        co_return woken;
+        std::optional<Beat> beat;
+        if (streamStarted && !gate.heartbeat.empty()) beat = Beat{200, nullptr, gate.heartbeat, gate.heartbeatInterval};
+        const auto outcome = co_await waitWatchingClient(
+            [&gate](std::function<void()> wake) { gate.signal->setWaker(std::move(wake)); }, gate.timeout, beat, true, streamStarted);
+        if (outcome == ParkOutcome::ClientGone && gate.clientGone) gate.clientGone();
+        co_return outcome == ParkOutcome::Woken;
     }
 
     static void appendHead(std::string& head, int status, const Headers& headers,
