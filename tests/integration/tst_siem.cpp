@@ -101,6 +101,65 @@ private slots:
         }
     }
 
+    // A gateway killed mid-request: at the next start the recorder writes request.interrupted
+    // for it before anything else, and the SIEM stream carries that too (seamless numbers).
+    void eventsWrittenAtStartAreStreamed() {
+        QTemporaryDir dir;
+        auto slowMock = startMockUpstream(kUpstreamKey, {QStringLiteral("--token-delay-ms"), QStringLiteral("300")});
+        QVERIFY(slowMock);
+        auto c = config(dir, {{QStringLiteral("file"), dir.filePath(QStringLiteral("first.jsonl"))}});
+        auto connections = c.value(QStringLiteral("connections")).toObject();
+        auto mock = connections.value(QStringLiteral("mock")).toObject();
+        mock.insert(QStringLiteral("base_url"), slowMock->url());
+        connections.insert(QStringLiteral("mock"), mock);
+        c.insert(QStringLiteral("connections"), connections);
+        auto gateway = startGateway(dir, c, kUpstreamKey);
+        QVERIFY(gateway);
+        RawHttpConnection streaming{QUrl(gateway->url())};
+        const auto body = chatBody(QStringLiteral("a slow story"), true);
+        QVERIFY(streaming.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Vigil-Session: "
+                                  "killed-mid-stream\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body));
+        auto firstLines = [&] {
+            QFile f(dir.filePath(QStringLiteral("first.jsonl")));
+            return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+        };
+        // In flight: its first chunk is committed (and streamed).
+        QVERIFY(QTest::qWaitFor([&] { return firstLines().contains("response.chunk"); }, 10000));
+        gateway->process().kill();
+        QVERIFY(gateway->process().waitForFinished(10000));
+        qint64 lastSeqBefore = 0;
+        for (const auto& line : firstLines().split('\n')) {
+            if (line.isEmpty()) continue;
+            lastSeqBefore = std::max<qint64>(lastSeqBefore, QJsonDocument::fromJson(line).object().value(QStringLiteral("unmapped"))
+                                                                .toObject().value(QStringLiteral("vigil")).toObject().value(QStringLiteral("seq")).toInteger());
+        }
+        QVERIFY(lastSeqBefore > 0);
+
+        c.insert(QStringLiteral("siem"), QJsonObject{{QStringLiteral("file"), dir.filePath(QStringLiteral("second.jsonl"))}});
+        auto again = startGateway(dir, c, kUpstreamKey);
+        QVERIFY(again);
+        QCOMPARE(again->terminate(), 0);
+        QFile f(dir.filePath(QStringLiteral("second.jsonl")));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QList<QJsonObject> events;
+        for (const auto& line : f.readAll().split('\n')) {
+            if (!line.isEmpty()) events << QJsonDocument::fromJson(line).object().value(QStringLiteral("unmapped")).toObject().value(QStringLiteral("vigil")).toObject();
+        }
+        QVERIFY(!events.isEmpty());
+        // Everything the first run committed after its last streamed event, then the interruption.
+        bool interrupted = false;
+        qint64 expected = events.first().value(QStringLiteral("seq")).toInteger();
+        QVERIFY(expected > lastSeqBefore);
+        for (const auto& e : events) {
+            QCOMPARE(e.value(QStringLiteral("seq")).toInteger(), expected++);
+            if (e.value(QStringLiteral("type")).toString() == QStringLiteral("request.interrupted")) {
+                QCOMPARE(e.value(QStringLiteral("session_id")).toString(), QStringLiteral("killed-mid-stream"));
+                interrupted = true;
+            }
+        }
+        QVERIFY(interrupted);
+    }
+
     void syslogOverUdp() {
         QUdpSocket collector;
         QVERIFY(collector.bind(QHostAddress::LocalHost, 0));

@@ -123,6 +123,27 @@ int runGateway(const config::GatewayConfig& config) {
         observe::LogLine(observe::LogLevel::Warn, "no policy")
             .str("effect", "every authenticated request allowed by the connection's allowed_roles is forwarded");
     }
+    // The SIEM stream: every event as it is committed, from the recorder's first (the
+    // request.interrupted events it writes while it starts included).
+    std::shared_ptr<record::SiemStream> siem;  // the recorder's tap keeps it until the recorder's last event
+    if (config.siem.sink != config::SiemSettings::Sink::None) {
+        record::SiemStream::Options o;
+        o.sink = config.siem.sink == config::SiemSettings::Sink::File     ? record::SiemStream::Options::Sink::File
+                 : config.siem.sink == config::SiemSettings::Sink::Stdout ? record::SiemStream::Options::Sink::Stdout
+                                                                           : record::SiemStream::Options::Sink::Syslog;
+        o.file = config.siem.file;
+        o.host = config.siem.host;
+        o.port = config.siem.port;
+        o.tcp = config.siem.tcp;
+        o.maxQueue = static_cast<std::size_t>(config.siem.maxQueue);
+        o.productVersion = VIGIL_GATEWAY_VERSION;
+        siem = std::make_shared<record::SiemStream>(o);
+        observe::LogLine(observe::LogLevel::Info, "siem")
+            .str("sink", config.siem.sink == config::SiemSettings::Sink::File     ? "file:" + config.siem.file.string()
+                         : config.siem.sink == config::SiemSettings::Sink::Stdout ? std::string("stdout")
+                                                                                   : (config.siem.tcp ? "tcp:" : "udp:") + config.siem.host + ":" +
+                                                                                         std::to_string(config.siem.port));
+    }
     chain::RecordingSetup recording;
     const bool strict = config.recording.durability == config::RecordingSettings::Durability::Strict;
     recording.durability = strict ? chain::SessionRecording::Durability::Strict : chain::SessionRecording::Durability::Relaxed;
@@ -132,6 +153,7 @@ int runGateway(const config::GatewayConfig& config) {
         options.checkpointEvery = static_cast<std::size_t>(config.recording.checkpointEvery);
         options.checkpointInterval = config.recording.checkpointInterval;
         options.retentionDays = config.recording.retentionDays;
+        if (siem) options.commitTap = [siem](const record::Event& e) { siem->publish(e); };
         auto store = std::make_unique<store::SqliteEventStore>(
             config.store.sqlitePath, strict ? store::SqliteStore::Durability::Full : store::SqliteStore::Durability::Normal);
         const auto publicKey = key.publicKeyPem();
@@ -153,27 +175,6 @@ int runGateway(const config::GatewayConfig& config) {
     } catch (const std::exception& e) {
         observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", e.what());
         return 1;
-    }
-    // The SIEM stream: every event as it is committed (set before the first one).
-    std::shared_ptr<record::SiemStream> siem;  // the recorder's tap keeps it until the recorder's last event
-    if (config.siem.sink != config::SiemSettings::Sink::None) {
-        record::SiemStream::Options o;
-        o.sink = config.siem.sink == config::SiemSettings::Sink::File     ? record::SiemStream::Options::Sink::File
-                 : config.siem.sink == config::SiemSettings::Sink::Stdout ? record::SiemStream::Options::Sink::Stdout
-                                                                           : record::SiemStream::Options::Sink::Syslog;
-        o.file = config.siem.file;
-        o.host = config.siem.host;
-        o.port = config.siem.port;
-        o.tcp = config.siem.tcp;
-        o.maxQueue = static_cast<std::size_t>(config.siem.maxQueue);
-        o.productVersion = VIGIL_GATEWAY_VERSION;
-        siem = std::make_shared<record::SiemStream>(o);
-        recording.recorder->setCommitTap([siem](const record::Event& e) { siem->publish(e); });
-        observe::LogLine(observe::LogLevel::Info, "siem")
-            .str("sink", config.siem.sink == config::SiemSettings::Sink::File     ? "file:" + config.siem.file.string()
-                         : config.siem.sink == config::SiemSettings::Sink::Stdout ? std::string("stdout")
-                                                                                   : (config.siem.tcp ? "tcp:" : "udp:") + config.siem.host + ":" +
-                                                                                         std::to_string(config.siem.port));
     }
     observe::LogLine(observe::LogLevel::Info, "recording")
         .str("durability", strict ? "strict" : "relaxed")

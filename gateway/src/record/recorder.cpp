@@ -19,7 +19,11 @@ std::size_t sizeOf(const Event& e) { return e.sessionId.size() + e.type.size() +
 }  // namespace
 
 Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options options, Clock clock)
-    : store_(std::move(store)), key_(std::move(key)), options_(options), clock_(clock ? std::move(clock) : nowMicros) {
+    : store_(std::move(store)),
+      commitTap_(options.commitTap),
+      key_(std::move(key)),
+      options_(std::move(options)),
+      clock_(clock ? std::move(clock) : nowMicros) {
     head_ = store_->head();
     committedSeq_.store(head_.seq);
     store_->rememberPublicKey(key_.keyId(), key_.publicKeyPem());

@@ -49,6 +49,9 @@ public:
         // checked at start and then every `purgeCheckInterval`.
         int retentionDays = 0;
         std::chrono::milliseconds purgeCheckInterval{std::chrono::hours(1)};
+        // Called on the writer thread with every event once it is committed (numbered and
+        // hashed), from the first one: the SIEM stream. Must not block.
+        std::function<void(const Event&)> commitTap;
     };
     using Done = std::function<void(bool durable)>;
     using Clock = std::function<std::int64_t()>;  // Unix microseconds
@@ -106,9 +109,6 @@ public:
     // thread: the live event stream's per-session subscriptions. Set before serving.
     using Tap = std::function<void(const std::string&, const std::string&, const std::string&)>;
     void setTap(Tap tap) { tap_ = std::move(tap); }
-    // Called on the writer thread with every event once it is committed (numbered and
-    // hashed): the SIEM stream. Must not block. Set before serving.
-    void setCommitTap(std::function<void(const Event&)> tap) { commitTap_ = std::move(tap); }
 
 private:
     struct Pending {
