@@ -60,7 +60,7 @@ private:
     Filters filters_;
     QList<Row> rows_;
     QString cursor_;
-    bool atEnd_ = false;
+    bool atEnd_ = true;  // nothing to fetch before the first setFilters (once signed in)
     bool loading_ = false;
     int generation_ = 0;  // answers for an older filter set are dropped
     int pageSize_ = 100;

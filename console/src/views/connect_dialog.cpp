@@ -95,7 +95,7 @@ ConnectDialog::ConnectDialog(QWidget* parent)
 
     connect(cancel_, &QPushButton::clicked, this, &QDialog::reject);
     connect(gatewayUrl_, &QLineEdit::editingFinished, check_, &QPushButton::click);
-    resize(620, 360);
+    resize(620, sizeHint().height());
 }
 
 void ConnectDialog::setMessage(const QString& text, bool error) {

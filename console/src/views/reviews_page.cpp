@@ -123,6 +123,7 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
     const auto fit = [this] { table_->resizeColumnsToContents(); };
     connect(&model_, &QAbstractItemModel::rowsInserted, this, fit);
     connect(&model_, &QAbstractItemModel::modelReset, this, fit);
+    fit();  // the headers' own widths while the table is empty
     table_->setWordWrap(false);
     table_->setAlternatingRowColors(true);
     details_->setOpenLinks(false);
