@@ -23,6 +23,8 @@
 #include <QTest>
 #include <QTextBrowser>
 
+#include <algorithm>
+
 #include "managed_process.h"
 #include "models/replay.h"
 #include "models/sessions_model.h"
@@ -166,6 +168,36 @@ private slots:
         QCOMPARE(page.model().index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:alice"));
         QCOMPARE(page.model().index(12, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:bob"));
         QVERIFY(page.model().filters().oldestFirst);
+
+        // Every matching session is loaded: another column sorts them, equal values keeping
+        // their start-time order.
+        QTest::mouseClick(header->viewport(), Qt::LeftButton, {},
+                          QPoint(header->sectionViewportPosition(SessionsModel::Subject) + 10, header->height() / 2));
+        QCOMPARE(header->sortIndicatorSection(), static_cast<int>(SessionsModel::Subject));
+        QCOMPARE(page.model().rowCount(), 13);
+        QStringList subjects, startedOfAlice;
+        for (int row = 0; row < 13; ++row) {
+            subjects << page.model().index(row, SessionsModel::Subject).data().toString();
+            if (subjects.last() == QStringLiteral("apikey:alice")) startedOfAlice << page.model().index(row, SessionsModel::Started).data().toString();
+        }
+        auto sortedSubjects = subjects;
+        std::sort(sortedSubjects.begin(), sortedSubjects.end());
+        QCOMPARE(subjects, sortedSubjects);
+        QVERIFY(subjects.first() != subjects.last());
+        auto sortedStarts = startedOfAlice;
+        std::sort(sortedStarts.begin(), sortedStarts.end());
+        QCOMPARE(startedOfAlice, sortedStarts);
+        QVERIFY(startedOfAlice.size() >= 2);
+        // While pages are still to come, it is refused: nothing moves.
+        page.model().setFilters(page.model().filters());
+        page.model().sort(SessionsModel::Subject, Qt::AscendingOrder);
+        QCOMPARE(page.model().sortedBy().first, static_cast<int>(SessionsModel::Started));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                table->scrollToBottom();
+                return page.model().rowCount() == 13;
+            }(),
+            10000);
 
         auto* decision = child<QComboBox>(window, "decisionFilterComboBox");
         decision->setCurrentIndex(decision->findData(QStringLiteral("deny")));

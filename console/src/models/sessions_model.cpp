@@ -1,5 +1,7 @@
 #include "models/sessions_model.h"
 
+#include <algorithm>
+
 #include <QJsonArray>
 #include <QUrlQuery>
 
@@ -109,12 +111,47 @@ void SessionsModel::fetchMore(const QModelIndex& parent) {
 }
 
 void SessionsModel::sort(int column, Qt::SortOrder order) {
-    if (column != Started) return;
-    const bool oldestFirst = order == Qt::AscendingOrder;
-    if (oldestFirst == filters_.oldestFirst) return;
-    auto f = filters_;
-    f.oldestFirst = oldestFirst;
-    setFilters(f);
+    if (column == Started) {
+        const bool oldestFirst = order == Qt::AscendingOrder;
+        if (oldestFirst == filters_.oldestFirst && sortColumn_ == Started) return;
+        auto f = filters_;
+        f.oldestFirst = oldestFirst;
+        setFilters(f);
+        return;
+    }
+    if (column < 0 || column >= ColumnCount || !allLoaded()) return;
+    const auto key = [column](const Row& r) -> QVariant {
+        switch (column) {
+        case Subject: return r.subject;
+        case Connection: return r.connection;
+        case Model: return r.model;
+        case Decision: return r.decision;
+        case Status: return r.status;
+        case Requests: return r.requests;
+        case Outcome: return r.outcome;
+        default: return {};
+        }
+    };
+    emit layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
+    const auto before = persistentIndexList();
+    QList<QString> ids;
+    for (const auto& i : before) ids << rows_[i.row()].id;
+    // Equal values keep their start-time order (the order the gateway gave).
+    std::stable_sort(rows_.begin(), rows_.end(), [&](const Row& a, const Row& b) {
+        const auto ka = key(a), kb = key(b);
+        const auto c = QVariant::compare(ka, kb);
+        return order == Qt::AscendingOrder ? c == QPartialOrdering::Less : c == QPartialOrdering::Greater;
+    });
+    QList<QModelIndex> after;
+    for (int i = 0; i < before.size(); ++i) {
+        int row = 0;
+        while (row < rows_.size() && rows_[row].id != ids[i]) ++row;
+        after << index(row, before[i].column());
+    }
+    changePersistentIndexList(before, after);
+    sortColumn_ = column;
+    sortOrder_ = order;
+    emit layoutChanged({}, QAbstractItemModel::VerticalSortHint);
 }
 
 void SessionsModel::setFilters(const Filters& filters) {
@@ -126,6 +163,8 @@ void SessionsModel::setFilters(const Filters& filters) {
     loading_ = false;
     lastError_.clear();
     ++generation_;
+    sortColumn_ = Started;
+    sortOrder_ = filters.oldestFirst ? Qt::AscendingOrder : Qt::DescendingOrder;
     endResetModel();
     fetchMore({});
 }

@@ -32,8 +32,12 @@ public:
     QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
     bool canFetchMore(const QModelIndex& parent) const override;
-    // By start time only: the gateway pages by it (other columns would need every row).
+    // By start time: the gateway pages in that order (a new first page). By another column:
+    // only once every matching session is loaded (allLoaded()), here, keeping the start-time
+    // order among equal values; otherwise nothing changes (sortedBy() says what holds).
     void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
+    bool allLoaded() const { return atEnd_ && !loading_; }
+    std::pair<int, Qt::SortOrder> sortedBy() const { return {sortColumn_, sortOrder_}; }
     void fetchMore(const QModelIndex& parent) override;
 
     // Starts over with these filters (and the first page).
@@ -65,6 +69,8 @@ private:
     int generation_ = 0;  // answers for an older filter set are dropped
     int pageSize_ = 100;
     QString lastError_;
+    int sortColumn_ = Started;
+    Qt::SortOrder sortOrder_ = Qt::DescendingOrder;
 };
 
 }  // namespace vigil::console

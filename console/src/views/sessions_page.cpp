@@ -1,5 +1,7 @@
 #include "views/sessions_page.h"
 
+#include <QSignalBlocker>
+
 #include "views/export_dialog.h"
 
 #include <QFormLayout>
@@ -93,18 +95,29 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     table_->setWordWrap(false);
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->setAlternatingRowColors(true);
-    // Sorted by start time, newest first; a click on "Started" turns the order round.
+    // Sorted by start time, newest first; a click on "Started" turns the order round (the
+    // gateway pages in that order). Other columns sort the sessions loaded, once every
+    // matching one is (the filters narrow them); otherwise the indicator goes back.
     table_->horizontalHeader()->setSortIndicatorShown(true);
     table_->horizontalHeader()->setSortIndicator(SessionsModel::Started, Qt::DescendingOrder);
     table_->horizontalHeader()->setSectionsClickable(true);
     connect(table_->horizontalHeader(), &QHeaderView::sortIndicatorChanged, this, [this](int column, Qt::SortOrder order) {
-        if (column != SessionsModel::Started) {
-            // Only the start time can be sorted on: put the indicator back.
-            table_->horizontalHeader()->setSortIndicator(SessionsModel::Started,
-                                                         model_.filters().oldestFirst ? Qt::AscendingOrder : Qt::DescendingOrder);
+        if (column != SessionsModel::Started && !model_.allLoaded()) {
+            const auto [was, wasOrder] = model_.sortedBy();
+            const QSignalBlocker block(table_->horizontalHeader());
+            table_->horizontalHeader()->setSortIndicator(was, wasOrder);
+            emit statusMessage(tr("Sorting by %1 needs every matching session loaded: narrow the filters (more than %2 match)")
+                                   .arg(model_.headerData(column, Qt::Horizontal).toString().toLower())
+                                   .arg(model_.rowCount()));
             return;
         }
         model_.sort(column, order);
+    });
+    // A new search starts in start-time order again.
+    connect(&model_, &QAbstractItemModel::modelReset, this, [this] {
+        const auto [column, order] = model_.sortedBy();
+        const QSignalBlocker block(table_->horizontalHeader());
+        table_->horizontalHeader()->setSortIndicator(column, order);
     });
 
     auto* filters = new QHBoxLayout;
