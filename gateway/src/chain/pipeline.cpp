@@ -116,6 +116,7 @@ public:
     void onResponseHead(int& status, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
         if (outputReview_ != nullptr) lastToClient_ = std::chrono::steady_clock::now();
+        const int upstreamStatus = status;
         if (scrubber_ != nullptr) {
             for (auto& h : headers) scrubber_->scrub(h.value);
         }
@@ -135,6 +136,12 @@ public:
                 headers = {{"Content-Type", "application/json"}};
             } else if (streaming) {
                 sse_ = std::make_unique<mask::SseMasker>(*masker_);
+            }
+        }
+        // A held answer relayed as a successful event stream may carry keep-alive comments.
+        if (outputReview_ != nullptr && streaming && upstreamStatus < 300 && status < 300 && unmaskable_.empty()) {
+            for (const auto& h : headers) {
+                if (net::equalsIgnoreCase(h.name, "content-type") && h.value.starts_with("text/event-stream")) heldCommentable_ = true;
             }
         }
         headers.push_back({"X-Request-Id", requestId_});
@@ -175,7 +182,7 @@ public:
             out.resize(from);
             // A long generation keeps the client's connection open with comments meanwhile.
             const auto now = std::chrono::steady_clock::now();
-            if (now - lastToClient_ >= keepAlive_) {
+            if (heldCommentable_ && now - lastToClient_ >= keepAlive_) {
                 out += ": pending output review (the answer is being generated)\n\n";
                 lastToClient_ = now;
             }
@@ -436,6 +443,7 @@ private:
     std::optional<std::string> heldFinal_;
     std::chrono::milliseconds keepAlive_{15'000};
     std::chrono::steady_clock::time_point lastToClient_{};  // a held stream's last bytes to the client
+    bool heldCommentable_ = false;  // the held answer is a successful event stream: comments fit in it
     std::optional<net::FinishGate> refusalGate_;  // the refusal's own recording
     bool refusalAnswered_ = false;  // asked again: the refusal itself could not be recorded
     bool outputReleased_ = false;   // the output review released the answer (a later refusal is the recording's)

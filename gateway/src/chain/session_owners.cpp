@@ -4,18 +4,15 @@ namespace vigil::chain {
 
 SessionOwners::SessionOwners(Lookup lookup, std::size_t capacity) : lookup_(std::move(lookup)), capacity_(capacity) {}
 
-// An owner read from the store is known by subject only; it becomes the full owner key
-// the first time its owner claims the session.
+// An owner read from the store is known by subject only (the sessions index keeps no
+// issuer), and stays so: upgrading it to the first claimant's full key could lock the real
+// owner out when another issuer has a user with the same subject.
 std::optional<SessionOwners::Claim> SessionOwners::known(const std::string& sessionId, const std::string& owner,
                                                          const std::string& storedSubject) {
     const auto it = owners_.find(sessionId);
     if (it == owners_.end()) return std::nullopt;
-    auto& o = it->second;
-    if (o.fromStore) {
-        if (o.key != storedSubject) return Claim::Conflict;
-        o = {owner, false};
-        return Claim::Granted;
-    }
+    const auto& o = it->second;
+    if (o.fromStore) return o.key == storedSubject ? Claim::Granted : Claim::Conflict;
     return o.key == owner ? Claim::Granted : Claim::Conflict;
 }
 
@@ -35,9 +32,9 @@ SessionOwners::Claim SessionOwners::claim(const std::string& sessionId, const st
     }
     std::lock_guard lock(mutex_);
     if (const auto k = known(sessionId, owner, storedSubject)) return *k;
-    if (stored && *stored != storedSubject) {
+    if (stored) {
         remember(sessionId, {*stored, true});
-        return Claim::Conflict;
+        return *stored == storedSubject ? Claim::Granted : Claim::Conflict;
     }
     remember(sessionId, {owner, false});
     return Claim::Granted;

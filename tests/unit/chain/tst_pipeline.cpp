@@ -161,9 +161,9 @@ private slots:
         QCOMPARE(out, std::string("key: [REDACTED]"));
     }
 
-    // Who may name a session: the first caller owns it; the store answers for sessions no
-    // longer in memory (by subject; its owner then gets the full key); a store that cannot
-    // be read grants nothing.
+    // Who may name a session: the first caller owns it (issuer and subject); the store
+    // answers for sessions no longer in memory, by subject only (it keeps no issuer); a store
+    // that cannot be read grants nothing.
     void sessionOwnersDecideWhoMayNameASession() {
         using vigil::chain::SessionOwners;
         int lookups = 0;
@@ -181,8 +181,9 @@ private slots:
         QCOMPARE(owners.claim("new", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Conflict);
         QCOMPARE(lookups, 1);  // remembered after the first
         QCOMPARE(owners.claim("old", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Conflict);
-        QCOMPARE(owners.claim("old", "idp-a alice", "alice"), SessionOwners::Claim::Granted);   // the store's owner
-        QCOMPARE(owners.claim("old", "idp-b alice", "alice"), SessionOwners::Claim::Conflict);  // now known by its full key
+        QCOMPARE(owners.claim("old", "idp-a alice", "alice"), SessionOwners::Claim::Granted);  // the store's owner
+        QCOMPARE(owners.claim("old", "idp-b alice", "alice"), SessionOwners::Claim::Granted);  // by subject: not locked out either way
+        QCOMPARE(owners.claim("old", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Conflict);
         QCOMPARE(owners.claim("broken", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Unavailable);
         QCOMPARE(owners.claim("broken", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Unavailable);  // nothing granted
         // Bounded memory: the oldest entry goes; the store is asked again for it.
