@@ -163,10 +163,10 @@ int runGateway(const config::GatewayConfig& config) {
         // and the request is refused rather than given someone's session.
         auto sessions = std::make_shared<store::SessionReader>(config.store.sqlitePath);
         recording.sessionOwners = std::make_shared<chain::SessionOwners>(
-            [sessions](const std::string& sessionId) -> std::optional<std::string> {
-                auto row = sessions->session(sessionId);
+            [sessions](const std::string& sessionId) -> std::optional<chain::SessionOwners::Stored> {
+                auto row = sessions->sessionOwner(sessionId);
                 if (!row) return std::nullopt;
-                return std::move(row->subject);
+                return chain::SessionOwners::Stored{std::move(row->subject), std::move(row->callerKey)};
             });
         recording.api = std::make_shared<api::RecordingApi>(
             config.store.sqlitePath, publicKey, [recorder = std::weak_ptr<record::Recorder>(recording.recorder)] {

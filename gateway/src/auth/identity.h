@@ -19,4 +19,8 @@ struct Identity {
 
 std::string_view methodName(Identity::Method method);
 
+// One caller across identity providers: a token's subject qualified by its issuer (two
+// providers may issue the same "sub"), an API key's subject as it is.
+std::string callerKey(const Identity& identity);
+
 }  // namespace vigil::auth

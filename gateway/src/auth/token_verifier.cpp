@@ -33,6 +33,10 @@ bool Identity::hasAnyRole(const std::vector<std::string>& allowed) const {
     });
 }
 
+std::string callerKey(const Identity& identity) {
+    return identity.method == Identity::Method::OidcToken ? identity.issuer + " " + identity.subject : identity.subject;
+}
+
 std::string_view methodName(Identity::Method method) {
     switch (method) {
         case Identity::Method::OidcToken: return "oidc";

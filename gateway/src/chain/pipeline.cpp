@@ -514,7 +514,7 @@ public:
     std::string_view name() const override { return "session-owner"; }
     FilterStatus onRequest(RequestContext& context) const override {
         if (!context.identity || !context.sessionNamed) return FilterStatus::Continue;
-        const auto claim = owners_->claim(context.sessionId, policy::usageSubject(context.identity.get()), context.identity->subject);
+        const auto claim = owners_->claim(context.sessionId, auth::callerKey(*context.identity), context.identity->subject);
         if (claim == SessionOwners::Claim::Granted) return FilterStatus::Continue;
         const auto named = context.sessionId;
         context.sessionId = context.ownSessionId;

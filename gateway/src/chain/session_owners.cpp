@@ -4,15 +4,13 @@ namespace vigil::chain {
 
 SessionOwners::SessionOwners(Lookup lookup, std::size_t capacity) : lookup_(std::move(lookup)), capacity_(capacity) {}
 
-// An owner read from the store is known by subject only (the sessions index keeps no
-// issuer), and stays so: upgrading it to the first claimant's full key could lock the real
-// owner out when another issuer has a user with the same subject.
+// Sessions the store recorded before it kept caller keys are known by subject only.
 std::optional<SessionOwners::Claim> SessionOwners::known(const std::string& sessionId, const std::string& owner,
                                                          const std::string& storedSubject) {
     const auto it = owners_.find(sessionId);
     if (it == owners_.end()) return std::nullopt;
     const auto& o = it->second;
-    if (o.fromStore) return o.key == storedSubject ? Claim::Granted : Claim::Conflict;
+    if (o.bySubject) return o.key == storedSubject ? Claim::Granted : Claim::Conflict;
     return o.key == owner ? Claim::Granted : Claim::Conflict;
 }
 
@@ -24,7 +22,7 @@ SessionOwners::Claim SessionOwners::claim(const std::string& sessionId, const st
     // Not recent: the store knows it if it is older than the memory. (Looked up outside the
     // lock; two first claims racing on one new id both pass the lookup, and the first to
     // be remembered wins below.)
-    std::optional<std::string> stored;
+    std::optional<Stored> stored;
     try {
         if (lookup_) stored = lookup_(sessionId);
     } catch (const std::exception&) {
@@ -33,8 +31,9 @@ SessionOwners::Claim SessionOwners::claim(const std::string& sessionId, const st
     std::lock_guard lock(mutex_);
     if (const auto k = known(sessionId, owner, storedSubject)) return *k;
     if (stored) {
-        remember(sessionId, {*stored, true});
-        return *stored == storedSubject ? Claim::Granted : Claim::Conflict;
+        Owner o = stored->owner.empty() ? Owner{stored->subject, true} : Owner{stored->owner, false};
+        remember(sessionId, o);
+        return known(sessionId, owner, storedSubject).value_or(Claim::Conflict);
     }
     remember(sessionId, {owner, false});
     return Claim::Granted;

@@ -16,9 +16,14 @@ namespace vigil::chain {
 // in the store's sessions index, which holds every session's first subject. Thread-safe.
 class SessionOwners {
 public:
-    // The subject that started `sessionId`, from the store; nullopt when it has none.
-    // Throws when the store cannot be read.
-    using Lookup = std::function<std::optional<std::string>(const std::string& sessionId)>;
+    // Who started `sessionId`, from the store: the subject of its first request and its
+    // caller key (empty for sessions recorded before the key was kept); nullopt when the
+    // store has no such session. Throws when the store cannot be read.
+    struct Stored {
+        std::string subject;
+        std::string owner;
+    };
+    using Lookup = std::function<std::optional<Stored>(const std::string& sessionId)>;
 
     explicit SessionOwners(Lookup lookup, std::size_t capacity = 65'536);
 
@@ -33,8 +38,8 @@ public:
 
 private:
     struct Owner {
-        std::string key;         // the owner key, or (fromStore) the subject the store has
-        bool fromStore = false;
+        std::string key;         // the owner key, or (bySubject) the subject the store has
+        bool bySubject = false;  // an old session: the store knows its subject only
     };
     std::optional<Claim> known(const std::string& sessionId, const std::string& owner, const std::string& storedSubject);
     void remember(const std::string& sessionId, Owner owner);

@@ -55,6 +55,7 @@ void SessionRecording::begin(const Request& r) {
     index.connection = std::string(r.connection);
     index.authMethod = r.identity != nullptr ? std::string(auth::methodName(r.identity->method)) : std::string();
     index.subject = r.identity != nullptr ? r.identity->subject : std::string();
+    index.owner = r.identity != nullptr ? auth::callerKey(*r.identity) : std::string();
     if (r.facts != nullptr) index.model = r.facts->model;
     if (r.decision != nullptr) {
         index.decision = std::string(policy::actionName(r.decision->action));

@@ -19,8 +19,7 @@ DecideFilter::DecideFilter(const config::GatewayConfig& config, std::shared_ptr<
       reviewGate_(reviewGate) {}
 
 std::string usageSubject(const auth::Identity* identity) {
-    if (identity == nullptr) return "anonymous";
-    return identity->method == auth::Identity::Method::OidcToken ? identity->issuer + " " + identity->subject : identity->subject;
+    return identity == nullptr ? std::string("anonymous") : auth::callerKey(*identity);
 }
 
 chain::FilterStatus DecideFilter::onRequest(chain::RequestContext& context) const {

@@ -27,6 +27,7 @@ struct RequestIndex {
     std::string method;
     std::string path;
     std::string subject;      // empty when the caller was not identified
+    std::string owner;        // the caller across identity providers (auth::callerKey)
     std::string authMethod;   // "oidc", "api_key", "none"
     std::string connection;
     std::string model;

@@ -27,6 +27,8 @@ void IndexRebuilder::feed(const Event& e) {
     if (begin != nullptr && e.type == "identity") {
         begin->subject = text(payload, "subject");
         begin->authMethod = text(payload, "method");
+        // As auth::callerKey: a token's subject qualified by its issuer.
+        begin->owner = begin->authMethod == "oidc" ? text(payload, "issuer") + " " + begin->subject : begin->subject;
         return;
     }
     if (begin != nullptr && e.type == "decision") {

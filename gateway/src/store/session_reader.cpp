@@ -176,6 +176,14 @@ std::optional<SessionRow> SessionReader::session(const std::string& id) {
     return readSession(q);
 }
 
+std::optional<SessionReader::Owner> SessionReader::sessionOwner(const std::string& id) {
+    Lease db(*this);
+    Query q(db.get(), "SELECT subject, coalesce(owner, '') FROM sessions WHERE session_id = ?");
+    q.bind(id);
+    if (!q.row()) return std::nullopt;
+    return Owner{q.text(0), q.text(1)};
+}
+
 std::vector<RequestRow> SessionReader::requests(const std::string& sessionId) {
     Lease db(*this);
     Query q(db.get(),

@@ -89,6 +89,13 @@ public:
 
     std::vector<SessionRow> sessions(const SessionFilter& filter, const std::optional<SessionCursor>& after, int limit);
     std::optional<SessionRow> session(const std::string& id);
+    // Who began a session: its first request's subject, and its caller key across identity
+    // providers (empty for sessions recorded before the gateway kept it).
+    struct Owner {
+        std::string subject;
+        std::string callerKey;
+    };
+    std::optional<Owner> sessionOwner(const std::string& id);
     std::vector<RequestRow> requests(const std::string& sessionId);
     std::vector<EventRow> events(const std::string& sessionId, std::int64_t afterSeq, int limit);
     RequestStats stats(std::int64_t fromMicros, std::int64_t toMicros);

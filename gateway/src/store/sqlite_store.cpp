@@ -141,6 +141,11 @@ constexpr std::array kMigrations = {
     CREATE INDEX requests_by_subject ON requests (subject, session_id);
     CREATE INDEX requests_by_code ON requests (code, session_id) WHERE code IS NOT NULL;
     )sql",
+    // Who began each session across identity providers (issuer and subject; see
+    // auth::callerKey): X-Vigil-Session belongs to that caller. Older rows have none.
+    R"sql(
+    ALTER TABLE sessions ADD COLUMN owner TEXT;
+    )sql",
 };
 
 class Statement {
@@ -520,8 +525,8 @@ void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
                     "auth_method, connection, model, decision, rules) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     // A session's decision is the most restrictive of its requests' (deny > review > allow).
     Statement session(db_,
-                      "INSERT INTO sessions (session_id, started_us, last_us, subject, connection, model, requests, decision) "
-                      "VALUES (?1, ?2, ?2, ?3, ?4, ?5, 1, ?6) ON CONFLICT (session_id) DO UPDATE SET "
+                      "INSERT INTO sessions (session_id, started_us, last_us, subject, connection, model, requests, decision, owner) "
+                      "VALUES (?1, ?2, ?2, ?3, ?4, ?5, 1, ?6, ?7) ON CONFLICT (session_id) DO UPDATE SET "
                       "last_us = max(last_us, excluded.last_us), requests = requests + 1, "
                       "decision = CASE WHEN 'deny' IN (decision, excluded.decision) THEN 'deny' "
                       "WHEN 'review' IN (decision, excluded.decision) THEN 'review' "
@@ -556,6 +561,7 @@ void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
             session.bind(4, r.connection);
             session.bind(5, r.model);
             session.bind(6, r.decision);
+            session.bind(7, r.owner);
             if (session.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a session: ") + sqlite3_errmsg(db_));
             session.reset();
             continue;

@@ -162,16 +162,17 @@ private slots:
     }
 
     // Who may name a session: the first caller owns it (issuer and subject); the store
-    // answers for sessions no longer in memory, by subject only (it keeps no issuer); a store
-    // that cannot be read grants nothing.
+    // answers for sessions no longer in memory with their caller key (or, for sessions
+    // recorded before it kept one, their subject); a store that cannot be read grants nothing.
     void sessionOwnersDecideWhoMayNameASession() {
         using vigil::chain::SessionOwners;
         int lookups = 0;
         SessionOwners owners(
-            [&](const std::string& id) -> std::optional<std::string> {
+            [&](const std::string& id) -> std::optional<SessionOwners::Stored> {
                 ++lookups;
                 if (id == "broken") throw std::runtime_error("disk I/O error");
-                if (id == "old") return std::string("alice");
+                if (id == "old") return SessionOwners::Stored{"alice", ""};
+                if (id == "keyed") return SessionOwners::Stored{"alice", "idp-a alice"};
                 return std::nullopt;
             },
             2);
@@ -180,10 +181,11 @@ private slots:
         QCOMPARE(owners.claim("new", "idp-b alice", "alice"), SessionOwners::Claim::Conflict);  // same sub, other issuer
         QCOMPARE(owners.claim("new", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Conflict);
         QCOMPARE(lookups, 1);  // remembered after the first
+        QCOMPARE(owners.claim("keyed", "idp-b alice", "alice"), SessionOwners::Claim::Conflict);  // the store's key: issuer too
+        QCOMPARE(owners.claim("keyed", "idp-a alice", "alice"), SessionOwners::Claim::Granted);
         QCOMPARE(owners.claim("old", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Conflict);
-        QCOMPARE(owners.claim("old", "idp-a alice", "alice"), SessionOwners::Claim::Granted);  // the store's owner
-        QCOMPARE(owners.claim("old", "idp-b alice", "alice"), SessionOwners::Claim::Granted);  // by subject: not locked out either way
-        QCOMPARE(owners.claim("old", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Conflict);
+        QCOMPARE(owners.claim("old", "idp-a alice", "alice"), SessionOwners::Claim::Granted);  // recorded without a key: by subject
+        QCOMPARE(owners.claim("old", "idp-b alice", "alice"), SessionOwners::Claim::Granted);
         QCOMPARE(owners.claim("broken", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Unavailable);
         QCOMPARE(owners.claim("broken", "apikey:bob", "apikey:bob"), SessionOwners::Claim::Unavailable);  // nothing granted
         // Bounded memory: the oldest entry goes; the store is asked again for it.

@@ -392,12 +392,14 @@ private slots:
                 const bool denied = i % 5 == 0;
                 record::RequestIndex begin;
                 begin.requestId = std::to_string(i).insert(0, "request-");
-                begin.sessionId = std::to_string(i % 7).insert(0, "session-");
+                // Some sessions begin after the cut below, so that their rows are rebuilt whole.
+                begin.sessionId = i < 20 ? std::to_string(i % 7).insert(0, "session-") : std::to_string(i % 3).insert(0, "late-");
                 begin.startedMicros = now.load();
                 begin.method = "POST";
                 begin.path = "/v1/chat/completions";
                 begin.subject = std::to_string(i % 3).insert(0, "user-");
                 begin.authMethod = "api_key";
+                begin.owner = begin.subject;  // an API key's caller key is its subject
                 begin.connection = "openai";
                 begin.model = "gpt-4o-mini";
                 begin.decision = denied ? "deny" : "allow";
