@@ -7,6 +7,7 @@
 // renews its token with the refresh token before it expires, and a dropped event stream
 // reconnects with the new one. A gateway that trusts no provider says so.
 
+#include <QComboBox>
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QLabel>
@@ -17,6 +18,7 @@
 
 #include "managed_process.h"
 #include "raw_http.h"
+#include "views/connect_dialog.h"
 #include "views/main_window.h"
 
 using namespace vigil::test;
@@ -39,6 +41,9 @@ class TestSso : public QObject {
     std::unique_ptr<ManagedProcess> idp_;
     std::unique_ptr<ManagedProcess> gateway_;
     std::unique_ptr<ManagedProcess> plainGateway_;
+    std::unique_ptr<ManagedProcess> otherIdp_;
+    std::unique_ptr<ManagedProcess> twoIdpGateway_;
+    QTemporaryDir twoIdpDir_;
     QList<QProcess*> browsers_;
 
     template <class T>
@@ -84,12 +89,29 @@ private slots:
         QVERIFY(gateway_);
         plainGateway_ = startGateway(plainDir_, basicGatewayConfig(mock_->url()), kUpstreamKey);
         QVERIFY(plainGateway_);
+        // A gateway that trusts two providers, another one listed first.
+        otherIdp_ = std::make_unique<ManagedProcess>(QStringLiteral(VIGIL_NODE_BIN),
+                                                     QStringList{QStringLiteral("idp.mjs"), QStringLiteral("--port"), QStringLiteral("0"),
+                                                                 QStringLiteral("--keys"), twoIdpDir_.filePath(QStringLiteral("idp-keys.json"))});
+        otherIdp_->process().setWorkingDirectory(kIdpDir);
+        QVERIFY(otherIdp_->start());
+        auto two = config;
+        auto identity = two.value(QStringLiteral("identity")).toObject();
+        auto issuers = identity.value(QStringLiteral("issuers")).toArray();
+        issuers.prepend(QJsonObject{{QStringLiteral("issuer"), otherIdp_->url()},
+                                    {QStringLiteral("audiences"), QJsonArray{QStringLiteral("https://vigil.example/api")}}});
+        identity.insert(QStringLiteral("issuers"), issuers);
+        two.insert(QStringLiteral("identity"), identity);
+        two.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), twoIdpDir_.filePath(QStringLiteral("vigil.db"))}});
+        twoIdpGateway_ = startGateway(twoIdpDir_, two, kUpstreamKey);
+        QVERIFY(twoIdpGateway_);
     }
 
     void cleanupTestCase() {
         for (auto* b : browsers_) b->waitForFinished(5000);
         if (gateway_) QCOMPARE(gateway_->terminate(), 0);
         if (plainGateway_) QCOMPARE(plainGateway_->terminate(), 0);
+        if (twoIdpGateway_) QCOMPARE(twoIdpGateway_->terminate(), 0);
     }
 
     void aPersonSignsInThroughTheProvider() {
@@ -124,6 +146,27 @@ private slots:
         window.events().dropConnection();
         QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Reconnecting, 5000);
         QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 10000);
+    }
+
+    // Two providers: the first click offers the choice; the second signs in at the one chosen.
+    void aPersonChoosesAmongSeveralProviders() {
+        MainWindow window;
+        window.show();
+        window.showConnectDialog();
+        useBrowser(window, QStringLiteral("lena.lead"));
+        child<QLineEdit>(window, "gatewayUrlLineEdit")->setText(twoIdpGateway_->url());
+        auto* chooser = child<QComboBox>(window, "identityProviderComboBox");
+        QVERIFY(!chooser->isVisible());
+        QTest::mouseClick(child<QPushButton>(window, "ssoButton"), Qt::LeftButton);
+        QTRY_VERIFY(chooser->isVisible());
+        QCOMPARE(chooser->count(), 2);
+        QVERIFY(child<QLabel>(window, "signInMessageLabel")->text().contains(QStringLiteral("choose yours")));
+        QCOMPARE(chooser->itemData(0).toString(), otherIdp_->url());
+        chooser->setCurrentIndex(chooser->findData(idp_->url()));
+        QTest::mouseClick(child<QPushButton>(window, "ssoButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(child<QLabel>(window, "signedInLabel")->text().contains(QStringLiteral("lena.lead")), 20000);
+        QCOMPARE(window.client().identity().issuer, idp_->url());
+        QVERIFY(!window.connectDialog().isVisible());
     }
 
     void aGatewayWithoutAProviderSaysSo() {

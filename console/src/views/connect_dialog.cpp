@@ -17,6 +17,7 @@ ConnectDialog::ConnectDialog(QWidget* parent)
       credential_(new QLineEdit),
       remember_(new QCheckBox(tr("&Remember in the system keychain"))),
       sso_(new QPushButton(tr("Sign in with &SSO…"))),
+      provider_(new QComboBox),
       connect_(new QPushButton(tr("C&onnect"))),
       cancel_(new QPushButton(tr("Cancel"))),
       message_(new QLabel) {
@@ -30,6 +31,10 @@ ConnectDialog::ConnectDialog(QWidget* parent)
     credential_->setObjectName(QStringLiteral("credentialLineEdit"));
     remember_->setObjectName(QStringLiteral("rememberCheckBox"));
     sso_->setObjectName(QStringLiteral("ssoButton"));
+    provider_->setObjectName(QStringLiteral("identityProviderComboBox"));
+    provider_->setToolTip(tr("This gateway trusts several identity providers: the one your account is with"));
+    provider_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    provider_->hide();
     connect_->setObjectName(QStringLiteral("connectButton"));
     cancel_->setObjectName(QStringLiteral("cancelConnectButton"));
     message_->setObjectName(QStringLiteral("signInMessageLabel"));
@@ -75,6 +80,7 @@ ConnectDialog::ConnectDialog(QWidget* parent)
     layout->addWidget(ssoHint);
     auto* ssoRow = new QHBoxLayout;
     ssoRow->addWidget(sso_);
+    ssoRow->addWidget(provider_, 1);
     ssoRow->addStretch(1);
     layout->addLayout(ssoRow);
     layout->addSpacing(6);

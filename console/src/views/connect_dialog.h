@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDialog>
 #include <QLabel>
 #include <QLineEdit>
@@ -22,6 +23,8 @@ public:
     QPushButton* checkButton() const { return check_; }
     QPushButton* caFileButton() const { return caFile_; }
     QPushButton* ssoButton() const { return sso_; }
+    // The identity provider to sign in with, when the gateway trusts several (else hidden).
+    QComboBox* provider() const { return provider_; }
     QPushButton* connectButton() const { return connect_; }
     QLabel* gatewayStatus() const { return gatewayStatus_; }
     QLabel* caFileStatus() const { return caFileStatus_; }
@@ -40,6 +43,7 @@ private:
     QLineEdit* credential_;
     QCheckBox* remember_;
     QPushButton* sso_;
+    QComboBox* provider_;
     QPushButton* connect_;
     QPushButton* cancel_;
     QLabel* message_;

@@ -1,5 +1,7 @@
 #include "views/main_window.h"
 
+#include <algorithm>
+
 #include <QApplication>
 #include <QCompleter>
 #include <QFileDialog>
@@ -182,12 +184,32 @@ void MainWindow::signInWithSso(const QUrl& url) {
                                       : tr("This gateway trusts no identity provider: sign in with an API key."));
             return;
         }
-        const auto first = issuers.first().toObject();
+        // Several providers: the person chooses one (the list is offered the first time).
+        auto* chooser = connectDialog_->provider();
+        QStringList offered;
+        for (const auto& v : issuers) offered << v.toObject().value(QStringLiteral("issuer")).toString();
+        QStringList listed;
+        for (int i = 0; i < chooser->count(); ++i) listed << chooser->itemData(i).toString();
+        if (issuers.size() > 1 && listed != offered) {
+            chooser->clear();
+            for (const auto& issuer : offered) chooser->addItem(QUrl(issuer).host() + QUrl(issuer).path(), issuer);
+            chooser->show();
+            connectDialog_->setBusy(false);
+            signedInLabel_->setText(tr("This gateway trusts %1 identity providers: choose yours, then Sign in with SSO again.").arg(issuers.size()));
+            connectDialog_->setMessage(signedInLabel_->text(), false);
+            return;
+        }
+        if (issuers.size() <= 1) {
+            chooser->clear();
+            chooser->hide();
+        }
+        const auto wanted = issuers.size() > 1 ? chooser->currentData().toString() : offered.first();
+        const auto chosen = issuers.at(std::max<qsizetype>(0, offered.indexOf(wanted))).toObject();
         OidcSignIn::Settings settings;
-        settings.issuer = QUrl(first.value(QStringLiteral("issuer")).toString());
-        settings.clientId = first.value(QStringLiteral("console_client_id")).toString();
-        settings.scope = first.value(QStringLiteral("scope")).toString();
-        settings.resource = first.value(QStringLiteral("audience")).toString();
+        settings.issuer = QUrl(chosen.value(QStringLiteral("issuer")).toString());
+        settings.clientId = chosen.value(QStringLiteral("console_client_id")).toString();
+        settings.scope = chosen.value(QStringLiteral("scope")).toString();
+        settings.resource = chosen.value(QStringLiteral("audience")).toString();
         signedInLabel_->setText(tr("Continue in the browser: signing in at %1…").arg(settings.issuer.toString().toHtmlEscaped()));
         connectDialog_->setMessage(signedInLabel_->text(), false);
         oidc_.start(settings);
