@@ -13,7 +13,8 @@ namespace vigil::chain {
 // Who started each session a client names with X-Vigil-Session: a conversation belongs to
 // the caller that began it, and another caller may not add requests to it. The owners of
 // recent sessions are kept in memory (bounded, oldest first out); older ones are looked up
-// in the store's sessions index, which holds every session's first subject. Thread-safe.
+// in the store's sessions index, which holds each session's first caller (its caller key,
+// auth::callerKey; only its subject for sessions recorded before). Thread-safe.
 class SessionOwners {
 public:
     // Who started `sessionId`, from the store: the subject of its first request and its
