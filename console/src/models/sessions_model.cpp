@@ -136,10 +136,11 @@ void SessionsModel::sort(int column, Qt::SortOrder order) {
     const auto before = persistentIndexList();
     QList<QString> ids;
     for (const auto& i : before) ids << rows_[i.row()].id;
-    // Equal values keep their start-time order (the order the gateway gave).
+    // Equal values in start-time order (the order the gateway pages in).
+    const bool oldestFirst = filters_.oldestFirst;
     std::stable_sort(rows_.begin(), rows_.end(), [&](const Row& a, const Row& b) {
-        const auto ka = key(a), kb = key(b);
-        const auto c = QVariant::compare(ka, kb);
+        const auto c = QVariant::compare(key(a), key(b));
+        if (c == QPartialOrdering::Equivalent) return oldestFirst ? a.started < b.started : a.started > b.started;
         return order == Qt::AscendingOrder ? c == QPartialOrdering::Less : c == QPartialOrdering::Greater;
     });
     QList<QModelIndex> after;

@@ -36,7 +36,7 @@ public:
     // only once every matching session is loaded (allLoaded()), here, keeping the start-time
     // order among equal values; otherwise nothing changes (sortedBy() says what holds).
     void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
-    bool allLoaded() const { return atEnd_ && !loading_; }
+    bool allLoaded() const { return atEnd_ && !loading_ && lastError_.isEmpty(); }
     std::pair<int, Qt::SortOrder> sortedBy() const { return {sortColumn_, sortOrder_}; }
     void fetchMore(const QModelIndex& parent) override;
 

@@ -112,6 +112,7 @@ void ConnectDialog::setMessage(const QString& text, bool error) {
 void ConnectDialog::setBusy(bool busy) {
     connect_->setEnabled(!busy);
     sso_->setEnabled(!busy);
+    provider_->setEnabled(!busy);
 }
 
 }  // namespace vigil::console

@@ -115,6 +115,11 @@ MainWindow::MainWindow(QWidget* parent)
     connect(caFileButton_, &QPushButton::clicked, this, &MainWindow::chooseCaFile);
     connect(ssoButton_, &QPushButton::clicked, this, [this] { signInWithSso(QUrl::fromUserInput(gatewayUrlLineEdit_->text())); });
     connect(openConnectButton_, &QPushButton::clicked, this, &MainWindow::showConnectDialog);
+    // Another gateway: the providers offered for the previous one no longer apply.
+    connect(gatewayUrlLineEdit_, &QLineEdit::textEdited, this, [this] {
+        connectDialog_->provider()->clear();
+        connectDialog_->provider()->hide();
+    });
     connect(signOutButton_, &QPushButton::clicked, this, &MainWindow::signOut);
     connect(&oidc_, &OidcSignIn::finished, this, [this](bool ok, const QString& result) {
         connectDialog_->setBusy(false);
@@ -179,6 +184,8 @@ void MainWindow::signInWithSso(const QUrl& url) {
     client_.get(QStringLiteral("/api/auth/config"), [this](const ApiResult& r) {
         const auto issuers = r.body.value(QStringLiteral("issuers")).toArray();
         if (!r.ok() || issuers.isEmpty()) {
+            connectDialog_->provider()->clear();
+            connectDialog_->provider()->hide();
             connectDialog_->setBusy(false);
             showSignInProblem(!r.ok() ? tr("Cannot ask the gateway how to sign in: %1").arg(r.errorMessage)
                                       : tr("This gateway trusts no identity provider: sign in with an API key."));
@@ -192,7 +199,7 @@ void MainWindow::signInWithSso(const QUrl& url) {
         for (int i = 0; i < chooser->count(); ++i) listed << chooser->itemData(i).toString();
         if (issuers.size() > 1 && listed != offered) {
             chooser->clear();
-            for (const auto& issuer : offered) chooser->addItem(QUrl(issuer).host() + QUrl(issuer).path(), issuer);
+            for (const auto& issuer : offered) chooser->addItem(QUrl(issuer).toDisplayString(QUrl::RemoveUserInfo), issuer);
             chooser->show();
             connectDialog_->setBusy(false);
             signedInLabel_->setText(tr("This gateway trusts %1 identity providers: choose yours, then Sign in with SSO again.").arg(issuers.size()));

@@ -14,11 +14,13 @@
 #include <optional>
 #include <thread>
 
+#include "chain/session_owners.h"
 #include "chain/session_recording.h"
 #include "record/chain.h"
 #include "record/recorder.h"
 #include "record/signing_key.h"
 #include "record/verifier.h"
+#include "store/session_reader.h"
 #include "store/sqlite_store.h"
 
 using namespace vigil;
@@ -398,8 +400,10 @@ private slots:
                 begin.method = "POST";
                 begin.path = "/v1/chat/completions";
                 begin.subject = std::to_string(i % 3).insert(0, "user-");
-                begin.authMethod = "api_key";
-                begin.owner = begin.subject;  // an API key's caller key is its subject
+                // Tokens (some of the late ones) are owned by issuer and subject; API keys by subject.
+                const bool token = i >= 20 && i % 2 == 0;
+                begin.authMethod = token ? "oidc" : "api_key";
+                begin.owner = token ? "https://idp-a.example " + begin.subject : begin.subject;
                 begin.connection = "openai";
                 begin.model = "gpt-4o-mini";
                 begin.decision = denied ? "deny" : "allow";
@@ -409,7 +413,9 @@ private slots:
                         "\",\"method\":\"POST\",\"target\":\"/v1/chat/completions?x=1\","
                         "\"connection\":\"openai\",\"model\":\"gpt-4o-mini\"}",
                     begin);
-                add(begin.sessionId, "identity", "{\"method\":\"api_key\",\"subject\":\"" + begin.subject + "\"}");
+                add(begin.sessionId, "identity",
+                    token ? "{\"method\":\"oidc\",\"subject\":\"" + begin.subject + "\",\"issuer\":\"https://idp-a.example\"}"
+                          : "{\"method\":\"api_key\",\"subject\":\"" + begin.subject + "\"}");
                 add(begin.sessionId, "decision",
                     denied ? std::string("{\"action\":\"deny\",\"rules\":[\"no-secrets\"],\"by_default\":false}")
                            : std::string("{\"action\":\"allow\",\"rules\":[],\"by_default\":true}"));
@@ -572,6 +578,42 @@ private slots:
         } catch (const std::runtime_error& e) {
             QVERIFY2(std::string(e.what()).find("mode 644") != std::string::npos, e.what());
         }
+    }
+
+    // After a restart, who may name a session comes from the sessions index: its caller key
+    // (issuer and subject), or for a session recorded before the key was kept, its subject.
+    void sessionOwnersAreReadBackFromTheIndex() {
+        const auto db = dir_.filePath(QStringLiteral("owners.db")).toStdString();
+        {
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), record::SigningKey::generate(), {});
+            auto begin = [&](const std::string& session, const std::string& subject, const std::string& owner) {
+                record::RequestIndex index;
+                index.requestId = "request-" + session;
+                index.sessionId = session;
+                index.startedMicros = 1'700'000'000'000'000;
+                index.method = "POST";
+                index.path = "/v1/chat/completions";
+                index.subject = subject;
+                index.owner = owner;
+                recorder.record(session, "request.received", "{}", index);
+            };
+            begin("conv-a", "alice", "https://idp-a.example alice");
+            begin("conv-old", "alice", "");
+            QVERIFY(recorder.flush());
+        }
+        exec(db, "UPDATE sessions SET owner = NULL WHERE session_id = 'conv-old'");  // as rows before the column
+        store::SessionReader reader(db);
+        chain::SessionOwners owners([&](const std::string& id) -> std::optional<chain::SessionOwners::Stored> {
+            auto o = reader.sessionOwner(id);
+            if (!o) return std::nullopt;
+            return chain::SessionOwners::Stored{o->subject, o->callerKey};
+        });
+        using Claim = chain::SessionOwners::Claim;
+        QCOMPARE(owners.claim("conv-a", "https://idp-b.example alice", "alice"), Claim::Conflict);  // same subject, other provider
+        QCOMPARE(owners.claim("conv-a", "https://idp-a.example alice", "alice"), Claim::Granted);
+        QCOMPARE(owners.claim("conv-old", "apikey:bob", "apikey:bob"), Claim::Conflict);
+        QCOMPARE(owners.claim("conv-old", "https://idp-b.example alice", "alice"), Claim::Granted);  // by subject only
+        QCOMPARE(owners.claim("conv-new", "apikey:bob", "apikey:bob"), Claim::Granted);
     }
 };
 
