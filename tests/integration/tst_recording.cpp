@@ -625,6 +625,8 @@ private slots:
         QCOMPARE(m.value("vigil_recording_commit_seconds_bucket{le=\"+Inf\"}"), count);
         QCOMPARE(count, m.value("vigil_recording_commits_total{result=\"ok\"}"));
         QVERIFY(m.value("vigil_recording_commit_seconds_sum") > 0);
+        QVERIFY(m.contains("vigil_recording_writer_spins_total{result=\"caught\"}"));
+        QVERIFY(m.contains("vigil_recording_writer_spins_total{result=\"expired\"}"));
         double previous = 0;
         for (const char* le : {"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
                                "0.25", "1"}) {

@@ -53,6 +53,7 @@ net::ServerOptions serverOptions(const config::GatewayConfig& config) {
         options.upstreams.push_back(std::move(upstream));
     }
     options.threads = config.threads;
+    options.gateSpin = config.recording.commitSpin;
     options.maxHeaderBytes = config.limits.maxHeaderBytes;
     options.maxBodyBytes = config.limits.maxBodyBytes;
     options.maxResponseBytes = config.limits.maxResponseBytes;
@@ -153,6 +154,7 @@ int runGateway(const config::GatewayConfig& config) {
         options.checkpointEvery = static_cast<std::size_t>(config.recording.checkpointEvery);
         options.checkpointInterval = config.recording.checkpointInterval;
         options.retentionDays = config.recording.retentionDays;
+        options.spin = config.recording.commitSpin;
         if (siem) options.commitTap = [siem](const record::Event& e) { siem->publish(e); };
         auto store = std::make_unique<store::SqliteEventStore>(
             config.store.sqlitePath, strict ? store::SqliteStore::Durability::Full : store::SqliteStore::Durability::Normal);

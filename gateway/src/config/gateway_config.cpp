@@ -462,6 +462,7 @@ static RecordingSettings readRecording(ObjectReader& root, const std::filesystem
     settings.checkpointEvery = r.integer("checkpoint_every", settings.checkpointEvery, 1, 1'000'000);
     settings.checkpointInterval = r.millis("checkpoint_interval_ms", settings.checkpointInterval, 10, 3'600'000);
     settings.retentionDays = static_cast<int>(r.integer("retention_days", 0, 0, 36'500));
+    settings.commitSpin = std::chrono::microseconds(r.integer("commit_spin_us", settings.commitSpin.count(), 0, 100'000));
     r.rejectUnknownKeys();
     return settings;
 }

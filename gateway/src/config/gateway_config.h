@@ -133,6 +133,9 @@ struct RecordingSettings {
     std::int64_t checkpointEvery = 1000;  // events between two signed checkpoints, at most
     Milliseconds checkpointInterval{5000};
     int retentionDays = 0;  // 0: kept forever
+    // Strict durability: how long the recorder's writer, and a thread whose response waits
+    // for a commit, poll instead of sleeping when commits come that close (0: never).
+    std::chrono::microseconds commitSpin{1000};
 };
 
 // Masking (docs/masking.md): the profiles live in the policy file; the gateway holds the

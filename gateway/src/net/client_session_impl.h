@@ -349,6 +349,8 @@ private:
                 gate->signal->setWaker([timer, executor = stream_.get_executor()] {
                     asio::post(executor, [timer] { timer->cancel(); });
                 });
+                // A commit: the thread stays awake for it while it has nothing else to do.
+                const ShortGateWait waiting(worker_);
                 auto [ec] = co_await timer->async_wait(useNothrow);
                 if (ec != asio::error::operation_aborted) co_return false;
             }

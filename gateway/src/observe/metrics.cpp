@@ -179,6 +179,12 @@ void appendRecordingMetrics(std::string& out, const RecordingStats& stats) {
     appendDouble(out, static_cast<double>(stats.commitMicrosSum) / 1e6);
     out += "\nvigil_recording_commit_seconds_count ";
     appendNumber(out, count);
+    out += "\n# HELP vigil_recording_writer_spins_total Times the writer stayed awake after a strict commit for the next one, by whether it came in time.\n";
+    out += "# TYPE vigil_recording_writer_spins_total counter\n";
+    out += "vigil_recording_writer_spins_total{result=\"caught\"} ";
+    appendNumber(out, stats.spinsCaught);
+    out += "\nvigil_recording_writer_spins_total{result=\"expired\"} ";
+    appendNumber(out, stats.spinsExpired);
     out += '\n';
 }
 

@@ -67,6 +67,10 @@ struct RecordingStats {
     std::uint64_t commitsFailed = 0;
     std::array<std::uint64_t, kCommitBuckets.size()> commitBuckets{};  // not cumulative
     std::uint64_t commitMicrosSum = 0;
+    // The writer's polls for the next urgent event (Recorder::Options::spin): caught one,
+    // or gave up and slept.
+    std::uint64_t spinsCaught = 0;
+    std::uint64_t spinsExpired = 0;
 };
 
 // Appends the vigil_recording_* series (Prometheus text format) to `out`.

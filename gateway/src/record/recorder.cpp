@@ -14,6 +14,14 @@ std::int64_t nowMicros() {
         .count();
 }
 
+void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
 std::size_t sizeOf(const Event& e) { return e.sessionId.size() + e.type.size() + e.payload.size() + 64; }
 
 }  // namespace
@@ -60,6 +68,7 @@ Recorder::~Recorder() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
+        arrivals_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
@@ -74,6 +83,7 @@ void Recorder::enqueue(Pending p) {
             p.queuedAt = std::chrono::steady_clock::now();
         } else {
             ++urgentQueued_;
+            arrivals_.fetch_add(1, std::memory_order_release);
         }
         queue_.push_back(std::move(p));
         // A sleeping writer is woken for an urgent event only: it never sleeps longer
@@ -136,6 +146,7 @@ bool Recorder::purgeOlderThan(std::int64_t cutoffMicros) {
 bool Recorder::flush() {
     std::unique_lock lock(mutex_);
     ++flushRequests_;
+    arrivals_.fetch_add(1, std::memory_order_release);
     if (sleeping_) wake_.notify_one();
     // Everything written, the index included (unless the store fails: then it stays pending).
     idle_.wait(lock, [this] { return queue_.empty() && !writing_ && (indexRowsPending_ == 0 || !healthy_.load()); });
@@ -154,6 +165,8 @@ observe::RecordingStats Recorder::stats() const {
     s.commitsFailed = commitsFailed_.load(std::memory_order_relaxed);
     for (std::size_t b = 0; b < s.commitBuckets.size(); ++b) s.commitBuckets[b] = commitBuckets_[b].load(std::memory_order_relaxed);
     s.commitMicrosSum = commitMicrosSum_.load(std::memory_order_relaxed);
+    s.spinsCaught = spinsCaught_.load(std::memory_order_relaxed);
+    s.spinsExpired = spinsExpired_.load(std::memory_order_relaxed);
     return s;
 }
 
@@ -357,6 +370,24 @@ void Recorder::run() {
             ++urgentQueued_;
             queue_.push_front(std::move(request));
         }
+        if (urgentQueued_ == 0 && flushRequests_ == 0 && !stopping_ && SteadyClock::now() < spinUntil_) {
+            // Dense strict traffic: stay awake for the next urgent event (see Options::spin).
+            const auto seen = arrivals_.load(std::memory_order_acquire);
+            const auto until = spinUntil_;
+            spinUntil_ = {};
+            lock.unlock();
+            bool caught = false;
+            while (SteadyClock::now() < until) {
+                if (arrivals_.load(std::memory_order_acquire) != seen) {
+                    caught = true;
+                    break;
+                }
+                cpuRelax();
+            }
+            (caught ? spinsCaught_ : spinsExpired_).fetch_add(1, std::memory_order_relaxed);
+            lock.lock();
+            continue;
+        }
         if (queue_.empty() && !stopping_) {
             auto until = SteadyClock::time_point::max();
             if (head_.seq > head_.checkpointSeq) until = std::min(until, lastCheckpoint_ + options_.checkpointInterval);
@@ -410,8 +441,17 @@ void Recorder::run() {
             const bool sign = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.sign; });
             const bool ok = writeBatch(batch, sign);
             queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
+            bool waited = false;
             for (auto& p : batch) {
-                if (p.done) p.done(ok);
+                if (p.done) {
+                    p.done(ok);
+                    waited = true;
+                }
+            }
+            if (waited && ok && options_.spin.count() > 0) {
+                const auto now = SteadyClock::now();
+                if (now - lastWaitedCommit_ < 2 * options_.spin) spinUntil_ = now + options_.spin;
+                lastWaitedCommit_ = now;
             }
             if (!ok) nextRetry = SteadyClock::now() + options_.retryInterval;
             if (ok && indexPending() &&

@@ -168,17 +168,22 @@ private slots:
         const auto defaults = parseConfig(configWith(""), "/etc/vigil/gateway.json").recording;
         QVERIFY(defaults.durability == vigil::config::RecordingSettings::Durability::Strict);
         QCOMPARE(defaults.retentionDays, 0);
+        QCOMPARE(defaults.commitSpin.count(), std::int64_t(1000));
         const auto set = parseConfig(configWith("", ", \"recording\": {\"durability\": \"relaxed\", "
-                                                    "\"retention_days\": 90, \"checkpoint_every\": 50}"),
+                                                    "\"retention_days\": 90, \"checkpoint_every\": 50, \"commit_spin_us\": 0}"),
                                      "/etc/vigil/gateway.json")
                              .recording;
         QVERIFY(set.durability == vigil::config::RecordingSettings::Durability::Relaxed);
         QCOMPARE(set.retentionDays, 90);
         QCOMPARE(set.checkpointEvery, std::int64_t(50));
+        QCOMPARE(set.commitSpin.count(), std::int64_t(0));
         for (const auto& [extra, expected] :
              std::vector<std::pair<std::string, QString>>{
                  {", \"recording\": {\"retention_days\": -1}", QStringLiteral("recording.retention_days")},
                  {", \"recording\": {\"checkpoint_every\": 0}", QStringLiteral("recording.checkpoint_every")},
+                 {", \"recording\": {\"commit_spin_us\": -5}", QStringLiteral("recording.commit_spin_us")},
+                 {", \"recording\": {\"commit_spin_us\": 200000}", QStringLiteral("recording.commit_spin_us")},
+                 {", \"recording\": {\"commit_spin_us\": \"fast\"}", QStringLiteral("recording.commit_spin_us")},
                  {", \"recording\": {\"durability\": \"eventual\"}", QStringLiteral("recording.durability: must be \"strict\" or \"relaxed\"")},
                  {", \"recording\": {\"fsync\": 1}", QStringLiteral("recording.fsync")}}) {
             const auto error = errorFor(configWith("", extra));
