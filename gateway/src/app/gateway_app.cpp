@@ -53,7 +53,10 @@ net::ServerOptions serverOptions(const config::GatewayConfig& config) {
         options.upstreams.push_back(std::move(upstream));
     }
     options.threads = config.threads;
-    options.gateSpin = config.recording.commitSpin;
+    // Only strict commits are waited for often enough to be worth staying awake for.
+    options.gateSpin = config.recording.durability == config::RecordingSettings::Durability::Strict
+                           ? config.recording.commitSpin
+                           : std::chrono::microseconds(0);
     options.maxHeaderBytes = config.limits.maxHeaderBytes;
     options.maxBodyBytes = config.limits.maxBodyBytes;
     options.maxResponseBytes = config.limits.maxResponseBytes;
@@ -154,7 +157,7 @@ int runGateway(const config::GatewayConfig& config) {
         options.checkpointEvery = static_cast<std::size_t>(config.recording.checkpointEvery);
         options.checkpointInterval = config.recording.checkpointInterval;
         options.retentionDays = config.recording.retentionDays;
-        options.spin = config.recording.commitSpin;
+        options.spin = strict ? config.recording.commitSpin : std::chrono::microseconds(0);
         if (siem) options.commitTap = [siem](const record::Event& e) { siem->publish(e); };
         auto store = std::make_unique<store::SqliteEventStore>(
             config.store.sqlitePath, strict ? store::SqliteStore::Durability::Full : store::SqliteStore::Durability::Normal);

@@ -213,18 +213,6 @@ std::vector<BoundListener> HttpServer::bind() {
     return bound;
 }
 
-void Worker::run() {
-    if (shared.options.gateSpin.count() <= 0) {
-        ioc.run();
-        return;
-    }
-    for (;;) {
-        // Poll, without sleeping, while a response waits for a commit (within the spin time).
-        while (shortGatesWaiting > 0 && !ioc.stopped() && Clock::now() < gateSpinUntil) ioc.poll();
-        if (ioc.stopped() || ioc.run_one() == 0) return;
-    }
-}
-
 void HttpServer::run() {
     auto& impl = *impl_;
     for (auto& listener : impl.listeners) {
@@ -233,9 +221,9 @@ void HttpServer::run() {
     impl.waitForSignal();
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < impl.workers.size(); ++i) {
-        threads.emplace_back([&worker = *impl.workers[i]] { worker.run(); });
+        threads.emplace_back([&ioc = impl.workers[i]->ioc] { ioc.run(); });
     }
-    impl.main().run();
+    impl.main().ioc.run();
     for (auto& t : threads) t.join();
     for (auto& worker : impl.workers) worker->pool.clear();
 }

@@ -50,32 +50,6 @@ struct Worker {
     Watchdog watchdog;
     asio::io_context ioc{1};
     UpstreamPool pool;
-    // Responses of this thread waiting for a short gate (a strict recording commit, which
-    // lands within a fsync): while there are any, run() polls instead of sleeping, until
-    // `gateSpinUntil` (the latest such wait's start + options.gateSpin).
-    int shortGatesWaiting = 0;
-    Clock::time_point gateSpinUntil{};
-
-    // Runs the io_context until it is stopped. When it would sleep while a response waits
-    // for a commit, it polls for up to `options.gateSpin` instead: the commit lands within
-    // a fsync (~0.1-0.3 ms), and waking a sleeping thread costs tens of microseconds on a
-    // virtual machine, which the response would pay on top.
-    void run();
-};
-
-// A response waiting for a short gate, while it lives (see Worker::run).
-class ShortGateWait {
-public:
-    explicit ShortGateWait(Worker& worker) : worker_(worker) {
-        ++worker_.shortGatesWaiting;
-        worker_.gateSpinUntil = Clock::now() + worker_.shared.options.gateSpin;
-    }
-    ~ShortGateWait() { --worker_.shortGatesWaiting; }
-    ShortGateWait(const ShortGateWait&) = delete;
-    ShortGateWait& operator=(const ShortGateWait&) = delete;
-
-private:
-    Worker& worker_;
 };
 
 void startPlainSession(Worker& worker, tcp::socket socket);

@@ -437,6 +437,7 @@ void Recorder::run() {
                 queue_.pop_front();
             }
             writing_ = true;
+            spinUntil_ = {};  // armed only by the commit about to be written, if anyone waits for it
             lock.unlock();
             const bool sign = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.sign; });
             const bool ok = writeBatch(batch, sign);
