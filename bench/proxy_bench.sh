@@ -13,6 +13,8 @@
 #              response waits for its events to be fsynced); the others record relaxed.
 #              Its figure is compared with this machine's fsync latency, measured in the
 #              same run on the same filesystem (vigil-recorder-bench --fsync-only)
+#   gw-strict0 the same as gw-strict with "commit_spin_us": 0 (threads sleep around each
+#              commit instead of staying awake): what the commit spin is worth, in the same run
 # Environment:
 #   BENCH_DURATION=5s        measured wrk run per (target, concurrency, round)
 #   BENCH_ROUNDS=3           interleaved rounds; each figure is the median over them
@@ -76,8 +78,9 @@ nginx_port="${BENCH_NGINX_PORT:-$(free_port 18182)}"
 gateway_port="${BENCH_GATEWAY_PORT:-$(free_port 18183)}"
 policy_port="${BENCH_POLICY_GATEWAY_PORT:-$(free_port 18185)}"
 strict_port="${BENCH_STRICT_GATEWAY_PORT:-$(free_port 18186)}"
+strict0_port="${BENCH_STRICT0_GATEWAY_PORT:-$(free_port 18187)}"
 # A port already in use would make the readiness checks talk to someone else's server.
-for port in "$mock_port" "$nginx_port" "$gateway_port" "$policy_port" "$strict_port"; do
+for port in "$mock_port" "$nginx_port" "$gateway_port" "$policy_port" "$strict_port" "$strict0_port"; do
   rc=0; curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" || rc=$?
   [ "$rc" = 7 ] || die "port $port is already in use (set BENCH_*_PORT to other ports)"
 done
@@ -208,6 +211,18 @@ VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/stric
 pids+=($!)
 wait_ok gw-strict "$!" "$tmp_dir/strict-gateway.log" "http://127.0.0.1:$strict_port/readyz"
 
+# (f) the same strict gateway with the commit spin off.
+mkdir -p "$tmp_dir/strict0-gateway"
+sed -e "s/\"port\":$gateway_port/\"port\":$strict0_port/" \
+    -e "s|\"sqlite_path\":\"$tmp_dir/vigil.db\"|\"sqlite_path\":\"$tmp_dir/strict0-gateway/vigil.db\"|" \
+    -e 's|"durability":"relaxed"|"durability":"strict","commit_spin_us":0|' \
+    "$tmp_dir/gateway.json" >"$tmp_dir/strict0-gateway/gateway.json"
+grep -q '"commit_spin_us":0' "$tmp_dir/strict0-gateway/gateway.json" || die "could not make the gw-strict0 config"
+VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/strict0-gateway/gateway.json" \
+  >"$tmp_dir/strict0-gateway.log" 2>&1 &
+pids+=($!)
+wait_ok gw-strict0 "$!" "$tmp_dir/strict0-gateway.log" "http://127.0.0.1:$strict0_port/readyz"
+
 declare -A url key path
 url[direct]="http://127.0.0.1:$mock_port";     key[direct]="$upstream_key"
 url[nginx]="http://127.0.0.1:$nginx_port";     key[nginx]="$client_key"
@@ -216,7 +231,8 @@ url[gw-token]="http://127.0.0.1:$gateway_port"; key[gw-token]="$token"; path[gw-
 url[gw-apikey]="http://127.0.0.1:$gateway_port"; key[gw-apikey]="$api_key"; path[gw-apikey]="/auth/v1/chat/completions"
 url[gw-policy]="http://127.0.0.1:$policy_port"; key[gw-policy]="$client_key"
 url[gw-strict]="http://127.0.0.1:$strict_port"; key[gw-strict]="$client_key"
-targets=(direct nginx gateway gw-token gw-apikey gw-policy gw-strict)
+url[gw-strict0]="http://127.0.0.1:$strict0_port"; key[gw-strict0]="$client_key"
+targets=(direct nginx gateway gw-token gw-apikey gw-policy gw-strict gw-strict0)
 for t in "${targets[@]}"; do check_chat "$t" "${url[$t]}" "${key[$t]}" "${path[$t]:-/v1/chat/completions}"; done
 
 # --- measurements -------------------------------------------------------------------
@@ -300,3 +316,5 @@ echo "recording: every gateway above records each request; gw-strict with strict
 echo "  fsync p50 on this filesystem (measured now): $fsync_ms ms"
 echo "  added p50 c=1: gw-strict $strict_added ms <= fsync + 0.15 ms ($(calc "$fsync_ms + 0.15") ms): $(verdict "$strict_added <= $fsync_ms + 0.15")"
 echo "  throughput c=64: gw-strict/nginx req/s = $strict_ratio (group commit: one fsync for many requests)"
+strict0_added="$(calc "${p50[gw-strict0,1]} - ${p50[direct,1]}")"
+echo "  with the commit spin off (gw-strict0): added p50 c=1 $strict0_added ms, c=64 $(calc "${rps[gw-strict0,64]} / ${rps[nginx,64]}")x nginx"
