@@ -384,8 +384,13 @@ void Recorder::run() {
                 }
                 cpuRelax();
             }
-            (caught ? spinsCaught_ : spinsExpired_).fetch_add(1, std::memory_order_relaxed);
             lock.lock();
+            // Caught: an urgent event came in time (a flush or the stop ending it counts as neither).
+            if (!caught) {
+                spinsExpired_.fetch_add(1, std::memory_order_relaxed);
+            } else if (urgentQueued_ > 0) {
+                spinsCaught_.fetch_add(1, std::memory_order_relaxed);
+            }
             continue;
         }
         if (queue_.empty() && !stopping_) {

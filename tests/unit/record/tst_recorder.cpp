@@ -549,6 +549,9 @@ private slots:
         QVERIFY(recorder->flush());               // a flush does
         QCOMPARE(recorder->committedSeq(), std::int64_t(3));
         QVERIFY(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+        // Ended by the flush: neither an urgent event caught nor a spin run out.
+        QCOMPARE(recorder->stats().spinsCaught, std::uint64_t(0));
+        QCOMPARE(recorder->stats().spinsExpired, std::uint64_t(0));
         QVERIFY(armed());
         const auto stopping = std::chrono::steady_clock::now();
         recorder.reset();  // and so does the stop
