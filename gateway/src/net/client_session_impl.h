@@ -356,9 +356,14 @@ private:
                 // coroutine yields to this thread's other work and looks again, which keeps
                 // the thread polling instead of sleeping (waking a sleeping thread costs tens
                 // of microseconds on a virtual machine, which the response would pay on top).
-                const auto spinUntil = Clock::now() + options_.gateSpin;
-                while (!woken->load(std::memory_order_acquire) && Clock::now() < spinUntil) {
-                    co_await asio::post(stream_.get_executor(), useNothrow);
+                // One waiting response per thread does so: the others' wakers post to a
+                // thread that is awake anyway.
+                if (!worker_.gateSpinner && options_.gateSpin.count() > 0) {
+                    const GateSpinner spinner(worker_.gateSpinner);
+                    const auto spinUntil = Clock::now() + options_.gateSpin;
+                    while (!woken->load(std::memory_order_acquire) && Clock::now() < spinUntil) {
+                        co_await asio::post(stream_.get_executor(), useNothrow);
+                    }
                 }
                 if (!woken->load(std::memory_order_acquire)) {
                     // The waker posts the cancel to this thread: it runs only once this waits.

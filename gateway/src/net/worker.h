@@ -48,8 +48,22 @@ struct Worker {
     // io_context is being destroyed.
     std::unordered_set<SessionBase*> sessions;
     Watchdog watchdog;
+    // A response of this thread is polling for its commit (see ClientSession::passGate).
+    bool gateSpinner = false;
     asio::io_context ioc{1};
     UpstreamPool pool;
+};
+
+// Marks the thread's gate spinner while it lives (also when its coroutine frame is destroyed).
+class GateSpinner {
+public:
+    explicit GateSpinner(bool& flag) : flag_(flag) { flag_ = true; }
+    ~GateSpinner() { flag_ = false; }
+    GateSpinner(const GateSpinner&) = delete;
+    GateSpinner& operator=(const GateSpinner&) = delete;
+
+private:
+    bool& flag_;
 };
 
 void startPlainSession(Worker& worker, tcp::socket socket);
