@@ -53,10 +53,6 @@ net::ServerOptions serverOptions(const config::GatewayConfig& config) {
         options.upstreams.push_back(std::move(upstream));
     }
     options.threads = config.threads;
-    // Only strict commits are waited for often enough to be worth staying awake for.
-    options.gateSpin = config.recording.durability == config::RecordingSettings::Durability::Strict
-                           ? config.recording.commitSpin
-                           : std::chrono::microseconds(0);
     options.maxHeaderBytes = config.limits.maxHeaderBytes;
     options.maxBodyBytes = config.limits.maxBodyBytes;
     options.maxResponseBytes = config.limits.maxResponseBytes;

@@ -211,6 +211,7 @@ std::optional<net::FinishGate> SessionRecording::finish(std::string_view finalDa
     net::FinishGate gate;
     gate.signal = std::make_shared<net::WakeSignal>();
     gate.ok = std::make_shared<std::atomic<bool>>(false);
+    gate.spin = recorder_.waitSpin();
     end(type, outcome, code, [gate](bool durable) {
         gate.ok->store(durable);
         gate.signal->wake();

@@ -352,15 +352,13 @@ private:
                     woken->store(true, std::memory_order_release);
                     asio::post(executor, [timer] { timer->cancel(); });
                 });
-                // A commit lands within a fsync (~0.1-0.3 ms): for up to gateSpin the
-                // coroutine yields to this thread's other work and looks again, which keeps
-                // the thread polling instead of sleeping (waking a sleeping thread costs tens
-                // of microseconds on a virtual machine, which the response would pay on top).
+                // A short gate (gate->spin): the coroutine yields to this thread's other
+                // work and looks again, which keeps the thread polling instead of sleeping.
                 // One waiting response per thread does so: the others' wakers post to a
                 // thread that is awake anyway.
-                if (!worker_.gateSpinner && options_.gateSpin.count() > 0) {
+                if (!worker_.gateSpinner && gate->spin.count() > 0) {
                     const GateSpinner spinner(worker_.gateSpinner);
-                    const auto spinUntil = Clock::now() + options_.gateSpin;
+                    const auto spinUntil = Clock::now() + gate->spin;
                     while (!woken->load(std::memory_order_acquire) && Clock::now() < spinUntil) {
                         co_await asio::post(stream_.get_executor(), useNothrow);
                     }

@@ -95,6 +95,10 @@ struct FinishGate {
     std::shared_ptr<WakeSignal> signal;
     std::shared_ptr<std::atomic<bool>> ok;
     std::chrono::milliseconds timeout{60'000};  // then the gate counts as closed (!ok)
+    // A short gate (a strict recording commit, which lands within a fsync): the thread
+    // polls for it this long before it sleeps (0: sleeps at once). Waking a sleeping thread
+    // costs tens of microseconds on a virtual machine, which the response would pay on top.
+    std::chrono::microseconds spin{0};
     // A long wait (an answer held for output review): the server watches the client
     // meanwhile and calls `clientGone` (on the connection's thread) if it leaves, and, once
     // a stream's head is out, writes `heartbeat` (an SSE comment) every `heartbeatInterval`

@@ -44,9 +44,6 @@ struct ServerOptions {
     std::chrono::milliseconds shutdownGrace{30'000};
     std::size_t maxIdleUpstreamConnections = 64;  // per upstream and worker thread
     std::size_t webSocketMaxQueuedBytes = 4 * 1024 * 1024;  // per WebSocket client; beyond: closed (1008)
-    // A response waiting for a short gate (a strict recording commit) keeps its thread
-    // polling for this long before the thread may sleep (0: at once).
-    std::chrono::microseconds gateSpin{1000};
 };
 
 struct BoundListener {

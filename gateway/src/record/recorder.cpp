@@ -22,6 +22,10 @@ void cpuRelax() {
 #endif
 }
 
+std::int64_t steadyMicros(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
 std::size_t sizeOf(const Event& e) { return e.sessionId.size() + e.type.size() + e.payload.size() + 64; }
 
 }  // namespace
@@ -152,6 +156,18 @@ bool Recorder::flush() {
     idle_.wait(lock, [this] { return queue_.empty() && !writing_ && (indexRowsPending_ == 0 || !healthy_.load()); });
     --flushRequests_;
     return healthy_.load();
+}
+
+std::chrono::microseconds Recorder::waitSpin() const {
+    const auto spin = options_.spin;
+    if (spin.count() <= 0 || lastCommitMicros_.load(std::memory_order_relaxed) >= spin.count()) {
+        return std::chrono::microseconds(0);
+    }
+    const auto writingSince = commitStartedAt_.load(std::memory_order_relaxed);
+    if (writingSince != 0 && steadyMicros(std::chrono::steady_clock::now()) - writingSince >= spin.count()) {
+        return std::chrono::microseconds(0);  // the commit being written is already slow
+    }
+    return spin;
 }
 
 observe::RecordingStats Recorder::stats() const {
@@ -285,8 +301,11 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
     }
     batch.purgeThrough = purgeThrough;
     const auto started = std::chrono::steady_clock::now();
+    commitStartedAt_.store(steadyMicros(started), std::memory_order_relaxed);
     const auto measure = [&](bool ok) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        commitStartedAt_.store(0, std::memory_order_relaxed);
+        lastCommitMicros_.store(static_cast<std::int64_t>(seconds * 1e6), std::memory_order_relaxed);
         std::size_t bucket = 0;
         while (bucket < commitBuckets_.size() && seconds > observe::RecordingStats::kCommitBuckets[bucket]) ++bucket;
         if (bucket < commitBuckets_.size()) commitBuckets_[bucket].fetch_add(1, std::memory_order_relaxed);

@@ -105,6 +105,10 @@ public:
     // The writer is behind the traffic (more than behindQueuedBytes waiting).
     bool behind() const { return queuedBytes_.load(std::memory_order_relaxed) >= options_.behindQueuedBytes; }
     std::int64_t committedSeq() const { return committedSeq_.load(); }
+    // How long a thread waiting for a commit should poll for it before it sleeps: the spin
+    // time while commits are fast (the last one, and the one being written, took less),
+    // 0 while the disk is slow, stalled, or spinning is off.
+    std::chrono::microseconds waitSpin() const;
     // For /metrics: state, and counts of the work done so far.
     observe::RecordingStats stats() const;
     std::string lastError() const;
@@ -175,6 +179,8 @@ private:
     std::atomic<std::int64_t> committedSeq_{0};
     std::atomic<std::uint64_t> eventsCommitted_{0}, commitsOk_{0}, commitsFailed_{0}, commitMicrosSum_{0};
     std::atomic<std::uint64_t> spinsCaught_{0}, spinsExpired_{0};
+    std::atomic<std::int64_t> lastCommitMicros_{0};
+    std::atomic<std::int64_t> commitStartedAt_{0};  // steady clock, microseconds; 0: not writing
     std::array<std::atomic<std::uint64_t>, observe::RecordingStats::kCommitBuckets.size()> commitBuckets_{};
     std::thread thread_;
 };

@@ -558,6 +558,41 @@ private slots:
         QVERIFY(std::chrono::steady_clock::now() - stopping < std::chrono::seconds(10));
     }
 
+    void waitersPollOnlyWhileCommitsAreFast() {
+        std::atomic<bool> open{true};
+        struct Release {
+            std::atomic<bool>& open;
+            ~Release() { open = true; }
+        };
+        record::Recorder::Options options;
+        options.spin = std::chrono::milliseconds(5);
+        record::Recorder recorder(std::make_unique<SlowStore>(open), record::SigningKey::generate(), options);
+        const Release release{open};
+        QVERIFY(commitAndWait(recorder, "s"));
+        QCOMPARE(recorder.waitSpin().count(), std::int64_t(5000));  // fast disk: poll
+        // The disk stalls: once the commit being written has taken longer than the spin,
+        // a thread waiting for it sleeps instead of polling.
+        open = false;
+        auto durable = std::make_shared<std::promise<bool>>();
+        auto committed = durable->get_future();
+        recorder.record("s", "request.completed", "{}", [durable](bool ok) { durable->set_value(ok); });
+        QTest::qWait(50);
+        QCOMPARE(recorder.waitSpin().count(), std::int64_t(0));
+        // It lands, slowly: the last commit was slow, still no polling...
+        open = true;
+        QVERIFY(committed.wait_for(std::chrono::seconds(10)) == std::future_status::ready && committed.get());
+        QCOMPARE(recorder.waitSpin().count(), std::int64_t(0));
+        // ...until a commit is fast again.
+        QVERIFY(commitAndWait(recorder, "s"));
+        QCOMPARE(recorder.waitSpin().count(), std::int64_t(5000));
+        // And never with the spin off.
+        record::Recorder::Options off;
+        off.spin = std::chrono::microseconds(0);
+        record::Recorder quiet(std::make_unique<SlowStore>(open), record::SigningKey::generate(), off);
+        QVERIFY(commitAndWait(quiet, "s"));
+        QCOMPARE(quiet.waitSpin().count(), std::int64_t(0));
+    }
+
     void relaxedResponsesWaitForTheirCommitWhileTheWriterIsBehind() {
         std::atomic<bool> open{false};
         std::atomic<bool> opened{false};  // outlives the recorder (the gate's waker sets it)
