@@ -160,13 +160,12 @@ bool Recorder::flush() {
 
 std::chrono::microseconds Recorder::waitSpin() const {
     const auto spin = options_.spin;
-    if (spin.count() <= 0 || lastCommitMicros_.load(std::memory_order_relaxed) >= spin.count()) {
-        return std::chrono::microseconds(0);
-    }
-    const auto writingSince = commitStartedAt_.load(std::memory_order_relaxed);
+    if (spin.count() <= 0) return std::chrono::microseconds(0);
+    const auto writingSince = commitStartedAt_.load(std::memory_order_acquire);
     if (writingSince != 0 && steadyMicros(std::chrono::steady_clock::now()) - writingSince >= spin.count()) {
         return std::chrono::microseconds(0);  // the commit being written is already slow
     }
+    if (lastCommitMicros_.load(std::memory_order_relaxed) >= spin.count()) return std::chrono::microseconds(0);
     return spin;
 }
 
@@ -304,8 +303,8 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
     commitStartedAt_.store(steadyMicros(started), std::memory_order_relaxed);
     const auto measure = [&](bool ok) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        commitStartedAt_.store(0, std::memory_order_relaxed);
         lastCommitMicros_.store(static_cast<std::int64_t>(seconds * 1e6), std::memory_order_relaxed);
+        commitStartedAt_.store(0, std::memory_order_release);  // after: a reader sees this commit's time
         std::size_t bucket = 0;
         while (bucket < commitBuckets_.size() && seconds > observe::RecordingStats::kCommitBuckets[bucket]) ++bucket;
         if (bucket < commitBuckets_.size()) commitBuckets_[bucket].fetch_add(1, std::memory_order_relaxed);

@@ -565,26 +565,33 @@ private slots:
             ~Release() { open = true; }
         };
         record::Recorder::Options options;
-        options.spin = std::chrono::milliseconds(5);
+        options.spin = std::chrono::milliseconds(50);
         record::Recorder recorder(std::make_unique<SlowStore>(open), record::SigningKey::generate(), options);
         const Release release{open};
-        QVERIFY(commitAndWait(recorder, "s"));
-        QCOMPARE(recorder.waitSpin().count(), std::int64_t(5000));  // fast disk: poll
+        // A fast commit (the store does nothing; on a loaded machine the writer may still be
+        // preempted inside one, so a few are allowed).
+        const auto fastCommit = [&] {
+            for (int i = 0; i < 20; ++i) {
+                if (!commitAndWait(recorder, "s")) return false;
+                if (recorder.waitSpin().count() == 50'000) return true;
+            }
+            return false;
+        };
+        QVERIFY(fastCommit());  // fast disk: waiters poll
         // The disk stalls: once the commit being written has taken longer than the spin,
         // a thread waiting for it sleeps instead of polling.
         open = false;
         auto durable = std::make_shared<std::promise<bool>>();
         auto committed = durable->get_future();
         recorder.record("s", "request.completed", "{}", [durable](bool ok) { durable->set_value(ok); });
-        QTest::qWait(50);
-        QCOMPARE(recorder.waitSpin().count(), std::int64_t(0));
+        QTRY_COMPARE_WITH_TIMEOUT(recorder.waitSpin().count(), std::int64_t(0), 5000);
+        QTest::qWait(100);
         // It lands, slowly: the last commit was slow, still no polling...
         open = true;
         QVERIFY(committed.wait_for(std::chrono::seconds(10)) == std::future_status::ready && committed.get());
         QCOMPARE(recorder.waitSpin().count(), std::int64_t(0));
         // ...until a commit is fast again.
-        QVERIFY(commitAndWait(recorder, "s"));
-        QCOMPARE(recorder.waitSpin().count(), std::int64_t(5000));
+        QVERIFY(fastCommit());
         // And never with the spin off.
         record::Recorder::Options off;
         off.spin = std::chrono::microseconds(0);
