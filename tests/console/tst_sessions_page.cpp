@@ -10,6 +10,8 @@
 #include <QDateTimeEdit>
 #include <QProcess>
 #include <QProgressBar>
+#include <QScrollBar>
+#include <QSignalSpy>
 #include <QHeaderView>
 #include <QDir>
 #include <QFile>
@@ -383,6 +385,164 @@ private slots:
         QTRY_VERIFY(!window.sessionsPage().model().lastError().isEmpty());
         QVERIFY(window.sessionsPage().model().lastError().contains(QStringLiteral("may not read the recording")));
         QCOMPARE(window.sessionsPage().model().rowCount(), 0);
+    }
+
+    // The tests below add sessions: they come last (those above count them).
+
+    // Summaries from the live events update the sessions on the table in place, whatever
+    // order they and the pages come in; more new sessions than a page is said, not
+    // papered over with a gap.
+    void summariesUpdateTheTableInPlace() {
+        vigil::console::GatewayClient client;
+        client.setGateway(QUrl(gateway_->url()), audrey_);
+        SessionsModel model(client);  // no view, no tester: nothing asks for more than the first page
+        model.setPageSize(3);
+        model.setFilters({});
+        QTRY_COMPARE(model.rowCount(), 3);
+        const QString top = model.index(0, 0).data(SessionsModel::IdRole).toString();
+        QCOMPARE(top, longSession_);
+        QCOMPARE(model.index(0, SessionsModel::Decision).data().toString(), QStringLiteral("allow"));
+
+        // An end: status, details code and outcome at once; nothing new to fetch for it.
+        QVERIFY(!model.applySummary(QStringLiteral("session.ended"),
+                                    QJsonObject{{QStringLiteral("session_id"), top},
+                                                {QStringLiteral("status"), 200},
+                                                {QStringLiteral("code"), QStringLiteral("upstream_reset")},
+                                                {QStringLiteral("outcome"), QStringLiteral("failed")}}));
+        QCOMPARE(model.index(0, SessionsModel::Status).data().toString(), QStringLiteral("200 upstream_reset"));
+        QCOMPARE(model.index(0, SessionsModel::Outcome).data().toString(), QStringLiteral("failed"));
+        // Another request of it: the more restrictive decision holds, whatever comes after;
+        // its count comes with the next look at the newest.
+        QVERIFY(model.applySummary(QStringLiteral("session.started"),
+                                   QJsonObject{{QStringLiteral("session_id"), top}, {QStringLiteral("decision"), QStringLiteral("deny")}}));
+        QVERIFY(model.applySummary(QStringLiteral("session.started"),
+                                   QJsonObject{{QStringLiteral("session_id"), top}, {QStringLiteral("decision"), QStringLiteral("allow")}}));
+        QCOMPARE(model.index(0, SessionsModel::Decision).data().toString(), QStringLiteral("deny"));
+        // A session not on the table: the newest are to be looked at.
+        QVERIFY(model.applySummary(QStringLiteral("session.started"), QJsonObject{{QStringLiteral("session_id"), QStringLiteral("not-on-the-table")}}));
+
+        // Looking at the newest (nothing new yet) puts the gateway's values back.
+        QSignalSpy checked(&model, &SessionsModel::newestChecked);
+        const int rows = model.rowCount();
+        model.refreshNewest();
+        QTRY_COMPARE(checked.size(), 1);
+        QCOMPARE(checked.first().at(0).toInt(), 0);
+        QCOMPARE(checked.first().at(1).toBool(), false);
+        QCOMPARE(model.rowCount(), rows);
+        QCOMPARE(model.index(0, SessionsModel::Status).data().toString(), QStringLiteral("200"));
+        QCOMPARE(model.index(0, SessionsModel::Outcome).data().toString(), QStringLiteral("completed"));
+        QCOMPARE(model.index(0, SessionsModel::Decision).data().toString(), QStringLiteral("allow"));
+
+        // Four new sessions and a page of three: none is put on top (the fourth would be
+        // missing between them and the table), and the model says so.
+        for (int i = 0; i < 4; ++i) {
+            QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("burst %1").arg(i)),
+                                 {{"Authorization", "Bearer " + alice_.toLatin1()}, {"Content-Type", "application/json"}})
+                         .status,
+                     200);
+        }
+        model.refreshNewest();
+        QTRY_COMPARE(checked.size(), 2);
+        QCOMPARE(checked.last().at(0).toInt(), 0);
+        QCOMPARE(checked.last().at(1).toBool(), true);
+        QCOMPARE(model.rowCount(), rows);
+        QCOMPARE(model.index(0, 0).data(SessionsModel::IdRole).toString(), top);
+    }
+
+    // While an auditor looks at the recording pages, new sessions appear on top (the rows in
+    // view staying put), their ends fill in, an oldest-first table grows at its end, the
+    // dashboard and the chain status follow; someone reading older sessions is told about a
+    // burst instead of losing their place.
+    void theRecordingPagesFollowTheTraffic() {
+        MainWindow window;
+        window.resize(1280, 420);
+        window.show();
+        auto& page = window.sessionsPage();
+        auto& model = page.model();
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setPageSize(4);
+        window.connectTo(QUrl(gateway_->url()), audrey_);
+        QTRY_COMPARE_WITH_TIMEOUT(window.events().state(), EventStream::State::Live, 5000);
+        auto* tabs = child<QTabWidget>(window, "pagesTabWidget");
+        tabs->setCurrentWidget(&window.dashboardPage());
+        QTRY_VERIFY_WITH_TIMEOUT(window.dashboardPage().loaded(), 5000);
+        const int requestsBefore = window.dashboardPage().data().requests;
+        tabs->setCurrentWidget(&page);
+        auto* table = child<QTableView>(window, "sessionsTableView");
+        QTRY_VERIFY(model.rowCount() >= 4);
+        auto* chain = child<QLabel>(window, "chainStatusLabel");
+        QTRY_VERIFY(chain->text().contains(QStringLiteral("verified through")));
+        const QString chainBefore = chain->text();
+
+        const auto ask = [&](const QString& prompt) {
+            const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(prompt),
+                                       {{"Authorization", "Bearer " + alice_.toLatin1()}, {"Content-Type", "application/json"}});
+            return r.status == 200 ? QString::fromLatin1(r.header("x-vigil-session")) : QString();
+        };
+        // At the top: the new sessions come in above, newest first, with their status.
+        const QString first = ask(QStringLiteral("live one"));
+        const QString second = ask(QStringLiteral("live two"));
+        QVERIFY(!first.isEmpty() && !second.isEmpty());
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(0, 0).data(SessionsModel::IdRole).toString(), second, 5000);
+        QCOMPARE(model.index(1, 0).data(SessionsModel::IdRole).toString(), first);
+        QCOMPARE(model.index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:alice"));
+        QTRY_COMPARE(model.index(0, SessionsModel::Status).data().toString(), QStringLiteral("200"));
+        QTRY_COMPARE(model.index(0, SessionsModel::Outcome).data().toString(), QStringLiteral("completed"));
+        QVERIFY(table->verticalScrollBar()->value() == 0);
+
+        // Reading further down: the rows in view stay where they are.
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                table->scrollToBottom();
+                return model.allLoaded();
+            }(),
+            10000);
+        table->scrollTo(model.index(model.rowCount() / 2, 0), QAbstractItemView::PositionAtTop);
+        QVERIFY(table->verticalScrollBar()->value() > 0);
+        const QString inView = table->indexAt(QPoint(1, 1)).data(SessionsModel::IdRole).toString();
+        QVERIFY(!inView.isEmpty());
+        const int rowsBefore = model.rowCount();
+        const QString third = ask(QStringLiteral("live three"));
+        QTRY_COMPARE_WITH_TIMEOUT(model.rowOf(third), 0, 5000);
+        QCOMPARE(model.rowCount(), rowsBefore + 1);
+        QCOMPARE(table->indexAt(QPoint(1, 1)).data(SessionsModel::IdRole).toString(), inView);
+
+        // The dashboard (10 s at most) and the chain status (the same) follow.
+        QTRY_VERIFY_WITH_TIMEOUT(chain->text() != chainBefore, 15000);
+        QVERIFY(chain->text().contains(QStringLiteral("verified through")));
+        tabs->setCurrentWidget(&window.dashboardPage());
+        QTRY_COMPARE_WITH_TIMEOUT(window.dashboardPage().data().requests, requestsBefore + 3, 15000);
+        tabs->setCurrentWidget(&page);
+
+        // A burst while a session is open further down: said, the place kept.
+        table->selectRow(model.rowCount() / 2);
+        table->scrollTo(model.index(model.rowCount() / 2, 0), QAbstractItemView::PositionAtTop);
+        const QString selected = table->selectionModel()->selectedRows().value(0).data(SessionsModel::IdRole).toString();
+        for (int i = 0; i < 5; ++i) QVERIFY(!ask(QStringLiteral("burst %1").arg(i)).isEmpty());
+        auto* newer = child<QLabel>(window, "newerSessionsLabel");
+        QTRY_VERIFY_WITH_TIMEOUT(newer->isVisible(), 5000);
+        QCOMPARE(table->selectionModel()->selectedRows().value(0).data(SessionsModel::IdRole).toString(), selected);
+        // Search shows the newest and the notice goes.
+        QTest::mouseClick(child<QPushButton>(window, "searchSessionsButton"), Qt::LeftButton);
+        QTRY_VERIFY(model.rowCount() >= 4);
+        QVERIFY(!newer->isVisible());
+        QCOMPARE(model.index(0, SessionsModel::Started).data().toString().isEmpty(), false);
+        QTRY_COMPARE(model.index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:alice"));
+
+        // Oldest first, read to the end: a new session comes in at the end.
+        auto* header = table->horizontalHeader();
+        QTest::mouseClick(header->viewport(), Qt::LeftButton, {},
+                          QPoint(header->sectionViewportPosition(SessionsModel::Started) + 10, header->height() / 2));
+        QTRY_VERIFY(model.filters().oldestFirst);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                table->scrollToBottom();
+                return model.allLoaded();
+            }(),
+            10000);
+        const QString last = ask(QStringLiteral("live at the end"));
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(model.rowCount() - 1, 0).data(SessionsModel::IdRole).toString(), last, 5000);
+        QCOMPARE(model.rowOf(last), model.rowCount() - 1);
     }
 };
 

@@ -637,6 +637,30 @@ private slots:
             }
             return false;
         }, 5000);
+        // Every reader of the events also gets each request's summaries, the end with its
+        // outcome as the sessions API will show it.
+        const auto summaryOf = [&](const QString& type) -> QJsonObject {
+            QJsonObject found;
+            (void)QTest::qWaitFor([&] {
+                for (const auto& m : watcher.messages) {
+                    const auto d = m.json.value(QStringLiteral("data")).toObject();
+                    if (m.json.value(QStringLiteral("type")).toString() == type &&
+                        d.value(QStringLiteral("session_id")).toString() == QStringLiteral("watched-session-1")) {
+                        found = d;
+                        return true;
+                    }
+                }
+                return false;
+            }, 5000);
+            return found;
+        };
+        const auto started = summaryOf(QStringLiteral("session.started"));
+        QCOMPARE(started.value(QStringLiteral("subject")).toString(), QStringLiteral("apikey:alice"));
+        QCOMPARE(started.value(QStringLiteral("decision")).toString(), QStringLiteral("allow"));
+        const auto ended = summaryOf(QStringLiteral("session.ended"));
+        QCOMPARE(ended.value(QStringLiteral("status")).toInt(), 200);
+        QCOMPARE(ended.value(QStringLiteral("outcome")).toString(), QStringLiteral("completed"));
+        QCOMPARE(ended.value(QStringLiteral("request_id")).toString(), QString::fromLatin1(ok.header("x-request-id")));
         watcher.send("not json");
         QVERIFY(watcher.waitFor(QStringLiteral("error")));
         EventClient approverWatch;

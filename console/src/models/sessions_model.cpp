@@ -87,26 +87,153 @@ void SessionsModel::fetchMore(const QModelIndex& parent) {
         const auto list = result.body.value(QStringLiteral("sessions")).toArray();
         cursor_ = result.body.value(QStringLiteral("next_cursor")).toString();
         atEnd_ = cursor_.isEmpty() || list.isEmpty();
-        if (!list.isEmpty()) {
-            beginInsertRows({}, static_cast<int>(rows_.size()), static_cast<int>(rows_.size() + list.size() - 1));
-            for (const auto& v : list) {
-                const auto o = v.toObject();
-                Row r;
-                r.id = o.value(QStringLiteral("id")).toString();
-                r.started = QDateTime::fromMSecsSinceEpoch(static_cast<qint64>(o.value(QStringLiteral("started_us")).toDouble() / 1000), Qt::UTC);
-                r.subject = o.value(QStringLiteral("subject")).toString();
-                r.connection = o.value(QStringLiteral("connection")).toString();
-                r.model = o.value(QStringLiteral("model")).toString();
-                r.decision = o.value(QStringLiteral("decision")).toString();
-                r.status = o.value(QStringLiteral("status")).toInt();
-                r.code = o.value(QStringLiteral("code")).toString();
-                r.outcome = o.value(QStringLiteral("outcome")).toString();
-                r.requests = o.value(QStringLiteral("requests")).toInt();
-                rows_.append(r);
+        QList<Row> page;
+        for (const auto& v : list) {
+            auto r = rowFromJson(v.toObject());
+            // Not twice: a session refreshNewest() put on top while this page was on its way.
+            if (!rowOf_.contains(r.id)) page.append(std::move(r));
+        }
+        if (!page.isEmpty()) {
+            beginInsertRows({}, static_cast<int>(rows_.size()), static_cast<int>(rows_.size() + page.size() - 1));
+            for (auto& r : page) {
+                rowOf_.insert(r.id, static_cast<int>(rows_.size()));
+                rows_.append(std::move(r));
             }
             endInsertRows();
         }
         emit pageLoaded(static_cast<int>(list.size()));
+    });
+}
+
+SessionsModel::Row SessionsModel::rowFromJson(const QJsonObject& o) {
+    Row r;
+    r.id = o.value(QStringLiteral("id")).toString();
+    r.startedUs = static_cast<qint64>(o.value(QStringLiteral("started_us")).toDouble());
+    r.started = QDateTime::fromMSecsSinceEpoch(r.startedUs / 1000, Qt::UTC);
+    r.subject = o.value(QStringLiteral("subject")).toString();
+    r.connection = o.value(QStringLiteral("connection")).toString();
+    r.model = o.value(QStringLiteral("model")).toString();
+    r.decision = o.value(QStringLiteral("decision")).toString();
+    r.status = o.value(QStringLiteral("status")).toInt();
+    r.code = o.value(QStringLiteral("code")).toString();
+    r.outcome = o.value(QStringLiteral("outcome")).toString();
+    r.requests = o.value(QStringLiteral("requests")).toInt();
+    return r;
+}
+
+void SessionsModel::reindex() {
+    rowOf_.clear();
+    rowOf_.reserve(rows_.size());
+    for (int i = 0; i < rows_.size(); ++i) rowOf_.insert(rows_[i].id, i);
+}
+
+void SessionsModel::updateRow(int row, const Row& from) {
+    auto& r = rows_[row];
+    if (r.subject == from.subject && r.connection == from.connection && r.model == from.model && r.decision == from.decision &&
+        r.status == from.status && r.code == from.code && r.outcome == from.outcome && r.requests == from.requests) {
+        return;
+    }
+    r.subject = from.subject;
+    r.connection = from.connection;
+    r.model = from.model;
+    r.decision = from.decision;
+    r.status = from.status;
+    r.code = from.code;
+    r.outcome = from.outcome;
+    r.requests = from.requests;
+    emit dataChanged(index(row, Subject), index(row, Outcome));
+}
+
+namespace {
+
+// A session's decision is its most restrictive request's (as the gateway's index has it).
+int restrictiveness(const QString& decision) {
+    if (decision == QStringLiteral("deny")) return 3;
+    if (decision == QStringLiteral("review")) return 2;
+    if (decision == QStringLiteral("allow")) return 1;
+    return 0;
+}
+
+}  // namespace
+
+bool SessionsModel::applySummary(const QString& type, const QJsonObject& data) {
+    const auto id = data.value(QStringLiteral("session_id")).toString();
+    if (id.isEmpty()) return false;
+    const auto it = rowOf_.constFind(id);
+    if (it == rowOf_.constEnd()) return true;
+    const int row = *it;
+    auto updated = rows_[row];
+    // Only what stays true however often a summary is applied, and whichever of it and a
+    // fresh page comes first (the number of requests comes with refreshNewest()).
+    if (type == QStringLiteral("session.started")) {
+        const auto decision = data.value(QStringLiteral("decision")).toString();
+        if (restrictiveness(decision) > restrictiveness(updated.decision)) updated.decision = decision;
+    } else if (type == QStringLiteral("session.ended")) {
+        updated.status = data.value(QStringLiteral("status")).toInt();
+        updated.code = data.value(QStringLiteral("code")).toString();
+        if (data.contains(QStringLiteral("outcome"))) updated.outcome = data.value(QStringLiteral("outcome")).toString();
+    } else {
+        return false;
+    }
+    updateRow(row, updated);
+    return type == QStringLiteral("session.started");
+}
+
+void SessionsModel::refreshNewest() {
+    if (sortColumn_ != Started || refreshing_ || !lastError_.isEmpty()) return;
+    if (filters_.oldestFirst) {
+        // The newest are at the end: once the table got there, it goes on from its last row.
+        if (!atEnd_ || loading_) return;
+        if (!rows_.isEmpty()) cursor_ = QStringLiteral("%1.%2").arg(rows_.last().startedUs).arg(rows_.last().id);
+        atEnd_ = false;
+        fetchMore({});
+        return;
+    }
+    if (loading_ && rows_.isEmpty()) return;  // the first page is on its way
+    refreshing_ = true;
+    QString path = QStringLiteral("/api/sessions?limit=%1").arg(pageSize_);
+    const auto q = filters_.query();
+    if (!q.isEmpty()) path += QLatin1Char('&') + q;
+    const int generation = generation_;
+    client_.get(path, [this, generation](const ApiResult& result) {
+        if (generation != generation_) return;  // the filters changed meanwhile
+        refreshing_ = false;
+        if (!result.ok()) {
+            emit failed(result.errorMessage);
+            return;
+        }
+        const auto list = result.body.value(QStringLiteral("sessions")).toArray();
+        QList<Row> fresh;
+        fresh.reserve(list.size());
+        for (const auto& v : list) fresh.append(rowFromJson(v.toObject()));
+        // The newest page and the table overlap where the table's sessions begin; what comes
+        // before is new. No overlap (more new sessions than a page, or the table's are gone):
+        // inserting would leave a gap of sessions never shown.
+        int known = -1;
+        for (int i = 0; i < fresh.size() && known < 0; ++i) {
+            if (rowOf_.contains(fresh[i].id)) known = i;
+        }
+        if (known < 0 && !rows_.isEmpty()) {
+            emit newestChecked(0, !fresh.isEmpty());
+            return;
+        }
+        const int added = known < 0 ? static_cast<int>(fresh.size()) : known;
+        if (added > 0) {
+            beginInsertRows({}, 0, added - 1);
+            rows_.insert(0, added, Row{});
+            for (int i = 0; i < added; ++i) rows_[i] = std::move(fresh[i]);
+            reindex();
+            endInsertRows();
+            if (known < 0) {  // the table was empty: it goes on from this page
+                cursor_ = result.body.value(QStringLiteral("next_cursor")).toString();
+                atEnd_ = cursor_.isEmpty();
+            }
+        }
+        for (int i = added; i < fresh.size(); ++i) {
+            const auto it = rowOf_.constFind(fresh[i].id);
+            if (it != rowOf_.constEnd()) updateRow(*it, fresh[i]);
+        }
+        emit newestChecked(added, false);
     });
 }
 
@@ -143,12 +270,9 @@ void SessionsModel::sort(int column, Qt::SortOrder order) {
         if (c == QPartialOrdering::Equivalent) return oldestFirst ? a.started < b.started : a.started > b.started;
         return order == Qt::AscendingOrder ? c == QPartialOrdering::Less : c == QPartialOrdering::Greater;
     });
+    reindex();
     QList<QModelIndex> after;
-    for (int i = 0; i < before.size(); ++i) {
-        int row = 0;
-        while (row < rows_.size() && rows_[row].id != ids[i]) ++row;
-        after << index(row, before[i].column());
-    }
+    for (int i = 0; i < before.size(); ++i) after << index(rowOf_.value(ids[i]), before[i].column());
     changePersistentIndexList(before, after);
     sortColumn_ = column;
     sortOrder_ = order;
@@ -159,6 +283,8 @@ void SessionsModel::setFilters(const Filters& filters) {
     beginResetModel();
     filters_ = filters;
     rows_.clear();
+    rowOf_.clear();
+    refreshing_ = false;
     cursor_.clear();
     atEnd_ = false;
     loading_ = false;

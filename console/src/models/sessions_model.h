@@ -2,6 +2,8 @@
 
 #include <QAbstractTableModel>
 #include <QDateTime>
+#include <QHash>
+#include <QJsonObject>
 #include <QList>
 #include <QMap>
 
@@ -42,6 +44,20 @@ public:
 
     // Starts over with these filters (and the first page).
     void setFilters(const Filters& filters);
+
+    // Live updates from the gateway's events (/api/events). A session.ended summary brings
+    // a session already on the table up to date at once (status, code, outcome), as does a
+    // session.started one (its decision). Returns true when refreshNewest() has more to
+    // bring: a session not on the table, or another request of one that is (its count).
+    bool applySummary(const QString& type, const QJsonObject& data);
+    // Newest first: loads the newest page again, puts the sessions not yet on the table on
+    // top (rows keep their selection) and updates the others; when more sessions arrived than
+    // a page holds, nothing is inserted (a gap would hide sessions) and newestChecked says
+    // so. Oldest first: fetches past the end again. Sorted by another column: nothing.
+    void refreshNewest();
+    bool refreshing() const { return refreshing_; }
+    // The row of a session on the table, or -1.
+    int rowOf(const QString& id) const { return rowOf_.value(id, -1); }
     const Filters& filters() const { return filters_; }
     void setPageSize(int n) { pageSize_ = n; }
     bool loading() const { return loading_; }
@@ -50,19 +66,29 @@ public:
 signals:
     void pageLoaded(int rows);
     void failed(const QString& message);
+    // After refreshNewest(): how many sessions were put on top, and whether more arrived
+    // than one page (then none were: the view should start over to show the newest).
+    void newestChecked(int added, bool overflow);
 
 private:
     struct Row {
         QString id;
         QDateTime started;
+        qint64 startedUs = 0;
         QString subject, connection, model, decision, outcome, code;
         int status = 0;
         int requests = 0;
     };
 
+    static Row rowFromJson(const QJsonObject& o);
+    void reindex();
+    void updateRow(int row, const Row& from);
+
     GatewayClient& client_;
     Filters filters_;
     QList<Row> rows_;
+    QHash<QString, int> rowOf_;  // session id -> row
+    bool refreshing_ = false;
     QString cursor_;
     bool atEnd_ = true;  // nothing to fetch before the first setFilters (once signed in)
     bool loading_ = false;

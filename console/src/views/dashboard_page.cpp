@@ -69,12 +69,27 @@ DashboardPage::DashboardPage(GatewayClient& client, QWidget* parent)
     layout->addLayout(top);
     layout->addLayout(grid, 1);
     connect(refresh_, &QPushButton::clicked, this, &DashboardPage::refresh);
+    live_.setSingleShot(true);
+    connect(&live_, &QTimer::timeout, this, [this] {
+        if (stale_ && isVisible()) refresh();
+    });
     render();
+}
+
+void DashboardPage::noteActivity() {
+    stale_ = true;
+    if (isVisible() && loadedOnce_ && !live_.isActive()) live_.start(10'000);
+}
+
+void DashboardPage::showEvent(QShowEvent* event) {
+    QWidget::showEvent(event);
+    if (stale_ && loadedOnce_) refresh();
 }
 
 void DashboardPage::refresh() {
     if (pending_ > 0) return;
     pending_ = 2;
+    stale_ = false;
     const auto from = QDateTime::currentDateTimeUtc().addSecs(-24 * 3600).toString(Qt::ISODate);
     const auto done = [this] {
         if (--pending_ == 0) {

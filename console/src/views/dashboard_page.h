@@ -2,6 +2,7 @@
 
 #include <QLabel>
 #include <QPushButton>
+#include <QTimer>
 #include <QWidget>
 
 #include "models/dashboard_data.h"
@@ -19,11 +20,17 @@ public:
     DashboardPage(GatewayClient& client, QWidget* parent = nullptr);
 
     void refresh();
+    // Requests went through the gateway (its live events): the figures are brought up to
+    // date every 10 s at most while the page is shown, and when it is shown again.
+    void noteActivity();
     const DashboardData& data() const { return data_; }
     bool loaded() const { return pending_ == 0 && loadedOnce_; }
 
 signals:
     void statusMessage(const QString& text);
+
+protected:
+    void showEvent(QShowEvent* event) override;
 
 private:
     void render();
@@ -36,8 +43,10 @@ private:
     QChartView* reviewsChart_;
     QLabel* summary_;
     QPushButton* refresh_;
+    QTimer live_;
     int pending_ = 0;
     bool loadedOnce_ = false;
+    bool stale_ = false;
 };
 
 }  // namespace vigil::console

@@ -388,6 +388,14 @@ void MainWindow::reloadPending() {
 }
 
 void MainWindow::onEvent(const QString& type, const QJsonObject& payload) {
+    if (type.startsWith(QStringLiteral("session."))) {
+        // The recording pages follow the traffic (for the roles that may read them).
+        if (pages_->isTabEnabled(pages_->indexOf(sessionsPage_))) {
+            sessionsPage_->sessionSummary(type, payload);
+            dashboardPage_->noteActivity();
+        }
+        return;
+    }
     if (!type.startsWith(QStringLiteral("review."))) return;
     const auto review = ReviewItem::fromJson(payload);
     const bool added = type == QStringLiteral("review.pending") && pending_.rowOf(review.id) < 0;

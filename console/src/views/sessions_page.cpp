@@ -2,11 +2,14 @@
 
 #include <QSignalBlocker>
 
+#include <algorithm>
+
 #include "views/export_dialog.h"
 
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QScrollBar>
 #include <QHelpEvent>
 #include <QItemSelectionModel>
 #include <QJsonArray>
@@ -49,7 +52,8 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
       clock_(new QLabel(QStringLiteral("0.0 s"))),
       timeline_(new QListWidget),
       text_(new ReplayTextBrowser),
-      chain_(new QLabel(tr("Chain: not checked"))) {
+      chain_(new QLabel(tr("Chain: not checked"))),
+      newer_(new QLabel) {
     range_->setObjectName(QStringLiteral("timeRangeComboBox"));
     subject_->setObjectName(QStringLiteral("subjectFilterLineEdit"));
     connection_->setObjectName(QStringLiteral("connectionFilterLineEdit"));
@@ -66,6 +70,10 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     timeline_->setObjectName(QStringLiteral("timelineListWidget"));
     text_->setObjectName(QStringLiteral("replayTextBrowser"));
     chain_->setObjectName(QStringLiteral("chainStatusLabel"));
+    newer_->setObjectName(QStringLiteral("newerSessionsLabel"));
+    newer_->setWordWrap(true);
+    newer_->setStyleSheet(QStringLiteral("color:#8a5a00"));
+    newer_->hide();
 
     range_->addItem(tr("Any time"), 0);
     range_->addItem(tr("Last hour"), 3600);
@@ -147,8 +155,13 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     replayLayout->addWidget(replaySplit, 1);
     replayLayout->addWidget(chain_);
 
+    auto* list = new QWidget;
+    auto* listLayout = new QVBoxLayout(list);
+    listLayout->setContentsMargins(0, 0, 0, 0);
+    listLayout->addWidget(table_, 1);
+    listLayout->addWidget(newer_);
     auto* split = new QSplitter(Qt::Horizontal);
-    split->addWidget(table_);
+    split->addWidget(list);
     split->addWidget(replay);
     split->setStretchFactor(0, 1);
     split->setStretchFactor(1, 1);
@@ -163,6 +176,21 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     }
     connect(&model_, &SessionsModel::failed, this, [this](const QString& m) { emit statusMessage(tr("Cannot list sessions: %1").arg(m)); });
     connect(&model_, &SessionsModel::pageLoaded, this, [this] { table_->resizeColumnsToContents(); });
+    // Live: at most one look at the newest sessions a second, while the page is shown.
+    live_.setSingleShot(true);
+    connect(&live_, &QTimer::timeout, this, &SessionsPage::catchUp);
+    liveChain_.setSingleShot(true);
+    connect(&liveChain_, &QTimer::timeout, this, [this] {
+        if (!isVisible() || !chainStale_) return;  // shown again, it catches up then
+        chainStale_ = false;
+        loadChainStatus();
+    });
+    connect(&model_, &SessionsModel::newestChecked, this, &SessionsPage::newestChecked);
+    connect(&model_, &QAbstractItemModel::rowsAboutToBeInserted, this, [this](const QModelIndex&, int first) {
+        topVisibleId_.clear();
+        if (first != 0 || table_->verticalScrollBar()->value() == 0) return;
+        topVisibleId_ = table_->indexAt(QPoint(1, 1)).data(SessionsModel::IdRole).toString();
+    });
     connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
         if (current.isValid()) openSession(current.data(SessionsModel::IdRole).toString());
     });
@@ -188,7 +216,58 @@ void SessionsPage::openExportDialog() {
     dialog->open();
 }
 
+void SessionsPage::sessionSummary(const QString& type, const QJsonObject& summary) {
+    if (type != QStringLiteral("session.started") && type != QStringLiteral("session.ended")) return;
+    if (model_.applySummary(type, summary)) sessionsStale_ = true;
+    chainStale_ = true;  // the request's events are on their way into the chain
+    if (!isVisible()) return;
+    if (sessionsStale_ && !live_.isActive()) live_.start(1000);
+    scheduleChainCheck();
+}
+
+void SessionsPage::showEvent(QShowEvent* event) {
+    QWidget::showEvent(event);
+    if (sessionsStale_ && !live_.isActive()) live_.start(0);
+    scheduleChainCheck();
+}
+
+void SessionsPage::catchUp() {
+    if (!isVisible() || !sessionsStale_) return;  // shown again, it catches up then
+    sessionsStale_ = false;
+    model_.refreshNewest();
+}
+
+// Checking the chain verifies the new events on the gateway: not at every request.
+void SessionsPage::scheduleChainCheck() {
+    if (!chainStale_ || liveChain_.isActive()) return;
+    const qint64 since = chainChecked_.isValid() ? chainChecked_.elapsed() : 10'000;
+    liveChain_.start(static_cast<int>(std::max<qint64>(0, 10'000 - since)));
+}
+
+void SessionsPage::newestChecked(int added, bool overflow) {
+    if (overflow) {
+        // More new sessions than a page. Someone watching the newest (at the top, nothing
+        // open) gets them; someone reading older ones is told instead of losing their place.
+        const bool watchingNewest = table_->verticalScrollBar()->value() == 0 && !table_->selectionModel()->hasSelection();
+        if (watchingNewest) {
+            model_.setFilters(model_.filters());
+        } else {
+            newer_->setText(tr("More sessions have started since this list was loaded than it can add here: Search shows the newest."));
+            newer_->show();
+        }
+        return;
+    }
+    if (added > 0 && !topVisibleId_.isEmpty()) {
+        // The rows in view stay where they were; the new ones are above them.
+        const int row = model_.rowOf(topVisibleId_);
+        if (row >= 0) table_->scrollTo(model_.index(row, 0), QAbstractItemView::PositionAtTop);
+        topVisibleId_.clear();
+    }
+    if (added > 0) table_->resizeColumnsToContents();
+}
+
 void SessionsPage::refresh() {
+    newer_->hide();
     SessionsModel::Filters f;
     const int seconds = range_->currentData().toInt();
     if (seconds > 0) f.from = QDateTime::currentDateTimeUtc().addSecs(-seconds);
@@ -203,6 +282,7 @@ void SessionsPage::refresh() {
 }
 
 void SessionsPage::loadChainStatus() {
+    chainChecked_.start();
     client_.get(QStringLiteral("/api/chain/status"), [this](const ApiResult& r) {
         if (!r.ok()) {
             chain_->setText(tr("Chain: cannot check (%1)").arg(r.errorMessage));

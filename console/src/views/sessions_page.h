@@ -1,7 +1,9 @@
 #pragma once
 
 #include <QComboBox>
+#include <QElapsedTimer>
 #include <QJsonObject>
+#include <QTimer>
 
 #include <memory>
 #include <QLabel>
@@ -41,6 +43,11 @@ public:
     // (Re)loads the sessions with the filters shown, and the chain status.
     void refresh();
     void openSession(const QString& id);
+    // A session.started / session.ended summary from the live events: the session on the
+    // table is updated at once, new sessions appear within a second while the page is shown
+    // (newest first: on top, the rows in view staying where they are), and the chain status
+    // follows at most every 10 s. Hidden, the page catches up when it is shown again.
+    void sessionSummary(const QString& type, const QJsonObject& summary);
     // Opens the Export evidence dialog (non-modal to the event loop: open(), not exec()).
     void openExportDialog();
 
@@ -48,7 +55,13 @@ signals:
     void statusMessage(const QString& text);
     void sessionOpened(const QString& id);
 
+protected:
+    void showEvent(QShowEvent* event) override;
+
 private:
+    void catchUp();
+    void scheduleChainCheck();
+    void newestChecked(int added, bool overflow);
     void showPosition(qint64 positionUs);
     void loadChainStatus();
     void fetchRest(const QString& id, const QString& path, std::shared_ptr<QJsonObject> session, qint64 after);
@@ -73,6 +86,13 @@ private:
     QListWidget* timeline_;
     ReplayTextBrowser* text_;
     QLabel* chain_;
+    QLabel* newer_;  // more sessions arrived than the live update puts on top
+    QTimer live_;       // the newest sessions: a look a second at most
+    QTimer liveChain_;  // the chain status: every 10 s at most
+    QElapsedTimer chainChecked_;
+    QString topVisibleId_;  // the first row in view when new rows are put above it
+    bool sessionsStale_ = false;
+    bool chainStale_ = false;
     bool seeking_ = false;
 };
 

@@ -182,7 +182,8 @@ void SessionRecording::end(std::string_view type, const net::ExchangeOutcome& ou
     index.endedMicros = unixMicros();
     index.status = outcome.status;
     if (code) index.code = std::string(detailsCodeName(*code));
-    index.outcome = type == "request.completed" ? "completed" : "failed";
+    outcome_ = type == "request.completed" ? std::string_view("completed") : std::string_view("failed");
+    index.outcome = std::string(outcome_);
     index.requestBytes = static_cast<std::int64_t>(outcome.requestBytes);
     index.responseBytes = static_cast<std::int64_t>(outcome.responseBytes);
     index.durationMicros = durationMicros;

@@ -44,6 +44,9 @@ public:
                      Clock::time_point start);
 
     const std::string& sessionId() const { return sessionId_; }
+    // "completed" or "failed" once the end of the request is recorded (the sessions index's
+    // outcome); empty before, or when the store refused it.
+    std::string_view outcome() const { return outcome_; }
 
     // request.received, identity and decision, and the index row of the request. The body
     // is recorded once the caller is identified (an unauthenticated body is not).
@@ -75,6 +78,7 @@ private:
     std::int64_t startedMicros_ = 0;
     bool headRecorded_ = false;
     bool ended_ = false;
+    std::string_view outcome_;
     std::optional<DetailsCode> code_;
     std::optional<std::pair<DetailsCode, std::string>> midStreamFailure_;
 };
