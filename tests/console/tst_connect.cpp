@@ -70,6 +70,21 @@ private slots:
         QVERIFY(gateway_->url().startsWith(QStringLiteral("https://")));
     }
 
+    // The window opens where and as large as it was closed.
+    void theWindowKeepsItsSize() {
+        {
+            MainWindow first;
+            first.show();
+            first.resize(930, 610);
+            QTRY_COMPARE(first.size(), QSize(930, 610));
+            first.close();
+        }
+        MainWindow second;
+        QCOMPARE(second.size(), QSize(930, 610));
+        QSettings settings;
+        QVERIFY(!settings.value(QStringLiteral("window/geometry")).toByteArray().isEmpty());
+    }
+
     void cleanupTestCase() {
         if (gateway_) QCOMPARE(gateway_->terminate(), 0);
     }

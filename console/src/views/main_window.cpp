@@ -5,6 +5,7 @@
 #include <QApplication>
 #include <QCompleter>
 #include <QFileDialog>
+#include <QCloseEvent>
 #include <QSettings>
 #include <QStringListModel>
 
@@ -93,6 +94,9 @@ MainWindow::MainWindow(QWidget* parent)
     statusBar()->showMessage(tr("Not connected"));
     setRecordingPagesOpen(false);
     resize(1100, 680);
+    if (const auto geometry = QSettings().value(QStringLiteral("window/geometry")).toByteArray(); !geometry.isEmpty()) {
+        restoreGeometry(geometry);
+    }
     showConnection(EventStream::State::Disconnected);
 
     if (QSystemTrayIcon::isSystemTrayAvailable()) {
@@ -221,6 +225,11 @@ void MainWindow::signInWithSso(const QUrl& url) {
         connectDialog_->setMessage(signedInLabel_->text(), false);
         oidc_.start(settings);
     });
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    QSettings().setValue(QStringLiteral("window/geometry"), saveGeometry());
+    QMainWindow::closeEvent(event);
 }
 
 void MainWindow::loadCaFor(const QUrl& url) {

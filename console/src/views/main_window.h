@@ -51,6 +51,10 @@ public:
     // Test seam for the "CA file…" dialog: the next file it "chooses".
     void setNextCaFile(const QString& path) { nextCaFile_ = path; }
 
+protected:
+    // Remembers the window's size and place for the next start.
+    void closeEvent(QCloseEvent* event) override;
+
 private:
     void onProbeStateChanged(GatewayProbe::State state, const QString& detail);
     void onEvent(const QString& type, const QJsonObject& payload);
