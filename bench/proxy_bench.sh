@@ -117,6 +117,8 @@ echo "  mock :$mock_port  nginx :$nginx_port  gateway :$gateway_port  (temp dir 
 "$mock_bin" --listen "127.0.0.1:$mock_port" --api-key "$upstream_key" \
   --reply-bytes 2048 --threads 1 >"$tmp_dir/mock.log" 2>&1 &
 pids+=($!)
+declare -A proc
+proc[direct]=$!
 wait_ok mock "$!" "$tmp_dir/mock.log" "http://127.0.0.1:$mock_port/v1/models" \
   -H "Authorization: Bearer $upstream_key"
 
@@ -149,6 +151,7 @@ EOF
 "$nginx_bin" -c "$tmp_dir/nginx.conf" -p "$tmp_dir/nginx" -e "$tmp_dir/nginx/error.log" \
   -g 'daemon off;' >"$tmp_dir/nginx.out" 2>&1 &
 pids+=($!)
+proc[nginx]=$!
 wait_ok nginx "$!" "$tmp_dir/nginx/error.log" "http://127.0.0.1:$nginx_port/v1/models" \
   -H "Authorization: Bearer $client_key"
 
@@ -183,6 +186,7 @@ api_key="$("$gateway_bin" keys create --db "$tmp_dir/vigil.db" --name bench --ro
 VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/gateway.json" \
   >"$tmp_dir/gateway.log" 2>&1 &
 pids+=($!)
+proc[gateway]=$!; proc[gw-token]=$!; proc[gw-apikey]=$!
 wait_ok gateway "$!" "$tmp_dir/gateway.log" "http://127.0.0.1:$gateway_port/readyz"
 
 # (d) the same gateway with the 200-rule policy (its rule "bench-connection" allows the
@@ -197,6 +201,7 @@ grep -q '"policy"' "$tmp_dir/policy-gateway/gateway.json" || die "could not add 
 VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/policy-gateway/gateway.json" \
   >"$tmp_dir/policy-gateway.log" 2>&1 &
 pids+=($!)
+proc[gw-policy]=$!
 wait_ok gw-policy "$!" "$tmp_dir/policy-gateway.log" "http://127.0.0.1:$policy_port/readyz"
 
 # (e) the same gateway recording with strict durability.
@@ -209,6 +214,7 @@ grep -q '"durability":"strict"' "$tmp_dir/strict-gateway/gateway.json" || die "c
 VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/strict-gateway/gateway.json" \
   >"$tmp_dir/strict-gateway.log" 2>&1 &
 pids+=($!)
+proc[gw-strict]=$!
 wait_ok gw-strict "$!" "$tmp_dir/strict-gateway.log" "http://127.0.0.1:$strict_port/readyz"
 
 # (f) the same strict gateway with the commit spin off.
@@ -221,6 +227,7 @@ grep -q '"commit_spin_us":0' "$tmp_dir/strict0-gateway/gateway.json" || die "cou
 VIGIL_BENCH_UPSTREAM_KEY="$upstream_key" "$gateway_bin" --config "$tmp_dir/strict0-gateway/gateway.json" \
   >"$tmp_dir/strict0-gateway.log" 2>&1 &
 pids+=($!)
+proc[gw-strict0]=$!
 wait_ok gw-strict0 "$!" "$tmp_dir/strict0-gateway.log" "http://127.0.0.1:$strict0_port/readyz"
 
 declare -A url key path
@@ -248,8 +255,19 @@ to_ms() {
 # Targets are measured in interleaved rounds (direct, nginx, gateway, direct, ...) and
 # each figure is the median over the rounds, so drift of the machine during the run
 # (other load, CPU frequency) falls on all three alike instead of on whichever ran last.
+# cpu_ticks PID: user+system clock ticks of a process and its children still running (nginx's
+# workers), all threads.
+cpu_ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+clk_tck="$(getconf CLK_TCK)"
+calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-declare -A rps p50 p99 all_rps all_p50 all_p99
+declare -A rps p50 p99 all_rps all_p50 all_p99 cpu all_cpu mock_cpu all_mock_cpu
 for round in $(seq "$rounds"); do
   for c in 1 64; do
     for t in "${targets[@]}"; do
@@ -258,7 +276,13 @@ for round in $(seq "$rounds"); do
       echo "  round $round/$rounds: $t c=$c ..."
       export BENCH_PATH="${path[$t]:-/v1/chat/completions}"
       wrk "${wrk_args[@]}" -d "$warmup" "${url[$t]}" >/dev/null
+      proxy_before="$(cpu_ticks "${proc[$t]}")"; mock_before="$(cpu_ticks "${proc[direct]}")"
       out="$(wrk "${wrk_args[@]}" -d "$duration" "${url[$t]}")"
+      proxy_after="$(cpu_ticks "${proc[$t]}")"; mock_after="$(cpu_ticks "${proc[direct]}")"
+      # CPU time per request (us) of the process serving the target, and of the mock behind it.
+      n="$(awk '/ requests in / {print $1}' <<<"$out")"
+      all_cpu[$t,$c]+=" $(calc "($proxy_after - $proxy_before) * 1000000 / $clk_tck / ($n + 0.000001)")"
+      all_mock_cpu[$t,$c]+=" $(calc "($mock_after - $mock_before) * 1000000 / $clk_tck / ($n + 0.000001)")"
       echo "$out" >"$tmp_dir/wrk-$t-$c-$round.txt"
       # Only successful answers count: a gateway that answers 503 quickly is not fast.
       all_rps[$t,$c]+=" $(awk '/^Requests\/sec:/ {rps = $2} / requests in / {n = $1} /Non-2xx or 3xx responses:/ {bad = $NF}
@@ -275,21 +299,23 @@ for t in "${targets[@]}"; do
     rps[$t,$c]="$(median <<<"${all_rps[$t,$c]}")"
     p50[$t,$c]="$(median <<<"${all_p50[$t,$c]}")"
     p99[$t,$c]="$(median <<<"${all_p99[$t,$c]}")"
+    cpu[$t,$c]="$(median <<<"${all_cpu[$t,$c]}")"
+    mock_cpu[$t,$c]="$(median <<<"${all_mock_cpu[$t,$c]}")"
   done
 done
 
 # --- report -------------------------------------------------------------------------
 echo
 echo "medians over $rounds rounds:"
-printf '%-10s %-5s %-10s %-8s %-8s\n' target conc req/s p50_ms p99_ms
+printf '%-10s %-5s %-10s %-8s %-8s %-8s\n' target conc req/s p50_ms p99_ms cpu_us
 for t in "${targets[@]}"; do
   for c in 1 64; do
-    printf '%-10s %-5s %-10s %-8s %-8s\n' "$t" "$c" "${rps[$t,$c]}" "${p50[$t,$c]}" "${p99[$t,$c]}"
+    printf '%-10s %-5s %-10s %-8s %-8s %-8.1f\n' "$t" "$c" "${rps[$t,$c]}" "${p50[$t,$c]}" "${p99[$t,$c]}" "${cpu[$t,$c]}"
   done
 done
+echo "(cpu_us: CPU time per request of the process serving the target, all its threads and workers)"
 echo
 
-calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 verdict() { awk "BEGIN { exit !($1) }" && echo PASS || echo FAIL; }
 ratio="$(calc "${rps[gateway,64]} / ${rps[nginx,64]}")"
 nginx_added="$(calc "${p50[nginx,1]} - ${p50[direct,1]}")"
@@ -318,3 +344,10 @@ echo "  added p50 c=1: gw-strict $strict_added ms <= fsync + 0.15 ms ($(calc "$f
 echo "  throughput c=64: gw-strict/nginx req/s = $strict_ratio (group commit: one fsync for many requests)"
 strict0_added="$(calc "${p50[gw-strict0,1]} - ${p50[direct,1]}")"
 echo "  with the commit spin off (gw-strict0): added p50 c=1 $strict0_added ms, c=64 $(calc "${rps[gw-strict0,64]} / ${rps[nginx,64]}")x nginx"
+# Where the throughput goes: wrk, the mock and the proxy share the machine's cores, so the
+# proxy's CPU time per request decides its c=64 throughput against nginx's.
+echo "CPU time per request at c=64, us (the proxy's process; the mock's behind it):"
+for t in nginx gateway gw-policy gw-strict; do
+  printf '  %-10s %7.1f   (mock %5.1f)\n' "$t" "${cpu[$t,64]}" "${mock_cpu[$t,64]}"
+done
+echo "  gateway/nginx CPU per request: $(calc "${cpu[gateway,64]} / (${cpu[nginx,64]} + 0.000001)")x"
