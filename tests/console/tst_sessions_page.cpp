@@ -12,6 +12,8 @@
 #include <QProgressBar>
 #include <QScrollBar>
 #include <QSignalSpy>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
 #include <QHeaderView>
 #include <QDir>
 #include <QFile>
@@ -449,6 +451,50 @@ private slots:
         QCOMPARE(model.index(0, 0).data(SessionsModel::IdRole).toString(), top);
     }
 
+    // A session that comes to match the filters only when it ends (a slow answer, filtered
+    // by status) is older than the sessions put on top meanwhile: it takes its place among
+    // them instead of being skipped.
+    void aSessionThatMatchesLateTakesItsPlace() {
+        vigil::console::GatewayClient client;
+        client.setGateway(QUrl(gateway_->url()), audrey_);
+        SessionsModel model(client);
+        SessionsModel::Filters filters;
+        filters.status = QStringLiteral("200");
+        model.setFilters(filters);
+        QTRY_VERIFY(!model.loading() && model.rowCount() > 0);
+
+        QNetworkAccessManager network;
+        QNetworkRequest slowRequest(QUrl(gateway_->url() + QStringLiteral("/v1/chat/completions")));
+        slowRequest.setRawHeader("Authorization", "Bearer " + alice_.toLatin1());
+        slowRequest.setRawHeader("Content-Type", "application/json");
+        slowRequest.setRawHeader("X-Mock-Fault", "slow-first-byte");
+        slowRequest.setRawHeader("X-Mock-First-Byte-Delay-Ms", "1500");
+        std::unique_ptr<QNetworkReply> slow(network.post(slowRequest, chatBody(QStringLiteral("take your time"))));
+        QTest::qWait(300);  // its session has begun (no status yet: it does not match)
+        const auto quick = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("quick")),
+                                       {{"Authorization", "Bearer " + alice_.toLatin1()}, {"Content-Type", "application/json"}});
+        QCOMPARE(quick.status, 200);
+        const QString quickSession = QString::fromLatin1(quick.header("x-vigil-session"));
+        QSignalSpy checked(&model, &SessionsModel::newestChecked);
+        QVERIFY(model.refreshNewest());
+        QTRY_COMPARE(checked.size(), 1);
+        QCOMPARE(model.rowOf(quickSession), 0);
+        QCOMPARE(checked.last().at(0).toInt(), 1);
+
+        QTRY_VERIFY_WITH_TIMEOUT(slow->isFinished(), 10000);
+        QCOMPARE(slow->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+        const QString slowSession = QString::fromLatin1(slow->rawHeader("X-Vigil-Session"));
+        QVERIFY(!slowSession.isEmpty());
+        QCOMPARE(model.rowOf(slowSession), -1);
+        QVERIFY(model.refreshNewest());
+        QTRY_COMPARE(checked.size(), 2);
+        QCOMPARE(checked.last().at(0).toInt(), 1);
+        QCOMPARE(checked.last().at(1).toBool(), false);
+        QCOMPARE(model.rowOf(quickSession), 0);
+        QCOMPARE(model.rowOf(slowSession), 1);  // started before the quick one
+        QCOMPARE(model.index(1, SessionsModel::Status).data().toString(), QStringLiteral("200"));
+    }
+
     // While an auditor looks at the recording pages, new sessions appear on top (the rows in
     // view staying put), their ends fill in, an oldest-first table grows at its end, the
     // dashboard and the chain status follow; someone reading older sessions is told about a
@@ -490,15 +536,16 @@ private slots:
         QTRY_COMPARE(model.index(0, SessionsModel::Outcome).data().toString(), QStringLiteral("completed"));
         QVERIFY(table->verticalScrollBar()->value() == 0);
 
-        // Reading further down: the rows in view stay where they are.
+        // Reading the oldest, at the very end: the rows in view stay where they are.
         QTRY_VERIFY_WITH_TIMEOUT(
             [&] {
                 table->scrollToBottom();
                 return model.allLoaded();
             }(),
             10000);
-        table->scrollTo(model.index(model.rowCount() / 2, 0), QAbstractItemView::PositionAtTop);
+        table->scrollToBottom();
         QVERIFY(table->verticalScrollBar()->value() > 0);
+        QCOMPARE(table->verticalScrollBar()->value(), table->verticalScrollBar()->maximum());
         const QString inView = table->indexAt(QPoint(1, 1)).data(SessionsModel::IdRole).toString();
         QVERIFY(!inView.isEmpty());
         const int rowsBefore = model.rowCount();
@@ -526,8 +573,8 @@ private slots:
         QTest::mouseClick(child<QPushButton>(window, "searchSessionsButton"), Qt::LeftButton);
         QTRY_VERIFY(model.rowCount() >= 4);
         QVERIFY(!newer->isVisible());
-        QCOMPARE(model.index(0, SessionsModel::Started).data().toString().isEmpty(), false);
         QTRY_COMPARE(model.index(0, SessionsModel::Subject).data().toString(), QStringLiteral("apikey:alice"));
+        QVERIFY(model.index(0, SessionsModel::Started).data().toString() >= model.index(1, SessionsModel::Started).data().toString());
 
         // Oldest first, read to the end: a new session comes in at the end.
         auto* header = table->horizontalHeader();

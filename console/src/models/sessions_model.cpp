@@ -179,17 +179,17 @@ bool SessionsModel::applySummary(const QString& type, const QJsonObject& data) {
     return type == QStringLiteral("session.started");
 }
 
-void SessionsModel::refreshNewest() {
-    if (sortColumn_ != Started || refreshing_ || !lastError_.isEmpty()) return;
+bool SessionsModel::refreshNewest() {
+    if (sortColumn_ != Started || !lastError_.isEmpty()) return true;  // nothing to look at
+    if (refreshing_ || loading_) return false;                          // again later
     if (filters_.oldestFirst) {
         // The newest are at the end: once the table got there, it goes on from its last row.
-        if (!atEnd_ || loading_) return;
+        if (!atEnd_) return true;  // the pages to come bring them
         if (!rows_.isEmpty()) cursor_ = QStringLiteral("%1.%2").arg(rows_.last().startedUs).arg(rows_.last().id);
         atEnd_ = false;
         fetchMore({});
-        return;
+        return true;
     }
-    if (loading_ && rows_.isEmpty()) return;  // the first page is on its way
     refreshing_ = true;
     QString path = QStringLiteral("/api/sessions?limit=%1").arg(pageSize_);
     const auto q = filters_.query();
@@ -202,39 +202,60 @@ void SessionsModel::refreshNewest() {
             emit failed(result.errorMessage);
             return;
         }
+        if (sortColumn_ != Started) return;  // sorted by another column meanwhile: no place for them
         const auto list = result.body.value(QStringLiteral("sessions")).toArray();
         QList<Row> fresh;
         fresh.reserve(list.size());
         for (const auto& v : list) fresh.append(rowFromJson(v.toObject()));
-        // The newest page and the table overlap where the table's sessions begin; what comes
-        // before is new. No overlap (more new sessions than a page, or the table's are gone):
-        // inserting would leave a gap of sessions never shown.
-        int known = -1;
-        for (int i = 0; i < fresh.size() && known < 0; ++i) {
-            if (rowOf_.contains(fresh[i].id)) known = i;
-        }
-        if (known < 0 && !rows_.isEmpty()) {
+        const bool overlap = std::any_of(fresh.cbegin(), fresh.cend(), [this](const Row& r) { return rowOf_.contains(r.id); });
+        if (!overlap && !rows_.isEmpty()) {
+            // More new sessions than a page (or the table's are gone): inserting these would
+            // leave a gap of sessions never shown.
             emit newestChecked(0, !fresh.isEmpty());
             return;
         }
-        const int added = known < 0 ? static_cast<int>(fresh.size()) : known;
-        if (added > 0) {
-            beginInsertRows({}, 0, added - 1);
-            rows_.insert(0, added, Row{});
-            for (int i = 0; i < added; ++i) rows_[i] = std::move(fresh[i]);
-            reindex();
-            endInsertRows();
-            if (known < 0) {  // the table was empty: it goes on from this page
-                cursor_ = result.body.value(QStringLiteral("next_cursor")).toString();
-                atEnd_ = cursor_.isEmpty();
+        // The page holds every matching session from the newest down to its last one. Those
+        // on the table are brought up to date; the others go to their place in start-time
+        // order, on top for new sessions, further down for one indexed late (a slow upload)
+        // or matching the filters since a later request. None is missing there afterwards.
+        const auto newerFirst = [](const Row& a, const Row& b) {
+            return a.startedUs != b.startedUs ? a.startedUs > b.startedUs : a.id > b.id;
+        };
+        const bool wasEmpty = rows_.isEmpty();
+        QList<Row> missing;
+        QList<qsizetype> before;  // the row (of the table as it was) each goes before
+        for (auto& r : fresh) {
+            if (const auto it = rowOf_.constFind(r.id); it != rowOf_.constEnd()) {
+                updateRow(*it, r);
+                continue;
             }
+            before.append(std::partition_point(rows_.cbegin(), rows_.cend(), [&](const Row& x) { return newerFirst(x, r); }) - rows_.cbegin());
+            missing.append(std::move(r));
         }
-        for (int i = added; i < fresh.size(); ++i) {
-            const auto it = rowOf_.constFind(fresh[i].id);
-            if (it != rowOf_.constEnd()) updateRow(*it, fresh[i]);
+        const qsizetype rowsBefore = rows_.size();
+        int added = 0;
+        for (qsizetype i = 0; i < missing.size();) {
+            qsizetype end = i;
+            while (end < missing.size() && before[end] == before[i]) ++end;
+            // Older than every row loaded: the pages still to come bring it.
+            if (before[i] == rowsBefore && !atEnd_ && !wasEmpty) break;
+            const auto at = before[i] + added;
+            const auto count = end - i;
+            beginInsertRows({}, static_cast<int>(at), static_cast<int>(at + count - 1));
+            rows_.insert(at, count, Row{});
+            for (qsizetype k = 0; k < count; ++k) rows_[at + k] = std::move(missing[i + k]);
+            endInsertRows();
+            added += static_cast<int>(count);
+            i = end;
+        }
+        if (added > 0) reindex();
+        if (wasEmpty && added > 0) {  // the table was empty: it goes on from this page
+            cursor_ = result.body.value(QStringLiteral("next_cursor")).toString();
+            atEnd_ = cursor_.isEmpty();
         }
         emit newestChecked(added, false);
     });
+    return true;
 }
 
 void SessionsModel::sort(int column, Qt::SortOrder order) {

@@ -50,11 +50,13 @@ public:
     // session.started one (its decision). Returns true when refreshNewest() has more to
     // bring: a session not on the table, or another request of one that is (its count).
     bool applySummary(const QString& type, const QJsonObject& data);
-    // Newest first: loads the newest page again, puts the sessions not yet on the table on
-    // top (rows keep their selection) and updates the others; when more sessions arrived than
-    // a page holds, nothing is inserted (a gap would hide sessions) and newestChecked says
-    // so. Oldest first: fetches past the end again. Sorted by another column: nothing.
-    void refreshNewest();
+    // Newest first: loads the newest page again, puts the sessions of it not yet on the
+    // table at their place (new ones on top; rows keep their selection) and updates the
+    // others; when more sessions arrived than a page holds, nothing is inserted (a gap would
+    // hide sessions) and newestChecked says so. Oldest first: fetches past the end again.
+    // Sorted by another column: nothing. Returns false when it cannot look now (a page or
+    // a look on its way): call it again later.
+    bool refreshNewest();
     bool refreshing() const { return refreshing_; }
     // The row of a session on the table, or -1.
     int rowOf(const QString& id) const { return rowOf_.value(id, -1); }

@@ -123,6 +123,10 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     });
     // A new search starts in start-time order again.
     connect(&model_, &QAbstractItemModel::modelReset, this, [this] {
+        // The list starts over from the newest (or the oldest): nothing to catch up with.
+        newer_->hide();
+        behindNewest_ = false;
+        topVisibleId_.clear();
         const auto [column, order] = model_.sortedBy();
         const QSignalBlocker block(table_->horizontalHeader());
         table_->horizontalHeader()->setSortIndicator(column, order);
@@ -186,9 +190,9 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
         loadChainStatus();
     });
     connect(&model_, &SessionsModel::newestChecked, this, &SessionsPage::newestChecked);
+    // Rows put above the ones in view (not pages appended at the end) must not move them.
     connect(&model_, &QAbstractItemModel::rowsAboutToBeInserted, this, [this](const QModelIndex&, int first) {
-        topVisibleId_.clear();
-        if (first != 0 || table_->verticalScrollBar()->value() == 0) return;
+        if (!topVisibleId_.isEmpty() || first >= model_.rowCount() || table_->verticalScrollBar()->value() == 0) return;
         topVisibleId_ = table_->indexAt(QPoint(1, 1)).data(SessionsModel::IdRole).toString();
     });
     connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
@@ -232,9 +236,13 @@ void SessionsPage::showEvent(QShowEvent* event) {
 }
 
 void SessionsPage::catchUp() {
-    if (!isVisible() || !sessionsStale_) return;  // shown again, it catches up then
-    sessionsStale_ = false;
-    model_.refreshNewest();
+    // Hidden: it catches up when shown. Told to Search: looking again cannot help.
+    if (!isVisible() || !sessionsStale_ || behindNewest_) return;
+    if (model_.refreshNewest()) {
+        sessionsStale_ = false;
+    } else {
+        live_.start(1000);  // a page or a look on its way: again in a second
+    }
 }
 
 // Checking the chain verifies the new events on the gateway: not at every request.
@@ -254,20 +262,23 @@ void SessionsPage::newestChecked(int added, bool overflow) {
         } else {
             newer_->setText(tr("More sessions have started since this list was loaded than it can add here: Search shows the newest."));
             newer_->show();
+            behindNewest_ = true;
         }
         return;
     }
     if (added > 0 && !topVisibleId_.isEmpty()) {
-        // The rows in view stay where they were; the new ones are above them.
+        // The rows in view stay where they were; the new ones are above them. The view lays
+        // its rows out first, so that the scroll range already counts the new rows near the
+        // end (Qt 6.4 does so at once; the layout may be deferred elsewhere).
         const int row = model_.rowOf(topVisibleId_);
+        table_->doItemsLayout();
         if (row >= 0) table_->scrollTo(model_.index(row, 0), QAbstractItemView::PositionAtTop);
-        topVisibleId_.clear();
     }
+    topVisibleId_.clear();
     if (added > 0) table_->resizeColumnsToContents();
 }
 
 void SessionsPage::refresh() {
-    newer_->hide();
     SessionsModel::Filters f;
     const int seconds = range_->currentData().toInt();
     if (seconds > 0) f.from = QDateTime::currentDateTimeUtc().addSecs(-seconds);

@@ -92,6 +92,7 @@ private:
     QElapsedTimer chainChecked_;
     QString topVisibleId_;  // the first row in view when new rows are put above it
     bool sessionsStale_ = false;
+    bool behindNewest_ = false;  // newer_ is shown: until the list starts over
     bool chainStale_ = false;
     bool seeking_ = false;
 };

@@ -315,7 +315,8 @@ public:
                 .num("duration_us", std::chrono::duration_cast<std::chrono::microseconds>(outcome.duration).count())
                 .num("response_bytes", static_cast<std::int64_t>(outcome.responseBytes));
             if (code_) ended.str("code", detailsCodeName(*code_));
-            if (!recording_->outcome().empty()) ended.str("outcome", recording_->outcome());
+            // As the sessions API will have it: nothing when the store refused the end.
+            if (!finishRefused_ && !recording_->outcome().empty()) ended.str("outcome", recording_->outcome());
             if (outcome.clientAborted) ended.boolean("client_aborted", true);
             bus_->publish("session.ended", ended.take());
         }

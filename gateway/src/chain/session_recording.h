@@ -44,8 +44,9 @@ public:
                      Clock::time_point start);
 
     const std::string& sessionId() const { return sessionId_; }
-    // "completed" or "failed" once the end of the request is recorded (the sessions index's
-    // outcome); empty before, or when the store refused it.
+    // "completed" or "failed" once the end of the request is handed to the recorder (the
+    // sessions index's outcome); empty before. Whether the store took it is the caller's
+    // to know (a refused finish gate).
     std::string_view outcome() const { return outcome_; }
 
     // request.received, identity and decision, and the index row of the request. The body
