@@ -114,6 +114,7 @@ private slots:
         signIn(window, gateway_->url(), bob_);
         QVERIFY(child<QLabel>(window, "signedInLabel")->text().contains(QStringLiteral("apikey:bob")));
         QVERIFY(child<QLabel>(window, "connectionIndicatorLabel")->text().contains(QStringLiteral("Live")));
+        QVERIFY(!window.events().summaries());  // an approver: reviews only, not every request's summaries
 
         QElapsedTimer sent;
         sent.start();
@@ -221,6 +222,7 @@ private slots:
         MainWindow auditor;
         auditor.show();
         signIn(auditor, gateway_->url(), audrey_);
+        QVERIFY(auditor.events().summaries());  // the recording pages follow them
         QTRY_COMPARE_WITH_TIMEOUT(auditor.pendingReviews().rowCount(), 1, 3000);  // loaded at sign-in
         clickRow(auditor, 0);
         QTRY_VERIFY(child<QLabel>(auditor, "decisionHintLabel")->text().contains(QStringLiteral("approver role")));

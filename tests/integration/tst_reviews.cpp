@@ -60,11 +60,14 @@ public:
         QObject::connect(&socket_, &QWebSocket::disconnected, [this] { closed = true; });
     }
 
-    bool open(const QString& gatewayUrl, const QString& key, qint64 after = -1) {
+    bool open(const QString& gatewayUrl, const QString& key, qint64 after = -1, const QString& extraQuery = {}) {
         QString url = gatewayUrl;
         url.replace(QStringLiteral("http://"), QStringLiteral("ws://"));
         url += QStringLiteral("/api/events");
-        if (after >= 0) url += QStringLiteral("?after=") + QString::number(after);
+        QStringList query;
+        if (after >= 0) query << QStringLiteral("after=") + QString::number(after);
+        if (!extraQuery.isEmpty()) query << extraQuery;
+        if (!query.isEmpty()) url += QLatin1Char('?') + query.join(QLatin1Char('&'));
         QNetworkRequest request{QUrl(url)};
         request.setRawHeader("Authorization", bearer(key));
         closed = false;
@@ -620,9 +623,14 @@ private slots:
         QVERIFY(stale.open(url(), bob_, 5));
         QVERIFY(stale.waitFor(QStringLiteral("stream.gap")));
 
-        // An auditor follows one session's recorded events.
+        // An auditor follows one session's recorded events; an approver asks for reviews only.
         EventClient watcher;
         QVERIFY(watcher.open(url(), audrey_));
+        EventClient reviewsOnly;
+        QVERIFY(reviewsOnly.open(url(), bob_, -1, QStringLiteral("summaries=false")));
+        const auto* reviewsOnlyHello = reviewsOnly.waitFor(QStringLiteral("hello"));
+        QVERIFY(reviewsOnlyHello);
+        QCOMPARE(reviewsOnlyHello->json.value(QStringLiteral("data")).toObject().value(QStringLiteral("summaries")).toBool(true), false);
         watcher.send(R"({"subscribe":"watched-session-1"})");
         QVERIFY(watcher.waitFor(QStringLiteral("subscribed")));
         const auto ok = httpRequest(url(), "POST", "/v1/chat/completions", chat(QStringLiteral("hello")),
@@ -661,6 +669,18 @@ private slots:
         QCOMPARE(ended.value(QStringLiteral("status")).toInt(), 200);
         QCOMPARE(ended.value(QStringLiteral("outcome")).toString(), QStringLiteral("completed"));
         QCOMPARE(ended.value(QStringLiteral("request_id")).toString(), QString::fromLatin1(ok.header("x-request-id")));
+        // Reviews only: the review of a later request comes, no summary ever did.
+        const auto held = post(alice_, chat(QStringLiteral("ticket please: reviews only")));
+        QVERIFY(reviewsOnly.waitFor(QStringLiteral("review.pending"),
+                                    held.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString()));
+        for (const auto& m : reviewsOnly.messages) {
+            QVERIFY2(!m.json.value(QStringLiteral("type")).toString().startsWith(QStringLiteral("session.")),
+                     qPrintable(m.json.value(QStringLiteral("type")).toString()));
+        }
+        const auto badSummaries = httpRequest(url(), "GET", "/api/events?summaries=maybe", {}, {{"Authorization", bearer(bob_)}});
+        QCOMPARE(badSummaries.status, 400);
+        QCOMPARE(badSummaries.errorCode(), QStringLiteral("invalid_request"));
+        QVERIFY(badSummaries.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(QStringLiteral("'summaries'")));
         watcher.send("not json");
         QVERIFY(watcher.waitFor(QStringLiteral("error")));
         EventClient approverWatch;

@@ -1,5 +1,6 @@
 #include "net/event_stream.h"
 
+#include <QUrlQuery>
 #include <QJsonDocument>
 #include <QNetworkRequest>
 
@@ -25,8 +26,9 @@ EventStream::~EventStream() {
     socket_.abort();
 }
 
-void EventStream::start(const QUrl& gatewayUrl, const QString& credential, const QSslConfiguration& ssl) {
+void EventStream::start(const QUrl& gatewayUrl, const QString& credential, const QSslConfiguration& ssl, bool summaries) {
     stop();
+    summaries_ = summaries;
     socket_.setSslConfiguration(ssl);
     url_ = gatewayUrl;
     url_.setScheme(gatewayUrl.scheme() == QStringLiteral("https") ? QStringLiteral("wss") : QStringLiteral("ws"));
@@ -47,7 +49,10 @@ void EventStream::stop() {
 void EventStream::open() {
     if (!running_) return;
     QUrl url = url_;
-    if (lastSeq_ >= 0) url.setQuery(QStringLiteral("after=%1").arg(lastSeq_));
+    QUrlQuery query;
+    if (lastSeq_ >= 0) query.addQueryItem(QStringLiteral("after"), QString::number(lastSeq_));
+    if (!summaries_) query.addQueryItem(QStringLiteral("summaries"), QStringLiteral("false"));
+    url.setQuery(query);
     QNetworkRequest request(url);
     request.setRawHeader("Authorization", "Bearer " + credential_.toUtf8());
     setState(failures_ == 0 && lastSeq_ < 0 ? State::Connecting : State::Reconnecting);

@@ -21,14 +21,17 @@ public:
     explicit EventStream(QObject* parent = nullptr);
     ~EventStream() override;
 
+    // `summaries`: also every request's session.started / session.ended (the recording
+    // pages follow them); without, reviews only (less traffic on a busy gateway).
     void start(const QUrl& gatewayUrl, const QString& credential,
-               const QSslConfiguration& ssl = QSslConfiguration::defaultConfiguration());
+               const QSslConfiguration& ssl = QSslConfiguration::defaultConfiguration(), bool summaries = true);
     void stop();
     // A renewed access token for the next (re)connection; the open one stays as it is (the
     // gateway checks the credential at the upgrade).
     void renewCredential(const QString& credential) { credential_ = credential; }
     State state() const { return state_; }
     qint64 lastSeq() const { return lastSeq_; }
+    bool summaries() const { return summaries_; }
     QString lastError() const { return lastError_; }
     // Drops the connection as a network failure would (it then reconnects and resumes).
     void dropConnection() { socket_.abort(); }
@@ -52,6 +55,7 @@ private:
     QUrl url_;
     QString credential_;
     qint64 lastSeq_ = -1;
+    bool summaries_ = true;
     int failures_ = 0;
     bool running_ = false;
     State state_ = State::Disconnected;

@@ -316,19 +316,20 @@ void MainWindow::signIn(const QUrl& url, const QString& credential) {
                                     .arg(who.subject.toHtmlEscaped(),
                                          who.roles.isEmpty() ? tr("no roles") : who.roles.join(QStringLiteral(", ")).toHtmlEscaped()));
         reviewsPage_->identityChanged();
-        // The live events are for approvers, auditors and admins (and the policy's approver roles).
-        QStringList eventRoles = {QStringLiteral("auditor"), QStringLiteral("approver"), QStringLiteral("admin")};
-        eventRoles += who.approverRoles;
-        if (who.hasAnyRole(eventRoles)) {
-            events_.start(client_.baseUrl(), client_.credential(), client_.sslConfiguration());
-        } else {
-            connectionIndicatorLabel_->setText(tr("● No live events for your roles"));
-            connectionIndicatorLabel_->setStyleSheet(QStringLiteral("color:#777777"));
-        }
         // The recording is for auditors and admins: the sessions and dashboard pages load for
         // them, and are closed to everyone else (nothing of a previous sign-in stays readable).
         static const QStringList kRecordingRoles = {QStringLiteral("auditor"), QStringLiteral("admin")};
         const bool recordingReader = who.hasAnyRole(kRecordingRoles);
+        // The live events are for approvers, auditors and admins (and the policy's approver
+        // roles); every request's summaries only for those whose pages follow them.
+        QStringList eventRoles = {QStringLiteral("auditor"), QStringLiteral("approver"), QStringLiteral("admin")};
+        eventRoles += who.approverRoles;
+        if (who.hasAnyRole(eventRoles)) {
+            events_.start(client_.baseUrl(), client_.credential(), client_.sslConfiguration(), recordingReader);
+        } else {
+            connectionIndicatorLabel_->setText(tr("● No live events for your roles"));
+            connectionIndicatorLabel_->setStyleSheet(QStringLiteral("color:#777777"));
+        }
         setRecordingPagesOpen(recordingReader);
         if (recordingReader) {
             sessionsPage_->refresh();

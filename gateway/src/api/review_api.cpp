@@ -151,9 +151,10 @@ namespace {
 class EventsSocket final : public net::WebSocketHandler {
 public:
     EventsSocket(std::shared_ptr<events::EventBus> bus, std::optional<std::int64_t> after, std::string subject,
-                 bool mayWatchSessions, std::size_t maxReplayBytes)
+                 bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries)
         : bus_(std::move(bus)),
           after_(after),
+          summaries_(summaries),
           subject_(std::move(subject)),
           mayWatchSessions_(mayWatchSessions),
           maxReplayBytes_(maxReplayBytes) {}
@@ -162,7 +163,8 @@ public:
         peer_ = peer;
         json hello = {{"seq", nullptr},
                       {"type", "hello"},
-                      {"data", {{"subject", subject_}, {"last_seq", bus_->lastSeq()}, {"resumed_after", after_ ? json(*after_) : json(nullptr)}}}};
+                      {"data", {{"subject", subject_}, {"last_seq", bus_->lastSeq()}, {"resumed_after", after_ ? json(*after_) : json(nullptr)},
+                               {"summaries", summaries_}}}};
         peer->send(hello.dump());
         std::weak_ptr<net::WebSocketPeer> weak = peer;
         subscription_ = bus_->subscribe(
@@ -171,7 +173,7 @@ public:
                 const auto p = weak.lock();
                 return p && p->send(message);
             },
-            maxReplayBytes_);
+            maxReplayBytes_, summaries_);
     }
 
     void onMessage(std::string_view text) override {
@@ -215,6 +217,7 @@ private:
 
     std::shared_ptr<events::EventBus> bus_;
     std::optional<std::int64_t> after_;
+    bool summaries_;
     std::string subject_;
     bool mayWatchSessions_;
     std::size_t maxReplayBytes_;
@@ -226,8 +229,8 @@ private:
 
 std::shared_ptr<net::WebSocketHandler> makeEventsSocket(std::shared_ptr<events::EventBus> bus,
                                                         std::optional<std::int64_t> after, std::string subject,
-                                                        bool mayWatchSessions, std::size_t maxReplayBytes) {
-    return std::make_shared<EventsSocket>(std::move(bus), after, std::move(subject), mayWatchSessions, maxReplayBytes);
+                                                        bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries) {
+    return std::make_shared<EventsSocket>(std::move(bus), after, std::move(subject), mayWatchSessions, maxReplayBytes, summaries);
 }
 
 }  // namespace vigil::api

@@ -42,9 +42,11 @@ private:
 // WebSocket /api/events: pushes the bus's events to one client (docs/reviews.md).
 // `after`: the last sequence number the client saw (replay from there), if any;
 // `mayWatchSessions`: auditors and admins may subscribe to one session's events;
-// `maxReplayBytes`: a larger replay is replaced by stream.gap (see EventBus::subscribe).
+// `maxReplayBytes`: a larger replay is replaced by stream.gap (see EventBus::subscribe);
+// `summaries`: false leaves out every request's session.started / session.ended.
 std::shared_ptr<net::WebSocketHandler> makeEventsSocket(std::shared_ptr<events::EventBus> bus,
                                                         std::optional<std::int64_t> after, std::string subject,
-                                                        bool mayWatchSessions, std::size_t maxReplayBytes);
+                                                        bool mayWatchSessions, std::size_t maxReplayBytes,
+                                                        bool summaries = true);
 
 }  // namespace vigil::api

@@ -843,14 +843,23 @@ net::Action Pipeline::answerApi(RequestContext& context) {
         action.local = errorResponse(context.localReply->code, context.localReply->message, context.requestId, &*context.localReply);
     } else if (path == "/api/events" && reviews_.bus) {
         std::optional<std::int64_t> after;
+        bool summaries = true;
         const auto query = context.request->target.size() > path.size() ? context.request->target.substr(path.size() + 1)
                                                                          : std::string_view();
         const auto parsed = api::parseQuery(query);
         std::string problem;
         if (!parsed) problem = "the query string is malformed";
         for (const auto& [name, value] : parsed ? *parsed : std::multimap<std::string, std::string>{}) {
+            if (name == "summaries") {
+                if (value != "true" && value != "false") {
+                    problem = "'summaries' must be true or false (got '" + value + "')";
+                    break;
+                }
+                summaries = value == "true";
+                continue;
+            }
             if (name != "after") {
-                problem = "unknown parameter '" + name + "' (known: after)";
+                problem = "unknown parameter '" + name + "' (known: after, summaries)";
                 break;
             }
             std::int64_t v = 0;
@@ -875,11 +884,12 @@ net::Action Pipeline::answerApi(RequestContext& context) {
             static const std::vector<std::string> kWatchers = {"auditor", "admin"};
             action.kind = net::Action::Kind::Upgrade;
             action.webSocket = api::makeEventsSocket(reviews_.bus, after, context.identity->subject,
-                                                     context.identity->hasAnyRole(kWatchers), reviews_.maxReplayBytes);
+                                                     context.identity->hasAnyRole(kWatchers), reviews_.maxReplayBytes, summaries);
             observe::LogLine(observe::LogLevel::Info, "events connected")
                 .str("request_id", context.requestId)
                 .str("subject", context.identity->subject)
-                .num("after", after.value_or(-1));
+                .num("after", after.value_or(-1))
+                .flag("summaries", summaries);
             return action;
         }
     } else if (path == "/api/me") {

@@ -32,6 +32,7 @@ std::int64_t EventBus::publish(std::string_view type, std::string_view dataJson,
     Stored event;
     event.seq = ++seq_;
     event.session = std::string(session);
+    event.summary = session.empty() && (type == "session.started" || type == "session.ended");
     event.message.reserve(dataJson.size() + type.size() + 80);
     event.message += R"({"seq":)";
     event.message += std::to_string(event.seq);
@@ -52,7 +53,7 @@ std::int64_t EventBus::publish(std::string_view type, std::string_view dataJson,
 void EventBus::deliverLocked(const Stored& event) {
     for (std::size_t i = 0; i < subscribers_.size();) {
         auto* s = subscribers_[i];
-        const bool wanted = event.session.empty() || s->sessions_.contains(event.session);
+        const bool wanted = event.session.empty() ? (s->summaries_ || !event.summary) : s->sessions_.contains(event.session);
         if (wanted && !s->sink_(event.message)) {
             // Too slow: dropped; its owner closes the connection.
             s->dropped_ = true;
@@ -67,17 +68,19 @@ void EventBus::deliverLocked(const Stored& event) {
 }
 
 std::shared_ptr<EventBus::Subscription> EventBus::subscribe(std::optional<std::int64_t> after, Sink sink,
-                                                             std::size_t maxReplayBytes) {
+                                                             std::size_t maxReplayBytes, bool summaries) {
     auto s = std::make_shared<Subscription>();
     s->bus_ = self_;
     s->sink_ = std::move(sink);
+    s->summaries_ = summaries;
+    const auto replayed = [summaries](const Stored& e) { return e.session.empty() && (summaries || !e.summary); };
     std::lock_guard lock(mutex_);
     s->owner_ = this;
     if (after) {
         const std::int64_t oldest = ring_.empty() ? seq_ + 1 : ring_.front().seq;
         std::size_t replayBytes = 0;
         for (const auto& e : ring_) {
-            if (e.seq > *after && e.session.empty()) replayBytes += e.message.size();
+            if (e.seq > *after && replayed(e)) replayBytes += e.message.size();
         }
         const bool lost = *after + 1 < oldest || *after > seq_;
         if (lost || replayBytes > maxReplayBytes) {
@@ -100,7 +103,7 @@ std::shared_ptr<EventBus::Subscription> EventBus::subscribe(std::optional<std::i
             }
         }
         for (const auto& e : ring_) {
-            if (e.seq <= *after || !e.session.empty()) continue;
+            if (e.seq <= *after || !replayed(e)) continue;
             if (!s->sink_(e.message)) {
                 s->dropped_ = true;
                 s->owner_ = nullptr;

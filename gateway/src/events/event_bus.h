@@ -41,6 +41,7 @@ public:
         EventBus* owner_ = nullptr;
         Sink sink_;
         std::set<std::string, std::less<>> sessions_;  // guarded by the bus mutex
+        bool summaries_ = true;  // session.started / session.ended
         bool dropped_ = false;
     };
 
@@ -55,9 +56,12 @@ public:
     // replay and the switch to live happen under one lock, so nothing is lost or repeated.
     // When the events after `after` are no longer all kept, the subscriber gets a
     // stream.gap message first (it reloads the current state); when they would be more than
-    // `maxReplayBytes`, it gets the stream.gap and no replay, then live events.
+    // `maxReplayBytes`, it gets the stream.gap and no replay, then live events. Without
+    // `summaries`, the session.started / session.ended summaries of every request are left
+    // out, replayed and live (a reviews-only client on a busy gateway).
     std::shared_ptr<Subscription> subscribe(std::optional<std::int64_t> after, Sink sink,
-                                            std::size_t maxReplayBytes = static_cast<std::size_t>(-1));
+                                            std::size_t maxReplayBytes = static_cast<std::size_t>(-1),
+                                            bool summaries = true);
 
     // Cheap check for the recorder's tap: is anyone watching this session?
     bool watched(std::string_view sessionId) const;
@@ -69,6 +73,7 @@ private:
         std::int64_t seq;
         std::string session;  // empty: for everyone
         std::string message;
+        bool summary = false;  // session.started / session.ended
     };
     void deliverLocked(const Stored& event);
     void remove(Subscription* s);

@@ -229,6 +229,36 @@ private slots:
         QVERIFY(!m.get(used.id));  // nothing left to do with it: not kept
     }
 
+    // A subscriber without summaries gets neither replayed nor live session.started /
+    // session.ended, and everything else as before (a session's own events when watched).
+    void busLeavesOutSummariesWhenAsked() {
+        events::EventBus bus(100, 1);
+        bus.publish("session.started", R"({"session_id":"s1"})");
+        bus.publish("review.pending", "{}");
+        bus.publish("session.ended", R"({"session_id":"s1"})");
+        std::vector<std::string> types, all;
+        auto reviewsOnly = bus.subscribe(
+            0,
+            [&](const std::string& m) {
+                types.push_back(json::parse(m)["type"].get<std::string>());
+                return true;
+            },
+            static_cast<std::size_t>(-1), false);
+        auto everything = bus.subscribe(0, [&](const std::string& m) {
+            all.push_back(json::parse(m)["type"].get<std::string>());
+            return true;
+        });
+        QCOMPARE(types, std::vector<std::string>{"review.pending"});
+        QCOMPARE(all.size(), std::size_t{3});
+        bus.publish("session.started", R"({"session_id":"s2"})");
+        bus.publish("review.decided", "{}");
+        reviewsOnly->watchSession("s2");
+        bus.publish("session.event", "{}", "s2");
+        bus.publish("session.ended", R"({"session_id":"s2"})");
+        QCOMPARE(types, (std::vector<std::string>{"review.pending", "review.decided", "session.event"}));
+        QCOMPARE(all.size(), std::size_t{6});  // not the session.event: not watched there
+    }
+
     // The bus: a subscriber from a sequence number gets what it missed, in order, then live
     // events; one older than the ring is told so; one that cannot keep up is dropped.
     void busReplaysAndDropsSlowSubscribers() {
