@@ -70,12 +70,8 @@ bool SessionsModel::canFetchMore(const QModelIndex& parent) const { return !pare
 void SessionsModel::fetchMore(const QModelIndex& parent) {
     if (!canFetchMore(parent)) return;
     loading_ = true;
-    QString path = QStringLiteral("/api/sessions?limit=%1").arg(pageSize_);
-    const auto q = filters_.query();
-    if (!q.isEmpty()) path += QLatin1Char('&') + q;
-    if (!cursor_.isEmpty()) path += QStringLiteral("&cursor=") + QString::fromLatin1(QUrl::toPercentEncoding(cursor_));
     const int generation = generation_;
-    client_.get(path, [this, generation](const ApiResult& result) {
+    client_.get(pagePath(cursor_), [this, generation](const ApiResult& result) {
         if (generation != generation_) return;  // the filters changed meanwhile
         loading_ = false;
         if (!result.ok()) {
@@ -103,6 +99,14 @@ void SessionsModel::fetchMore(const QModelIndex& parent) {
         }
         emit pageLoaded(static_cast<int>(list.size()));
     });
+}
+
+QString SessionsModel::pagePath(const QString& cursor) const {
+    QString path = QStringLiteral("/api/sessions?limit=%1").arg(pageSize_);
+    const auto q = filters_.query();
+    if (!q.isEmpty()) path += QLatin1Char('&') + q;
+    if (!cursor.isEmpty()) path += QStringLiteral("&cursor=") + QString::fromLatin1(QUrl::toPercentEncoding(cursor));
+    return path;
 }
 
 SessionsModel::Row SessionsModel::rowFromJson(const QJsonObject& o) {
@@ -191,11 +195,8 @@ bool SessionsModel::refreshNewest() {
         return true;
     }
     refreshing_ = true;
-    QString path = QStringLiteral("/api/sessions?limit=%1").arg(pageSize_);
-    const auto q = filters_.query();
-    if (!q.isEmpty()) path += QLatin1Char('&') + q;
     const int generation = generation_;
-    client_.get(path, [this, generation](const ApiResult& result) {
+    client_.get(pagePath({}), [this, generation](const ApiResult& result) {
         if (generation != generation_) return;  // the filters changed meanwhile
         refreshing_ = false;
         if (!result.ok()) {

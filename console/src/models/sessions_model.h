@@ -83,6 +83,8 @@ private:
     };
 
     static Row rowFromJson(const QJsonObject& o);
+    // GET /api/sessions with the filters: the first page, or the one after `cursor`.
+    QString pagePath(const QString& cursor) const;
     void reindex();
     void updateRow(int row, const Row& from);
 
