@@ -17,6 +17,7 @@
 #include <QTest>
 #include <QThread>
 #include <QUrlQuery>
+#include <QWebSocket>
 #include <atomic>
 #include <mutex>
 #include <sys/resource.h>
@@ -723,12 +724,41 @@ private slots:
         limit.rlim_max = RLIM_INFINITY;
         QCOMPARE(::prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0);
 
+        // An auditor's console follows the requests' summaries meanwhile.
+        QWebSocket events;
+        QList<QJsonObject> summaries;
+        connect(&events, &QWebSocket::textMessageReceived, this,
+                [&](const QString& text) { summaries << QJsonDocument::fromJson(text.toUtf8()).object(); });
+        QString eventsUrl = gateway_->url() + QStringLiteral("/api/events");
+        eventsUrl.replace(QStringLiteral("http://"), QStringLiteral("ws://"));
+        QNetworkRequest eventsRequest{QUrl(eventsUrl)};
+        eventsRequest.setRawHeader("Authorization", bearer(auditorKey_));
+        events.open(eventsRequest);
+        QTRY_COMPARE(events.state(), QAbstractSocket::ConnectedState);
+        const auto endOf = [&](const QString& session) -> QJsonObject {
+            QJsonObject found;
+            (void)QTest::qWaitFor([&] {
+                for (const auto& m : summaries) {
+                    const auto d = m.value(QStringLiteral("data")).toObject();
+                    if (m.value(QStringLiteral("type")).toString() == QStringLiteral("session.ended") &&
+                        d.value(QStringLiteral("session_id")).toString() == session) {
+                        found = d;
+                        return true;
+                    }
+                }
+                return false;
+            }, 5000);
+            return found;
+        };
+
         const QString big = QString(100000, QLatin1Char('x'));
         int served = 0;
         HttpResponse refused;
+        QString refusedSession;
         QStringList servedSessions;
         for (int i = 0; i < 1000 && refused.status == 0; ++i) {
             const QByteArray id = "full-" + QByteArray::number(i);
+            refusedSession = QString::fromLatin1(id);
             const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(big),
                                        {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", id}});
             if (r.status == 200) {
@@ -743,6 +773,14 @@ private slots:
         QCOMPARE(refused.errorCode(), QStringLiteral("recording_unavailable"));
         qInfo("%d requests served and recorded before the store filled up", served);
         QVERIFY(served > 0);
+        // The live summaries say the same: the last served one completed; the refused one
+        // ended 503 with no outcome (the store never took its end).
+        QCOMPARE(endOf(servedSessions.last()).value(QStringLiteral("outcome")).toString(), QStringLiteral("completed"));
+        const auto refusedEnd = endOf(refusedSession);
+        QCOMPARE(refusedEnd.value(QStringLiteral("status")).toInt(), 503);
+        QCOMPARE(refusedEnd.value(QStringLiteral("code")).toString(), QStringLiteral("recording_unavailable"));
+        QVERIFY2(!refusedEnd.contains(QStringLiteral("outcome")), QJsonDocument(refusedEnd).toJson().constData());
+        events.close();
         // New requests are refused at once, and /readyz says why.
         const auto next = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("small")),
                                       {{"Authorization", bearer(requesterKey_)}});
