@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <unordered_map>
 
 namespace vigil::store {
 namespace {
@@ -520,17 +521,55 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
 }
 
 void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
+    // A request that begins and ends within one index batch (nearly all of them: the index
+    // is written every 50 ms) is written once, complete, instead of inserted and then found
+    // again and updated: half the B-tree work. Each end is paired with the latest begin of
+    // the same session and request id before it that is still open, as the UPDATE below
+    // would have found it. The merged row is written at the end's place, so that a
+    // session's status is the one of the request that ended last, as with the UPDATE.
+    constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    // For a begin, whether its end is in this batch; for an end, its begin in this batch.
+    std::vector<bool> endsHere(rows.size(), false);
+    std::vector<std::size_t> beginOf(rows.size(), kNone);
+    {
+        std::unordered_map<std::string, std::vector<std::size_t>> open;
+        std::string key;
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const auto& r = rows[i];
+            key.assign(r.sessionId).push_back('\n');
+            key.append(r.requestId);
+            if (r.kind == record::RequestIndex::Kind::Begin) {
+                open[key].push_back(i);
+                continue;
+            }
+            const auto it = open.find(key);
+            if (it == open.end() || it->second.empty()) continue;
+            beginOf[i] = it->second.back();
+            endsHere[it->second.back()] = true;
+            it->second.pop_back();
+        }
+    }
     Statement begin(db_,
                     "INSERT INTO requests (first_seq, request_id, session_id, started_us, method, path, subject, "
-                    "auth_method, connection, model, decision, rules) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                    "auth_method, connection, model, decision, rules, last_seq, ended_us, status, code, outcome, "
+                    "request_bytes, response_bytes, duration_us) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     // A session's decision is the most restrictive of its requests' (deny > review > allow).
+    // The status, code and outcome are bound (NULL for a request still open) only when the
+    // request ended in this batch: ?8 says so.
     Statement session(db_,
-                      "INSERT INTO sessions (session_id, started_us, last_us, subject, connection, model, requests, decision, owner) "
-                      "VALUES (?1, ?2, ?2, ?3, ?4, ?5, 1, ?6, ?7) ON CONFLICT (session_id) DO UPDATE SET "
+                      "INSERT INTO sessions (session_id, started_us, last_us, subject, connection, model, requests, decision, "
+                      "owner, status, code, outcome) "
+                      "VALUES (?1, ?2, max(?2, coalesce(?9, ?2)), ?3, ?4, ?5, 1, ?6, ?7, ?10, ?11, ?12) "
+                      "ON CONFLICT (session_id) DO UPDATE SET "
+                      "started_us = min(started_us, excluded.started_us), "
                       "last_us = max(last_us, excluded.last_us), requests = requests + 1, "
                       "decision = CASE WHEN 'deny' IN (decision, excluded.decision) THEN 'deny' "
                       "WHEN 'review' IN (decision, excluded.decision) THEN 'review' "
-                      "WHEN 'allow' IN (decision, excluded.decision) THEN 'allow' ELSE '' END");
+                      "WHEN 'allow' IN (decision, excluded.decision) THEN 'allow' ELSE '' END, "
+                      "status = CASE WHEN ?8 THEN excluded.status ELSE status END, "
+                      "code = CASE WHEN ?8 THEN excluded.code ELSE code END, "
+                      "outcome = CASE WHEN ?8 THEN excluded.outcome ELSE outcome END");
     Statement end(db_,
                   "UPDATE requests SET last_seq = ?1, ended_us = ?2, status = ?3, code = ?4, outcome = ?5, "
                   "request_bytes = ?6, response_bytes = ?7, duration_us = ?8 WHERE first_seq = "
@@ -539,41 +578,69 @@ void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
     Statement sessionEnd(db_,
                          "UPDATE sessions SET last_us = max(last_us, ?1), status = ?2, code = ?3, outcome = ?4 "
                          "WHERE session_id = ?5");
-    for (const auto& r : rows) {
+    const auto bindCode = [](Statement& s, int i, const std::string& code) {
+        if (code.empty()) {
+            s.bindNull(i);
+        } else {
+            s.bind(i, code);
+        }
+    };
+    const auto writeBegin = [&](const record::RequestIndex& r, const record::RequestIndex* e) {
+        begin.bind(1, r.seq);
+        begin.bind(2, r.requestId);
+        begin.bind(3, r.sessionId);
+        begin.bind(4, r.startedMicros);
+        begin.bind(5, r.method);
+        begin.bind(6, r.path);
+        begin.bind(7, r.subject);
+        begin.bind(8, r.authMethod);
+        begin.bind(9, r.connection);
+        begin.bind(10, r.model);
+        begin.bind(11, r.decision);
+        begin.bind(12, r.rules);
+        if (e != nullptr) {
+            begin.bind(13, e->seq);
+            begin.bind(14, e->endedMicros);
+            begin.bind(15, std::int64_t{e->status});
+            bindCode(begin, 16, e->code);
+            begin.bind(17, e->outcome);
+            begin.bind(18, e->requestBytes);
+            begin.bind(19, e->responseBytes);
+            begin.bind(20, e->durationMicros);
+        }  // else: bound NULL, as reset() left them
+        if (begin.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a request: ") + sqlite3_errmsg(db_));
+        begin.reset();
+        session.bind(1, r.sessionId);
+        session.bind(2, r.startedMicros);
+        session.bind(3, r.subject);
+        session.bind(4, r.connection);
+        session.bind(5, r.model);
+        session.bind(6, r.decision);
+        session.bind(7, r.owner);
+        session.bind(8, std::int64_t{e != nullptr ? 1 : 0});
+        if (e != nullptr) {
+            session.bind(9, e->endedMicros);
+            session.bind(10, std::int64_t{e->status});
+            bindCode(session, 11, e->code);
+            session.bind(12, e->outcome);
+        }
+        if (session.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a session: ") + sqlite3_errmsg(db_));
+        session.reset();
+    };
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
         if (r.kind == record::RequestIndex::Kind::Begin) {
-            begin.bind(1, r.seq);
-            begin.bind(2, r.requestId);
-            begin.bind(3, r.sessionId);
-            begin.bind(4, r.startedMicros);
-            begin.bind(5, r.method);
-            begin.bind(6, r.path);
-            begin.bind(7, r.subject);
-            begin.bind(8, r.authMethod);
-            begin.bind(9, r.connection);
-            begin.bind(10, r.model);
-            begin.bind(11, r.decision);
-            begin.bind(12, r.rules);
-            if (begin.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a request: ") + sqlite3_errmsg(db_));
-            begin.reset();
-            session.bind(1, r.sessionId);
-            session.bind(2, r.startedMicros);
-            session.bind(3, r.subject);
-            session.bind(4, r.connection);
-            session.bind(5, r.model);
-            session.bind(6, r.decision);
-            session.bind(7, r.owner);
-            if (session.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a session: ") + sqlite3_errmsg(db_));
-            session.reset();
+            if (!endsHere[i]) writeBegin(r, nullptr);  // else written complete at its end's place
+            continue;
+        }
+        if (beginOf[i] != kNone) {
+            writeBegin(rows[beginOf[i]], &r);
             continue;
         }
         end.bind(1, r.seq);
         end.bind(2, r.endedMicros);
         end.bind(3, std::int64_t{r.status});
-        if (r.code.empty()) {
-            end.bindNull(4);
-        } else {
-            end.bind(4, r.code);
-        }
+        bindCode(end, 4, r.code);
         end.bind(5, r.outcome);
         end.bind(6, r.requestBytes);
         end.bind(7, r.responseBytes);
@@ -584,11 +651,7 @@ void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
         end.reset();
         sessionEnd.bind(1, r.endedMicros);
         sessionEnd.bind(2, std::int64_t{r.status});
-        if (r.code.empty()) {
-            sessionEnd.bindNull(3);
-        } else {
-            sessionEnd.bind(3, r.code);
-        }
+        bindCode(sessionEnd, 3, r.code);
         sessionEnd.bind(4, r.outcome);
         sessionEnd.bind(5, r.sessionId);
         if (sessionEnd.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a session: ") + sqlite3_errmsg(db_));

@@ -483,6 +483,84 @@ private slots:
         QCOMPARE(count(db, "SELECT through_seq FROM index_state"), std::int64_t(160));
     }
 
+    void theIndexIsTheSameWrittenAtOnceOrRowByRow() {
+        // A request whose begin and end fall into one index transaction is written as one
+        // complete row. The tables must be the same as when every row is written on its own,
+        // also where pairing is ambiguous or order matters: requests of one session that end
+        // in another order than they began, a request id a client used twice in a session
+        // (X-Request-Id is the client's), an end whose begin was written before, a request
+        // still open at the end, one opened in a session that has ended requests.
+        struct Step {
+            const char* session;
+            const char* request;
+            bool end;
+            int status;
+        };
+        const std::vector<Step> steps = {
+            {"s-1", "early", false, 0},  // its end comes after the first flush in both runs
+            {"s-1", "a", false, 0},      {"s-1", "b", false, 0},       {"s-1", "b", true, 201},
+            {"s-1", "a", true, 403},     {"s-2", "same", false, 0},    {"s-2", "same", false, 0},
+            {"s-2", "same", true, 500},  {"s-2", "x", false, 0},       {"s-2", "x", true, 200},
+            {"s-2", "same", true, 429},  {"s-1", "early", true, 502},  {"s-3", "open", false, 0},
+            {"s-1", "c", false, 0},      {"s-1", "c", true, 200},      {"s-2", "late", false, 0},
+        };
+        auto recordInto = [&](const std::string& db, bool rowByRow) {
+            std::int64_t now = 1'700'000'000'000'000;
+            record::Recorder::Options options;
+            options.indexDelay = std::chrono::hours(1);  // only flush() writes the index
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), record::SigningKey::generate(), options,
+                                      [] { return std::int64_t{1'700'000'000'000'000}; });
+            for (std::size_t i = 0; i < steps.size(); ++i) {
+                const auto& s = steps[i];
+                record::RequestIndex index;
+                index.kind = s.end ? record::RequestIndex::Kind::End : record::RequestIndex::Kind::Begin;
+                index.requestId = s.request;
+                index.sessionId = s.session;
+                now += 1000;
+                if (s.end) {
+                    index.endedMicros = now;
+                    index.status = s.status;
+                    index.code = s.status == 200 ? "" : "code-" + std::to_string(s.status);
+                    index.outcome = s.status == 502 ? "failed" : "completed";
+                    index.requestBytes = 100 + static_cast<std::int64_t>(i);
+                    index.responseBytes = 200 + static_cast<std::int64_t>(i);
+                    index.durationMicros = 10 + static_cast<std::int64_t>(i);
+                } else {
+                    index.startedMicros = now;
+                    index.method = "POST";
+                    index.path = "/v1/chat/completions";
+                    index.subject = std::string("user-") + s.session;
+                    index.owner = index.subject;
+                    index.authMethod = "api_key";
+                    index.connection = "openai";
+                    index.model = "gpt-4o-mini";
+                    index.decision = i == 2 ? "review" : "allow";
+                    index.rules = "(default)";
+                }
+                recorder.record(s.session, s.end ? "request.completed" : "request.received", "{}", index);
+                if (rowByRow || i == 0) QVERIFY(recorder.flush());
+            }
+            QVERIFY(recorder.flush());
+        };
+        const auto atOnce = dir_.filePath(QStringLiteral("index-at-once.db")).toStdString();
+        const auto rowByRow = dir_.filePath(QStringLiteral("index-row-by-row.db")).toStdString();
+        recordInto(atOnce, false);
+        recordInto(rowByRow, true);
+        const char* requests = "SELECT * FROM requests ORDER BY first_seq";
+        const char* sessions = "SELECT * FROM sessions ORDER BY session_id";
+        QCOMPARE(dump(atOnce, requests), dump(rowByRow, requests));
+        QCOMPARE(dump(atOnce, sessions), dump(rowByRow, sessions));
+        // And what a user of the sessions API would check, spelled out.
+        QCOMPARE(dump(atOnce, "SELECT request_id, status, code FROM requests WHERE session_id = 's-2' ORDER BY first_seq"),
+                 std::string("same|429|code-429|\nsame|500|code-500|\nx|200|NULL|\nlate|NULL|NULL|\n"));
+        QCOMPARE(dump(atOnce, "SELECT session_id, requests, decision, status, outcome, started_us, last_us FROM sessions "
+                              "ORDER BY session_id"),
+                 std::string("s-1|4|review|200|completed|1700000000001000|1700000000015000|\n"
+                             "s-2|4|allow|429|completed|1700000000006000|1700000000016000|\n"
+                             "s-3|1|allow|NULL|NULL|1700000000013000|1700000000013000|\n"));
+        QCOMPARE(count(atOnce, "SELECT count(*) FROM requests WHERE ended_us IS NULL"), std::int64_t(2));
+    }
+
     void eventsThatMayWaitJoinTheNextCommit() {
         std::atomic<bool> failing{false};
         auto store = std::make_unique<FlakyStore>(failing);
