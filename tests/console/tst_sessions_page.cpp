@@ -495,6 +495,81 @@ private slots:
         QCOMPARE(model.index(1, SessionsModel::Status).data().toString(), QStringLiteral("200"));
     }
 
+    // A page that failed (the gateway was away) stopped the table there. When traffic comes
+    // again, the next look fetches that page again, then the newest: newest first, the
+    // sessions below the first page and the new one on top; oldest first, the sessions that
+    // began meanwhile at the end.
+    void aFailedPageIsFetchedAgainWhenTrafficResumes() {
+        const QUrl away(QStringLiteral("http://127.0.0.1:9"));  // nothing listens there
+        const auto newSession = [this](const QString& text) {
+            const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(text),
+                                       {{"Authorization", "Bearer " + alice_.toLatin1()}, {"Content-Type", "application/json"}});
+            return r.status == 200 ? QString::fromLatin1(r.header("x-vigil-session")) : QString();
+        };
+        vigil::console::GatewayClient client;
+        client.setGateway(QUrl(gateway_->url()), audrey_);
+        {
+            SessionsModel model(client);
+            model.setPageSize(3);
+            model.setFilters({});
+            QTRY_COMPARE(model.rowCount(), 3);
+            QTRY_VERIFY(!model.loading());
+            QSignalSpy failed(&model, &SessionsModel::failed);
+            client.setGateway(away, audrey_);
+            model.fetchMore({});
+            QTRY_COMPARE(failed.size(), 1);
+            QVERIFY(!model.lastError().isEmpty());
+            QVERIFY(!model.canFetchMore({}));
+            // Still away: each look tries that page again, and fails again.
+            QVERIFY(model.refreshNewest());
+            QTRY_COMPARE(failed.size(), 2);
+            QVERIFY(model.refreshNewest());
+            QTRY_COMPARE(failed.size(), 3);
+            QVERIFY(!model.lastError().isEmpty());
+            QCOMPARE(model.rowCount(), 3);
+
+            client.setGateway(QUrl(gateway_->url()), audrey_);
+            const QString fresh = newSession(QStringLiteral("back again"));
+            QVERIFY(!fresh.isEmpty());
+            QSignalSpy loaded(&model, &SessionsModel::pageLoaded);
+            QSignalSpy checked(&model, &SessionsModel::newestChecked);
+            QVERIFY(model.refreshNewest());
+            QTRY_COMPARE(checked.size(), 1);
+            QCOMPARE(loaded.size(), 1);  // the failed page, then the look at the newest
+            QCOMPARE(checked.first().at(0).toInt(), 1);
+            QCOMPARE(model.rowOf(fresh), 0);
+            QCOMPARE(model.rowCount(), 7);  // the new one, the first page, the page that failed
+            QVERIFY(model.lastError().isEmpty());
+            QCOMPARE(failed.size(), 3);
+        }
+        {
+            SessionsModel model(client);
+            SessionsModel::Filters oldestFirst;
+            oldestFirst.oldestFirst = true;
+            model.setFilters(oldestFirst);
+            QTRY_VERIFY(!model.loading() && model.rowCount() > 0);
+            QVERIFY(model.allLoaded());
+            const int rows = model.rowCount();
+            QSignalSpy failed(&model, &SessionsModel::failed);
+            client.setGateway(away, audrey_);
+            const QString first = newSession(QStringLiteral("while the console cannot reach the gateway"));
+            QVERIFY(!first.isEmpty());
+            QVERIFY(model.refreshNewest());  // fetches past the end: that fails
+            QTRY_COMPARE(failed.size(), 1);
+            QCOMPARE(model.rowCount(), rows);
+
+            client.setGateway(QUrl(gateway_->url()), audrey_);
+            const QString second = newSession(QStringLiteral("and once it can again"));
+            QVERIFY(!second.isEmpty());
+            QVERIFY(model.refreshNewest());
+            QTRY_COMPARE(model.rowCount(), rows + 2);
+            QCOMPARE(model.rowOf(first), rows);
+            QCOMPARE(model.rowOf(second), rows + 1);
+            QTRY_VERIFY(!model.loading());
+            QVERIFY(model.lastError().isEmpty());
+        }
+    }
+
     // While an auditor looks at the recording pages, new sessions appear on top (the rows in
     // view staying put), their ends fill in, an oldest-first table grows at its end, the
     // dashboard and the chain status follow; someone reading older sessions is told about a

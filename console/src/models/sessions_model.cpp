@@ -76,6 +76,7 @@ void SessionsModel::fetchMore(const QModelIndex& parent) {
         loading_ = false;
         if (!result.ok()) {
             atEnd_ = true;
+            retryingPage_ = false;
             lastError_ = result.errorMessage;
             emit failed(result.errorMessage);
             return;
@@ -98,6 +99,9 @@ void SessionsModel::fetchMore(const QModelIndex& parent) {
             endInsertRows();
         }
         emit pageLoaded(static_cast<int>(list.size()));
+        // A failed page fetched again for a look at the newest: the look now (oldest first,
+        // this page was that look).
+        if (std::exchange(retryingPage_, false) && !filters_.oldestFirst) refreshNewest();
     });
 }
 
@@ -184,8 +188,18 @@ bool SessionsModel::applySummary(const QString& type, const QJsonObject& data) {
 }
 
 bool SessionsModel::refreshNewest() {
-    if (sortColumn_ != Started || !lastError_.isEmpty()) return true;  // nothing to look at
-    if (refreshing_ || loading_) return false;                          // again later
+    if (sortColumn_ != Started) return true;  // nothing to look at
+    if (refreshing_ || loading_) return false;  // again later
+    if (!lastError_.isEmpty()) {
+        // A page failed (the gateway was away, say): the table stopped there. New traffic
+        // says the gateway is back: that page is fetched again, and newest first, the look
+        // at the newest follows once it is in. If it fails again, the next call tries again.
+        retryingPage_ = true;
+        lastError_.clear();
+        atEnd_ = false;
+        fetchMore({});
+        return true;
+    }
     if (filters_.oldestFirst) {
         // The newest are at the end: once the table got there, it goes on from its last row.
         if (!atEnd_) return true;  // the pages to come bring them
@@ -311,6 +325,7 @@ void SessionsModel::setFilters(const Filters& filters) {
     atEnd_ = false;
     loading_ = false;
     lastError_.clear();
+    retryingPage_ = false;
     ++generation_;
     sortColumn_ = Started;
     sortOrder_ = filters.oldestFirst ? Qt::AscendingOrder : Qt::DescendingOrder;

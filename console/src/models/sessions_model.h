@@ -54,8 +54,9 @@ public:
     // table at their place (new ones on top; rows keep their selection) and updates the
     // others; when more sessions arrived than a page holds, nothing is inserted (a gap would
     // hide sessions) and newestChecked says so. Oldest first: fetches past the end again.
-    // Sorted by another column: nothing. Returns false when it cannot look now (a page or
-    // a look on its way): call it again later.
+    // Sorted by another column: nothing. After a page failed (the table stopped there),
+    // that page is fetched again first. Returns false when it cannot look now (a page or a
+    // look on its way): call it again later.
     bool refreshNewest();
     bool refreshing() const { return refreshing_; }
     // The row of a session on the table, or -1.
@@ -99,6 +100,7 @@ private:
     int generation_ = 0;  // answers for an older filter set are dropped
     int pageSize_ = 100;
     QString lastError_;
+    bool retryingPage_ = false;  // refreshNewest() is fetching a failed page again
     int sortColumn_ = Started;
     Qt::SortOrder sortOrder_ = Qt::DescendingOrder;
 };
