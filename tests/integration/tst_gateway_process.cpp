@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
@@ -104,6 +105,30 @@ private slots:
         const QString log = QString::fromUtf8(gateway.logText());
         QVERIFY2(log.contains(QStringLiteral("listeners[0]")) && log.contains(QStringLiteral("cannot listen")),
                  qPrintable(log));
+    }
+
+    // Operators tell the gateway's threads apart in top -H, ps -L, perf and gdb: each has a
+    // name saying what it does; only the main thread keeps the process's name.
+    void threadsAreNamedForOperators() {
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        QTemporaryDir dir;
+        auto config = basicGatewayConfig(mock->url());
+        config.insert(QStringLiteral("threads"), 2);
+        auto gateway = startGateway(dir, config, kUpstreamKey);
+        QVERIFY(gateway);
+        const QString tasks = QStringLiteral("/proc/%1/task").arg(gateway->process().processId());
+        QStringList names;
+        for (const auto& task : QDir(tasks).entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+            QFile comm(tasks + QLatin1Char('/') + task + QStringLiteral("/comm"));
+            QVERIFY(comm.open(QIODevice::ReadOnly));
+            names << QString::fromLatin1(comm.readAll()).trimmed();
+        }
+        QVERIFY2(names.contains(QStringLiteral("vigil-io-1")), qPrintable(names.join(u',')));      // the second I/O thread
+        QVERIFY2(names.contains(QStringLiteral("vigil-recorder")), qPrintable(names.join(u',')));  // the recording's writer
+        QVERIFY2(names.count(QStringLiteral("vigil-gateway")) == 1, qPrintable(names.join(u',')));
+        QVERIFY(names.size() >= 4);
+        QCOMPARE(gateway->terminate(), 0);
     }
 
     void sigtermLetsInFlightRequestsFinish() {

@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "observe/log.h"
+#include "observe/thread_name.h"
 
 namespace vigil::auth {
 namespace {
@@ -64,7 +65,10 @@ std::optional<ApiKeyParts> parseApiKey(std::string_view key) {
 
 ApiKeyRegistry::ApiKeyRegistry(const std::filesystem::path& storePath) : store_(storePath) {
     reload();
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        observe::nameThisThread("vigil-apikeys");
+        run();
+    });
 }
 
 ApiKeyRegistry::~ApiKeyRegistry() {

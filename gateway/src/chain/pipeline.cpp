@@ -28,6 +28,7 @@
 #include "policy/policy_source.h"
 #include "policy/usage_tracker.h"
 #include "review/review_manager.h"
+#include "observe/thread_name.h"
 
 namespace vigil::chain {
 namespace {
@@ -578,6 +579,7 @@ public:
         : state_(std::make_shared<State>()), observer_(std::move(observer)), requestId_(std::move(requestId)) {
         deadline = std::chrono::minutes(10);
         std::thread([state = state_, work = std::move(work), id = requestId_] {
+            observe::nameThisThread("vigil-work");
             net::LocalResponse response;
             try {
                 response = work();

@@ -9,6 +9,7 @@
 
 #include "config/gateway_config.h"
 #include "net/beast_common.h"
+#include "observe/thread_name.h"
 
 namespace vigil::net {
 
@@ -136,7 +137,10 @@ struct HttpFetcher::Impl {
 };
 
 HttpFetcher::HttpFetcher() : impl_(std::make_unique<Impl>()) {
-    impl_->thread = std::thread([impl = impl_.get()] { impl->ioc.run(); });
+    impl_->thread = std::thread([impl = impl_.get()] {
+        observe::nameThisThread("vigil-fetch");
+        impl->ioc.run();
+    });
 }
 
 HttpFetcher::~HttpFetcher() {

@@ -7,6 +7,7 @@
 
 #include "net/worker.h"
 #include "observe/log.h"
+#include "observe/thread_name.h"
 
 namespace vigil::net {
 namespace {
@@ -221,7 +222,10 @@ void HttpServer::run() {
     impl.waitForSignal();
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < impl.workers.size(); ++i) {
-        threads.emplace_back([&ioc = impl.workers[i]->ioc] { ioc.run(); });
+        threads.emplace_back([&ioc = impl.workers[i]->ioc, i] {
+            observe::nameThisThread("vigil-io-" + std::to_string(i));
+            ioc.run();
+        });
     }
     impl.main().ioc.run();
     for (auto& t : threads) t.join();

@@ -8,6 +8,7 @@
 #include "observe/log.h"
 #include "observe/metrics.h"
 #include "policy/policy_loader.h"
+#include "observe/thread_name.h"
 
 namespace vigil::policy {
 
@@ -69,7 +70,10 @@ PolicySource::ReloadResult PolicySource::reload(std::string_view trigger) {
 }
 
 void PolicySource::start(bool watchFile, std::chrono::milliseconds poll) {
-    thread_ = std::thread([this, watchFile, poll] { run(watchFile, poll); });
+    thread_ = std::thread([this, watchFile, poll] {
+        observe::nameThisThread("vigil-policy");
+        run(watchFile, poll);
+    });
 }
 
 void PolicySource::stop() {

@@ -2,6 +2,7 @@
 
 #include "observe/log.h"
 #include "store/sqlite_store.h"
+#include "observe/thread_name.h"
 
 namespace vigil::policy {
 namespace {
@@ -24,7 +25,10 @@ UsageTracker::UsageTracker(const std::filesystem::path& storePath, TimePoint now
         entry.day = row.day;
         entry.tokens = row.tokens;
     }
-    thread_ = std::thread([this] { flushLoop(); });
+    thread_ = std::thread([this] {
+        observe::nameThisThread("vigil-usage");
+        flushLoop();
+    });
 }
 
 UsageTracker::~UsageTracker() {

@@ -5,6 +5,7 @@
 #include "observe/log.h"
 #include "record/index_rebuild.h"
 #include "vigil/json_text.h"
+#include "observe/thread_name.h"
 
 namespace vigil::record {
 namespace {
@@ -65,7 +66,10 @@ Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options op
         queue_.push_back(std::move(p));
         ++interruptedAtStart_;
     }
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        observe::nameThisThread("vigil-recorder");
+        run();
+    });
 }
 
 Recorder::~Recorder() {

@@ -14,6 +14,7 @@
 
 #include "observe/log.h"
 #include "review/review.h"
+#include "observe/thread_name.h"
 
 namespace vigil::record {
 namespace {
@@ -74,7 +75,10 @@ std::string SiemStream::toOcsf(const Event& e, const std::string& productVersion
 SiemStream::SiemStream(Options options) : options_(std::move(options)) {
     char host[256] = {};
     hostname_ = gethostname(host, sizeof host - 1) == 0 ? host : "vigil";
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        observe::nameThisThread("vigil-siem");
+        run();
+    });
 }
 
 SiemStream::~SiemStream() {

@@ -9,6 +9,7 @@
 #include "events/event_bus.h"
 #include "observe/log.h"
 #include "record/recorder.h"
+#include "observe/thread_name.h"
 
 namespace vigil::review {
 namespace {
@@ -96,7 +97,10 @@ void ReviewManager::start(const std::vector<record::ReviewRow>& stored, Lookup l
             .num("open", static_cast<std::int64_t>(kept))
             .num("cancelled_hold", static_cast<std::int64_t>(cancelled));
     }
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        observe::nameThisThread("vigil-reviews");
+        run();
+    });
 }
 
 void ReviewManager::emitLocked(const Review& r, const std::string& recordedType, const std::string& pushedType,
