@@ -495,6 +495,64 @@ private slots:
         QCOMPARE(model.index(1, SessionsModel::Status).data().toString(), QStringLiteral("200"));
     }
 
+    // A conversation further down the table (not among the newest) gets a new request: its
+    // request count and status follow, without a Search, where it is.
+    void anOlderConversationFollowsItsNewRequests() {
+        vigil::console::GatewayClient client;
+        client.setGateway(QUrl(gateway_->url()), audrey_);
+        SessionsModel model(client);
+        model.setPageSize(3);
+        model.setFilters({});
+        QTRY_COMPARE(model.rowCount(), 3);
+        QTRY_VERIFY(!model.loading());
+        model.fetchMore({});
+        QTRY_COMPARE(model.rowCount(), 6);
+        QTRY_VERIFY(!model.loading());
+        int row = -1;
+        for (int i = 5; i >= 3 && row < 0; --i) {
+            if (model.index(i, SessionsModel::Subject).data().toString().contains(QStringLiteral("alice"))) row = i;
+        }
+        QVERIFY2(row >= 0, "no session of alice's below the newest page");
+        const QString id = model.index(row, 0).data(SessionsModel::IdRole).toString();
+        const int requests = model.index(row, SessionsModel::Requests).data().toInt();
+        QVERIFY(requests >= 1);
+
+        // A denied request in it: count, status and details code change; the decision too.
+        const auto denied = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("my password is hunter2")),
+                                        {{"Authorization", "Bearer " + alice_.toLatin1()},
+                                         {"Content-Type", "application/json"},
+                                         {"X-Vigil-Session", id.toUtf8()}});
+        QCOMPARE(denied.status, 403);
+        QCOMPARE(QString::fromLatin1(denied.header("x-vigil-session")), id);
+        QVERIFY(model.applySummary(QStringLiteral("session.started"), QJsonObject{{QStringLiteral("session_id"), id}}));
+        QVERIFY(model.refreshNewest());
+        QTRY_COMPARE(model.index(row, SessionsModel::Requests).data().toInt(), requests + 1);
+        QCOMPARE(model.rowOf(id), row);  // where it was
+        QCOMPARE(model.rowCount(), 6);
+        QCOMPARE(model.index(row, SessionsModel::Status).data().toString(), QStringLiteral("403 policy_denied"));
+        QCOMPARE(model.index(row, SessionsModel::Decision).data().toString(), QStringLiteral("deny"));
+
+        // Sorted by another column (everything loaded first), the same.
+        while (!model.allLoaded()) {
+            model.fetchMore({});
+            QTRY_VERIFY(!model.loading());
+        }
+        model.sort(SessionsModel::Requests, Qt::DescendingOrder);
+        QCOMPARE(model.sortedBy().first, int(SessionsModel::Requests));
+        const int sortedRow = model.rowOf(id);
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("and one more")),
+                             {{"Authorization", "Bearer " + alice_.toLatin1()},
+                              {"Content-Type", "application/json"},
+                              {"X-Vigil-Session", id.toUtf8()}})
+                     .status,
+                 200);
+        QVERIFY(model.applySummary(QStringLiteral("session.started"), QJsonObject{{QStringLiteral("session_id"), id}}));
+        QVERIFY(model.refreshNewest());
+        QTRY_COMPARE(model.index(sortedRow, SessionsModel::Requests).data().toInt(), requests + 2);
+        QCOMPARE(model.index(sortedRow, SessionsModel::Status).data().toString(), QStringLiteral("200"));
+        QCOMPARE(model.index(sortedRow, SessionsModel::Decision).data().toString(), QStringLiteral("deny"));
+    }
+
     // A page that failed (the gateway was away) stopped the table there. When traffic comes
     // again, the next look fetches that page again, then the newest: newest first, the
     // sessions below the first page and the new one on top; oldest first, the sessions that

@@ -420,6 +420,9 @@ private slots:
         QTest::newRow("cursor") << QByteArray("/api/sessions?cursor=zzz") << "cursor";
         QTest::newRow("order") << QByteArray("/api/sessions?order=sideways") << "order";
         QTest::newRow("twice") << QByteArray("/api/sessions?subject=a&subject=b") << "subject";
+        QTest::newRow("session_id-empty") << QByteArray("/api/sessions?session_id=page-1&session_id=") << "session_id";
+        QTest::newRow("session_id-many") << QByteArray("/api/sessions?session_id=s").append(QByteArray("&session_id=s").repeated(500))
+                                         << "session_id";
         QTest::newRow("after") << QByteArray("/api/sessions/story-1/events?after=-1") << "after";
         QTest::newRow("stats-range") << QByteArray("/api/stats?from=2026-11-22T10:00:00Z&to=2026-11-22T09:00:00Z") << "from";
     }
@@ -516,6 +519,13 @@ private slots:
         QVERIFY(routed.size() >= all.size() - 2);
         QCOMPARE(ids("connection=mock"), routed);
         QCOMPARE(ids("model=mock-gpt").contains(QStringLiteral("page-3")), true);
+        // Given sessions (how those on a reader's screen stand now): those that exist, in order,
+        // and with the other filters still applied.
+        QCOMPARE(ids("session_id=page-1&session_id=no-such-session&session_id=page-3"),
+                 QStringList({QStringLiteral("page-3"), QStringLiteral("page-1")}));
+        QCOMPARE(ids("session_id=page-1&session_id=page-3&order=asc"), QStringList({QStringLiteral("page-1"), QStringLiteral("page-3")}));
+        QCOMPARE(ids("session_id=page-1&decision=deny"), QStringList());
+        QCOMPARE(ids("session_id=" + QUrl::toPercentEncoding(audrey.first())), audrey);
         QCOMPARE(ids("model=other-model").size(), 0);
         // A time range: the future holds nothing; the last hour holds everything.
         QCOMPARE(ids("from=2099-01-01T00:00:00Z").size(), 0);

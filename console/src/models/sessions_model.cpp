@@ -174,6 +174,7 @@ bool SessionsModel::applySummary(const QString& type, const QJsonObject& data) {
     // Only what stays true however often a summary is applied, and whichever of it and a
     // fresh page comes first (the number of requests comes with refreshNewest()).
     if (type == QStringLiteral("session.started")) {
+        touched_.insert(id);  // its request count (and more) comes with the next look
         const auto decision = data.value(QStringLiteral("decision")).toString();
         if (restrictiveness(decision) > restrictiveness(updated.decision)) updated.decision = decision;
     } else if (type == QStringLiteral("session.ended")) {
@@ -187,8 +188,38 @@ bool SessionsModel::applySummary(const QString& type, const QJsonObject& data) {
     return type == QStringLiteral("session.started");
 }
 
+void SessionsModel::refreshTouched() {
+    if (touched_.isEmpty() || lookingUpTouched_) return;
+    // The sessions on the table that got a new request: how they stand now. The look at
+    // the newest covers those among the newest; this one the older conversations, in any
+    // order or sorting (no filters: a session that matched still does).
+    QStringList ids;
+    for (auto it = touched_.begin(); it != touched_.end() && ids.size() < kTouchedPerLook;) {
+        ids << *it;
+        it = touched_.erase(it);
+    }
+    QString path = QStringLiteral("/api/sessions?limit=%1").arg(ids.size());
+    for (const auto& id : ids) path += QStringLiteral("&session_id=") + QString::fromLatin1(QUrl::toPercentEncoding(id));
+    lookingUpTouched_ = true;
+    const int generation = generation_;
+    client_.get(path, [this, generation, ids](const ApiResult& result) {
+        if (generation != generation_) return;  // the filters changed meanwhile (and cleared these)
+        lookingUpTouched_ = false;
+        if (!result.ok()) {
+            for (const auto& id : ids) touched_.insert(id);  // with the next look
+            emit failed(result.errorMessage);
+            return;
+        }
+        for (const auto& v : result.body.value(QStringLiteral("sessions")).toArray()) {
+            const auto r = rowFromJson(v.toObject());
+            if (const auto it = rowOf_.constFind(r.id); it != rowOf_.constEnd()) updateRow(*it, r);
+        }
+    });
+}
+
 bool SessionsModel::refreshNewest() {
-    if (sortColumn_ != Started) return true;  // nothing to look at
+    refreshTouched();
+    if (sortColumn_ != Started) return true;  // nothing more to look at
     if (refreshing_ || loading_) return false;  // again later
     if (!lastError_.isEmpty()) {
         // A page failed (the gateway was away, say): the table stopped there. New traffic
@@ -326,6 +357,8 @@ void SessionsModel::setFilters(const Filters& filters) {
     loading_ = false;
     lastError_.clear();
     retryingPage_ = false;
+    touched_.clear();
+    lookingUpTouched_ = false;
     ++generation_;
     sortColumn_ = Started;
     sortOrder_ = filters.oldestFirst ? Qt::AscendingOrder : Qt::DescendingOrder;

@@ -6,6 +6,7 @@
 #include <QJsonObject>
 #include <QList>
 #include <QMap>
+#include <QSet>
 
 namespace vigil::console {
 
@@ -50,7 +51,8 @@ public:
     // session.started one (its decision). Returns true when refreshNewest() has more to
     // bring: a session not on the table, or another request of one that is (its count).
     bool applySummary(const QString& type, const QJsonObject& data);
-    // Newest first: loads the newest page again, puts the sessions of it not yet on the
+    // Sessions on the table that got a new request are looked up (their request count,
+    // status...), in any order and sorting. Newest first: loads the newest page again, puts the sessions of it not yet on the
     // table at their place (new ones on top; rows keep their selection) and updates the
     // others; when more sessions arrived than a page holds, nothing is inserted (a gap would
     // hide sessions) and newestChecked says so. Oldest first: fetches past the end again.
@@ -88,6 +90,7 @@ private:
     QString pagePath(const QString& cursor) const;
     void reindex();
     void updateRow(int row, const Row& from);
+    void refreshTouched();
 
     GatewayClient& client_;
     Filters filters_;
@@ -101,6 +104,11 @@ private:
     int pageSize_ = 100;
     QString lastError_;
     bool retryingPage_ = false;  // refreshNewest() is fetching a failed page again
+    // Sessions on the table with a request begun since they were loaded (session.started),
+    // looked up by refreshTouched(), at most kTouchedPerLook at a time.
+    static constexpr int kTouchedPerLook = 100;
+    QSet<QString> touched_;
+    bool lookingUpTouched_ = false;
     int sortColumn_ = Started;
     Qt::SortOrder sortOrder_ = Qt::DescendingOrder;
 };

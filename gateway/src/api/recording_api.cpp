@@ -293,8 +293,18 @@ net::LocalResponse RecordingApi::handle(const net::RequestView& request, std::st
 }
 
 net::LocalResponse RecordingApi::listSessions(const Query& query, std::string_view requestId) {
-    rejectUnknown(query, {"from", "to", "subject", "connection", "model", "decision", "status", "code", "limit", "cursor", "order"});
+    rejectUnknown(query,
+                  {"from", "to", "subject", "connection", "model", "decision", "status", "code", "session_id", "limit", "cursor", "order"});
     store::SessionFilter filter;
+    // Given sessions (repeatable): how those on a reader's screen stand now.
+    for (auto [it, last] = query.equal_range("session_id"); it != last; ++it) {
+        if (it->second.empty()) throw BadParameter{"session_id", "'session_id' must not be empty"};
+        filter.ids.push_back(it->second);
+    }
+    if (filter.ids.size() > static_cast<std::size_t>(kMaxSessions)) {
+        throw BadParameter{"session_id", "at most " + std::to_string(kMaxSessions) + " 'session_id' values at once (got " +
+                                             std::to_string(filter.ids.size()) + ")"};
+    }
     filter.fromMicros = timeParam(query, "from");
     filter.toMicros = timeParam(query, "to");
     filter.subject = single(query, "subject").value_or("");

@@ -128,6 +128,11 @@ std::vector<SessionRow> SessionReader::sessions(const SessionFilter& f, const st
     std::string sql = std::string("SELECT ") + kSessionColumns + " FROM sessions s WHERE 1";
     if (f.fromMicros) sql += " AND s.started_us >= ?";
     if (f.toMicros) sql += " AND s.started_us < ?";
+    if (!f.ids.empty()) {
+        sql += " AND s.session_id IN (?";
+        for (std::size_t i = 1; i < f.ids.size(); ++i) sql += ",?";
+        sql += ')';
+    }
     if (after) sql += f.oldestFirst ? " AND (s.started_us, s.session_id) > (?, ?)" : " AND (s.started_us, s.session_id) < (?, ?)";
     std::string requestFilter;
     if (!f.subject.empty()) requestFilter += " AND r.subject = ?";
@@ -154,6 +159,7 @@ std::vector<SessionRow> SessionReader::sessions(const SessionFilter& f, const st
     Query q(db.get(), sql);
     if (f.fromMicros) q.bind(*f.fromMicros);
     if (f.toMicros) q.bind(*f.toMicros);
+    for (const auto& id : f.ids) q.bind(id);
     if (after) q.bind(after->startedMicros).bind(after->id);
     if (!f.subject.empty()) q.bind(f.subject);
     if (!f.connection.empty()) q.bind(f.connection);

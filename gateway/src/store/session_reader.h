@@ -25,6 +25,7 @@ struct SessionFilter {
     std::optional<int> statusClass;  // 2 for 2xx, 4 for 4xx...
     std::string code;      // details code
     bool oldestFirst = false;  // order by start time ascending (default: newest first)
+    std::vector<std::string> ids;  // only these sessions (none: any)
 };
 
 struct SessionRow {
