@@ -522,15 +522,14 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
 
 void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
     // A request that begins and ends within one index batch (nearly all of them: the index
-    // is written every 50 ms) is written once, complete, instead of inserted and then found
-    // again and updated: half the B-tree work. Each end is paired with the latest begin of
-    // the same session and request id before it that is still open, as the UPDATE below
-    // would have found it. The merged row is written at the end's place, so that a
-    // session's status is the one of the request that ended last, as with the UPDATE.
+    // is written every 50 ms) gets its row inserted complete, instead of inserted and then
+    // found again (by session and request id) and updated. Each end is paired with the
+    // latest begin of the same session and request id before it that is still open, as
+    // that UPDATE would have found it. The sessions table is written as before, at each
+    // begin and each end, in order.
     constexpr std::size_t kNone = static_cast<std::size_t>(-1);
-    // For a begin, whether its end is in this batch; for an end, its begin in this batch.
-    std::vector<bool> endsHere(rows.size(), false);
-    std::vector<std::size_t> beginOf(rows.size(), kNone);
+    std::vector<std::size_t> endOf(rows.size(), kNone);  // for a begin: its end in this batch
+    std::vector<bool> paired(rows.size(), false);        // for an end: its begin is in this batch
     {
         std::unordered_map<std::string, std::vector<std::size_t>> open;
         std::string key;
@@ -544,8 +543,8 @@ void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
             }
             const auto it = open.find(key);
             if (it == open.end() || it->second.empty()) continue;
-            beginOf[i] = it->second.back();
-            endsHere[it->second.back()] = true;
+            endOf[it->second.back()] = i;
+            paired[i] = true;
             it->second.pop_back();
         }
     }
@@ -555,21 +554,13 @@ void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
                     "request_bytes, response_bytes, duration_us) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     // A session's decision is the most restrictive of its requests' (deny > review > allow).
-    // The status, code and outcome are bound (NULL for a request still open) only when the
-    // request ended in this batch: ?8 says so.
     Statement session(db_,
-                      "INSERT INTO sessions (session_id, started_us, last_us, subject, connection, model, requests, decision, "
-                      "owner, status, code, outcome) "
-                      "VALUES (?1, ?2, max(?2, coalesce(?9, ?2)), ?3, ?4, ?5, 1, ?6, ?7, ?10, ?11, ?12) "
-                      "ON CONFLICT (session_id) DO UPDATE SET "
-                      "started_us = min(started_us, excluded.started_us), "
+                      "INSERT INTO sessions (session_id, started_us, last_us, subject, connection, model, requests, decision, owner) "
+                      "VALUES (?1, ?2, ?2, ?3, ?4, ?5, 1, ?6, ?7) ON CONFLICT (session_id) DO UPDATE SET "
                       "last_us = max(last_us, excluded.last_us), requests = requests + 1, "
                       "decision = CASE WHEN 'deny' IN (decision, excluded.decision) THEN 'deny' "
                       "WHEN 'review' IN (decision, excluded.decision) THEN 'review' "
-                      "WHEN 'allow' IN (decision, excluded.decision) THEN 'allow' ELSE '' END, "
-                      "status = CASE WHEN ?8 THEN excluded.status ELSE status END, "
-                      "code = CASE WHEN ?8 THEN excluded.code ELSE code END, "
-                      "outcome = CASE WHEN ?8 THEN excluded.outcome ELSE outcome END");
+                      "WHEN 'allow' IN (decision, excluded.decision) THEN 'allow' ELSE '' END");
     Statement end(db_,
                   "UPDATE requests SET last_seq = ?1, ended_us = ?2, status = ?3, code = ?4, outcome = ?5, "
                   "request_bytes = ?6, response_bytes = ?7, duration_us = ?8 WHERE first_seq = "
@@ -585,70 +576,59 @@ void SqliteStore::writeIndex(const std::vector<record::RequestIndex>& rows) {
             s.bind(i, code);
         }
     };
-    const auto writeBegin = [&](const record::RequestIndex& r, const record::RequestIndex* e) {
-        begin.bind(1, r.seq);
-        begin.bind(2, r.requestId);
-        begin.bind(3, r.sessionId);
-        begin.bind(4, r.startedMicros);
-        begin.bind(5, r.method);
-        begin.bind(6, r.path);
-        begin.bind(7, r.subject);
-        begin.bind(8, r.authMethod);
-        begin.bind(9, r.connection);
-        begin.bind(10, r.model);
-        begin.bind(11, r.decision);
-        begin.bind(12, r.rules);
-        if (e != nullptr) {
-            begin.bind(13, e->seq);
-            begin.bind(14, e->endedMicros);
-            begin.bind(15, std::int64_t{e->status});
-            bindCode(begin, 16, e->code);
-            begin.bind(17, e->outcome);
-            begin.bind(18, e->requestBytes);
-            begin.bind(19, e->responseBytes);
-            begin.bind(20, e->durationMicros);
-        }  // else: bound NULL, as reset() left them
-        if (begin.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a request: ") + sqlite3_errmsg(db_));
-        begin.reset();
-        session.bind(1, r.sessionId);
-        session.bind(2, r.startedMicros);
-        session.bind(3, r.subject);
-        session.bind(4, r.connection);
-        session.bind(5, r.model);
-        session.bind(6, r.decision);
-        session.bind(7, r.owner);
-        session.bind(8, std::int64_t{e != nullptr ? 1 : 0});
-        if (e != nullptr) {
-            session.bind(9, e->endedMicros);
-            session.bind(10, std::int64_t{e->status});
-            bindCode(session, 11, e->code);
-            session.bind(12, e->outcome);
-        }
-        if (session.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a session: ") + sqlite3_errmsg(db_));
-        session.reset();
-    };
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto& r = rows[i];
         if (r.kind == record::RequestIndex::Kind::Begin) {
-            if (!endsHere[i]) writeBegin(r, nullptr);  // else written complete at its end's place
+            begin.bind(1, r.seq);
+            begin.bind(2, r.requestId);
+            begin.bind(3, r.sessionId);
+            begin.bind(4, r.startedMicros);
+            begin.bind(5, r.method);
+            begin.bind(6, r.path);
+            begin.bind(7, r.subject);
+            begin.bind(8, r.authMethod);
+            begin.bind(9, r.connection);
+            begin.bind(10, r.model);
+            begin.bind(11, r.decision);
+            begin.bind(12, r.rules);
+            if (endOf[i] != kNone) {  // its end, known already (else NULL, as reset() left them)
+                const auto& e = rows[endOf[i]];
+                begin.bind(13, e.seq);
+                begin.bind(14, e.endedMicros);
+                begin.bind(15, std::int64_t{e.status});
+                bindCode(begin, 16, e.code);
+                begin.bind(17, e.outcome);
+                begin.bind(18, e.requestBytes);
+                begin.bind(19, e.responseBytes);
+                begin.bind(20, e.durationMicros);
+            }
+            if (begin.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a request: ") + sqlite3_errmsg(db_));
+            begin.reset();
+            session.bind(1, r.sessionId);
+            session.bind(2, r.startedMicros);
+            session.bind(3, r.subject);
+            session.bind(4, r.connection);
+            session.bind(5, r.model);
+            session.bind(6, r.decision);
+            session.bind(7, r.owner);
+            if (session.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a session: ") + sqlite3_errmsg(db_));
+            session.reset();
             continue;
         }
-        if (beginOf[i] != kNone) {
-            writeBegin(rows[beginOf[i]], &r);
-            continue;
+        if (!paired[i]) {  // its begin was written before: found and updated
+            end.bind(1, r.seq);
+            end.bind(2, r.endedMicros);
+            end.bind(3, std::int64_t{r.status});
+            bindCode(end, 4, r.code);
+            end.bind(5, r.outcome);
+            end.bind(6, r.requestBytes);
+            end.bind(7, r.responseBytes);
+            end.bind(8, r.durationMicros);
+            end.bind(9, r.sessionId);
+            end.bind(10, r.requestId);
+            if (end.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a request: ") + sqlite3_errmsg(db_));
+            end.reset();
         }
-        end.bind(1, r.seq);
-        end.bind(2, r.endedMicros);
-        end.bind(3, std::int64_t{r.status});
-        bindCode(end, 4, r.code);
-        end.bind(5, r.outcome);
-        end.bind(6, r.requestBytes);
-        end.bind(7, r.responseBytes);
-        end.bind(8, r.durationMicros);
-        end.bind(9, r.sessionId);
-        end.bind(10, r.requestId);
-        if (end.step() != SQLITE_DONE) throw StoreError(std::string("cannot index a request: ") + sqlite3_errmsg(db_));
-        end.reset();
         sessionEnd.bind(1, r.endedMicros);
         sessionEnd.bind(2, std::int64_t{r.status});
         bindCode(sessionEnd, 3, r.code);

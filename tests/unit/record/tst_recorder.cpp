@@ -489,7 +489,9 @@ private slots:
         // also where pairing is ambiguous or order matters: requests of one session that end
         // in another order than they began, a request id a client used twice in a session
         // (X-Request-Id is the client's), an end whose begin was written before, a request
-        // still open at the end, one opened in a session that has ended requests.
+        // still open at the end, one opened in a session that has ended requests; a session
+        // whose first request ends after its second (its model stays the first's), and a
+        // begin whose start is earlier than the one recorded before it.
         struct Step {
             const char* session;
             const char* request;
@@ -526,14 +528,16 @@ private slots:
                     index.responseBytes = 200 + static_cast<std::int64_t>(i);
                     index.durationMicros = 10 + static_cast<std::int64_t>(i);
                 } else {
-                    index.startedMicros = now;
+                    // The second "same" of s-2 arrived before the first was recorded (its start is
+                    // taken at arrival, its begin recorded after the policy), and asks another model.
+                    index.startedMicros = i == 6 ? now - 1500 : now;
                     index.method = "POST";
                     index.path = "/v1/chat/completions";
                     index.subject = std::string("user-") + s.session;
                     index.owner = index.subject;
                     index.authMethod = "api_key";
                     index.connection = "openai";
-                    index.model = "gpt-4o-mini";
+                    index.model = i == 6 ? "other-model" : "gpt-4o-mini";
                     index.decision = i == 2 ? "review" : "allow";
                     index.rules = "(default)";
                 }
@@ -553,11 +557,11 @@ private slots:
         // And what a user of the sessions API would check, spelled out.
         QCOMPARE(dump(atOnce, "SELECT request_id, status, code FROM requests WHERE session_id = 's-2' ORDER BY first_seq"),
                  std::string("same|429|code-429|\nsame|500|code-500|\nx|200|NULL|\nlate|NULL|NULL|\n"));
-        QCOMPARE(dump(atOnce, "SELECT session_id, requests, decision, status, outcome, started_us, last_us FROM sessions "
+        QCOMPARE(dump(atOnce, "SELECT session_id, requests, decision, status, outcome, started_us, last_us, model FROM sessions "
                               "ORDER BY session_id"),
-                 std::string("s-1|4|review|200|completed|1700000000001000|1700000000015000|\n"
-                             "s-2|4|allow|429|completed|1700000000006000|1700000000016000|\n"
-                             "s-3|1|allow|NULL|NULL|1700000000013000|1700000000013000|\n"));
+                 std::string("s-1|4|review|200|completed|1700000000001000|1700000000015000|gpt-4o-mini|\n"
+                             "s-2|4|allow|429|completed|1700000000006000|1700000000016000|gpt-4o-mini|\n"
+                             "s-3|1|allow|NULL|NULL|1700000000013000|1700000000013000|gpt-4o-mini|\n"));
         QCOMPARE(count(atOnce, "SELECT count(*) FROM requests WHERE ended_us IS NULL"), std::int64_t(2));
     }
 
