@@ -551,6 +551,25 @@ private slots:
         QTRY_COMPARE(model.index(sortedRow, SessionsModel::Requests).data().toInt(), requests + 2);
         QCOMPARE(model.index(sortedRow, SessionsModel::Status).data().toString(), QStringLiteral("200"));
         QCOMPARE(model.index(sortedRow, SessionsModel::Decision).data().toString(), QStringLiteral("deny"));
+
+        // A summary that arrives while a look-up is on its way is newer than its answer: the
+        // answer adds the request count and leaves the summary's status.
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("a third one")),
+                             {{"Authorization", "Bearer " + alice_.toLatin1()},
+                              {"Content-Type", "application/json"},
+                              {"X-Vigil-Session", id.toUtf8()}})
+                     .status,
+                 200);
+        QVERIFY(model.applySummary(QStringLiteral("session.started"), QJsonObject{{QStringLiteral("session_id"), id}}));
+        QVERIFY(model.refreshNewest());  // the look-up is on its way
+        QVERIFY(!model.applySummary(QStringLiteral("session.ended"),
+                                    QJsonObject{{QStringLiteral("session_id"), id},
+                                                {QStringLiteral("status"), 502},
+                                                {QStringLiteral("code"), QStringLiteral("upstream_reset")},
+                                                {QStringLiteral("outcome"), QStringLiteral("failed")}}));
+        QTRY_COMPARE(model.index(model.rowOf(id), SessionsModel::Requests).data().toInt(), requests + 3);
+        QCOMPARE(model.index(model.rowOf(id), SessionsModel::Status).data().toString(), QStringLiteral("502 upstream_reset"));
+        QCOMPARE(model.index(model.rowOf(id), SessionsModel::Outcome).data().toString(), QStringLiteral("failed"));
     }
 
     // A page that failed (the gateway was away) stopped the table there. When traffic comes

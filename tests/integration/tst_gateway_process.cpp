@@ -108,7 +108,8 @@ private slots:
     }
 
     // Operators tell the gateway's threads apart in top -H, ps -L, perf and gdb: each has a
-    // name saying what it does; only the main thread keeps the process's name.
+    // name saying what it does; only the main thread keeps the process's name (before any
+    // upstream name lookup: Asio's resolver thread takes its creator's name).
     void threadsAreNamedForOperators() {
         auto mock = startMockUpstream(kUpstreamKey);
         QVERIFY(mock);

@@ -164,12 +164,26 @@ int restrictiveness(const QString& decision) {
 
 }  // namespace
 
+void SessionsModel::applyAnswer(int row, const Row& fresh, quint64 sentAt) {
+    if (lastSummary_.value(fresh.id) <= sentAt) {
+        updateRow(row, fresh);
+        return;
+    }
+    // A summary of this session arrived while the answer was on its way: the answer may
+    // predate it. What the summary set stays; the answer adds what only grows.
+    auto merged = rows_[row];
+    merged.requests = std::max(merged.requests, fresh.requests);
+    if (restrictiveness(fresh.decision) > restrictiveness(merged.decision)) merged.decision = fresh.decision;
+    updateRow(row, merged);
+}
+
 bool SessionsModel::applySummary(const QString& type, const QJsonObject& data) {
     const auto id = data.value(QStringLiteral("session_id")).toString();
     if (id.isEmpty()) return false;
     const auto it = rowOf_.constFind(id);
     if (it == rowOf_.constEnd()) return true;
     const int row = *it;
+    lastSummary_.insert(id, ++summarySeq_);
     auto updated = rows_[row];
     // Only what stays true however often a summary is applied, and whichever of it and a
     // fresh page comes first (the number of requests comes with refreshNewest()).
@@ -189,31 +203,35 @@ bool SessionsModel::applySummary(const QString& type, const QJsonObject& data) {
 }
 
 void SessionsModel::refreshTouched() {
-    if (touched_.isEmpty() || lookingUpTouched_) return;
+    if (touched_.isEmpty() || lookingUpTouched_) return;  // a look-up on its way looks again when back
     // The sessions on the table that got a new request: how they stand now. The look at
     // the newest covers those among the newest; this one the older conversations, in any
-    // order or sorting (no filters: a session that matched still does).
+    // order or sorting (no filters: a session that matched still does). Ids are client
+    // names of up to 128 bytes: a few kilobytes of them at a time, far below the gateway's
+    // header limit.
     QStringList ids;
-    for (auto it = touched_.begin(); it != touched_.end() && ids.size() < kTouchedPerLook;) {
+    QString path = QStringLiteral("/api/sessions?limit=%1").arg(kMaxTouchedPerLook);
+    for (auto it = touched_.begin(); it != touched_.end() && ids.size() < kMaxTouchedPerLook && path.size() < 6000;) {
         ids << *it;
+        path += QStringLiteral("&session_id=") + QString::fromLatin1(QUrl::toPercentEncoding(*it));
         it = touched_.erase(it);
     }
-    QString path = QStringLiteral("/api/sessions?limit=%1").arg(ids.size());
-    for (const auto& id : ids) path += QStringLiteral("&session_id=") + QString::fromLatin1(QUrl::toPercentEncoding(id));
     lookingUpTouched_ = true;
     const int generation = generation_;
-    client_.get(path, [this, generation, ids](const ApiResult& result) {
+    const quint64 sentAt = summarySeq_;
+    client_.get(path, [this, generation, ids, sentAt](const ApiResult& result) {
         if (generation != generation_) return;  // the filters changed meanwhile (and cleared these)
         lookingUpTouched_ = false;
         if (!result.ok()) {
-            for (const auto& id : ids) touched_.insert(id);  // with the next look
+            for (const auto& id : ids) touched_.insert(id);  // with the next event
             emit failed(result.errorMessage);
             return;
         }
         for (const auto& v : result.body.value(QStringLiteral("sessions")).toArray()) {
             const auto r = rowFromJson(v.toObject());
-            if (const auto it = rowOf_.constFind(r.id); it != rowOf_.constEnd()) updateRow(*it, r);
+            if (const auto it = rowOf_.constFind(r.id); it != rowOf_.constEnd()) applyAnswer(*it, r, sentAt);
         }
+        refreshTouched();  // those that came meanwhile, or did not fit
     });
 }
 
@@ -241,7 +259,8 @@ bool SessionsModel::refreshNewest() {
     }
     refreshing_ = true;
     const int generation = generation_;
-    client_.get(pagePath({}), [this, generation](const ApiResult& result) {
+    const quint64 sentAt = summarySeq_;
+    client_.get(pagePath({}), [this, generation, sentAt](const ApiResult& result) {
         if (generation != generation_) return;  // the filters changed meanwhile
         refreshing_ = false;
         if (!result.ok()) {
@@ -272,7 +291,7 @@ bool SessionsModel::refreshNewest() {
         QList<qsizetype> before;  // the row (of the table as it was) each goes before
         for (auto& r : fresh) {
             if (const auto it = rowOf_.constFind(r.id); it != rowOf_.constEnd()) {
-                updateRow(*it, r);
+                applyAnswer(*it, r, sentAt);
                 continue;
             }
             before.append(std::partition_point(rows_.cbegin(), rows_.cend(), [&](const Row& x) { return newerFirst(x, r); }) - rows_.cbegin());
@@ -359,6 +378,7 @@ void SessionsModel::setFilters(const Filters& filters) {
     retryingPage_ = false;
     touched_.clear();
     lookingUpTouched_ = false;
+    lastSummary_.clear();
     ++generation_;
     sortColumn_ = Started;
     sortOrder_ = filters.oldestFirst ? Qt::AscendingOrder : Qt::DescendingOrder;

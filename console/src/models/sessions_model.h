@@ -61,6 +61,8 @@ public:
     // look on its way): call it again later.
     bool refreshNewest();
     bool refreshing() const { return refreshing_; }
+    // Only the sessions on the table that got a new request (refreshNewest() does it too).
+    void refreshTouched();
     // The row of a session on the table, or -1.
     int rowOf(const QString& id) const { return rowOf_.value(id, -1); }
     const Filters& filters() const { return filters_; }
@@ -90,7 +92,8 @@ private:
     QString pagePath(const QString& cursor) const;
     void reindex();
     void updateRow(int row, const Row& from);
-    void refreshTouched();
+    // An answer of the gateway for a row, asked when summarySeq_ was `sentAt`.
+    void applyAnswer(int row, const Row& fresh, quint64 sentAt);
 
     GatewayClient& client_;
     Filters filters_;
@@ -105,10 +108,14 @@ private:
     QString lastError_;
     bool retryingPage_ = false;  // refreshNewest() is fetching a failed page again
     // Sessions on the table with a request begun since they were loaded (session.started),
-    // looked up by refreshTouched(), at most kTouchedPerLook at a time.
-    static constexpr int kTouchedPerLook = 100;
+    // looked up by refreshTouched(), at most kMaxTouchedPerLook at a time.
+    static constexpr int kMaxTouchedPerLook = 100;
     QSet<QString> touched_;
     bool lookingUpTouched_ = false;
+    // Summaries applied, numbered: an answer sent before a session's last summary may
+    // predate it (applyAnswer()).
+    quint64 summarySeq_ = 0;
+    QHash<QString, quint64> lastSummary_;
     int sortColumn_ = Started;
     Qt::SortOrder sortOrder_ = Qt::DescendingOrder;
 };

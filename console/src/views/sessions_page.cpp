@@ -236,8 +236,14 @@ void SessionsPage::showEvent(QShowEvent* event) {
 }
 
 void SessionsPage::catchUp() {
-    // Hidden: it catches up when shown. Told to Search: looking again cannot help.
-    if (!isVisible() || !sessionsStale_ || behindNewest_) return;
+    // Hidden: it catches up when shown. Told to Search: looking at the newest cannot help,
+    // but the sessions on the table still follow their new requests.
+    if (!isVisible() || !sessionsStale_) return;
+    if (behindNewest_) {
+        model_.refreshTouched();
+        sessionsStale_ = false;
+        return;
+    }
     if (model_.refreshNewest()) {
         sessionsStale_ = false;
     } else {
