@@ -119,12 +119,17 @@ private slots:
         auto gateway = startGateway(dir, config, kUpstreamKey);
         QVERIFY(gateway);
         const QString tasks = QStringLiteral("/proc/%1/task").arg(gateway->process().processId());
-        QStringList names;
-        for (const auto& task : QDir(tasks).entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
-            QFile comm(tasks + QLatin1Char('/') + task + QStringLiteral("/comm"));
-            QVERIFY(comm.open(QIODevice::ReadOnly));
-            names << QString::fromLatin1(comm.readAll()).trimmed();
-        }
+        const auto threadNames = [&] {
+            QStringList names;
+            for (const auto& task : QDir(tasks).entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+                QFile comm(tasks + QLatin1Char('/') + task + QStringLiteral("/comm"));
+                if (comm.open(QIODevice::ReadOnly)) names << QString::fromLatin1(comm.readAll()).trimmed();
+            }
+            return names;
+        };
+        // The I/O threads start (and name themselves) just after the listeners are open.
+        QTRY_VERIFY_WITH_TIMEOUT(threadNames().contains(QStringLiteral("vigil-io-1")), 5000);
+        const auto names = threadNames();
         QVERIFY2(names.contains(QStringLiteral("vigil-io-1")), qPrintable(names.join(u',')));      // the second I/O thread
         QVERIFY2(names.contains(QStringLiteral("vigil-recorder")), qPrintable(names.join(u',')));  // the recording's writer
         QVERIFY2(names.count(QStringLiteral("vigil-gateway")) == 1, qPrintable(names.join(u',')));
