@@ -52,9 +52,9 @@ public:
     // bring: a session not on the table, or another request of one that is (its count).
     bool applySummary(const QString& type, const QJsonObject& data);
     // Sessions on the table that got a new request are looked up (their request count,
-    // status...), in any order and sorting. Newest first: loads the newest page again, puts the sessions of it not yet on the
-    // table at their place (new ones on top; rows keep their selection) and updates the
-    // others; when more sessions arrived than a page holds, nothing is inserted (a gap would
+    // status...), in any order and sorting. Newest first: loads the newest page again,
+    // puts the sessions of it not yet on the table at their place (new ones on top; rows
+    // keep their selection) and updates the others; when more sessions arrived than a page holds, nothing is inserted (a gap would
     // hide sessions) and newestChecked says so. Oldest first: fetches past the end again.
     // Sorted by another column: nothing. After a page failed (the table stopped there),
     // that page is fetched again first. Returns false when it cannot look now (a page or a
