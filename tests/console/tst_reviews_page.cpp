@@ -14,6 +14,8 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableView>
+#include <QSettings>
+#include <QScrollBar>
 #include <QTest>
 #include <QTextBrowser>
 
@@ -85,6 +87,10 @@ class TestReviewsPage : public QObject {
 private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
+        // The console's settings (window, splitters) in the test's own folder.
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, dir_.filePath(QStringLiteral("settings")));
+        QCoreApplication::setOrganizationName(QStringLiteral("Vigil"));
+        QCoreApplication::setApplicationName(QStringLiteral("Vigil Console"));
         mock_ = startMockUpstream(kUpstreamKey);
         QVERIFY(mock_);
         alice_ = createApiKey(dbPath(), QStringLiteral("alice"), QStringLiteral("requester"));
@@ -145,6 +151,16 @@ private slots:
         QVERIFY(approve->isEnabled());
         QVERIFY(!deny->isEnabled());  // a denial needs a reason
         QVERIFY(child<QLabel>(window, "decisionHintLabel")->text().contains(QStringLiteral("reason")));
+        // Even on a small window, every column shows (how long it waits, its approvals)
+        // beside the prompt.
+        window.resize(900, 640);
+        auto* table = child<QTableView>(window, "pendingReviewsTableView");
+        QTRY_COMPARE(table->horizontalScrollBar()->maximum(), 0);
+        const auto* header = table->horizontalHeader();
+        const int quorum = vigil::console::PendingReviewsModel::Quorum;
+        QVERIFY(header->sectionViewportPosition(quorum) + QFontMetrics(table->font()).horizontalAdvance(QStringLiteral("0/1")) <=
+                table->viewport()->width());
+        QVERIFY(child<QTextBrowser>(window, "reviewDetailsTextBrowser")->width() >= window.width() / 4);
 
         // Screenshot of the page with its data, for people without a display.
         const QString shots = QStringLiteral(VIGIL_SCREENSHOT_DIR);

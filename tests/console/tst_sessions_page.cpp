@@ -11,6 +11,11 @@
 #include <QProcess>
 #include <QProgressBar>
 #include <QScrollBar>
+#include <QSettings>
+#include <QSplitter>
+#include <QGuiApplication>
+#include <QScreen>
+#include <QJsonArray>
 #include <QSignalSpy>
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
@@ -83,6 +88,10 @@ class TestSessionsPage : public QObject {
 private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
+        // The console's settings (window, splitters) in the test's own folder.
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, dir_.filePath(QStringLiteral("settings")));
+        QCoreApplication::setOrganizationName(QStringLiteral("Vigil"));
+        QCoreApplication::setApplicationName(QStringLiteral("Vigil Console"));
         mock_ = startMockUpstream(kUpstreamKey);
         QVERIFY(mock_);
         alice_ = createApiKey(dbPath(), QStringLiteral("alice"), QStringLiteral("requester"));
@@ -413,6 +422,17 @@ private slots:
                                                 {QStringLiteral("outcome"), QStringLiteral("failed")}}));
         QCOMPARE(model.index(0, SessionsModel::Status).data().toString(), QStringLiteral("200 upstream_reset"));
         QCOMPARE(model.index(0, SessionsModel::Outcome).data().toString(), QStringLiteral("failed"));
+        // Ended before any response reached the client (it went away): a dash, not "0".
+        model.applySummary(QStringLiteral("session.ended"), QJsonObject{{QStringLiteral("session_id"), top},
+                                                                        {QStringLiteral("status"), 0},
+                                                                        {QStringLiteral("code"), QStringLiteral("client_closed")},
+                                                                        {QStringLiteral("outcome"), QStringLiteral("interrupted")}});
+        QCOMPARE(model.index(0, SessionsModel::Status).data().toString(), QStringLiteral("\u2014 client_closed"));
+        // Still going: nothing.
+        model.applySummary(QStringLiteral("session.ended"), QJsonObject{{QStringLiteral("session_id"), top},
+                                                                        {QStringLiteral("status"), 0},
+                                                                        {QStringLiteral("outcome"), QStringLiteral("in_progress")}});
+        QCOMPARE(model.index(0, SessionsModel::Status).data().toString(), QString());
         // Another request of it: the more restrictive decision holds, whatever comes after;
         // its count comes with the next look at the newest.
         QVERIFY(model.applySummary(QStringLiteral("session.started"),
@@ -742,6 +762,82 @@ private slots:
         const QString last = ask(QStringLiteral("live at the end"));
         QTRY_COMPARE_WITH_TIMEOUT(model.index(model.rowCount() - 1, 0).data(SessionsModel::IdRole).toString(), last, 5000);
         QCOMPARE(model.rowOf(last), model.rowCount() - 1);
+    }
+
+    // An auditor opens the console: the Sessions table shows every column beside the
+    // replay, a long value is elided rather than pushing the others out of view, and the
+    // splitter stays where they drag it, also after a restart.
+    void theTableShowsEveryColumnAndTheSplitterIsKept() {
+        const QString longModel = QStringLiteral("an-uncommonly-long-model-name-") + QString(90, QLatin1Char('x'));
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", QJsonDocument(QJsonObject{
+                                 {QStringLiteral("model"), longModel},
+                                 {QStringLiteral("messages"), QJsonArray{QJsonObject{{QStringLiteral("role"), QStringLiteral("user")},
+                                                                                     {QStringLiteral("content"), QStringLiteral("hi")}}}}}).toJson(),
+                             {{"Authorization", "Bearer " + alice_.toLatin1()}, {"Content-Type", "application/json"}})
+                     .status,
+                 200);
+        int dragged = 0;
+        {
+            MainWindow window;
+            // The first start: as large as the screen allows, up to 1280x800.
+            const auto screen = QGuiApplication::primaryScreen()->availableGeometry().size();
+            QCOMPARE(window.size(), QSize(1280, 800).boundedTo(screen * 0.9));
+            window.resize(1280, 800);
+            window.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&window));
+            auto& page = window.sessionsPage();
+            window.connectTo(QUrl(gateway_->url()), audrey_);
+            child<QTabWidget>(window, "pagesTabWidget")->setCurrentWidget(&page);
+            QTRY_VERIFY(page.model().rowCount() >= 10);
+            QCOMPARE(page.model().index(0, SessionsModel::Model).data().toString(), longModel);
+            auto* table = child<QTableView>(window, "sessionsTableView");
+            auto* split = child<QSplitter>(window, "sessionsSplitter");
+            auto* header = table->horizontalHeader();
+            // Every column shows: no horizontal scrolling, the last one ends in view.
+            QTRY_VERIFY2(table->horizontalScrollBar()->maximum() == 0,
+                         qPrintable(QStringLiteral("columns %1 wide, %2 in view; splitter %3 | %4")
+                                        .arg(header->length())
+                                        .arg(table->viewport()->width())
+                                        .arg(split->sizes().value(0))
+                                        .arg(split->sizes().value(1))));
+            QVERIFY(header->sectionViewportPosition(SessionsModel::Outcome) + header->sectionSize(SessionsModel::Outcome) <=
+                    table->viewport()->width());
+            QVERIFY(header->sectionSize(SessionsModel::Outcome) >= QFontMetrics(table->font()).horizontalAdvance(QStringLiteral("completed")));
+            // The long model name is elided, the others fit what they show.
+            QCOMPARE(header->sectionSize(SessionsModel::Model), 220);
+            QVERIFY(header->sectionSize(SessionsModel::Subject) >= QFontMetrics(table->font()).horizontalAdvance(QStringLiteral("apikey:alice")));
+            // The replay keeps a quarter of the width at least.
+            const auto sizes = split->sizes();
+            QVERIFY2(sizes[1] * 4 >= (sizes[0] + sizes[1]) - 4, qPrintable(QStringLiteral("%1 | %2").arg(sizes[0]).arg(sizes[1])));
+            QVERIFY(child<QTextBrowser>(window, "replayTextBrowser")->isVisible());
+
+            // Dragged narrower by the handle, it stays there as more sessions come.
+            auto* handle = split->handle(1);
+            const QPoint grip(handle->width() / 2, handle->height() / 2);
+            dragged = sizes[0] - 200;
+            QTest::mousePress(handle, Qt::LeftButton, {}, grip);
+            QTest::mouseMove(handle, grip - QPoint(200, 0));
+            QTest::mouseRelease(handle, Qt::LeftButton, {}, grip - QPoint(200, 0));
+            QTRY_COMPARE(split->sizes()[0], dragged);
+            QCOMPARE(httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("after the drag")),
+                                 {{"Authorization", "Bearer " + alice_.toLatin1()}, {"Content-Type", "application/json"}})
+                         .status,
+                     200);
+            QTRY_VERIFY(table->horizontalScrollBar()->maximum() > 0);  // columns no longer all fit: the user's choice
+            QTest::qWait(1500);                                      // the new session's look at the newest
+            QCOMPARE(split->sizes()[0], dragged);
+            window.close();
+        }
+        // The next start puts it where it was.
+        MainWindow again;
+        again.resize(1280, 800);
+        again.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&again));
+        again.connectTo(QUrl(gateway_->url()), audrey_);
+        child<QTabWidget>(again, "pagesTabWidget")->setCurrentWidget(&again.sessionsPage());
+        QTRY_VERIFY(again.sessionsPage().model().rowCount() >= 10);
+        QTest::qWait(200);
+        QCOMPARE(child<QSplitter>(again, "sessionsSplitter")->sizes()[0], dragged);
     }
 };
 

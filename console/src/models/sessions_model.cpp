@@ -43,7 +43,11 @@ QVariant SessionsModel::data(const QModelIndex& index, int role) const {
     case Connection: return r.connection;
     case Model: return r.model;
     case Decision: return r.decision;
-    case Status: return r.code.isEmpty() ? QString::number(r.status) : QStringLiteral("%1 %2").arg(r.status).arg(r.code);
+    case Status: {
+        // No status: still going (blank), or ended before any response reached the client (a dash).
+        const auto status = r.status != 0 ? QString::number(r.status) : r.outcome == QStringLiteral("in_progress") ? QString() : QStringLiteral("\u2014");
+        return r.code.isEmpty() ? status : status.isEmpty() ? r.code : QStringLiteral("%1 %2").arg(status, r.code);
+    }
     case Requests: return r.requests;
     case Outcome: return r.outcome;
     default: return {};

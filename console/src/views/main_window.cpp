@@ -6,6 +6,8 @@
 #include <QCompleter>
 #include <QFileDialog>
 #include <QCloseEvent>
+#include <QGuiApplication>
+#include <QScreen>
 #include <QSettings>
 #include <QStringListModel>
 
@@ -93,7 +95,12 @@ MainWindow::MainWindow(QWidget* parent)
     setCentralWidget(central);
     statusBar()->showMessage(tr("Not connected"));
     setRecordingPagesOpen(false);
-    resize(1100, 680);
+    // Room for the Sessions table's columns beside the replay, on screens that have it.
+    QSize size(1280, 800);
+    if (const auto* screen = QGuiApplication::primaryScreen()) {
+        size = size.boundedTo(screen->availableGeometry().size() * 0.9);
+    }
+    resize(size);
     if (const auto geometry = QSettings().value(QStringLiteral("window/geometry")).toByteArray(); !geometry.isEmpty()) {
         restoreGeometry(geometry);
     }
@@ -229,6 +236,8 @@ void MainWindow::signInWithSso(const QUrl& url) {
 
 void MainWindow::closeEvent(QCloseEvent* event) {
     QSettings().setValue(QStringLiteral("window/geometry"), saveGeometry());
+    reviewsPage_->saveLayout();
+    sessionsPage_->saveLayout();
     QMainWindow::closeEvent(event);
 }
 

@@ -10,6 +10,8 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
+#include "views/pane_layout.h"
+
 namespace vigil::console {
 
 QString highlightMatches(const QString& text, const QList<ReviewItem::Match>& matches, int messageIndex) {
@@ -120,7 +122,10 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     table_->horizontalHeader()->setStretchLastSection(true);
     // Columns fit what they show, whenever rows come or go (people may still drag them).
-    const auto fit = [this] { table_->resizeColumnsToContents(); };
+    const auto fit = [this] {
+        fitColumns(table_, 220);
+        if (splitter_ != nullptr) widenToFit(splitter_, table_, 75);
+    };
     connect(&model_, &QAbstractItemModel::rowsInserted, this, fit);
     connect(&model_, &QAbstractItemModel::modelReset, this, fit);
     fit();  // the headers' own widths while the table is empty
@@ -147,13 +152,14 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
     buttons->addWidget(approve_);
     rightLayout->addLayout(buttons);
     rightLayout->addWidget(result_);
-    auto* splitter = new QSplitter(Qt::Horizontal);
-    splitter->addWidget(table_);
-    splitter->addWidget(right);
-    splitter->setStretchFactor(0, 1);
-    splitter->setStretchFactor(1, 1);
+    // The table gets most of the width, so that the age and quorum show without scrolling.
+    splitter_ = new QSplitter(Qt::Horizontal);
+    splitter_->setObjectName(QStringLiteral("reviewsSplitter"));
+    splitter_->addWidget(table_);
+    splitter_->addWidget(right);
+    arrangeSplitter(splitter_, QStringLiteral("reviews/splitter"), 60);
     auto* layout = new QVBoxLayout(this);
-    layout->addWidget(splitter);
+    layout->addWidget(splitter_);
 
     confirm_ = [this](const QString& question) {
         return QMessageBox::question(this, tr("Confirm"), question) == QMessageBox::Yes;
@@ -188,6 +194,8 @@ void ReviewsPage::selectReview(const QString& id) {
 }
 
 void ReviewsPage::identityChanged() { updateButtons(); }
+
+void ReviewsPage::saveLayout() const { saveSplitter(splitter_); }
 
 void ReviewsPage::showSelected() {
     const auto id = selectedReviewId();

@@ -3,6 +3,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSplitter>
 #include <QTableView>
 #include <QTextBrowser>
 #include <QTimer>
@@ -30,6 +31,8 @@ public:
     void selectReview(const QString& id);
     // The signed-in person changed: the buttons' state follows.
     void identityChanged();
+    // Keeps where the user put the splitter, for the next start.
+    void saveLayout() const;
 
 signals:
     void statusMessage(const QString& text);
@@ -42,6 +45,7 @@ private:
     GatewayClient& client_;
     PendingReviewsModel& model_;
     QTableView* table_;
+    QSplitter* splitter_ = nullptr;  // the table | the selected review
     QTextBrowser* details_;
     QLineEdit* reason_;
     QPushButton* approve_;

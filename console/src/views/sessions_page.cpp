@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "views/export_dialog.h"
+#include "views/pane_layout.h"
 
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -18,6 +19,11 @@
 #include <QVBoxLayout>
 
 namespace vigil::console {
+
+namespace {
+// A subject, model or status wider than this is elided (its whole value is in the replay).
+constexpr int kMaxColumnWidth = 220;
+}  // namespace
 
 bool ReplayTextBrowser::event(QEvent* e) {
     if (e->type() == QEvent::ToolTip) {
@@ -70,6 +76,7 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     timeline_->setObjectName(QStringLiteral("timelineListWidget"));
     text_->setObjectName(QStringLiteral("replayTextBrowser"));
     chain_->setObjectName(QStringLiteral("chainStatusLabel"));
+    chain_->setWordWrap(true);  // a narrow replay pane wraps it rather than being held wide
     newer_->setObjectName(QStringLiteral("newerSessionsLabel"));
     newer_->setWordWrap(true);
     newer_->setStyleSheet(QStringLiteral("color:#8a5a00"));
@@ -101,6 +108,7 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     table_->verticalHeader()->hide();
     table_->setWordWrap(false);
+    table_->setTextElideMode(Qt::ElideMiddle);  // long subjects keep their distinctive ends
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->setAlternatingRowColors(true);
     // Sorted by start time, newest first; a click on "Started" turns the order round (the
@@ -151,12 +159,12 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     auto* replayLayout = new QVBoxLayout(replay);
     replayLayout->setContentsMargins(0, 0, 0, 0);
     replayLayout->addLayout(controls);
-    auto* replaySplit = new QSplitter(Qt::Vertical);
-    replaySplit->addWidget(text_);
-    replaySplit->addWidget(timeline_);
-    replaySplit->setStretchFactor(0, 3);
-    replaySplit->setStretchFactor(1, 1);
-    replayLayout->addWidget(replaySplit, 1);
+    replaySplit_ = new QSplitter(Qt::Vertical);
+    replaySplit_->setObjectName(QStringLiteral("replaySplitter"));
+    replaySplit_->addWidget(text_);
+    replaySplit_->addWidget(timeline_);
+    arrangeSplitter(replaySplit_, QStringLiteral("sessions/replay_splitter"), 75);
+    replayLayout->addWidget(replaySplit_, 1);
     replayLayout->addWidget(chain_);
 
     auto* list = new QWidget;
@@ -164,14 +172,15 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     listLayout->setContentsMargins(0, 0, 0, 0);
     listLayout->addWidget(table_, 1);
     listLayout->addWidget(newer_);
-    auto* split = new QSplitter(Qt::Horizontal);
-    split->addWidget(list);
-    split->addWidget(replay);
-    split->setStretchFactor(0, 1);
-    split->setStretchFactor(1, 1);
+    // The table gets most of the width, so that its columns show without scrolling.
+    split_ = new QSplitter(Qt::Horizontal);
+    split_->setObjectName(QStringLiteral("sessionsSplitter"));
+    split_->addWidget(list);
+    split_->addWidget(replay);
+    arrangeSplitter(split_, QStringLiteral("sessions/splitter"), 60);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(filters);
-    layout->addWidget(split, 1);
+    layout->addWidget(split_, 1);
 
     connect(apply_, &QPushButton::clicked, this, &SessionsPage::refresh);
     connect(exportEvidence_, &QPushButton::clicked, this, &SessionsPage::openExportDialog);
@@ -179,7 +188,7 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
         connect(edit, &QLineEdit::returnPressed, apply_, &QPushButton::click);
     }
     connect(&model_, &SessionsModel::failed, this, [this](const QString& m) { emit statusMessage(tr("Cannot list sessions: %1").arg(m)); });
-    connect(&model_, &SessionsModel::pageLoaded, this, [this] { table_->resizeColumnsToContents(); });
+    connect(&model_, &SessionsModel::pageLoaded, this, [this] { fitColumnsAndList(); });
     // Live: at most one look at the newest sessions a second, while the page is shown.
     live_.setSingleShot(true);
     connect(&live_, &QTimer::timeout, this, &SessionsPage::catchUp);
@@ -229,8 +238,20 @@ void SessionsPage::sessionSummary(const QString& type, const QJsonObject& summar
     scheduleChainCheck();
 }
 
+void SessionsPage::fitColumnsAndList() {
+    fitColumns(table_, kMaxColumnWidth);
+    widenToFit(split_, table_, 75);
+}
+
+void SessionsPage::saveLayout() const {
+    saveSplitter(split_);
+    saveSplitter(replaySplit_);
+}
+
 void SessionsPage::showEvent(QShowEvent* event) {
     QWidget::showEvent(event);
+    // Rows loaded while hidden: the table takes their width once laid out.
+    QTimer::singleShot(0, this, [this] { widenToFit(split_, table_, 75); });
     if (sessionsStale_ && !live_.isActive()) live_.start(0);
     scheduleChainCheck();
 }
@@ -281,7 +302,7 @@ void SessionsPage::newestChecked(int added, bool overflow) {
         if (row >= 0) table_->scrollTo(model_.index(row, 0), QAbstractItemView::PositionAtTop);
     }
     topVisibleId_.clear();
-    if (added > 0) table_->resizeColumnsToContents();
+    if (added > 0) fitColumnsAndList();
 }
 
 void SessionsPage::refresh() {

@@ -11,6 +11,7 @@
 #include <QListWidget>
 #include <QPushButton>
 #include <QSlider>
+#include <QSplitter>
 #include <QTableView>
 #include <QTextBrowser>
 #include <QWidget>
@@ -50,6 +51,8 @@ public:
     void sessionSummary(const QString& type, const QJsonObject& summary);
     // Opens the Export evidence dialog (non-modal to the event loop: open(), not exec()).
     void openExportDialog();
+    // Keeps where the user put the splitters, for the next start.
+    void saveLayout() const;
 
 signals:
     void statusMessage(const QString& text);
@@ -60,6 +63,8 @@ protected:
 
 private:
     void catchUp();
+    // Columns as wide as their contents; the table as wide as its columns (pane_layout.h).
+    void fitColumnsAndList();
     void scheduleChainCheck();
     void newestChecked(int added, bool overflow);
     void showPosition(qint64 positionUs);
@@ -79,6 +84,8 @@ private:
     QPushButton* apply_;
     QPushButton* exportEvidence_;
     QTableView* table_;
+    QSplitter* split_;        // the table | the replay
+    QSplitter* replaySplit_;  // the replayed text above its timeline
     QPushButton* play_;
     QComboBox* speed_;
     QSlider* position_;
