@@ -592,6 +592,42 @@ private slots:
         QCOMPARE(model.index(model.rowOf(id), SessionsModel::Outcome).data().toString(), QStringLiteral("failed"));
     }
 
+    // Refused in a way that another try would not change (here: the key has no auditor
+    // role, 403): said once, and not asked again on every event until Search.
+    void aRefusedListIsNotAskedAgainOnEveryEvent() {
+        vigil::console::GatewayClient client;
+        client.setGateway(QUrl(gateway_->url()), alice_);  // a requester
+        SessionsModel model(client);
+        QSignalSpy failed(&model, &SessionsModel::failed);
+        model.setFilters({});
+        QTRY_COMPARE(failed.size(), 1);
+        QVERIFY2(failed.first().at(0).toString().contains(QStringLiteral("Search tries again")), qPrintable(failed.first().at(0).toString()));
+        QVERIFY(model.halted());
+        QCOMPARE(model.rowCount(), 0);
+        // Events keep coming: nothing is asked. (The key is an auditor's now: a request
+        // would succeed, and rows would appear.)
+        client.setGateway(QUrl(gateway_->url()), audrey_);
+        QSignalSpy loaded(&model, &SessionsModel::pageLoaded);
+        QSignalSpy checked(&model, &SessionsModel::newestChecked);
+        for (int i = 0; i < 3; ++i) {
+            QVERIFY(model.applySummary(QStringLiteral("session.started"), QJsonObject{{QStringLiteral("session_id"), QStringLiteral("new-%1").arg(i)}}));
+            QVERIFY(model.refreshNewest());
+            QTest::qWait(100);
+        }
+        QCOMPARE(loaded.size(), 0);
+        QCOMPARE(checked.size(), 0);
+        QCOMPARE(failed.size(), 1);
+        QCOMPARE(model.rowCount(), 0);
+        // Search starts over.
+        model.setFilters({});
+        QTRY_VERIFY(model.rowCount() > 0);
+        QVERIFY(!model.halted());
+        QCOMPARE(failed.size(), 1);
+
+        // A gateway error (503 here: a closed port gives no answer at all, also retried) is
+        // another matter: the next event tries again (aFailedPageIsFetchedAgainWhenTrafficResumes).
+    }
+
     // A page that failed (the gateway was away) stopped the table there. When traffic comes
     // again, the next look fetches that page again, then the newest: newest first, the
     // sessions below the first page and the new one on top; oldest first, the sessions that

@@ -82,7 +82,7 @@ void SessionsModel::fetchMore(const QModelIndex& parent) {
             atEnd_ = true;
             retryingPage_ = false;
             lastError_ = result.errorMessage;
-            emit failed(result.errorMessage);
+            failedFor(result);
             return;
         }
         const auto list = result.body.value(QStringLiteral("sessions")).toArray();
@@ -107,6 +107,21 @@ void SessionsModel::fetchMore(const QModelIndex& parent) {
         // this page was that look).
         if (std::exchange(retryingPage_, false) && !filters_.oldestFirst) refreshNewest();
     });
+}
+
+void SessionsModel::failedFor(const ApiResult& result) {
+    // Unreachable, a gateway error, a timeout or too many requests: another try may work,
+    // with the next event. Any other refusal (the role taken away, the sign-in expired, a
+    // filter refused) would only be repeated on every event: the list stops following the
+    // traffic, says so once, and Search tries again.
+    const bool worthRetrying = result.status == 0 || result.status == 408 || result.status == 429 || result.status >= 500;
+    if (worthRetrying) {
+        emit failed(result.errorMessage);
+        return;
+    }
+    if (std::exchange(halted_, true)) return;
+    touched_.clear();
+    emit failed(tr("%1 (the list no longer follows the gateway; Search tries again)").arg(result.errorMessage));
 }
 
 QString SessionsModel::pagePath(const QString& cursor) const {
@@ -207,7 +222,7 @@ bool SessionsModel::applySummary(const QString& type, const QJsonObject& data) {
 }
 
 void SessionsModel::refreshTouched() {
-    if (touched_.isEmpty() || lookingUpTouched_) return;  // a look-up on its way looks again when back
+    if (touched_.isEmpty() || lookingUpTouched_ || halted_) return;  // a look-up on its way looks again when back
     // The sessions on the table that got a new request: how they stand now. The look at
     // the newest covers those among the newest; this one the older conversations, in any
     // order or sorting (no filters: a session that matched still does). Ids are client
@@ -228,7 +243,7 @@ void SessionsModel::refreshTouched() {
         lookingUpTouched_ = false;
         if (!result.ok()) {
             for (const auto& id : ids) touched_.insert(id);  // with the next event
-            emit failed(result.errorMessage);
+            failedFor(result);
             return;
         }
         for (const auto& v : result.body.value(QStringLiteral("sessions")).toArray()) {
@@ -240,6 +255,7 @@ void SessionsModel::refreshTouched() {
 }
 
 bool SessionsModel::refreshNewest() {
+    if (halted_) return true;  // until Search
     refreshTouched();
     if (sortColumn_ != Started) return true;  // nothing more to look at
     if (refreshing_ || loading_) return false;  // again later
@@ -268,7 +284,7 @@ bool SessionsModel::refreshNewest() {
         if (generation != generation_) return;  // the filters changed meanwhile
         refreshing_ = false;
         if (!result.ok()) {
-            emit failed(result.errorMessage);
+            failedFor(result);
             return;
         }
         if (sortColumn_ != Started) return;  // sorted by another column meanwhile: no place for them
@@ -380,6 +396,7 @@ void SessionsModel::setFilters(const Filters& filters) {
     loading_ = false;
     lastError_.clear();
     retryingPage_ = false;
+    halted_ = false;
     touched_.clear();
     lookingUpTouched_ = false;
     lastSummary_.clear();

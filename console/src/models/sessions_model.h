@@ -11,6 +11,7 @@
 namespace vigil::console {
 
 class GatewayClient;
+struct ApiResult;
 
 // The recorded sessions (GET /api/sessions), newest first, fetched a page at a time as the
 // view scrolls (keyset paging: new sessions arriving meanwhile do not shift the pages), so
@@ -58,8 +59,11 @@ public:
     // hide sessions) and newestChecked says so. Oldest first: fetches past the end again.
     // Sorted by another column: nothing. After a page failed (the table stopped there),
     // that page is fetched again first. Returns false when it cannot look now (a page or a
-    // look on its way): call it again later.
+    // look on its way): call it again later. After a refusal that another try would not
+    // change (a 4xx other than 408/429: the role taken away, say), nothing until
+    // setFilters(): halted() is true.
     bool refreshNewest();
+    bool halted() const { return halted_; }
     bool refreshing() const { return refreshing_; }
     // Only the sessions on the table that got a new request (refreshNewest() does it too).
     void refreshTouched();
@@ -107,6 +111,8 @@ private:
     int pageSize_ = 100;
     QString lastError_;
     bool retryingPage_ = false;  // refreshNewest() is fetching a failed page again
+    bool halted_ = false;        // refused in a way another try would not change: until setFilters
+    void failedFor(const ApiResult& result);
     // Sessions on the table with a request begun since they were loaded (session.started),
     // looked up by refreshTouched(), at most kMaxTouchedPerLook at a time.
     static constexpr int kMaxTouchedPerLook = 100;
