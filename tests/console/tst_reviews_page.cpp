@@ -14,6 +14,9 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableView>
+#include <QTabWidget>
+#include <QChartView>
+#include <QBarCategoryAxis>
 #include <QSettings>
 #include <QScrollBar>
 #include <QTest>
@@ -24,10 +27,12 @@
 #include "raw_http.h"
 #include "views/main_window.h"
 #include "views/reviews_page.h"
+#include "views/dashboard_page.h"
 
 using namespace vigil::test;
 using vigil::console::EventStream;
 using vigil::console::MainWindow;
+using vigil::console::DashboardPage;
 
 namespace {
 
@@ -296,6 +301,36 @@ private slots:
         window.connectTo(QUrl(gateway_->url()), QStringLiteral("vgl_not_a_real_key_0000000000000000000000"));
         QTRY_VERIFY(child<QLabel>(window, "signedInLabel")->text().contains(QStringLiteral("Sign-in refused")));
         QCOMPARE(window.events().state(), EventStream::State::Disconnected);
+    }
+
+    // An auditor's dashboard counts the reviews decided above, each decided outcome with its
+    // median time to decision shown under its name (not cut off).
+    void theDashboardCountsReviewsWithTheirMedianTime() {
+        MainWindow window;
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        signIn(window, gateway_->url(), audrey_);
+        auto& dashboard = window.dashboardPage();
+        child<QTabWidget>(window, "pagesTabWidget")->setCurrentWidget(&dashboard);
+        QTRY_VERIFY_WITH_TIMEOUT(dashboard.loaded(), 5000);
+        QVERIFY(dashboard.data().reviewsByOutcome.value(QStringLiteral("approved")) >= 2);
+        QVERIFY(dashboard.data().reviewsByOutcome.value(QStringLiteral("denied")) >= 1);
+        QVERIFY(dashboard.data().medianSecondsToDecision.value(QStringLiteral("approved")) > 0);
+        auto* view = child<QChartView>(window, "reviewsChartView");
+        QVERIFY(view != nullptr && view->chart() != nullptr);
+        const auto axes = view->chart()->axes(Qt::Horizontal);
+        QCOMPARE(axes.size(), 1);
+        auto* outcomes = qobject_cast<QBarCategoryAxis*>(axes.first());
+        QVERIFY(outcomes != nullptr);
+        const auto categories = outcomes->categories();
+        QCOMPARE(categories.size(), 5);
+        const auto approved = categories.first();
+        QVERIFY2(approved.startsWith(QStringLiteral("approved<br>")) &&
+                     approved.endsWith(DashboardPage::formatMedian(dashboard.data().medianSecondsToDecision.value(QStringLiteral("approved")))),
+                 qPrintable(approved));
+        QCOMPARE(categories.last(), QStringLiteral("pending"));
+        QVERIFY(!outcomes->labelsTruncated());
     }
 };
 

@@ -769,6 +769,14 @@ private slots:
             QVERIFY2(QTest::qWaitFor([&] { return recordedTypes(session).contains(QStringLiteral("review.pending")); }, 10000),
                      qPrintable(id));
         }
+        // The dashboard's counts of reviews, before the restart.
+        const auto reviewStats = [this] {
+            const auto answer = httpRequest(url(), "GET", "/api/stats", {}, {{"Authorization", bearer(audrey_)}});
+            return answer.status == 200 ? answer.json() : QJsonObject{};
+        };
+        const auto before = reviewStats().value(QStringLiteral("reviews_by_state")).toObject();
+        QVERIFY(before.value(QStringLiteral("pending")).toInt() >= 2);
+        QVERIFY(before.value(QStringLiteral("approved")).toInt() >= 1);  // earlier tests approved some
         gateway_->process().kill();
         gateway_->process().waitForFinished(5000);
         QVERIFY(startGatewayProcess());
@@ -778,6 +786,23 @@ private slots:
         QCOMPARE(hold.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
         QVERIFY(hold.value(QStringLiteral("end_reason")).toString().contains(QStringLiteral("restarted")));
         QCOMPARE(decide(bob_, ticketId, "approve").status, 200);
+        // After the restart the counts come from the store: nothing decided before it is lost,
+        // the hold is cancelled and the ticket approved.
+        const auto stats = reviewStats();
+        const auto after = stats.value(QStringLiteral("reviews_by_state")).toObject();
+        QCOMPARE(after.value(QStringLiteral("approved")).toInt(), before.value(QStringLiteral("approved")).toInt() + 1);
+        QCOMPARE(after.value(QStringLiteral("cancelled")).toInt(), before.value(QStringLiteral("cancelled")).toInt() + 1);
+        QCOMPARE(after.value(QStringLiteral("pending")).toInt(), before.value(QStringLiteral("pending")).toInt() - 2);
+        QCOMPARE(after.value(QStringLiteral("denied")).toInt(), before.value(QStringLiteral("denied")).toInt());
+        const auto medians = stats.value(QStringLiteral("review_median_seconds")).toObject();
+        QVERIFY(medians.value(QStringLiteral("approved")).toDouble() > 0);
+        QVERIFY(medians.value(QStringLiteral("cancelled")).toDouble() > 0);
+        QVERIFY(!medians.contains(QStringLiteral("pending")));
+        // A range without reviews has none.
+        const auto none = httpRequest(url(), "GET", "/api/stats?from=2001-01-01T00:00:00Z&to=2001-01-02T00:00:00Z", {},
+                                      {{"Authorization", bearer(audrey_)}});
+        QCOMPARE(none.status, 200);
+        QVERIFY(none.json().value(QStringLiteral("reviews_by_state")).toObject().isEmpty());
         QCOMPARE(post(alice_, ticketBody).status, 200);
         QCOMPARE(post(alice_, ticketBody).status, 403);
     }

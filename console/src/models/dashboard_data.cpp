@@ -44,28 +44,13 @@ void DashboardData::setStats(const QJsonObject& stats) {
         return a.second != b.second ? a.second > b.second : a.first < b.first;
     });
     if (topRules.size() > 10) topRules.resize(10);
-}
-
-void DashboardData::setReviews(const QJsonObject& reviews) {
+    // Reviews created in the range, from the store (those decided before a restart too).
     reviewsByOutcome.clear();
+    const auto reviews = stats.value(QStringLiteral("reviews_by_state")).toObject();
+    for (auto it = reviews.begin(); it != reviews.end(); ++it) reviewsByOutcome.insert(it.key(), it.value().toInteger());
     medianSecondsToDecision.clear();
-    QMap<QString, QList<double>> times;
-    // The same 24 hours as the requests (the gateway lists the reviews it holds in memory).
-    const auto since = static_cast<double>(QDateTime::currentMSecsSinceEpoch() - 24LL * 3600 * 1000) * 1000.0;
-    for (const auto& v : reviews.value(QStringLiteral("reviews")).toArray()) {
-        const auto o = v.toObject();
-        if (o.value(QStringLiteral("created_us")).toDouble() < since) continue;
-        const auto state = o.value(QStringLiteral("state")).toString();
-        ++reviewsByOutcome[state];
-        const auto decided = o.value(QStringLiteral("decided_us")).toDouble();
-        if (decided > 0) times[state].append((decided - o.value(QStringLiteral("created_us")).toDouble()) / 1e6);
-    }
-    for (auto it = times.begin(); it != times.end(); ++it) {
-        auto list = it.value();
-        std::sort(list.begin(), list.end());
-        const auto n = list.size();
-        medianSecondsToDecision[it.key()] = n % 2 ? list[n / 2] : (list[n / 2 - 1] + list[n / 2]) / 2.0;
-    }
+    const auto medians = stats.value(QStringLiteral("review_median_seconds")).toObject();
+    for (auto it = medians.begin(); it != medians.end(); ++it) medianSecondsToDecision.insert(it.key(), it.value().toDouble());
 }
 
 }  // namespace vigil::console

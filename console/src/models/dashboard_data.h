@@ -9,7 +9,7 @@
 
 namespace vigil::console {
 
-// What the dashboard shows, computed from GET /api/stats and GET /api/reviews?state=all.
+// What the dashboard shows, computed from GET /api/stats.
 struct DashboardData {
     struct Hour {
         QDateTime start;
@@ -26,7 +26,6 @@ struct DashboardData {
         return {QStringLiteral("allow"), QStringLiteral("review"), QStringLiteral("deny"), QStringLiteral("none")};
     }
     void setStats(const QJsonObject& stats);
-    void setReviews(const QJsonObject& reviews);
 };
 
 }  // namespace vigil::console

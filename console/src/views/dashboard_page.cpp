@@ -88,7 +88,7 @@ void DashboardPage::showEvent(QShowEvent* event) {
 
 void DashboardPage::refresh() {
     if (pending_ > 0) return;
-    pending_ = 2;
+    pending_ = 1;
     stale_ = false;
     const auto from = QDateTime::currentDateTimeUtc().addSecs(-24 * 3600).toString(Qt::ISODate);
     const auto done = [this] {
@@ -102,14 +102,6 @@ void DashboardPage::refresh() {
             data_.setStats(r.body);
         } else {
             emit statusMessage(tr("Cannot load the statistics: %1").arg(r.errorMessage));
-        }
-        done();
-    });
-    client_.get(QStringLiteral("/api/reviews?state=all&limit=1000"), [this, done](const ApiResult& r) {
-        if (r.ok()) {
-            data_.setReviews(r.body);
-        } else {
-            emit statusMessage(tr("Cannot load the reviews: %1").arg(r.errorMessage));
         }
         done();
     });
@@ -191,7 +183,7 @@ void DashboardPage::render() {
         const auto n = data_.reviewsByOutcome.value(o);
         QString label = o;
         if (data_.medianSecondsToDecision.contains(o)) {
-            label += QStringLiteral("\n%1").arg(formatMedian(data_.medianSecondsToDecision.value(o)));
+            label += QStringLiteral("<br>%1").arg(formatMedian(data_.medianSecondsToDecision.value(o)));
         }
         outcomes << label;
         *reviewSet << static_cast<double>(n);
@@ -200,6 +192,7 @@ void DashboardPage::render() {
     reviews->addSeries(reviewSeries);
     auto* outcomeAxis = new QBarCategoryAxis;
     outcomeAxis->append(outcomes);
+    outcomeAxis->setTruncateLabels(false);
     reviews->addAxis(outcomeAxis, Qt::AlignBottom);
     reviewSeries->attachAxis(outcomeAxis);
     qint64 most = 1;

@@ -25,6 +25,8 @@ public:
     void noteActivity();
     const DashboardData& data() const { return data_; }
     bool loaded() const { return pending_ == 0 && loadedOnce_; }
+    // "850 ms", "42.0 s", "3.3 min": how a median time to decision is shown.
+    static QString formatMedian(double seconds);
 
 signals:
     void statusMessage(const QString& text);
@@ -34,7 +36,6 @@ protected:
 
 private:
     void render();
-    static QString formatMedian(double seconds);
 
     GatewayClient& client_;
     DashboardData data_;

@@ -407,6 +407,8 @@ net::LocalResponse RecordingApi::stats(const Query& query, std::string_view requ
              {"by_connection", s.byConnection},
              {"by_outcome", s.byOutcome},
              {"by_rule", s.byRule},
+             {"reviews_by_state", s.reviewsByState},
+             {"review_median_seconds", s.reviewMedianSeconds},
              {"by_hour", json::array()}};
     for (const auto& [hour, decisions] : s.byHour) {
         std::int64_t total = 0;

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include "store/sqlite_store.h"
 
 namespace vigil::store {
@@ -277,6 +279,24 @@ RequestStats SessionReader::stats(std::int64_t fromMicros, std::int64_t toMicros
             if (comma == std::string::npos) break;
             at = comma + 1;
         }
+    }
+    // Reviews: their current state is stored beside the chain events (the document holds
+    // when they were decided).
+    Query reviews(db.get(),
+                  "SELECT state, json_extract(document, '$.decided_us') - created_us FROM reviews "
+                  "WHERE created_us >= ? AND created_us < ?");
+    reviews.bind(fromMicros).bind(toMicros);
+    std::map<std::string, std::vector<std::int64_t>> waits;
+    while (reviews.row()) {
+        const auto state = reviews.text(0);
+        ++stats.reviewsByState[state];
+        if (const auto wait = reviews.optionalInteger(1); wait && *wait >= 0) waits[state].push_back(*wait);
+    }
+    for (auto& [state, list] : waits) {
+        std::sort(list.begin(), list.end());
+        const auto n = list.size();
+        const double median = n % 2 == 1 ? static_cast<double>(list[n / 2]) : (static_cast<double>(list[n / 2 - 1]) + static_cast<double>(list[n / 2])) / 2.0;
+        stats.reviewMedianSeconds[state] = median / 1e6;
     }
     return stats;
 }

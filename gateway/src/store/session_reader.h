@@ -76,6 +76,11 @@ struct RequestStats {
     // Hour start (Unix microseconds) -> decision -> count.
     std::map<std::int64_t, std::map<std::string, std::int64_t>> byHour;
     std::map<std::string, std::int64_t> byRule;  // requests each rule helped decide
+    // Reviews created in the range, by state (pending, approved, denied, expired,
+    // cancelled), from the store: the ones decided before a restart count too.
+    std::map<std::string, std::int64_t> reviewsByState;
+    // The median time from a review's creation to its decision, by state (decided ones).
+    std::map<std::string, double> reviewMedianSeconds;
 };
 
 // Read-only queries over the recording (the sessions index and the events) for the API.
