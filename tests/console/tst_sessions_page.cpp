@@ -396,6 +396,11 @@ private slots:
         QTRY_VERIFY(!window.sessionsPage().model().lastError().isEmpty());
         QVERIFY(window.sessionsPage().model().lastError().contains(QStringLiteral("may not read the recording")));
         QCOMPARE(window.sessionsPage().model().rowCount(), 0);
+        // Said under the table for as long as it holds (not only in the status bar).
+        auto* notice = child<QLabel>(window, "newerSessionsLabel");
+        QVERIFY(!notice->isHidden());
+        QVERIFY2(notice->text().contains(QStringLiteral("may not read the recording")) && notice->text().contains(QStringLiteral("Search tries again")),
+                 qPrintable(notice->text()));
     }
 
     // The tests below add sessions: they come last (those above count them).
@@ -814,10 +819,19 @@ private slots:
                  200);
         int dragged = 0;
         {
+            // Closed without the splitter moved: nothing is kept, the next start fits again.
             MainWindow window;
-            // The first start: as large as the screen allows, up to 1280x800.
-            const auto screen = QGuiApplication::primaryScreen()->availableGeometry().size();
-            QCOMPARE(window.size(), QSize(1280, 800).boundedTo(screen * 0.9));
+            window.resize(1280, 800);
+            window.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&window));
+            window.connectTo(QUrl(gateway_->url()), audrey_);
+            child<QTabWidget>(window, "pagesTabWidget")->setCurrentWidget(&window.sessionsPage());
+            QTRY_VERIFY(window.sessionsPage().model().rowCount() >= 10);
+            window.close();
+            QVERIFY(!QSettings().contains(QStringLiteral("sessions/splitter_v1")));
+        }
+        {
+            MainWindow window;
             window.resize(1280, 800);
             window.show();
             QVERIFY(QTest::qWaitForWindowExposed(&window));

@@ -69,7 +69,7 @@ QVariant SessionsModel::headerData(int section, Qt::Orientation orientation, int
     }
 }
 
-bool SessionsModel::canFetchMore(const QModelIndex& parent) const { return !parent.isValid() && !atEnd_ && !loading_; }
+bool SessionsModel::canFetchMore(const QModelIndex& parent) const { return !parent.isValid() && !atEnd_ && !loading_ && !halted_; }
 
 void SessionsModel::fetchMore(const QModelIndex& parent) {
     if (!canFetchMore(parent)) return;
@@ -121,7 +121,8 @@ void SessionsModel::failedFor(const ApiResult& result) {
     }
     if (std::exchange(halted_, true)) return;
     touched_.clear();
-    emit failed(tr("%1 (the list no longer follows the gateway; Search tries again)").arg(result.errorMessage));
+    emit failed(result.status == 401 ? tr("%1 (the list no longer follows the gateway: sign in again)").arg(result.errorMessage)
+                                     : tr("%1 (the list no longer follows the gateway; Search tries again)").arg(result.errorMessage));
 }
 
 QString SessionsModel::pagePath(const QString& cursor) const {

@@ -73,7 +73,11 @@ MainWindow::MainWindow(QWidget* parent)
     connectAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
     signOutAction_ = gatewayMenu->addAction(tr("Sign &out"), this, &MainWindow::signOut);
     gatewayMenu->addSeparator();
-    auto* quitAction = gatewayMenu->addAction(tr("&Quit"), qApp, &QApplication::quit);
+    // Through close(): the window's place and its splitters are saved on the way out.
+    auto* quitAction = gatewayMenu->addAction(tr("&Quit"), this, [this] {
+        close();
+        QApplication::quit();
+    });
     quitAction->setShortcut(QKeySequence::Quit);
     signOutAction_->setEnabled(false);
 
@@ -146,6 +150,8 @@ MainWindow::MainWindow(QWidget* parent)
         client_.renewCredential(token);
         events_.renewCredential(token);
         statusBar()->showMessage(tr("Single sign-on renewed"), 5000);
+        // A list refused with the old token (it expired first) follows the gateway again.
+        if (sessionsPage_->model().halted()) sessionsPage_->refresh();
     });
     connect(&oidc_, &OidcSignIn::refreshFailed, this, [this](const QString& why) {
         statusBar()->showMessage(tr("Single sign-on could not be renewed (%1): sign in again before it expires").arg(why));

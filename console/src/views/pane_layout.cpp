@@ -5,6 +5,8 @@
 #include <QSplitter>
 #include <QScrollBar>
 #include <QTableView>
+#include <QEvent>
+#include <QTimer>
 
 #include <algorithm>
 
@@ -29,10 +31,8 @@ void arrangeSplitter(QSplitter* splitter, const QString& settingsKey, int listPe
         // Before the splitter is laid out, the sizes are weights: shared out in proportion.
         splitter->setSizes({listPercent * 100, (100 - listPercent) * 100});
     }
-    QObject::connect(splitter, &QSplitter::splitterMoved, splitter, [splitter] {
-        splitter->setProperty(kPlacedProperty, true);
-        saveSplitter(splitter);
-    });
+    // Saved when the window closes (not on every mouse move of a drag).
+    QObject::connect(splitter, &QSplitter::splitterMoved, splitter, [splitter] { splitter->setProperty(kPlacedProperty, true); });
 }
 
 void widenToFit(QSplitter* splitter, const QTableView* table, int maxPercent) {
@@ -56,9 +56,35 @@ void widenToFit(QSplitter* splitter, const QTableView* table, int maxPercent) {
 }
 
 void saveSplitter(const QSplitter* splitter) {
+    // Only a place the user chose: otherwise the next start fits the table again.
+    if (!splitter->property(kPlacedProperty).toBool()) return;
     const auto key = splitter->property(kSettingsKeyProperty).toString();
     if (!key.isEmpty()) QSettings().setValue(key, splitter->saveState());
 }
+
+namespace {
+class Widener : public QObject {
+public:
+    Widener(QSplitter* splitter, const QTableView* table, int maxPercent)
+        : QObject(splitter), splitter_(splitter), table_(table), maxPercent_(maxPercent) {
+        splitter->installEventFilter(this);
+    }
+    bool eventFilter(QObject*, QEvent* event) override {
+        // Once laid out: the sizes are those of the new width then.
+        if (event->type() == QEvent::Show || event->type() == QEvent::Resize) {
+            QTimer::singleShot(0, this, [this] { widenToFit(splitter_, table_, maxPercent_); });
+        }
+        return false;
+    }
+
+private:
+    QSplitter* splitter_;
+    const QTableView* table_;
+    int maxPercent_;
+};
+}  // namespace
+
+void widenOnShowAndResize(QSplitter* splitter, const QTableView* table, int maxPercent) { new Widener(splitter, table, maxPercent); }
 
 void fitColumns(QTableView* table, int maxWidth) {
     auto* header = table->horizontalHeader();

@@ -157,7 +157,8 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
     splitter_->setObjectName(QStringLiteral("reviewsSplitter"));
     splitter_->addWidget(table_);
     splitter_->addWidget(right);
-    arrangeSplitter(splitter_, QStringLiteral("reviews/splitter"), 60);
+    arrangeSplitter(splitter_, QStringLiteral("reviews/splitter_v1"), 60);
+    widenOnShowAndResize(splitter_, table_, 75);
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(splitter_);
 

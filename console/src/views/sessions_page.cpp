@@ -23,6 +23,8 @@ namespace vigil::console {
 namespace {
 // A subject, model or status wider than this is elided (its whole value is in the replay).
 constexpr int kMaxColumnWidth = 220;
+// The table widens to show its columns up to this share of the width; the replay keeps the rest.
+constexpr int kMaxListPercent = 75;
 }  // namespace
 
 bool ReplayTextBrowser::event(QEvent* e) {
@@ -163,7 +165,7 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     replaySplit_->setObjectName(QStringLiteral("replaySplitter"));
     replaySplit_->addWidget(text_);
     replaySplit_->addWidget(timeline_);
-    arrangeSplitter(replaySplit_, QStringLiteral("sessions/replay_splitter"), 75);
+    arrangeSplitter(replaySplit_, QStringLiteral("sessions/replay_splitter_v1"), 75);
     replayLayout->addWidget(replaySplit_, 1);
     replayLayout->addWidget(chain_);
 
@@ -177,7 +179,8 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     split_->setObjectName(QStringLiteral("sessionsSplitter"));
     split_->addWidget(list);
     split_->addWidget(replay);
-    arrangeSplitter(split_, QStringLiteral("sessions/splitter"), 60);
+    arrangeSplitter(split_, QStringLiteral("sessions/splitter_v1"), 60);
+    widenOnShowAndResize(split_, table_, kMaxListPercent);  // rows loaded while hidden, a resized window
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(filters);
     layout->addWidget(split_, 1);
@@ -187,7 +190,14 @@ SessionsPage::SessionsPage(GatewayClient& client, QWidget* parent)
     for (auto* edit : {subject_, connection_, modelFilter_, status_}) {
         connect(edit, &QLineEdit::returnPressed, apply_, &QPushButton::click);
     }
-    connect(&model_, &SessionsModel::failed, this, [this](const QString& m) { emit statusMessage(tr("Cannot list sessions: %1").arg(m)); });
+    connect(&model_, &SessionsModel::failed, this, [this](const QString& m) {
+        emit statusMessage(tr("Cannot list sessions: %1").arg(m));
+        // Stopped until Search (or a new sign-in): said under the table for as long.
+        if (model_.halted()) {
+            newer_->setText(tr("Cannot list sessions: %1").arg(m));
+            newer_->show();
+        }
+    });
     connect(&model_, &SessionsModel::pageLoaded, this, [this] { fitColumnsAndList(); });
     // Live: at most one look at the newest sessions a second, while the page is shown.
     live_.setSingleShot(true);
@@ -240,7 +250,7 @@ void SessionsPage::sessionSummary(const QString& type, const QJsonObject& summar
 
 void SessionsPage::fitColumnsAndList() {
     fitColumns(table_, kMaxColumnWidth);
-    widenToFit(split_, table_, 75);
+    widenToFit(split_, table_, kMaxListPercent);
 }
 
 void SessionsPage::saveLayout() const {
@@ -250,8 +260,6 @@ void SessionsPage::saveLayout() const {
 
 void SessionsPage::showEvent(QShowEvent* event) {
     QWidget::showEvent(event);
-    // Rows loaded while hidden: the table takes their width once laid out.
-    QTimer::singleShot(0, this, [this] { widenToFit(split_, table_, 75); });
     if (sessionsStale_ && !live_.isActive()) live_.start(0);
     scheduleChainCheck();
 }

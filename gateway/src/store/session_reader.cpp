@@ -284,7 +284,8 @@ RequestStats SessionReader::stats(std::int64_t fromMicros, std::int64_t toMicros
     // when they were decided).
     Query reviews(db.get(),
                   "SELECT state, json_extract(document, '$.decided_us') - created_us FROM reviews "
-                  "WHERE created_us >= ? AND created_us < ?");
+                  "WHERE state IN ('pending', 'approved', 'denied', 'expired', 'cancelled') "  // reviews_by_state
+                  "AND created_us >= ? AND created_us < ?");
     reviews.bind(fromMicros).bind(toMicros);
     std::map<std::string, std::vector<std::int64_t>> waits;
     while (reviews.row()) {
