@@ -66,6 +66,9 @@ struct Batch {
     // Delete every event with seq <= purgeThrough (a signed checkpoint sits there), the
     // checkpoints before it, and the index rows of requests that were wholly purged.
     std::optional<std::int64_t> purgeThrough;
+    // With a purge: delete the reviews that finished before this time (Unix microseconds),
+    // as purgeableReviews() counts them. Their documents hold the prompts.
+    std::optional<std::int64_t> purgeReviewsBefore;
     // The index now covers every event up to here (kept, so that a restart rebuilds the
     // index only from the events after it).
     std::optional<std::int64_t> indexedThrough;
@@ -95,6 +98,10 @@ public:
     // signs) below the head: what a purge of events older than the cutoff may remove.
     // 0 when there is none.
     virtual std::int64_t purgeableThrough(std::int64_t cutoffMicros) = 0;
+    // How many reviews a purge at this cutoff deletes: those whose last change is older
+    // than the cutoff and that nothing can change any more (not pending; an approved
+    // ticket once its grant has lapsed before the cutoff).
+    virtual std::int64_t purgeableReviews(std::int64_t cutoffMicros) = 0;
 
     // Requests begun but never ended (the gateway stopped while serving them).
     virtual std::vector<RequestIndex> unfinishedRequests() = 0;

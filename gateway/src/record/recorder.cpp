@@ -257,7 +257,8 @@ bool Recorder::writeIndex() {
     return true;
 }
 
-bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough) {
+bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough,
+                          std::optional<std::int64_t> purgeReviewsBefore) {
     Batch batch;
     batch.events.reserve(pending.size() + 1);
     auto head = head_;
@@ -303,6 +304,7 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
         batch.checkpoint = std::move(c);
     }
     batch.purgeThrough = purgeThrough;
+    batch.purgeReviewsBefore = purgeReviewsBefore;
     const auto started = std::chrono::steady_clock::now();
     commitStartedAt_.store(steadyMicros(started), std::memory_order_relaxed);
     const auto measure = [&](bool ok) {
@@ -350,8 +352,11 @@ void Recorder::runPurge(Pending& request) {
         return;
     }
     std::int64_t through = 0;
+    std::int64_t reviews = 0;
     try {
         through = store_->purgeableThrough(cutoff);
+        // The reviews go with the events: their documents hold the prompts.
+        if (through > 0) reviews = store_->purgeableReviews(cutoff);
     } catch (const std::exception& e) {
         fail(e.what());
         if (request.done) request.done(false);
@@ -366,15 +371,17 @@ void Recorder::runPurge(Pending& request) {
     event.event.type = "retention.purged";
     event.event.timeMicros = clock_();
     event.event.payload = R"({"through_seq":)" + std::to_string(through) + R"(,"cutoff_us":)" + std::to_string(cutoff) +
-                          R"(,"retention_days":)" + std::to_string(options_.retentionDays) + "}";
+                          R"(,"retention_days":)" + std::to_string(options_.retentionDays) +
+                          R"(,"reviews_purged":)" + std::to_string(reviews) + "}";
     std::deque<Pending> one;
     one.push_back(std::move(event));
     // The purge event is signed at once: the chain's new beginning is vouched for by the
     // checkpoint kept at `through` and the purge is vouched for by this one.
-    const bool ok = writeBatch(one, true, through);
+    const bool ok = writeBatch(one, true, through, cutoff);
     if (ok) {
         observe::LogLine(observe::LogLevel::Info, "recording purged")
             .num("through_seq", through)
+            .num("reviews_purged", reviews)
             .num("retention_days", options_.retentionDays);
     }
     if (request.done) request.done(ok);

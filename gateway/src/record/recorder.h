@@ -135,7 +135,10 @@ private:
     Pending makeEvent(std::string sessionId, std::string type, std::string payload, std::optional<RequestIndex> index,
                       Done done, bool soon);
     void run();
-    bool writeBatch(std::deque<Pending>& batch, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough = {});
+    // With `purgeThrough`: the purge of the events up to there and of the reviews finished
+    // before `purgeReviewsBefore`, in the same transaction.
+    bool writeBatch(std::deque<Pending>& batch, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough = {},
+                    std::optional<std::int64_t> purgeReviewsBefore = {});
     void runPurge(Pending& request);
     bool writeIndex();
     void publishIndexState();

@@ -216,6 +216,24 @@ void ReviewManager::pruneLocked() {
         if (found != reviews_.end()) reviews_.erase(found);
         finished_.erase(it);
     }
+    if (options_.retention.count() <= 0) return;
+    // Past the retention: the same rule as the store's purge (the last change before the
+    // cutoff, and an unused grant lapsed before it too), so the API shows nothing the store
+    // no longer holds.
+    const auto cutoff = t - std::chrono::duration_cast<std::chrono::microseconds>(options_.retention).count();
+    for (auto it = finished_.begin(); it != finished_.end() && it->first < cutoff;) {
+        const auto found = reviews_.find(it->second);
+        if (found != reviews_.end()) {
+            const auto& r = found->second.review;
+            const bool unusedGrant = r.releasedMicros == 0 && r.grantUntilMicros >= cutoff;
+            if (std::max(r.decidedMicros, r.releasedMicros) >= cutoff || unusedGrant) {
+                ++it;
+                continue;
+            }
+            reviews_.erase(found);
+        }
+        it = finished_.erase(it);
+    }
 }
 
 void ReviewManager::cancel(const std::string& id, const std::string& reason) {
@@ -375,6 +393,7 @@ void ReviewManager::expireDueLocked() {
         emitLocked(r, "review.expired", "review.expired");
         finishLocked(it->second);
     }
+    pruneLocked();  // the retention, at least once a minute (run())
 }
 
 void ReviewManager::run() {

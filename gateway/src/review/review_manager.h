@@ -40,6 +40,9 @@ public:
         std::chrono::seconds grantWindow{900};  // ticket mode: how long an approval may be used
         std::size_t maxPending = 10'000;        // beyond: 503 too_many_pending_reviews
         std::size_t keepFinished = 10'000;      // decided reviews kept in memory for the API
+        // The recording's retention (0: forever): a review finished longer ago than this is
+        // forgotten here too, as the store's purge deletes it (record::EventStore).
+        std::chrono::hours retention{0};
     };
     using Clock = std::function<std::int64_t()>;  // Unix microseconds
     // A review that is no longer in memory, read from the store (may be empty).
@@ -90,7 +93,8 @@ public:
     // review_already_decided, self_approval_forbidden, not_an_approver, invalid_request.
     Verdict decide(const std::string& id, const auth::Identity& who, bool approve, const std::string& reason);
 
-    // Expires what is due now (the expiry thread does this by itself).
+    // Expires what is due now, and forgets the finished reviews past the retention (the
+    // expiry thread does this by itself, at least once a minute).
     void expireDue();
 
 private:

@@ -149,6 +149,13 @@ constexpr std::array kMigrations = {
     )sql",
 };
 
+// The reviews a retention purge deletes (?1: the cutoff): last changed before it, and
+// nothing can change them any more. Pending ones are never purged; an approved ticket not
+// yet used waits until its grant has lapsed too (a grant may outlast a short retention).
+constexpr const char* kPurgeableReviews =
+    "state <> 'pending' AND updated_us < ?1 AND (json_extract(document, '$.released_us') IS NOT NULL OR "
+    "coalesce(json_extract(document, '$.grant_until_us'), 0) < ?1)";
+
 class Statement {
 public:
     Statement(sqlite3* db, const char* sql) {
@@ -453,6 +460,11 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
             for (auto* st : {&events, &eventSessions, &checkpoints, &requests, &sessions}) {
                 if (st->step() != SQLITE_DONE) throw StoreError(std::string("cannot purge: ") + sqlite3_errmsg(db_));
             }
+            if (batch.purgeReviewsBefore) {
+                Statement reviews(db_, (std::string("DELETE FROM reviews WHERE ") + kPurgeableReviews).c_str());
+                reviews.bind(1, *batch.purgeReviewsBefore);
+                if (reviews.step() != SQLITE_DONE) throw StoreError(std::string("cannot purge reviews: ") + sqlite3_errmsg(db_));
+            }
         }
         if (!batch.reviews.empty()) {
             Statement s(db_, "INSERT OR REPLACE INTO reviews (id, state, created_us, updated_us, document) VALUES (?, ?, ?, ?, ?)");
@@ -650,6 +662,13 @@ std::int64_t SqliteStore::purgeableThrough(std::int64_t cutoffMicros) {
     first.step();
     // Nothing before that checkpoint is left: nothing to purge.
     return first.integer(0) > 0 && first.integer(0) <= through ? through : 0;
+}
+
+std::int64_t SqliteStore::purgeableReviews(std::int64_t cutoffMicros) {
+    Statement s(db_, (std::string("SELECT count(*) FROM reviews WHERE ") + kPurgeableReviews).c_str());
+    s.bind(1, cutoffMicros);
+    s.step();
+    return s.integer(0);
 }
 
 std::int64_t SqliteStore::indexedThrough() {

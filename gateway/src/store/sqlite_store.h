@@ -75,6 +75,7 @@ public:
     // One transaction: the events, their sessions index rows, the checkpoint, the purge.
     void appendBatch(const record::Batch& batch);
     std::int64_t purgeableThrough(std::int64_t cutoffMicros);
+    std::int64_t purgeableReviews(std::int64_t cutoffMicros);
     std::vector<record::RequestIndex> unfinishedRequests();
     std::int64_t indexedThrough();
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit);
@@ -132,6 +133,7 @@ public:
     Head head() override;
     void append(const record::Batch& batch) override { store_.appendBatch(batch); }
     std::int64_t purgeableThrough(std::int64_t cutoffMicros) override { return store_.purgeableThrough(cutoffMicros); }
+    std::int64_t purgeableReviews(std::int64_t cutoffMicros) override { return store_.purgeableReviews(cutoffMicros); }
     std::vector<record::RequestIndex> unfinishedRequests() override { return store_.unfinishedRequests(); }
     std::int64_t indexedThrough() override { return store_.indexedThrough(); }
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit) override {

@@ -15,6 +15,8 @@
 #include <optional>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "chain/session_owners.h"
 #include "chain/session_recording.h"
 #include "record/chain.h"
@@ -104,6 +106,7 @@ public:
         if (!batch.events.empty()) batches.push_back(batch.events.size());
     }
     std::int64_t purgeableThrough(std::int64_t) override { return 0; }
+    std::int64_t purgeableReviews(std::int64_t) override { return 0; }
     std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
     std::int64_t indexedThrough() override { return 0; }
     std::vector<record::Event> eventsAfter(std::int64_t, std::size_t) override { return {}; }
@@ -125,6 +128,7 @@ public:
         events += batch.events.size();
     }
     std::int64_t purgeableThrough(std::int64_t) override { return 0; }
+    std::int64_t purgeableReviews(std::int64_t) override { return 0; }
     std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
     std::int64_t indexedThrough() override { return 0; }
     std::vector<record::Event> eventsAfter(std::int64_t, std::size_t) override { return {}; }
@@ -291,6 +295,62 @@ private slots:
         r = record::verifyDatabase(original_, other.publicKeyPem());
         QVERIFY(!r.ok);
         QCOMPARE(r.brokenAt, std::optional<std::int64_t>(checkpointSeqs(original_).front()));
+    }
+
+    // A purge takes along the reviews that finished before the cutoff: their documents hold
+    // the prompts. Pending reviews and approved tickets whose grant is still open stay.
+    void aRetentionPurgeTakesFinishedReviewsAlong() {
+        const auto db = dir_.filePath(QStringLiteral("purge-reviews.db")).toStdString();
+        const std::int64_t start = 1'700'000'000'000'000;
+        std::atomic<std::int64_t> now{start};
+        const std::int64_t day = 86'400'000'000;
+        record::Recorder::Options options;
+        options.checkpointEvery = 1;
+        options.checkpointInterval = std::chrono::hours(1);
+        options.retentionDays = 30;
+        options.purgeCheckInterval = std::chrono::hours(1);
+        auto key = record::SigningKey::generate();
+        const auto pem = key.publicKeyPem();
+        {
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), std::move(key), options,
+                                      [&] { return now.load(); });
+            auto review = [&](const std::string& id, const std::string& state, std::int64_t grantUntil, bool released = false) {
+                nlohmann::json doc = {{"id", id}, {"state", state}, {"messages", {{{"role", "user"}, {"text", "the prompt"}}}}};
+                if (grantUntil > 0) doc["grant_until_us"] = grantUntil;
+                if (released) doc["released_us"] = now.load();
+                record::ReviewRow row{id, state, now.load(), now.load(), doc.dump()};
+                recorder.record("s-" + id, "review." + state, "{}", std::move(row), {});
+                QVERIFY(recorder.flush());
+            };
+            review("rv_denied", "denied", 0);
+            review("rv_expired", "expired", 0);
+            review("rv_pending", "pending", 0);                  // never purged
+            review("rv_lapsed", "approved", now.load() + day);   // its grant lapsed long ago
+            now += 5 * day;
+            review("rv_grant", "approved", now.load() + 7 * day);  // open until 12 days in
+            review("rv_released", "approved", now.load() + 7 * day, true);  // used: nothing left
+            now += 15 * day;
+            review("rv_twenty", "cancelled", 0);                   // 20 days old at the purge
+            now += 20 * day;
+            review("rv_recent", "cancelled", 0);
+            QVERIFY(recorder.purgeOlderThan(now.load() - 30 * day));  // cutoff: 10 days in
+            // Nothing more to purge: no second purge event.
+            QVERIFY(recorder.purgeOlderThan(now.load() - 30 * day));
+        }
+        const auto r = record::verifyDatabase(db, pem);
+        QVERIFY2(r.ok, r.problem.c_str());
+        QVERIFY(r.purgedThrough > 0);
+        QCOMPARE(count(db, "SELECT count(*) FROM reviews"), std::int64_t(4));
+        QCOMPARE(count(db, "SELECT count(*) FROM reviews WHERE id IN ('rv_pending', 'rv_grant', 'rv_twenty', 'rv_recent')"),
+                 std::int64_t(4));
+        QCOMPARE(count(db, "SELECT count(*) FROM events WHERE type = 'retention.purged'"), std::int64_t(1));
+        QCOMPARE(count(db, "SELECT json_extract(payload, '$.reviews_purged') FROM events WHERE type = 'retention.purged'"),
+                 std::int64_t(4));
+        // The events went by their own time: those before the cutoff, the open grant's too.
+        QCOMPARE(count(db, "SELECT count(*) FROM events WHERE session_id IN ('s-rv_denied', 's-rv_expired', 's-rv_lapsed', "
+                           "'s-rv_pending', 's-rv_grant', 's-rv_released')"),
+                 std::int64_t(0));
+        QCOMPARE(count(db, "SELECT count(*) FROM events WHERE session_id IN ('s-rv_twenty', 's-rv_recent')"), std::int64_t(2));
     }
 
     void notARecording() {

@@ -187,6 +187,48 @@ private slots:
         QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-3", "r4", "s4"));    // window passed
     }
 
+    // The recording's retention: a finished review is forgotten once it is older than the
+    // retention, as the store's purge deletes it; an approved ticket whose grant is still
+    // open stays (and can still be used) until the grant lapses too. Pending ones stay.
+    void finishedReviewsPastTheRetentionAreForgotten() {
+        const std::int64_t day = 86'400'000'000;
+        review::ReviewManager::Options options;
+        options.retention = std::chrono::hours(24);
+        options.grantWindow = std::chrono::hours(24 * 7);
+        auto m = manager(options);
+        const auto denied = m->create(draft("apikey:alice"), std::chrono::seconds(60));
+        QVERIFY(!m->decide(denied->id, person("apikey:bob", {"approver"}), false, "no").error);
+        const auto grant = m->create(draft("apikey:alice", review::Review::Mode::Ticket, 1, "body-hash-7"), std::chrono::seconds(60));
+        QVERIFY(!m->decide(grant->id, person("apikey:bob", {"approver"}), true, "").error);
+        const auto used = m->create(draft("apikey:carol", review::Review::Mode::Ticket, 1, "body-hash-8"), std::chrono::seconds(60));
+        QVERIFY(!m->decide(used->id, person("apikey:bob", {"approver"}), true, "").error);
+        QVERIFY(m->releaseGrant("apikey:carol", "vigil", "openai", "body-hash-8", "r8", "s8"));
+        const auto pending = m->create(draft("apikey:dave", review::Review::Mode::Ticket, 1, "body-hash-9"), std::chrono::hours(24 * 30));
+
+        now_ = kStart + day;  // exactly the retention: kept
+        m->expireDue();
+        QVERIFY(m->get(denied->id));
+        QVERIFY(m->get(used->id));
+        QCOMPARE(m->list(std::nullopt, 100).size(), std::size_t{4});
+
+        now_ = kStart + day + 1;
+        m->expireDue();
+        QVERIFY(!m->get(denied->id));
+        QVERIFY(!m->get(used->id));
+        QVERIFY(m->get(grant->id));
+        QVERIFY(m->get(pending->id)->pending());
+        QCOMPARE(m->list(std::nullopt, 100).size(), std::size_t{2});
+
+        now_ = kStart + 7 * day + 1;  // the grant lapsed, but only just
+        m->expireDue();
+        QVERIFY(m->get(grant->id));
+        now_ = kStart + 8 * day + 1;
+        m->expireDue();
+        QVERIFY(!m->get(grant->id));
+        QVERIFY(m->get(pending->id)->pending());
+        QCOMPARE(m->list(std::nullopt, 100).size(), std::size_t{1});
+    }
+
     void tooManyPendingReviewsAreRefused() {
         review::ReviewManager::Options options;
         options.maxPending = 2;
