@@ -238,6 +238,10 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, Durability durabilit
     exec("PRAGMA journal_mode=WAL");
     exec(durability == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     exec("PRAGMA foreign_keys=ON");
+    // What is deleted (a retention purge, a review's older state) is overwritten with zeros,
+    // not left readable in the file's free space. Debian's SQLite does so by default; others
+    // may not.
+    exec("PRAGMA secure_delete=ON");
     migrate();
 }
 

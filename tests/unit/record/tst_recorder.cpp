@@ -315,13 +315,20 @@ private slots:
             record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), std::move(key), options,
                                       [&] { return now.load(); });
             auto review = [&](const std::string& id, const std::string& state, std::int64_t grantUntil, bool released = false) {
-                nlohmann::json doc = {{"id", id}, {"state", state}, {"messages", {{{"role", "user"}, {"text", "the prompt"}}}}};
+                nlohmann::json doc = {{"id", id}, {"state", state}, {"messages", {{{"role", "user"}, {"text", "the prompt of " + id}}}}};
                 if (grantUntil > 0) doc["grant_until_us"] = grantUntil;
                 if (released) doc["released_us"] = now.load();
                 record::ReviewRow row{id, state, now.load(), now.load(), doc.dump()};
-                recorder.record("s-" + id, "review." + state, "{}", std::move(row), {});
+                recorder.record("s-" + id, "review." + state, nlohmann::json{{"prompt", "the prompt of " + id}}.dump(),
+                                std::move(row), {});
                 QVERIFY(recorder.flush());
             };
+            // Old answers, enough to fill whole pages that the purge frees.
+            for (int i = 0; i < 64; ++i) {
+                recorder.record("s-old", "response.chunk",
+                                nlohmann::json{{"text", "an old answer " + std::string(1000, 'x')}}.dump());
+            }
+            QVERIFY(recorder.flush());
             review("rv_denied", "denied", 0);
             review("rv_expired", "expired", 0);
             review("rv_pending", "pending", 0);                  // never purged
@@ -351,6 +358,22 @@ private slots:
                            "'s-rv_pending', 's-rv_grant', 's-rv_released')"),
                  std::int64_t(0));
         QCOMPARE(count(db, "SELECT count(*) FROM events WHERE session_id IN ('s-rv_twenty', 's-rv_recent')"), std::int64_t(2));
+        // What was purged is not left readable in the file's free space either.
+        std::string bytes;
+        for (const auto* suffix : {"", "-wal"}) {
+            std::ifstream in(db + suffix, std::ios::binary);
+            bytes.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
+        for (const auto* id : {"rv_denied", "rv_expired", "rv_lapsed", "rv_released", "rv_grant", "rv_pending"}) {
+            // The events of all six are gone; the reviews of the last two are kept.
+            const auto prompt = std::string("the prompt of ") + id;
+            std::size_t found = 0;
+            for (auto at = bytes.find(prompt); at != std::string::npos; at = bytes.find(prompt, at + 1)) ++found;
+            const bool kept = std::string_view(id) == "rv_grant" || std::string_view(id) == "rv_pending";
+            QVERIFY2(kept ? found >= 1 : found == 0, id);
+        }
+        QVERIFY(bytes.find("the prompt of rv_recent") != std::string::npos);
+        QVERIFY(bytes.find("an old answer") == std::string::npos);
     }
 
     void notARecording() {
