@@ -7,6 +7,10 @@
 //   index       the sessions index alone: microseconds per request, requests written in
 //               index transactions of 500 (50 ms at 10,000 req/s), each request's begin and
 //               end in the same one, as under load
+//   purge       a retention purge of `--purge-events` old events (default 120,000: requests
+//               of 6 events of 1 KB, with their index rows; as many recent ones are kept)
+//               while events keep arriving one at a time (c=1): how long the purge takes
+//               and how long an event waited for its commit meanwhile (p50, p99, max)
 // `--fsync-only DIR` prints just the fsync p50 of DIR (used by proxy_bench.sh).
 
 #include <fcntl.h>
@@ -74,6 +78,7 @@ int main(int argc, char** argv) {
     std::filesystem::path dir;
     bool fsyncOnly = false;
     int seconds = 5;
+    std::int64_t purgeEvents = 120'000;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--fsync-only" && i + 1 < argc) {
@@ -83,8 +88,10 @@ int main(int argc, char** argv) {
             dir = argv[++i];
         } else if (arg == "--seconds" && i + 1 < argc) {
             seconds = std::max(1, std::atoi(argv[++i]));
+        } else if (arg == "--purge-events" && i + 1 < argc) {
+            purgeEvents = std::max(1000LL, std::atoll(argv[++i]));
         } else {
-            std::fprintf(stderr, "usage: vigil-recorder-bench [--dir DIR] [--seconds N] | --fsync-only DIR\n");
+            std::fprintf(stderr, "usage: vigil-recorder-bench [--dir DIR] [--seconds N] [--purge-events N] | --fsync-only DIR\n");
             return 2;
         }
     }
@@ -214,6 +221,86 @@ int main(int argc, char** argv) {
         }
         std::printf("index: %d requests in transactions of %d: p50 %.2f us per request (p90 %.2f)\n", kBatches * kPerBatch,
                     kPerBatch, percentile(perRequest, 0.5), percentile(perRequest, 0.9));
+    }
+    {
+        // A retention purge under traffic, in its own database: old events fill it, then the
+        // purge runs while one event at a time is recorded and waited for.
+        const auto purgeDb = dir / "purge.db";
+        std::filesystem::remove(purgeDb);
+        std::atomic<std::int64_t> now{1'800'000'000'000'000};
+        const std::int64_t day = 86'400'000'000;
+        vigil::record::Recorder::Options options;
+        options.retentionDays = 30;
+        options.purgeCheckInterval = std::chrono::hours(24 * 365);  // only when asked
+        auto purgeKey = vigil::record::SigningKey::generate();
+        vigil::record::Recorder recorder(std::make_unique<vigil::store::SqliteEventStore>(purgeDb), std::move(purgeKey),
+                                         options, [&] { return now.load(); });
+        const std::string payload = payloadOf(1024);
+        // Requests of 6 events each (received, 4 chunks, completed), with their index rows:
+        // `purgeEvents` old ones, then as many recent ones that the purge keeps.
+        std::int64_t requestNo = 0;
+        auto fill = [&](std::int64_t events) {
+            for (std::int64_t i = 0; i < events / 6; ++i) {
+                const auto n = std::to_string(++requestNo);
+                vigil::record::RequestIndex begin;
+                begin.requestId = "req-" + n + "-0123456789abcdef";
+                begin.sessionId = "sess-" + n + "-0123456789abcdef";
+                begin.startedMicros = now.load();
+                begin.method = "POST";
+                begin.path = "/v1/chat/completions";
+                begin.subject = "apikey:bench-" + std::to_string(requestNo % 7);
+                begin.owner = begin.subject;
+                begin.authMethod = "api_key";
+                begin.connection = "openai";
+                begin.model = "gpt-4o-mini";
+                begin.decision = "allow";
+                begin.rules = "(default)";
+                auto end = begin;
+                end.kind = vigil::record::RequestIndex::Kind::End;
+                end.endedMicros = now.load() + 900;
+                end.status = 200;
+                end.outcome = "completed";
+                recorder.recordSoon(begin.sessionId, "request.received", payload, begin);
+                for (int c = 0; c < 4; ++c) recorder.recordSoon(begin.sessionId, "response.chunk", payload);
+                recorder.recordSoon(begin.sessionId, "request.completed", R"({"status":200})", end);
+                if (i % 2'000 == 1'999 && !recorder.flush()) return false;
+                now += 1000;
+            }
+            return recorder.flush();
+        };
+        now -= 40 * day;
+        if (!fill(purgeEvents)) return 1;
+        now += 40 * day;
+        if (!fill(purgeEvents)) return 1;
+        std::atomic<bool> purging{true};
+        std::vector<double> waits;
+        std::thread traffic([&] {
+            while (purging.load()) {
+                std::mutex m;
+                std::condition_variable cv;
+                bool done = false;
+                const auto start = Clock::now();
+                recorder.record("during-purge", "response.chunk", payload, [&](bool) {
+                    std::lock_guard lock(m);
+                    done = true;
+                    cv.notify_one();
+                });
+                std::unique_lock lock(m);
+                cv.wait(lock, [&] { return done; });
+                waits.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+            }
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        const auto started = Clock::now();
+        const bool purged = recorder.purgeOlderThan(now.load() - 30 * day);
+        const double took = std::chrono::duration<double>(Clock::now() - started).count();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        purging = false;
+        traffic.join();
+        std::printf("purge: %lld of %lld events in %.2f s (%s); %zu events recorded meanwhile, commit wait p50 %.1f us, "
+                    "p99 %.1f us, max %.1f ms\n",
+                    static_cast<long long>(purgeEvents / 6 * 6), static_cast<long long>(purgeEvents / 6 * 12), took, purged ? "ok" : "FAILED", waits.size(), percentile(waits, 0.5),
+                    percentile(waits, 0.99), waits.empty() ? 0.0 : *std::max_element(waits.begin(), waits.end()) / 1000.0);
     }
     const auto verified = vigil::record::verifyDatabase(db, pem);
     std::printf("chain check: %s, %lld events, signed up to %lld\n", verified.ok ? "OK" : verified.problem.c_str(),

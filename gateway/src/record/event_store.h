@@ -64,7 +64,8 @@ struct Batch {
     std::vector<ReviewRow> reviews;  // inserted or replaced
     std::optional<Checkpoint> checkpoint;
     // Delete every event with seq <= purgeThrough (a signed checkpoint sits there), the
-    // checkpoints before it, and the index rows of requests that were wholly purged.
+    // checkpoints before it, and the index rows of requests that were wholly purged. A
+    // large purge is cut into several transactions (purgeChunkEnd()), each one of these.
     std::optional<std::int64_t> purgeThrough;
     // With a purge: delete the reviews that finished before this time (Unix microseconds),
     // as purgeableReviews() counts them. Their documents hold the prompts.
@@ -102,6 +103,10 @@ public:
     // than the cutoff and that nothing can change any more (not pending; an approved
     // ticket once its grant has lapsed before the cutoff).
     virtual std::int64_t purgeableReviews(std::int64_t cutoffMicros) = 0;
+    // Where the next transaction of a purge through `through` (a checkpoint) stops: the
+    // newest checkpoint that leaves at most `maxEvents` of the oldest events to delete (or
+    // the oldest checkpoint left, when the first holds more). 0: nothing left up to `through`.
+    virtual std::int64_t purgeChunkEnd(std::int64_t through, std::int64_t maxEvents) = 0;
 
     // Requests begun but never ended (the gateway stopped while serving them).
     virtual std::vector<RequestIndex> unfinishedRequests() = 0;

@@ -1,6 +1,8 @@
 #include "record/recorder.h"
 
 #include <algorithm>
+#include <future>
+#include <memory>
 
 #include "observe/log.h"
 #include "record/index_rebuild.h"
@@ -142,13 +144,14 @@ void Recorder::record(std::string sessionId, std::string type, std::string paylo
 }
 
 bool Recorder::purgeOlderThan(std::int64_t cutoffMicros) {
-    std::atomic<bool> ok{false};
+    auto result = std::make_shared<std::promise<bool>>();
+    auto done = result->get_future();
     Pending p;
     p.purgeCutoff = cutoffMicros;
-    p.done = [&ok](bool durable) { ok = durable; };
+    p.done = [result](bool complete) { result->set_value(complete); };
     enqueue(std::move(p));
-    flush();
-    return ok.load();
+    // Every transaction of the purge (flush() does not wait for the later ones).
+    return done.get();
 }
 
 bool Recorder::flush() {
@@ -157,7 +160,7 @@ bool Recorder::flush() {
     arrivals_.fetch_add(1, std::memory_order_release);
     if (sleeping_) wake_.notify_one();
     // Everything written, the index included (unless the store fails: then it stays pending).
-    idle_.wait(lock, [this] { return queue_.empty() && !writing_ && (indexRowsPending_ == 0 || !healthy_.load()); });
+    idle_.wait(lock, [this] { return drained() && !writing_ && (indexRowsPending_ == 0 || !healthy_.load()); });
     --flushRequests_;
     return healthy_.load();
 }
@@ -346,6 +349,13 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
 }
 
 void Recorder::runPurge(Pending& request) {
+    if (purging_) {
+        // A purge is still being written (its rest is queued): this one comes after it.
+        std::lock_guard lock(mutex_);
+        ++urgentQueued_;
+        queue_.push_back(std::move(request));
+        return;
+    }
     const std::int64_t cutoff = *request.purgeCutoff;
     if (indexPending() && !writeIndex()) {
         if (request.done) request.done(false);
@@ -353,16 +363,20 @@ void Recorder::runPurge(Pending& request) {
     }
     std::int64_t through = 0;
     std::int64_t reviews = 0;
+    std::int64_t firstEnd = 0;
     try {
         through = store_->purgeableThrough(cutoff);
-        // The reviews go with the events: their documents hold the prompts.
-        if (through > 0) reviews = store_->purgeableReviews(cutoff);
+        if (through > 0) {
+            // The reviews go with the events: their documents hold the prompts.
+            reviews = store_->purgeableReviews(cutoff);
+            firstEnd = store_->purgeChunkEnd(through, static_cast<std::int64_t>(options_.purgeChunkEvents));
+        }
     } catch (const std::exception& e) {
         fail(e.what());
         if (request.done) request.done(false);
         return;
     }
-    if (through <= 0) {
+    if (through <= 0 || firstEnd <= 0) {
         if (request.done) request.done(true);
         return;
     }
@@ -375,16 +389,66 @@ void Recorder::runPurge(Pending& request) {
                           R"(,"reviews_purged":)" + std::to_string(reviews) + "}";
     std::deque<Pending> one;
     one.push_back(std::move(event));
-    // The purge event is signed at once: the chain's new beginning is vouched for by the
-    // checkpoint kept at `through` and the purge is vouched for by this one.
-    const bool ok = writeBatch(one, true, through, cutoff);
-    if (ok) {
+    // The purge event is signed at once, in the purge's first transaction: the chain's new
+    // beginning is vouched for by the checkpoint kept where it is cut, and the purge by
+    // this one. A large purge deletes the rest in later transactions, up to `through`.
+    if (!writeBatch(one, true, firstEnd, cutoff)) {
+        if (request.done) request.done(false);
+        return;
+    }
+    purgeThrough_ = through;
+    purgeReviews_ = reviews;
+    purgeTransactions_ = 1;
+    Pending rest;
+    rest.purgeRest = through;
+    rest.done = std::move(request.done);
+    if (firstEnd < through && queuePurgeRest(rest)) return;
+    finishPurge(rest, firstEnd >= through);
+}
+
+void Recorder::continuePurge(Pending& request) {
+    const std::int64_t through = *request.purgeRest;
+    std::int64_t end = 0;
+    try {
+        end = store_->purgeChunkEnd(through, static_cast<std::int64_t>(options_.purgeChunkEvents));
+        if (end > 0) {
+            Batch batch;
+            batch.purgeThrough = end;
+            store_->append(batch);
+            ++purgeTransactions_;
+        }
+    } catch (const std::exception& e) {
+        // Unhealthy until a write succeeds; the next check purges what is left.
+        fail(e.what());
+        finishPurge(request, false);
+        return;
+    }
+    if (end > 0 && end < through && queuePurgeRest(request)) return;
+    finishPurge(request, end == 0 || end >= through);
+}
+
+bool Recorder::queuePurgeRest(Pending& rest) {
+    std::lock_guard lock(mutex_);
+    // At a stop, the rest waits for the next start (whose first check purges it).
+    if (stopping_) return false;
+    purging_ = true;
+    // Behind the events queued meanwhile, which are written first.
+    ++urgentQueued_;
+    ++purgeRestQueued_;
+    queue_.push_back(std::move(rest));
+    return true;
+}
+
+void Recorder::finishPurge(Pending& request, bool complete) {
+    purging_ = false;
+    if (complete) {
         observe::LogLine(observe::LogLevel::Info, "recording purged")
-            .num("through_seq", through)
-            .num("reviews_purged", reviews)
+            .num("through_seq", purgeThrough_)
+            .num("reviews_purged", purgeReviews_)
+            .num("transactions", purgeTransactions_)
             .num("retention_days", options_.retentionDays);
     }
-    if (request.done) request.done(ok);
+    if (request.done) request.done(complete);
 }
 
 void Recorder::run() {
@@ -392,7 +456,7 @@ void Recorder::run() {
     std::unique_lock lock(mutex_);
     auto nextRetry = SteadyClock::now();
     while (true) {
-        if (options_.retentionDays > 0 && !stopping_ && healthy_.load() && SteadyClock::now() >= nextPurge_) {
+        if (options_.retentionDays > 0 && !stopping_ && healthy_.load() && !purging_ && SteadyClock::now() >= nextPurge_) {
             nextPurge_ = SteadyClock::now() + options_.purgeCheckInterval;
             Pending request;
             request.purgeCutoff = clock_() - std::int64_t{options_.retentionDays} * 86'400'000'000;
@@ -450,21 +514,35 @@ void Recorder::run() {
             continue;
         }
         if (!queue_.empty()) {
-            if (queue_.front().purgeCutoff) {
+            if (queue_.front().purgeCutoff || queue_.front().purgeRest) {
                 Pending request = std::move(queue_.front());
                 queue_.pop_front();
                 --urgentQueued_;
+                if (request.purgeRest) --purgeRestQueued_;
                 writing_ = true;
                 lock.unlock();
-                runPurge(request);
+                if (request.purgeRest) {
+                    continuePurge(request);
+                } else {
+                    runPurge(request);
+                }
                 lock.lock();
+                // Between a purge's transactions, the index too keeps its pace (and a flush
+                // does not wait for the whole purge).
+                if (indexPending() && healthy_.load() &&
+                    (flushRequests_ > 0 || SteadyClock::now() - pendingIndexSince_ >= options_.indexDelay)) {
+                    lock.unlock();
+                    writeIndex();
+                    lock.lock();
+                }
                 writing_ = false;
-                if (queue_.empty()) idle_.notify_all();
+                if (drained()) idle_.notify_all();
                 continue;
             }
             std::deque<Pending> batch;
             std::size_t bytes = 0;
-            while (!queue_.empty() && batch.size() < options_.maxBatch && !queue_.front().purgeCutoff) {
+            while (!queue_.empty() && batch.size() < options_.maxBatch && !queue_.front().purgeCutoff &&
+                   !queue_.front().purgeRest) {
                 bytes += sizeOf(queue_.front().event);
                 if (!queue_.front().soon) --urgentQueued_;
                 batch.push_back(std::move(queue_.front()));
@@ -495,13 +573,13 @@ void Recorder::run() {
                 writeIndex();
             }
             lock.lock();
-            if (ok && indexPending() && flushRequests_ > 0 && queue_.empty()) {
+            if (ok && indexPending() && flushRequests_ > 0 && drained()) {
                 lock.unlock();
                 writeIndex();
                 lock.lock();
             }
             writing_ = false;
-            if (queue_.empty()) idle_.notify_all();
+            if (drained()) idle_.notify_all();
             continue;
         }
         const auto now = SteadyClock::now();

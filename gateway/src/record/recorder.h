@@ -55,6 +55,10 @@ public:
         // checked at start and then every `purgeCheckInterval`.
         int retentionDays = 0;
         std::chrono::milliseconds purgeCheckInterval{std::chrono::hours(1)};
+        // A purge deletes at most about this many events per transaction; the events that
+        // arrive meanwhile are written between its transactions (a purge of days of traffic
+        // must not stall the recording, and the requests waiting for it, for seconds).
+        std::size_t purgeChunkEvents = 2000;
         // Called on the writer thread with every event once it is committed (numbered and
         // hashed), from the first one: the SIEM stream. Must not block.
         std::function<void(const Event&)> commitTap;
@@ -89,7 +93,9 @@ public:
     std::size_t interruptedAtStart() const { return interruptedAtStart_; }
 
     // Purges events older than the cutoff now (normally done by the retention timer);
-    // the purge is a recorded event, followed by a checkpoint. False when a write failed.
+    // the purge is a recorded event, followed by a checkpoint. Returns once every
+    // transaction of the purge is written; false when a write failed (or the recorder
+    // stopped first: the next start goes on).
     bool purgeOlderThan(std::int64_t cutoffMicros);
 
     // Blocks until everything queued so far is committed; false if a write failed.
@@ -127,6 +133,7 @@ private:
         std::optional<ReviewRow> review;
         Done done;
         std::optional<std::int64_t> purgeCutoff;  // a purge request, not an event
+        std::optional<std::int64_t> purgeRest;    // the rest of a purge, through this seq
         bool soon = false;
         bool sign = false;  // a checkpoint right after this event
         std::chrono::steady_clock::time_point queuedAt{};
@@ -140,6 +147,10 @@ private:
     bool writeBatch(std::deque<Pending>& batch, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough = {},
                     std::optional<std::int64_t> purgeReviewsBefore = {});
     void runPurge(Pending& request);
+    // One more transaction of a purge begun by runPurge(); queues the rest, if any.
+    void continuePurge(Pending& request);
+    bool queuePurgeRest(Pending& rest);  // false at a stop
+    void finishPurge(Pending& request, bool complete);
     bool writeIndex();
     void publishIndexState();
     bool indexPending() const { return !pendingIndex_.empty() || !pendingEventSessions_.empty(); }
@@ -155,6 +166,11 @@ private:
     EventStore::Head head_;
     std::chrono::steady_clock::time_point lastCheckpoint_;
     std::chrono::steady_clock::time_point nextPurge_;
+    // Writer thread only: a purge whose later transactions are queued, and what it does.
+    bool purging_ = false;
+    std::int64_t purgeThrough_ = 0;
+    std::int64_t purgeReviews_ = 0;
+    std::int64_t purgeTransactions_ = 0;
     std::int64_t unhealthySince_ = 0;
     std::size_t interruptedAtStart_ = 0;
     std::vector<RequestIndex> pendingIndex_;  // writer thread only
@@ -168,6 +184,9 @@ private:
     bool writing_ = false;
     bool sleeping_ = false;
     std::size_t urgentQueued_ = 0;  // events in the queue not recorded with recordSoon()
+    std::size_t purgeRestQueued_ = 0;  // the rest of a purge, queued (0 or 1)
+    // Nothing queued but the rest of a purge: what flush() waits for (with the lock held).
+    bool drained() const { return queue_.size() == purgeRestQueued_; }
     // Bumped when work that must not wait arrives (an urgent event, a flush, the stop):
     // what the spinning writer watches without the mutex.
     std::atomic<std::uint64_t> arrivals_{0};

@@ -28,7 +28,8 @@ struct VerifyReport {
 // the database is used, which proves integrity only against someone without that file.
 //
 // After a retention purge the chain starts at event N+1: that event must link to the
-// signed checkpoint kept at N, and the chain must contain the purge event naming N.
+// signed checkpoint kept at N, and the chain must contain a purge event naming N or a later
+// event (a large purge deletes up to its through_seq in several transactions).
 VerifyReport verifyDatabase(const std::filesystem::path& db, const std::string& publicKeyPem);
 
 // The same check, run again and again on a live database: each call reads only the events

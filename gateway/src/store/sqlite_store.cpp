@@ -450,18 +450,24 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
     if (!run(begin_, "BEGIN IMMEDIATE")) throw StoreError(std::string("cannot begin a transaction: ") + sqlite3_errmsg(db_));
     try {
         if (batch.purgeThrough) {
-            Statement events(db_, "DELETE FROM events WHERE seq <= ?");
-            events.bind(1, *batch.purgeThrough);
-            Statement eventSessions(db_, "DELETE FROM event_sessions WHERE seq <= ?");
-            eventSessions.bind(1, *batch.purgeThrough);
-            Statement checkpoints(db_, "DELETE FROM checkpoints WHERE seq < ?");
-            checkpoints.bind(1, *batch.purgeThrough);
-            Statement requests(db_, "DELETE FROM requests WHERE last_seq <= ?");
-            requests.bind(1, *batch.purgeThrough);
+            // Each statement reaches its rows through a key (the events' seq, a request's
+            // first_seq, a session id), never by scanning a whole table: a purge costs what
+            // it deletes, however much is kept. In this order: the sessions and event_sessions
+            // rows are found from the requests and events about to go.
+            // A session goes when every one of its requests goes (begun and ended up to here).
             Statement sessions(db_,
-                               "DELETE FROM sessions WHERE NOT EXISTS "
-                               "(SELECT 1 FROM requests r WHERE r.session_id = sessions.session_id)");
-            for (auto* st : {&events, &eventSessions, &checkpoints, &requests, &sessions}) {
+                               "DELETE FROM sessions WHERE session_id IN "
+                               "(SELECT session_id FROM requests WHERE first_seq <= ?1 AND last_seq <= ?1) "
+                               "AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.session_id = sessions.session_id "
+                               "AND (r.first_seq > ?1 OR r.last_seq IS NULL OR r.last_seq > ?1))");
+            Statement requests(db_, "DELETE FROM requests WHERE first_seq <= ?1 AND last_seq <= ?1");
+            Statement eventSessions(db_,
+                                    "DELETE FROM event_sessions WHERE (session_id, seq) IN "
+                                    "(SELECT session_id, seq FROM events WHERE seq <= ?1)");
+            Statement events(db_, "DELETE FROM events WHERE seq <= ?1");
+            Statement checkpoints(db_, "DELETE FROM checkpoints WHERE seq < ?1");
+            for (auto* st : {&sessions, &requests, &eventSessions, &events, &checkpoints}) {
+                st->bind(1, *batch.purgeThrough);
                 if (st->step() != SQLITE_DONE) throw StoreError(std::string("cannot purge: ") + sqlite3_errmsg(db_));
             }
             if (batch.purgeReviewsBefore) {
@@ -673,6 +679,23 @@ std::int64_t SqliteStore::purgeableReviews(std::int64_t cutoffMicros) {
     s.bind(1, cutoffMicros);
     s.step();
     return s.integer(0);
+}
+
+std::int64_t SqliteStore::purgeChunkEnd(std::int64_t through, std::int64_t maxEvents) {
+    Statement first(db_, "SELECT min(seq) FROM events");
+    first.step();
+    const auto oldest = first.integer(0);
+    if (oldest <= 0 || oldest > through) return 0;
+    Statement within(db_, "SELECT max(seq) FROM checkpoints WHERE seq >= ?1 AND seq <= ?2");
+    within.bind(1, oldest);
+    within.bind(2, std::min(through, oldest + std::max<std::int64_t>(maxEvents, 1) - 1));
+    within.step();
+    if (within.integer(0) > 0) return within.integer(0);
+    Statement next(db_, "SELECT min(seq) FROM checkpoints WHERE seq >= ?1 AND seq <= ?2");
+    next.bind(1, oldest);
+    next.bind(2, through);
+    next.step();
+    return next.integer(0);
 }
 
 std::int64_t SqliteStore::indexedThrough() {

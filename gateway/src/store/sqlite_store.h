@@ -76,6 +76,7 @@ public:
     void appendBatch(const record::Batch& batch);
     std::int64_t purgeableThrough(std::int64_t cutoffMicros);
     std::int64_t purgeableReviews(std::int64_t cutoffMicros);
+    std::int64_t purgeChunkEnd(std::int64_t through, std::int64_t maxEvents);
     std::vector<record::RequestIndex> unfinishedRequests();
     std::int64_t indexedThrough();
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit);
@@ -134,6 +135,9 @@ public:
     void append(const record::Batch& batch) override { store_.appendBatch(batch); }
     std::int64_t purgeableThrough(std::int64_t cutoffMicros) override { return store_.purgeableThrough(cutoffMicros); }
     std::int64_t purgeableReviews(std::int64_t cutoffMicros) override { return store_.purgeableReviews(cutoffMicros); }
+    std::int64_t purgeChunkEnd(std::int64_t through, std::int64_t maxEvents) override {
+        return store_.purgeChunkEnd(through, maxEvents);
+    }
     std::vector<record::RequestIndex> unfinishedRequests() override { return store_.unfinishedRequests(); }
     std::int64_t indexedThrough() override { return store_.indexedThrough(); }
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit) override {

@@ -107,6 +107,7 @@ public:
     }
     std::int64_t purgeableThrough(std::int64_t) override { return 0; }
     std::int64_t purgeableReviews(std::int64_t) override { return 0; }
+    std::int64_t purgeChunkEnd(std::int64_t, std::int64_t) override { return 0; }
     std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
     std::int64_t indexedThrough() override { return 0; }
     std::vector<record::Event> eventsAfter(std::int64_t, std::size_t) override { return {}; }
@@ -129,6 +130,7 @@ public:
     }
     std::int64_t purgeableThrough(std::int64_t) override { return 0; }
     std::int64_t purgeableReviews(std::int64_t) override { return 0; }
+    std::int64_t purgeChunkEnd(std::int64_t, std::int64_t) override { return 0; }
     std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
     std::int64_t indexedThrough() override { return 0; }
     std::vector<record::Event> eventsAfter(std::int64_t, std::size_t) override { return {}; }
@@ -137,6 +139,33 @@ public:
 
 private:
     std::atomic<bool>& open_;
+};
+
+// The SQLite store, counting the transactions that purge; the `failAt`-th fails (0: none).
+class PurgeCountingStore final : public record::EventStore {
+public:
+    PurgeCountingStore(const std::string& path, int failAt) : inner_(path), failAt_(failAt) {}
+    Head head() override { return inner_.head(); }
+    void append(const record::Batch& batch) override {
+        if (batch.purgeThrough && ++purges == failAt_) throw std::runtime_error("disk full");
+        inner_.append(batch);
+    }
+    std::int64_t purgeableThrough(std::int64_t cutoff) override { return inner_.purgeableThrough(cutoff); }
+    std::int64_t purgeableReviews(std::int64_t cutoff) override { return inner_.purgeableReviews(cutoff); }
+    std::int64_t purgeChunkEnd(std::int64_t through, std::int64_t maxEvents) override {
+        return inner_.purgeChunkEnd(through, maxEvents);
+    }
+    std::vector<record::RequestIndex> unfinishedRequests() override { return inner_.unfinishedRequests(); }
+    std::int64_t indexedThrough() override { return inner_.indexedThrough(); }
+    std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit) override {
+        return inner_.eventsAfter(seq, limit);
+    }
+    void rememberPublicKey(const std::string& keyId, const std::string& pem) override { inner_.rememberPublicKey(keyId, pem); }
+    std::atomic<int> purges{0};
+
+private:
+    store::SqliteEventStore inner_;
+    int failAt_;
 };
 
 }  // namespace
@@ -295,6 +324,79 @@ private slots:
         r = record::verifyDatabase(original_, other.publicKeyPem());
         QVERIFY(!r.ok);
         QCOMPARE(r.brokenAt, std::optional<std::int64_t>(checkpointSeqs(original_).front()));
+    }
+
+    // A large purge is written in several transactions (the events arriving meanwhile go
+    // between them), its event in the first. Cut short (a failed write, a stop), the chain
+    // still verifies, beginning at the checkpoint where the last transaction stopped; the
+    // next purge finishes the job.
+    void aLargePurgeIsWrittenInSeveralTransactions() {
+        const auto db = dir_.filePath(QStringLiteral("purge-chunks.db")).toStdString();
+        std::atomic<std::int64_t> now{1'700'000'000'000'000};
+        const std::int64_t day = 86'400'000'000;
+        record::Recorder::Options options;
+        options.checkpointEvery = 100;
+        options.checkpointInterval = std::chrono::hours(1);
+        options.maxBatch = 50;
+        options.retentionDays = 30;
+        options.purgeCheckInterval = std::chrono::hours(1);
+        options.purgeChunkEvents = 100;
+        const auto keyFile = dir_.filePath(QStringLiteral("purge-chunks.key")).toStdString();
+        auto key = record::SigningKey::loadOrCreate(keyFile);
+        const auto pem = key.publicKeyPem();
+        auto requests = [&](record::Recorder& recorder, int from, int count) {
+            for (int i = from; i < from + count; ++i) {
+                record::RequestIndex begin;
+                begin.requestId = std::to_string(i).insert(0, "request-");
+                begin.sessionId = std::to_string(i).insert(0, "session-");
+                begin.startedMicros = now.load();
+                begin.method = "POST";
+                begin.path = "/v1/chat/completions";
+                recorder.record(begin.sessionId, "request.received", "{}", begin);
+                record::RequestIndex end = begin;
+                end.kind = record::RequestIndex::Kind::End;
+                end.endedMicros = now.load();
+                end.status = 200;
+                end.outcome = "completed";
+                recorder.record(end.sessionId, "request.completed", "{}", end);
+                QVERIFY(recorder.flush());
+            }
+        };
+        {
+            // The third transaction fails.
+            auto store = std::make_unique<PurgeCountingStore>(db, 3);
+            auto* counting = store.get();
+            record::Recorder recorder(std::move(store), std::move(key), options, [&] { return now.load(); });
+            requests(recorder, 0, 150);  // 300 events, checkpoints at 100, 200 and 300
+            now += 40 * day;
+            requests(recorder, 150, 25);
+            QVERIFY(!recorder.purgeOlderThan(now.load() - 30 * day));
+            QCOMPARE(counting->purges.load(), 3);
+        }
+        auto r = record::verifyDatabase(db, pem);
+        QVERIFY2(r.ok, r.problem.c_str());
+        QCOMPARE(r.purgedThrough, std::int64_t(200));  // two of the three transactions
+        QCOMPARE(count(db, "SELECT json_extract(payload, '$.through_seq') FROM events WHERE type = 'retention.purged'"),
+                 std::int64_t(300));
+        QCOMPARE(count(db, "SELECT count(*) FROM requests"), std::int64_t(75));
+        {
+            // The next start purges the rest, in one more transaction (its first check).
+            auto store = std::make_unique<PurgeCountingStore>(db, 0);
+            auto* counting = store.get();
+            record::Recorder recorder(std::move(store), record::SigningKey::loadOrCreate(keyFile), options,
+                                      [&] { return now.load(); });
+            QVERIFY(recorder.purgeOlderThan(now.load() - 30 * day));  // after the check at start: nothing left
+            QCOMPARE(counting->purges.load(), 1);
+            requests(recorder, 175, 5);
+        }
+        r = record::verifyDatabase(db, pem);
+        QVERIFY2(r.ok, r.problem.c_str());
+        QCOMPARE(r.purgedThrough, std::int64_t(300));
+        QCOMPARE(count(db, "SELECT count(*) FROM events WHERE type = 'retention.purged'"), std::int64_t(2));
+        QCOMPARE(count(db, "SELECT count(*) FROM requests"), std::int64_t(30));
+        QCOMPARE(count(db, "SELECT count(*) FROM sessions"), std::int64_t(30));
+        QCOMPARE(count(db, "SELECT count(*) FROM event_sessions WHERE seq <= 300"), std::int64_t(0));
+        QCOMPARE(count(db, "SELECT count(*) FROM event_sessions"), count(db, "SELECT count(*) FROM events"));
     }
 
     // A purge takes along the reviews that finished before the cutoff: their documents hold
