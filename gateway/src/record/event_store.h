@@ -107,6 +107,10 @@ public:
     // newest checkpoint that leaves at most `maxEvents` of the oldest events to delete (or
     // the oldest checkpoint left, when the first holds more). 0: nothing left up to `through`.
     virtual std::int64_t purgeChunkEnd(std::int64_t through, std::int64_t maxEvents) = 0;
+    // After a purge: drops what the store may still hold of the deleted data outside its
+    // tables (SQLite: the old frames of its write-ahead log), without waiting for readers.
+    // False when that has to wait for another time.
+    virtual bool releaseDeleted() = 0;
 
     // Requests begun but never ended (the gateway stopped while serving them).
     virtual std::vector<RequestIndex> unfinishedRequests() = 0;

@@ -160,7 +160,10 @@ bool Recorder::flush() {
     arrivals_.fetch_add(1, std::memory_order_release);
     if (sleeping_) wake_.notify_one();
     // Everything written, the index included (unless the store fails: then it stays pending).
-    idle_.wait(lock, [this] { return drained() && !writing_ && (indexRowsPending_ == 0 || !healthy_.load()); });
+    // Not waiting for a purge's later transactions: nothing queued before the flush is in them.
+    idle_.wait(lock, [this] {
+        return drained() && (!writing_ || writingPurgeRest_) && (indexRowsPending_ == 0 || !healthy_.load());
+    });
     --flushRequests_;
     return healthy_.load();
 }
@@ -260,6 +263,31 @@ bool Recorder::writeIndex() {
     return true;
 }
 
+bool Recorder::commit(const Batch& batch) {
+    const auto started = std::chrono::steady_clock::now();
+    commitStartedAt_.store(steadyMicros(started), std::memory_order_relaxed);
+    const auto measure = [&](bool ok) {
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        lastCommitMicros_.store(static_cast<std::int64_t>(seconds * 1e6), std::memory_order_relaxed);
+        commitStartedAt_.store(0, std::memory_order_release);  // after: a reader sees this commit's time
+        std::size_t bucket = 0;
+        while (bucket < commitBuckets_.size() && seconds > observe::RecordingStats::kCommitBuckets[bucket]) ++bucket;
+        if (bucket < commitBuckets_.size()) commitBuckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+        commitMicrosSum_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+        (ok ? commitsOk_ : commitsFailed_).fetch_add(1, std::memory_order_relaxed);
+        if (ok) eventsCommitted_.fetch_add(batch.events.size(), std::memory_order_relaxed);
+    };
+    try {
+        store_->append(batch);
+    } catch (const std::exception& e) {
+        measure(false);
+        fail(e.what());
+        return false;
+    }
+    measure(true);
+    return true;
+}
+
 bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough,
                           std::optional<std::int64_t> purgeReviewsBefore) {
     Batch batch;
@@ -308,27 +336,7 @@ bool Recorder::writeBatch(std::deque<Pending>& pending, bool forceCheckpoint, st
     }
     batch.purgeThrough = purgeThrough;
     batch.purgeReviewsBefore = purgeReviewsBefore;
-    const auto started = std::chrono::steady_clock::now();
-    commitStartedAt_.store(steadyMicros(started), std::memory_order_relaxed);
-    const auto measure = [&](bool ok) {
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        lastCommitMicros_.store(static_cast<std::int64_t>(seconds * 1e6), std::memory_order_relaxed);
-        commitStartedAt_.store(0, std::memory_order_release);  // after: a reader sees this commit's time
-        std::size_t bucket = 0;
-        while (bucket < commitBuckets_.size() && seconds > observe::RecordingStats::kCommitBuckets[bucket]) ++bucket;
-        if (bucket < commitBuckets_.size()) commitBuckets_[bucket].fetch_add(1, std::memory_order_relaxed);
-        commitMicrosSum_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
-        (ok ? commitsOk_ : commitsFailed_).fetch_add(1, std::memory_order_relaxed);
-        if (ok) eventsCommitted_.fetch_add(batch.events.size(), std::memory_order_relaxed);
-    };
-    try {
-        store_->append(batch);
-    } catch (const std::exception& e) {
-        measure(false);
-        fail(e.what());
-        return false;
-    }
-    measure(true);
+    if (!commit(batch)) return false;
     if (batch.checkpoint) {
         head.checkpointSeq = batch.checkpoint->seq;
         lastCheckpoint_ = std::chrono::steady_clock::now();
@@ -366,17 +374,17 @@ void Recorder::runPurge(Pending& request) {
     std::int64_t firstEnd = 0;
     try {
         through = store_->purgeableThrough(cutoff);
-        if (through > 0) {
-            // The reviews go with the events: their documents hold the prompts.
-            reviews = store_->purgeableReviews(cutoff);
-            firstEnd = store_->purgeChunkEnd(through, static_cast<std::int64_t>(options_.purgeChunkEvents));
-        }
+        if (through > 0) firstEnd = store_->purgeChunkEnd(through, static_cast<std::int64_t>(options_.purgeChunkEvents));
+        // The reviews go too (their documents hold the prompts), with the events or alone
+        // (an unused grant that lapsed after its events were purged).
+        reviews = store_->purgeableReviews(cutoff);
     } catch (const std::exception& e) {
         fail(e.what());
         if (request.done) request.done(false);
         return;
     }
-    if (through <= 0 || firstEnd <= 0) {
+    if (firstEnd <= 0) through = 0;
+    if (through <= 0 && reviews <= 0) {
         if (request.done) request.done(true);
         return;
     }
@@ -392,7 +400,9 @@ void Recorder::runPurge(Pending& request) {
     // The purge event is signed at once, in the purge's first transaction: the chain's new
     // beginning is vouched for by the checkpoint kept where it is cut, and the purge by
     // this one. A large purge deletes the rest in later transactions, up to `through`.
-    if (!writeBatch(one, true, firstEnd, cutoff)) {
+    // through_seq 0: only reviews were purged.
+    const auto firstCut = through > 0 ? std::optional<std::int64_t>(firstEnd) : std::nullopt;
+    if (!writeBatch(one, true, firstCut, cutoff)) {
         if (request.done) request.done(false);
         return;
     }
@@ -402,7 +412,7 @@ void Recorder::runPurge(Pending& request) {
     Pending rest;
     rest.purgeRest = through;
     rest.done = std::move(request.done);
-    if (firstEnd < through && queuePurgeRest(rest)) return;
+    if (through > 0 && firstEnd < through && queuePurgeRest(rest)) return;
     finishPurge(rest, firstEnd >= through);
 }
 
@@ -411,17 +421,20 @@ void Recorder::continuePurge(Pending& request) {
     std::int64_t end = 0;
     try {
         end = store_->purgeChunkEnd(through, static_cast<std::int64_t>(options_.purgeChunkEvents));
-        if (end > 0) {
-            Batch batch;
-            batch.purgeThrough = end;
-            store_->append(batch);
-            ++purgeTransactions_;
-        }
     } catch (const std::exception& e) {
-        // Unhealthy until a write succeeds; the next check purges what is left.
         fail(e.what());
         finishPurge(request, false);
         return;
+    }
+    if (end > 0) {
+        Batch batch;
+        batch.purgeThrough = end;
+        // Failed: unhealthy until a write succeeds; the next check purges what is left.
+        if (!commit(batch)) {
+            finishPurge(request, false);
+            return;
+        }
+        ++purgeTransactions_;
     }
     if (end > 0 && end < through && queuePurgeRest(request)) return;
     finishPurge(request, end == 0 || end >= through);
@@ -441,12 +454,20 @@ bool Recorder::queuePurgeRest(Pending& rest) {
 
 void Recorder::finishPurge(Pending& request, bool complete) {
     purging_ = false;
+    // What was deleted is zeroed in the database (secure_delete); older copies of its pages
+    // may remain in the store's log until this.
+    bool released = false;
+    try {
+        released = store_->releaseDeleted();
+    } catch (const std::exception&) {
+    }
     if (complete) {
         observe::LogLine(observe::LogLevel::Info, "recording purged")
             .num("through_seq", purgeThrough_)
             .num("reviews_purged", purgeReviews_)
             .num("transactions", purgeTransactions_)
-            .num("retention_days", options_.retentionDays);
+            .num("retention_days", options_.retentionDays)
+            .flag("log_truncated", released);
     }
     if (request.done) request.done(complete);
 }
@@ -520,6 +541,7 @@ void Recorder::run() {
                 --urgentQueued_;
                 if (request.purgeRest) --purgeRestQueued_;
                 writing_ = true;
+                writingPurgeRest_ = request.purgeRest.has_value();
                 lock.unlock();
                 if (request.purgeRest) {
                     continuePurge(request);
@@ -536,6 +558,7 @@ void Recorder::run() {
                     lock.lock();
                 }
                 writing_ = false;
+                writingPurgeRest_ = false;
                 if (drained()) idle_.notify_all();
                 continue;
             }

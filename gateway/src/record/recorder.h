@@ -146,6 +146,8 @@ private:
     // before `purgeReviewsBefore`, in the same transaction.
     bool writeBatch(std::deque<Pending>& batch, bool forceCheckpoint, std::optional<std::int64_t> purgeThrough = {},
                     std::optional<std::int64_t> purgeReviewsBefore = {});
+    // Writes one transaction, timed in the commit statistics; false (and unhealthy) if it failed.
+    bool commit(const Batch& batch);
     void runPurge(Pending& request);
     // One more transaction of a purge begun by runPurge(); queues the rest, if any.
     void continuePurge(Pending& request);
@@ -185,6 +187,7 @@ private:
     bool sleeping_ = false;
     std::size_t urgentQueued_ = 0;  // events in the queue not recorded with recordSoon()
     std::size_t purgeRestQueued_ = 0;  // the rest of a purge, queued (0 or 1)
+    bool writingPurgeRest_ = false;    // the transaction being written is a purge's later one
     // Nothing queued but the rest of a purge: what flush() waits for (with the lock held).
     bool drained() const { return queue_.size() == purgeRestQueued_; }
     // Bumped when work that must not wait arrives (an urgent event, a flush, the stop):

@@ -75,6 +75,7 @@ struct ChainMonitor::State {
     std::map<std::int64_t, Checkpoint> checkpoints;  // not yet reached by the events
     std::int64_t checkpointsReadTo = 0;
     bool purgeRecorded = false;
+    std::int64_t purgeEventSeq = 0;  // the first purge event that records the cut
 };
 
 namespace {
@@ -157,8 +158,10 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
         }
         // A purge is written in several transactions when it is large, its event in the
         // first: until the last one, the chain begins at a checkpoint before its through_seq.
-        if (ev.type == "retention.purged" && report.purgedThrough > 0 && purgeThroughOf(ev.payload) >= report.purgedThrough) {
+        if (ev.type == "retention.purged" && report.purgedThrough > 0 && state.purgeEventSeq == 0 &&
+            purgeThroughOf(ev.payload) >= report.purgedThrough) {
             state.purgeRecorded = true;
+            state.purgeEventSeq = ev.seq;
         }
         if (auto it = state.checkpoints.find(ev.seq); it != state.checkpoints.end()) {
             const auto& cp = it->second;
@@ -182,6 +185,13 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
     if (state.nextSeq > 0 && !state.purgeRecorded) {
         return fail(report.firstSeq, "events 1 to " + std::to_string(report.purgedThrough) +
                                          " are missing and the chain records no purge of them");
+    }
+    // The gateway signs a purge event in the transaction that writes it: one in the unsigned
+    // tail may have been appended by whoever cut the chain.
+    if (state.purgeEventSeq > report.signedUpTo) {
+        return fail(state.purgeEventSeq, "events 1 to " + std::to_string(report.purgedThrough) +
+                                             " are missing and the purge event at " + std::to_string(state.purgeEventSeq) +
+                                             " that records it is not signed by a checkpoint");
     }
     if (state.nextSeq == 0 && !state.checkpoints.empty()) {
         return fail(std::nullopt, "the chain has no events, yet a checkpoint signs event " +

@@ -147,6 +147,10 @@ constexpr std::array kMigrations = {
     R"sql(
     ALTER TABLE sessions ADD COLUMN owner TEXT;
     )sql",
+    // The finished reviews by their last change: what a retention purge deletes.
+    R"sql(
+    CREATE INDEX reviews_finished ON reviews (updated_us) WHERE state <> 'pending';
+    )sql",
 };
 
 // The reviews a retention purge deletes (?1: the cutoff): last changed before it, and
@@ -470,11 +474,11 @@ void SqliteStore::appendBatch(const record::Batch& batch) {
                 st->bind(1, *batch.purgeThrough);
                 if (st->step() != SQLITE_DONE) throw StoreError(std::string("cannot purge: ") + sqlite3_errmsg(db_));
             }
-            if (batch.purgeReviewsBefore) {
-                Statement reviews(db_, (std::string("DELETE FROM reviews WHERE ") + kPurgeableReviews).c_str());
-                reviews.bind(1, *batch.purgeReviewsBefore);
-                if (reviews.step() != SQLITE_DONE) throw StoreError(std::string("cannot purge reviews: ") + sqlite3_errmsg(db_));
-            }
+        }
+        if (batch.purgeReviewsBefore) {
+            Statement reviews(db_, (std::string("DELETE FROM reviews WHERE ") + kPurgeableReviews).c_str());
+            reviews.bind(1, *batch.purgeReviewsBefore);
+            if (reviews.step() != SQLITE_DONE) throw StoreError(std::string("cannot purge reviews: ") + sqlite3_errmsg(db_));
         }
         if (!batch.reviews.empty()) {
             Statement s(db_, "INSERT OR REPLACE INTO reviews (id, state, created_us, updated_us, document) VALUES (?, ?, ?, ?, ?)");
@@ -679,6 +683,15 @@ std::int64_t SqliteStore::purgeableReviews(std::int64_t cutoffMicros) {
     s.bind(1, cutoffMicros);
     s.step();
     return s.integer(0);
+}
+
+bool SqliteStore::truncateLog() {
+    // Never waits for a reader (the writer thread must not stall): busy, it is left for the
+    // next purge, and the recording overwrites the log's old frames as it goes on.
+    sqlite3_busy_timeout(db_, 0);
+    const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_busy_timeout(db_, 5000);
+    return rc == SQLITE_OK;
 }
 
 std::int64_t SqliteStore::purgeChunkEnd(std::int64_t through, std::int64_t maxEvents) {

@@ -77,6 +77,9 @@ public:
     std::int64_t purgeableThrough(std::int64_t cutoffMicros);
     std::int64_t purgeableReviews(std::int64_t cutoffMicros);
     std::int64_t purgeChunkEnd(std::int64_t through, std::int64_t maxEvents);
+    // Copies the write-ahead log into the database and truncates it to nothing, unless a
+    // reader is using it (false).
+    bool truncateLog();
     std::vector<record::RequestIndex> unfinishedRequests();
     std::int64_t indexedThrough();
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit);
@@ -138,6 +141,7 @@ public:
     std::int64_t purgeChunkEnd(std::int64_t through, std::int64_t maxEvents) override {
         return store_.purgeChunkEnd(through, maxEvents);
     }
+    bool releaseDeleted() override { return store_.truncateLog(); }
     std::vector<record::RequestIndex> unfinishedRequests() override { return store_.unfinishedRequests(); }
     std::int64_t indexedThrough() override { return store_.indexedThrough(); }
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit) override {

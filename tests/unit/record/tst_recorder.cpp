@@ -86,6 +86,38 @@ std::string dump(const std::string& db, const char* sql) {
     return out;
 }
 
+// Appends an event to the tail of a recording, correctly linked, as someone who can write
+// the file (but has no signing key) would.
+void appendForged(const std::string& db, const std::string& type, const std::string& payload) {
+    sqlite3* h = nullptr;
+    QCOMPARE(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    sqlite3_stmt* last = nullptr;
+    sqlite3_prepare_v2(h, "SELECT seq, hash, ts_us FROM events ORDER BY seq DESC LIMIT 1", -1, &last, nullptr);
+    QCOMPARE(sqlite3_step(last), SQLITE_ROW);
+    record::Event e;
+    e.seq = sqlite3_column_int64(last, 0) + 1;
+    const std::string prev(static_cast<const char*>(sqlite3_column_blob(last, 1)), static_cast<std::size_t>(sqlite3_column_bytes(last, 1)));
+    e.timeMicros = sqlite3_column_int64(last, 2) + 1;
+    sqlite3_finalize(last);
+    e.sessionId = record::kGatewaySession;
+    e.type = type;
+    e.payload = payload;
+    const auto hash = record::eventHash(prev, e);
+    sqlite3_stmt* insert = nullptr;
+    sqlite3_prepare_v2(h, "INSERT INTO events (seq, session_id, ts_us, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       -1, &insert, nullptr);
+    sqlite3_bind_int64(insert, 1, e.seq);
+    sqlite3_bind_text(insert, 2, e.sessionId.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(insert, 3, e.timeMicros);
+    sqlite3_bind_text(insert, 4, e.type.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(insert, 5, e.payload.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(insert, 6, prev.data(), static_cast<int>(prev.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(insert, 7, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
+    QCOMPARE(sqlite3_step(insert), SQLITE_DONE);
+    sqlite3_finalize(insert);
+    sqlite3_close(h);
+}
+
 void exec(const std::string& db, const std::string& sql) {
     sqlite3* h = nullptr;
     QCOMPARE(sqlite3_open(db.c_str(), &h), SQLITE_OK);
@@ -108,6 +140,7 @@ public:
     std::int64_t purgeableThrough(std::int64_t) override { return 0; }
     std::int64_t purgeableReviews(std::int64_t) override { return 0; }
     std::int64_t purgeChunkEnd(std::int64_t, std::int64_t) override { return 0; }
+    bool releaseDeleted() override { return true; }
     std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
     std::int64_t indexedThrough() override { return 0; }
     std::vector<record::Event> eventsAfter(std::int64_t, std::size_t) override { return {}; }
@@ -131,6 +164,7 @@ public:
     std::int64_t purgeableThrough(std::int64_t) override { return 0; }
     std::int64_t purgeableReviews(std::int64_t) override { return 0; }
     std::int64_t purgeChunkEnd(std::int64_t, std::int64_t) override { return 0; }
+    bool releaseDeleted() override { return true; }
     std::vector<record::RequestIndex> unfinishedRequests() override { return {}; }
     std::int64_t indexedThrough() override { return 0; }
     std::vector<record::Event> eventsAfter(std::int64_t, std::size_t) override { return {}; }
@@ -144,10 +178,13 @@ private:
 // The SQLite store, counting the transactions that purge; the `failAt`-th fails (0: none).
 class PurgeCountingStore final : public record::EventStore {
 public:
-    PurgeCountingStore(const std::string& path, int failAt) : inner_(path), failAt_(failAt) {}
+    PurgeCountingStore(const std::string& path, int failAt, std::chrono::milliseconds restDelay = {})
+        : inner_(path), failAt_(failAt), restDelay_(restDelay) {}
     Head head() override { return inner_.head(); }
     void append(const record::Batch& batch) override {
         if (batch.purgeThrough && ++purges == failAt_) throw std::runtime_error("disk full");
+        // A purge's later transactions (no events) take this long: a slow disk.
+        if (batch.purgeThrough && batch.events.empty()) std::this_thread::sleep_for(restDelay_);
         inner_.append(batch);
     }
     std::int64_t purgeableThrough(std::int64_t cutoff) override { return inner_.purgeableThrough(cutoff); }
@@ -155,6 +192,7 @@ public:
     std::int64_t purgeChunkEnd(std::int64_t through, std::int64_t maxEvents) override {
         return inner_.purgeChunkEnd(through, maxEvents);
     }
+    bool releaseDeleted() override { return inner_.releaseDeleted(); }
     std::vector<record::RequestIndex> unfinishedRequests() override { return inner_.unfinishedRequests(); }
     std::int64_t indexedThrough() override { return inner_.indexedThrough(); }
     std::vector<record::Event> eventsAfter(std::int64_t seq, std::size_t limit) override {
@@ -166,6 +204,7 @@ public:
 private:
     store::SqliteEventStore inner_;
     int failAt_;
+    std::chrono::milliseconds restDelay_;
 };
 
 }  // namespace
@@ -380,7 +419,8 @@ private slots:
                  std::int64_t(300));
         QCOMPARE(count(db, "SELECT count(*) FROM requests"), std::int64_t(75));
         {
-            // The next start purges the rest, in one more transaction (its first check).
+            // The next start purges the rest, in one more transaction: its first check, or
+            // the call below if that came first; either way once, and a second finds nothing.
             auto store = std::make_unique<PurgeCountingStore>(db, 0);
             auto* counting = store.get();
             record::Recorder recorder(std::move(store), record::SigningKey::loadOrCreate(keyFile), options,
@@ -397,6 +437,42 @@ private slots:
         QCOMPARE(count(db, "SELECT count(*) FROM sessions"), std::int64_t(30));
         QCOMPARE(count(db, "SELECT count(*) FROM event_sessions WHERE seq <= 300"), std::int64_t(0));
         QCOMPARE(count(db, "SELECT count(*) FROM event_sessions"), count(db, "SELECT count(*) FROM events"));
+    }
+
+    // flush() (the API calls it before reading) waits for what was queued before it, not for
+    // the rest of a large purge.
+    void aFlushDoesNotWaitForTheRestOfAPurge() {
+        const auto db = dir_.filePath(QStringLiteral("purge-flush.db")).toStdString();
+        std::atomic<std::int64_t> now{1'700'000'000'000'000};
+        const std::int64_t day = 86'400'000'000;
+        record::Recorder::Options options;
+        options.checkpointEvery = 100;
+        options.checkpointInterval = std::chrono::hours(1);
+        options.maxBatch = 50;
+        options.retentionDays = 30;
+        options.purgeCheckInterval = std::chrono::hours(1);
+        options.purgeChunkEvents = 100;
+        auto store = std::make_unique<PurgeCountingStore>(db, 0, std::chrono::milliseconds(600));
+        auto* counting = store.get();
+        record::Recorder recorder(std::move(store), record::SigningKey::generate(), options, [&] { return now.load(); });
+        for (int i = 0; i < 150; ++i) {  // 300 events, checkpoints at 100, 200 and 300
+            recorder.record("session-" + std::to_string(i), "request.received", "{}");
+            recorder.record("session-" + std::to_string(i), "request.completed", "{}");
+            QVERIFY(recorder.flush());
+        }
+        now += 40 * day;
+        auto purge = std::async(std::launch::async, [&] { return recorder.purgeOlderThan(now.load() - 30 * day); });
+        // The first of the two later transactions is being written (600 ms each).
+        QTRY_VERIFY_WITH_TIMEOUT(counting->purges.load() >= 2, 10000);
+        std::atomic<bool> durable{false};
+        recorder.record("during", "request.received", "{}", [&](bool ok) { durable = ok; });
+        QVERIFY(recorder.flush());
+        QVERIFY(durable.load());
+        // The purge still has its last transaction to write.
+        QCOMPARE(purge.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+        QVERIFY(purge.get());
+        QCOMPARE(counting->purges.load(), 3);
+        QCOMPARE(count(db, "SELECT min(seq) FROM events"), std::int64_t(301));
     }
 
     // A purge takes along the reviews that finished before the cutoff: their documents hold
@@ -445,37 +521,54 @@ private slots:
             QVERIFY(recorder.purgeOlderThan(now.load() - 30 * day));  // cutoff: 10 days in
             // Nothing more to purge: no second purge event.
             QVERIFY(recorder.purgeOlderThan(now.load() - 30 * day));
+
+            // What was purged is not left readable in the file's free space, nor in its
+            // write-ahead log, while the gateway runs on.
+            std::string bytes;
+            for (const auto* suffix : {"", "-wal"}) {
+                std::ifstream in(db + suffix, std::ios::binary);
+                bytes.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+            }
+            for (const auto* id : {"rv_denied", "rv_expired", "rv_lapsed", "rv_released", "rv_grant", "rv_pending"}) {
+                // The events of all six are gone; the reviews of the last two are kept.
+                const auto prompt = std::string("the prompt of ") + id;
+                std::size_t found = 0;
+                for (auto at = bytes.find(prompt); at != std::string::npos; at = bytes.find(prompt, at + 1)) ++found;
+                const bool kept = std::string_view(id) == "rv_grant" || std::string_view(id) == "rv_pending";
+                QVERIFY2(kept ? found >= 1 : found == 0, id);
+            }
+            QVERIFY(bytes.find("the prompt of rv_recent") != std::string::npos);
+            QVERIFY(bytes.find("an old answer") == std::string::npos);
+
+            QCOMPARE(count(db, "SELECT count(*) FROM reviews"), std::int64_t(4));
+            QCOMPARE(count(db, "SELECT count(*) FROM reviews WHERE id IN ('rv_pending', 'rv_grant', 'rv_twenty', 'rv_recent')"),
+                     std::int64_t(4));
+            QCOMPARE(count(db, "SELECT count(*) FROM events WHERE type = 'retention.purged'"), std::int64_t(1));
+            QCOMPARE(count(db, "SELECT json_extract(payload, '$.reviews_purged') FROM events WHERE type = 'retention.purged'"),
+                     std::int64_t(4));
+            // The events went by their own time: those before the cutoff, the open grant's too.
+            QCOMPARE(count(db, "SELECT count(*) FROM events WHERE session_id IN ('s-rv_denied', 's-rv_expired', 's-rv_lapsed', "
+                               "'s-rv_pending', 's-rv_grant', 's-rv_released')"),
+                     std::int64_t(0));
+            QCOMPARE(count(db, "SELECT count(*) FROM events WHERE session_id IN ('s-rv_twenty', 's-rv_recent')"), std::int64_t(2));
+
+            // Three days on, the open grant has lapsed before the cutoff: it goes alone, no
+            // events being old enough, in a purge of reviews only (through_seq 0).
+            now += 3 * day;
+            QVERIFY(recorder.purgeOlderThan(now.load() - 30 * day));
+            QCOMPARE(count(db, "SELECT count(*) FROM reviews WHERE id = 'rv_grant'"), std::int64_t(0));
+            QCOMPARE(count(db, "SELECT count(*) FROM reviews"), std::int64_t(3));
+            QCOMPARE(count(db, "SELECT count(*) FROM events WHERE type = 'retention.purged'"), std::int64_t(2));
+            QCOMPARE(count(db, "SELECT json_extract(payload, '$.through_seq') FROM events WHERE type = 'retention.purged' "
+                               "ORDER BY seq DESC LIMIT 1"),
+                     std::int64_t(0));
+            QCOMPARE(count(db, "SELECT json_extract(payload, '$.reviews_purged') FROM events WHERE type = 'retention.purged' "
+                               "ORDER BY seq DESC LIMIT 1"),
+                     std::int64_t(1));
         }
         const auto r = record::verifyDatabase(db, pem);
         QVERIFY2(r.ok, r.problem.c_str());
         QVERIFY(r.purgedThrough > 0);
-        QCOMPARE(count(db, "SELECT count(*) FROM reviews"), std::int64_t(4));
-        QCOMPARE(count(db, "SELECT count(*) FROM reviews WHERE id IN ('rv_pending', 'rv_grant', 'rv_twenty', 'rv_recent')"),
-                 std::int64_t(4));
-        QCOMPARE(count(db, "SELECT count(*) FROM events WHERE type = 'retention.purged'"), std::int64_t(1));
-        QCOMPARE(count(db, "SELECT json_extract(payload, '$.reviews_purged') FROM events WHERE type = 'retention.purged'"),
-                 std::int64_t(4));
-        // The events went by their own time: those before the cutoff, the open grant's too.
-        QCOMPARE(count(db, "SELECT count(*) FROM events WHERE session_id IN ('s-rv_denied', 's-rv_expired', 's-rv_lapsed', "
-                           "'s-rv_pending', 's-rv_grant', 's-rv_released')"),
-                 std::int64_t(0));
-        QCOMPARE(count(db, "SELECT count(*) FROM events WHERE session_id IN ('s-rv_twenty', 's-rv_recent')"), std::int64_t(2));
-        // What was purged is not left readable in the file's free space either.
-        std::string bytes;
-        for (const auto* suffix : {"", "-wal"}) {
-            std::ifstream in(db + suffix, std::ios::binary);
-            bytes.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-        }
-        for (const auto* id : {"rv_denied", "rv_expired", "rv_lapsed", "rv_released", "rv_grant", "rv_pending"}) {
-            // The events of all six are gone; the reviews of the last two are kept.
-            const auto prompt = std::string("the prompt of ") + id;
-            std::size_t found = 0;
-            for (auto at = bytes.find(prompt); at != std::string::npos; at = bytes.find(prompt, at + 1)) ++found;
-            const bool kept = std::string_view(id) == "rv_grant" || std::string_view(id) == "rv_pending";
-            QVERIFY2(kept ? found >= 1 : found == 0, id);
-        }
-        QVERIFY(bytes.find("the prompt of rv_recent") != std::string::npos);
-        QVERIFY(bytes.find("an old answer") == std::string::npos);
     }
 
     void notARecording() {
@@ -556,6 +649,15 @@ private slots:
         broken = record::verifyDatabase(cutMore, pem);
         QVERIFY(!broken.ok);
         QVERIFY2(broken.problem.find("records no purge of them") != std::string::npos, broken.problem.c_str());
+        // ...even with a purge event appended to cover it up: the gateway signs its purge
+        // events at once, a forger cannot.
+        const auto forged = copy("purge-forged.db");
+        exec(forged, "DELETE FROM events WHERE seq <= 351; DELETE FROM checkpoints WHERE seq < 351");
+        appendForged(forged, "retention.purged", R"({"through_seq":351,"cutoff_us":0,"retention_days":30,"reviews_purged":0})");
+        broken = record::verifyDatabase(forged, pem);
+        QVERIFY(!broken.ok);
+        QCOMPARE(broken.brokenAt, std::optional<std::int64_t>(402));
+        QVERIFY2(broken.problem.find("is not signed by a checkpoint") != std::string::npos, broken.problem.c_str());
         // Deleting everything is no way out either.
         const auto empty = copy("purge-empty.db");
         exec(empty, "DELETE FROM events");

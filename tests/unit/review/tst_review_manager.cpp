@@ -202,8 +202,10 @@ private slots:
         QVERIFY(!m->decide(grant->id, person("apikey:bob", {"approver"}), true, "").error);
         const auto used = m->create(draft("apikey:carol", review::Review::Mode::Ticket, 1, "body-hash-8"), std::chrono::seconds(60));
         QVERIFY(!m->decide(used->id, person("apikey:bob", {"approver"}), true, "").error);
-        QVERIFY(m->releaseGrant("apikey:carol", "vigil", "openai", "body-hash-8", "r8", "s8"));
         const auto pending = m->create(draft("apikey:dave", review::Review::Mode::Ticket, 1, "body-hash-9"), std::chrono::hours(24 * 30));
+        const std::int64_t hour = 3'600'000'000;
+        now_ = kStart + 2 * hour;  // the grant is used two hours after the approval
+        QVERIFY(m->releaseGrant("apikey:carol", "vigil", "openai", "body-hash-8", "r8", "s8"));
 
         now_ = kStart + day;  // exactly the retention: kept
         m->expireDue();
@@ -214,9 +216,14 @@ private slots:
         now_ = kStart + day + 1;
         m->expireDue();
         QVERIFY(!m->get(denied->id));
-        QVERIFY(!m->get(used->id));
+        QVERIFY(m->get(used->id));  // decided before the cutoff, but used after it
         QVERIFY(m->get(grant->id));
         QVERIFY(m->get(pending->id)->pending());
+        QCOMPARE(m->list(std::nullopt, 100).size(), std::size_t{3});
+
+        now_ = kStart + day + 2 * hour + 1;
+        m->expireDue();
+        QVERIFY(!m->get(used->id));
         QCOMPARE(m->list(std::nullopt, 100).size(), std::size_t{2});
 
         now_ = kStart + 7 * day + 1;  // the grant lapsed, but only just
