@@ -535,7 +535,7 @@ void Recorder::run() {
             continue;
         }
         if (!queue_.empty()) {
-            if (queue_.front().purgeCutoff || queue_.front().purgeRest) {
+            if (queue_.front().purge()) {
                 Pending request = std::move(queue_.front());
                 queue_.pop_front();
                 --urgentQueued_;
@@ -564,8 +564,7 @@ void Recorder::run() {
             }
             std::deque<Pending> batch;
             std::size_t bytes = 0;
-            while (!queue_.empty() && batch.size() < options_.maxBatch && !queue_.front().purgeCutoff &&
-                   !queue_.front().purgeRest) {
+            while (!queue_.empty() && batch.size() < options_.maxBatch && !queue_.front().purge()) {
                 bytes += sizeOf(queue_.front().event);
                 if (!queue_.front().soon) --urgentQueued_;
                 batch.push_back(std::move(queue_.front()));

@@ -134,6 +134,7 @@ private:
         Done done;
         std::optional<std::int64_t> purgeCutoff;  // a purge request, not an event
         std::optional<std::int64_t> purgeRest;    // the rest of a purge, through this seq
+        bool purge() const { return purgeCutoff || purgeRest; }
         bool soon = false;
         bool sign = false;  // a checkpoint right after this event
         std::chrono::steady_clock::time_point queuedAt{};
