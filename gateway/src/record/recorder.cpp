@@ -85,7 +85,8 @@ Recorder::~Recorder() {
 }
 
 void Recorder::enqueue(Pending p) {
-    queuedBytes_.fetch_add(sizeOf(p.event), std::memory_order_relaxed);
+    // A purge request holds no event, and its branch of the writer takes nothing off.
+    if (!p.purge()) queuedBytes_.fetch_add(sizeOf(p.event), std::memory_order_relaxed);
     bool wakeWriter = false;
     {
         std::lock_guard lock(mutex_);
