@@ -6,6 +6,7 @@
 #include <QScrollBar>
 #include <QTableView>
 #include <QEvent>
+#include <QSet>
 #include <QTimer>
 
 #include <algorithm>
@@ -86,16 +87,69 @@ private:
 
 void widenOnShowAndResize(QSplitter* splitter, const QTableView* table, int maxPercent) { new Widener(splitter, table, maxPercent); }
 
+namespace {
+// Which columns of a table the user sized by hand (dragged a section's edge): fitColumns
+// leaves them as they were put. A double-click on the edge hands the column back.
+class ColumnSizer : public QObject {
+public:
+    explicit ColumnSizer(QHeaderView* header) : QObject(header), header_(header) {
+        header->viewport()->installEventFilter(this);
+        connect(header, &QHeaderView::sectionResized, this, [this](int column, int, int) {
+            if (!fitting_ && dragging_) userSized_.insert(column);
+        });
+        // The view fits the column to its contents (its own connection, made first); from
+        // now on it is fitted again as rows come, up to the cap.
+        connect(header, &QHeaderView::sectionHandleDoubleClicked, this, [this](int column) {
+            userSized_.remove(column);
+            if (maxWidth_ > 0 && column + 1 < header_->count() && header_->sectionSize(column) > maxWidth_) {
+                fitting_ = true;
+                header_->resizeSection(column, maxWidth_);
+                fitting_ = false;
+            }
+        });
+    }
+    bool eventFilter(QObject*, QEvent* event) override {
+        // Only a drag with the mouse is the user's: the view resizes sections itself too
+        // (the stretched last one whenever the table is resized).
+        if (event->type() == QEvent::MouseButtonPress) dragging_ = true;
+        if (event->type() == QEvent::MouseButtonRelease) dragging_ = false;
+        return false;
+    }
+
+    void fit(QTableView* table, int maxWidth) {
+        maxWidth_ = maxWidth;
+        fitting_ = true;
+        const bool stretch = header_->stretchLastSection();
+        header_->setStretchLastSection(false);
+        const int count = header_->count();
+        for (int column = 0; column < count; ++column) {
+            if (!userSized_.contains(column)) table->resizeColumnToContents(column);
+        }
+        if (count > 0) table->setProperty(kLastColumnProperty, std::min(header_->sectionSize(count - 1), maxWidth));
+        header_->setStretchLastSection(stretch);
+        for (int column = 0; column + 1 < count; ++column) {
+            if (!userSized_.contains(column) && header_->sectionSize(column) > maxWidth) header_->resizeSection(column, maxWidth);
+        }
+        fitting_ = false;
+    }
+
+private:
+    QHeaderView* header_;
+    QSet<int> userSized_;
+    int maxWidth_ = 0;
+    bool dragging_ = false;
+    bool fitting_ = false;
+};
+}  // namespace
+
 void fitColumns(QTableView* table, int maxWidth) {
     auto* header = table->horizontalHeader();
-    const bool stretch = header->stretchLastSection();
-    header->setStretchLastSection(false);
-    table->resizeColumnsToContents();
-    if (header->count() > 0) table->setProperty(kLastColumnProperty, std::min(header->sectionSize(header->count() - 1), maxWidth));
-    header->setStretchLastSection(stretch);
-    for (int column = 0; column + 1 < header->count(); ++column) {
-        if (header->sectionSize(column) > maxWidth) header->resizeSection(column, maxWidth);
+    ColumnSizer* sizer = nullptr;
+    for (auto* child : header->children()) {
+        if ((sizer = dynamic_cast<ColumnSizer*>(child)) != nullptr) break;
     }
+    if (sizer == nullptr) sizer = new ColumnSizer(header);
+    sizer->fit(table, maxWidth);
 }
 
 }  // namespace vigil::console

@@ -22,7 +22,8 @@ void widenOnShowAndResize(QSplitter* splitter, const QTableView* table, int maxP
 
 // Every column as wide as what it shows, but none wider than maxWidth: a long value
 // (a subject, a rule id) is elided rather than pushing the other columns out of view.
-// The last column fills the rest. People can still drag any column wider.
+// The last column fills the rest. A column the user dragged to a width keeps it (until they
+// double-click its edge, which fits it again).
 void fitColumns(QTableView* table, int maxWidth);
 
 }  // namespace vigil::console
