@@ -169,6 +169,52 @@ private slots:
         QVERIFY(!last.body.contains("TopSecret"));
     }
 
+    // A prompt reaches the upstream only past the policy, however the request is spelled:
+    // another method with the body, an encoded letter, doubled slashes, a trailing slash or
+    // a path parameter (all of which some upstream, or a framework before it, takes for
+    // POST /v1/chat/completions).
+    void noSpellingGetsAPromptPastThePolicy_data() {
+        QTest::addColumn<QByteArray>("method");
+        QTest::addColumn<QByteArray>("path");
+        QTest::newRow("PUT") << QByteArray("PUT") << QByteArray("/v1/chat/completions");
+        QTest::newRow("PATCH") << QByteArray("PATCH") << QByteArray("/v1/chat/completions");
+        QTest::newRow("DELETE") << QByteArray("DELETE") << QByteArray("/v1/chat/completions");
+        QTest::newRow("encoded letter") << QByteArray("POST") << QByteArray("/v1/chat/%63ompletions");
+        QTest::newRow("encoded, upper hex") << QByteArray("POST") << QByteArray("/v1/chat/c%6Fmpletions");
+        QTest::newRow("other case") << QByteArray("POST") << QByteArray("/v1/Chat/Completions");
+        QTest::newRow("double slash") << QByteArray("POST") << QByteArray("/v1//chat/completions");
+        QTest::newRow("trailing slash") << QByteArray("POST") << QByteArray("/v1/chat/completions/");
+        QTest::newRow("path parameter") << QByteArray("POST") << QByteArray("/v1/chat/completions;x");
+        QTest::newRow("named connection") << QByteArray("POST") << QByteArray("/mock/v1/chat/%63ompletions");
+    }
+    void noSpellingGetsAPromptPastThePolicy() {
+        QFETCH(QByteArray, method);
+        QFETCH(QByteArray, path);
+        const auto r = httpRequest(gateway_->url(), method, path, chatBody(QStringLiteral("the TopSecret plan")),
+                                   {{"Authorization", bearer(requesterKey_)}, {"Content-Type", "application/json"}});
+        QCOMPARE(r.status, 403);
+        QCOMPARE(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("rule")).toString(),
+                 QStringLiteral("no-secrets"));
+        QVERIFY(!httpRequest(mock_->url(), "GET", "/_mock/last-request").body.contains("TopSecret"));
+    }
+    // What the policy read is what the upstream is sent: the canonical path.
+    void theUpstreamGetsTheCanonicalPath() {
+        const auto r = httpRequest(gateway_->url(), "POST", "/v1//chat/%63ompletions?x=%2e", chatBody(QStringLiteral("hi")),
+                                   {{"Authorization", bearer(requesterKey_)}, {"Content-Type", "application/json"}});
+        QCOMPARE(r.status, 200);
+        const auto last = httpRequest(mock_->url(), "GET", "/_mock/last-request").json();
+        QCOMPARE(last.value(QStringLiteral("target")).toString(), QStringLiteral("/v1/chat/completions?x=%2e"));
+        // A listing carries no prompt: not inspected, decided by the path.
+        QCOMPARE(httpRequest(gateway_->url(), "GET", "/v1/models", {}, {{"Authorization", bearer(requesterKey_)}}).status, 200);
+        // Dot segments in any spelling are refused before anything else.
+        const auto climb = httpRequest(gateway_->url(), "GET", "/v1/%2E%2e/models", {}, {{"Authorization", bearer(requesterKey_)}});
+        QCOMPARE(climb.status, 400);
+        QCOMPARE(climb.errorCode(), QStringLiteral("malformed_request"));
+        const auto escape = httpRequest(gateway_->url(), "GET", "/v1/models/%zz", {}, {{"Authorization", bearer(requesterKey_)}});
+        QCOMPARE(escape.status, 400);
+        QVERIFY2(escape.body.contains("two hex digits"), escape.body.constData());
+    }
+
     void aCallerNoRuleAllowsIsDeniedByDefault() {
         const auto r = chat(gateway_->url(), auditorKey_, QStringLiteral("hello"));
         QCOMPARE(r.status, 403);

@@ -12,12 +12,13 @@ chain::FilterStatus InspectFilter::onRequest(chain::RequestContext& context) con
     const auto& prefix = config_.connections[*context.connection].baseUrl.pathPrefix;
     if (path.starts_with(prefix)) path.remove_prefix(prefix.size());
     auto facts = std::make_shared<RequestFacts>();
-    if (auto error = inspectRequest(context.request->method, path, context.request->body, config_.prices, *facts)) {
+    std::string api = apiPath(path);
+    if (auto error = inspectRequest(context.request->method, api, context.request->body, config_.prices, *facts)) {
         context.localReply = chain::LocalReply{error->code, std::move(error->message)};
         return chain::FilterStatus::LocalReply;
     }
     context.facts = std::move(facts);
-    context.apiPath = path;
+    context.apiPath = std::move(api);
     return chain::FilterStatus::Continue;
 }
 

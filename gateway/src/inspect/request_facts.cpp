@@ -1,5 +1,7 @@
 #include "inspect/request_facts.h"
 
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 namespace vigil::inspect {
@@ -323,6 +325,19 @@ std::int64_t estimateTokens(std::string_view text) {
     return tokens;
 }
 
+std::string apiPath(std::string_view path) {
+    std::string out;
+    out.reserve(path.size());
+    bool inParameters = false;
+    for (const char c : path) {
+        if (c == '/') inParameters = false;
+        if (c == ';') inParameters = true;
+        if (!inParameters) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    while (out.size() > 1 && out.back() == '/') out.pop_back();
+    return out;
+}
+
 std::optional<InspectError> inspectRequest(std::string_view method, std::string_view path,
                                            std::string_view body,
                                            const std::vector<config::ModelPrice>& prices,
@@ -339,8 +354,9 @@ std::optional<InspectError> inspectRequest(std::string_view method, std::string_
         facts.api = RequestFacts::Api::Other;
         return std::nullopt;
     }
-    if (method != "POST")
-        return std::nullopt;  // the upstream answers other methods itself
+    // Whatever the method, a body sent to an inspected API is read: an upstream (or a
+    // framework in front of it) may honour a PUT, or an override header, as the POST.
+    if (method != "POST" && body.empty()) return std::nullopt;  // a listing, say: no prompt
 
     json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) {

@@ -35,7 +35,13 @@ struct InspectError {
     std::string message;  // names the field: "messages[2].content: must be ..."
 };
 
-// Reads the facts of a request to `path` (the part from /v1 on). Bodies of the four OpenAI
+// The API path rules and inspection go by: `path` (from /v1 on, canonical, see
+// route::canonicalPath) in lower case, without path parameters (";x", which some servers
+// drop) and without a trailing slash, so that "/v1/Chat/completions/" and
+// "/v1/chat/completions;x" are read as the chat completions they may well be upstream.
+std::string apiPath(std::string_view path);
+
+// Reads the facts of a request to `path` (an apiPath). Bodies of the four OpenAI
 // APIs are checked for the shape of the fields the gateway reads; other paths yield
 // Api::Other with no facts. Unknown fields are left to the upstream.
 std::optional<InspectError> inspectRequest(std::string_view method, std::string_view path,

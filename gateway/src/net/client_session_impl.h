@@ -35,6 +35,30 @@ error_code parseBuffered(Parser& parser, beast::flat_buffer& buffer, Done done) 
     return done(parser) ? error_code{} : error_code(http::error::need_more);
 }
 
+// RFC 9112 6.3: a request's body length is known only from Content-Length or from a
+// Transfer-Encoding whose codings are exactly "chunked" (the gateway decodes no other).
+// Anything else (say "gzip", "xchunked", "chunked, identity" or "gzip, chunked") would have
+// the parser take the body for empty and read the rest as the next request: refused.
+inline bool framingAccepted(const http::request<http::string_body>& request) {
+    int codings = 0;
+    bool chunked = true;
+    const auto [first, last] = request.equal_range(http::field::transfer_encoding);
+    for (auto field = first; field != last; ++field) {
+        std::string_view value = toStd(field->value());
+        while (!value.empty()) {
+            const auto comma = value.find(',');
+            auto token = value.substr(0, comma);
+            value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+            while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+            while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+            ++codings;
+            if (!beast::iequals(token, "chunked")) chunked = false;
+        }
+        if (codings == 0) return false;  // an empty Transfer-Encoding
+    }
+    return codings == 0 || (codings == 1 && chunked);
+}
+
 template <class Stream>
 class ClientSession final : public SessionBase,
                             public std::enable_shared_from_this<ClientSession<Stream>> {
@@ -115,8 +139,13 @@ private:
                                             bool first) {
         bool anyBytes = buffer_.size() > 0;
         bool continueSent = false;
+        bool framingChecked = false;
         for (;;) {
             auto ec = parseBuffered(parser, buffer_, [](const auto& p) { return p.is_done(); });
+            if (!framingChecked && parser.is_header_done()) {
+                framingChecked = true;
+                if (!framingAccepted(parser.get())) co_return http::error::bad_transfer_encoding;
+            }
             if (!ec) co_return ec;
             if (ec != http::error::need_more) co_return ec;
             if (parser.is_header_done() && !continueSent &&
@@ -168,6 +197,11 @@ private:
             code = DetailsCode::BodyTooLarge;
             message = "request body exceeds the limit of " + std::to_string(options_.maxBodyBytes) +
                       " bytes";
+        } else if (ec == http::error::bad_transfer_encoding) {
+            code = DetailsCode::MalformedRequest;
+            message = "unsupported Transfer-Encoding \"" +
+                      std::string(toStd(parser.get()[http::field::transfer_encoding])) +
+                      "\": a request body is accepted with Content-Length or \"Transfer-Encoding: chunked\" only";
         } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
                    ec != http::error::end_of_stream && ec != http::error::partial_message) {
             code = DetailsCode::MalformedRequest;

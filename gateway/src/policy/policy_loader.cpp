@@ -523,6 +523,9 @@ private:
             if (!rule.paths[i].starts_with('/') && !rule.paths[i].starts_with('*')) {
                 error(match.member("paths").element(i), "paths start with '/' (e.g. \"/v1/chat/completions\")");
             }
+            // Matched in lower case, as the API path is (inspect::apiPath): an upstream that
+            // routes without regard to case (IIS, ASP.NET) must not see /v1/Files past a rule on /v1/files.
+            for (auto& c : rule.paths[i]) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         }
     }
 

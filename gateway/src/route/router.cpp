@@ -5,21 +5,87 @@
 namespace vigil::route {
 namespace {
 
-// A dot segment lets a path climb out of /v1/ on upstreams that normalise it.
-bool hasDotSegment(std::string_view path) {
-    std::size_t start = 0;
-    while (start <= path.size()) {
-        const auto end = path.find('/', start);
-        const auto segment = path.substr(start, end == std::string_view::npos ? end : end - start);
-        if (segment == "." || segment == ".." || segment == "%2e" || segment == "%2E" ||
-            segment == "%2e%2e" || segment == "%2E%2E" || segment == ".%2e" || segment == "%2e.") {
-            return true;
+int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+bool isUnreserved(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+// A segment that is, or once fully decoded holds, "." or ".." lets a path climb out of
+// /v1/ on upstreams that normalise it ("%2e%2E", "..%2f", "..%5c" on one that decodes).
+bool climbs(std::string_view segment) {
+    if (segment.find('%') == std::string_view::npos) return segment == "." || segment == "..";
+    std::string decoded;
+    for (std::size_t i = 0; i < segment.size(); ++i) {
+        if (segment[i] == '%' && i + 2 < segment.size() && hexValue(segment[i + 1]) >= 0 && hexValue(segment[i + 2]) >= 0) {
+            decoded += static_cast<char>(hexValue(segment[i + 1]) * 16 + hexValue(segment[i + 2]));
+            i += 2;
+        } else {
+            decoded += segment[i];
         }
-        if (end == std::string_view::npos) break;
+    }
+    std::size_t start = 0;
+    for (;;) {
+        const auto end = decoded.find_first_of("/\\", start);
+        const auto piece = std::string_view(decoded).substr(start, end == std::string::npos ? end : end - start);
+        if (piece == "." || piece == "..") return true;
+        if (end == std::string::npos) return false;
         start = end + 1;
     }
-    return false;
 }
+
+}  // namespace
+
+std::optional<std::string> canonicalPath(std::string_view path, std::string& why) {
+    // RFC 3986 6.2.2: percent-encoded unreserved characters decoded, the others' hex digits
+    // in upper case; runs of slashes merged (as nginx does by default). The result is what
+    // the policy sees and what the upstream receives, so no spelling reaches the upstream as
+    // an API path the policy did not see ("/v1/chat/%63ompletions", "/v1//chat/completions").
+    std::string out;
+    out.reserve(path.size());
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        const char c = path[i];
+        if (c == '%') {
+            if (i + 2 >= path.size() || hexValue(path[i + 1]) < 0 || hexValue(path[i + 2]) < 0) {
+                why = "the request path has a '%' that is not followed by two hex digits";
+                return std::nullopt;
+            }
+            const auto octet = static_cast<unsigned char>(hexValue(path[i + 1]) * 16 + hexValue(path[i + 2]));
+            if (isUnreserved(octet)) {
+                out += static_cast<char>(octet);
+            } else {
+                static constexpr char kHex[] = "0123456789ABCDEF";
+                out += '%';
+                out += kHex[octet >> 4];
+                out += kHex[octet & 15];
+            }
+            i += 2;
+        } else if (c == '/' && !out.empty() && out.back() == '/') {
+            continue;
+        } else {
+            out += c;
+        }
+    }
+    std::size_t start = 0;
+    for (;;) {
+        const auto end = out.find('/', start);
+        if (climbs(std::string_view(out).substr(start, end == std::string::npos ? end : end - start))) {
+            why = "the request path must be free of '.' and '..' segments (also percent-encoded)";
+            return std::nullopt;
+        }
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return out;
+}
+
+namespace {
 
 bool isV1(std::string_view rest) { return rest == "/v1" || rest.starts_with("/v1/"); }
 
@@ -33,14 +99,18 @@ RouteResult Router::route(std::string_view target) const {
     RouteResult result;
     if (!target.starts_with('/')) {
         result.kind = RouteResult::Kind::BadPath;
+        result.problem = "the request path must be absolute (start with '/')";
         return result;
     }
     const auto queryStart = target.find('?');
-    const std::string_view path = target.substr(0, queryStart);
-    if (hasDotSegment(path)) {
+    auto canonical = canonicalPath(target.substr(0, queryStart), result.problem);
+    if (!canonical) {
         result.kind = RouteResult::Kind::BadPath;
         return result;
     }
+    if (queryStart != std::string_view::npos) *canonical += target.substr(queryStart);
+    const std::string_view path = std::string_view(*canonical).substr(0, canonical->find('?'));
+    target = *canonical;
     std::string_view forwarded;
     std::size_t index = defaultConnection_;
     if (isV1(path)) {
@@ -50,7 +120,7 @@ RouteResult Router::route(std::string_view target) const {
         if (secondSlash == std::string_view::npos) return result;  // NotRouted
         const auto name = path.substr(1, secondSlash - 1);
         if (!isV1(path.substr(secondSlash))) return result;
-        result.name = name;
+        result.name = std::string(name);
         const auto it = std::find_if(connections_.begin(), connections_.end(),
                                      [&](const Entry& e) { return e.name == name; });
         if (it == connections_.end()) {
@@ -81,8 +151,7 @@ chain::FilterStatus RouteFilter::onRequest(chain::RequestContext& context) const
                 "no connection named '" + std::string(result.name) + "' is configured"};
             return chain::FilterStatus::LocalReply;
         case RouteResult::Kind::BadPath:
-            context.localReply = chain::LocalReply{
-                DetailsCode::MalformedRequest, "the request path must be absolute and free of '.' and '..' segments"};
+            context.localReply = chain::LocalReply{DetailsCode::MalformedRequest, std::move(result.problem)};
             return chain::FilterStatus::LocalReply;
         case RouteResult::Kind::NotRouted:
             break;

@@ -43,6 +43,24 @@ private slots:
         QTest::newRow("dotdot") << "/v1/../admin" << int(RouteResult::Kind::BadPath) << "" << "";
         QTest::newRow("encoded dotdot") << "/v1/%2e%2e/admin" << int(RouteResult::Kind::BadPath) << "" << "";
         QTest::newRow("absolute form") << "http://evil/v1/models" << int(RouteResult::Kind::BadPath) << "" << "";
+        // Every spelling of a dot segment, in any case, also hidden behind an encoded slash.
+        const int bad = int(RouteResult::Kind::BadPath);
+        for (const char* dots : {"%2E%2e", "%2e%2E", "%2E%2E", ".%2E", "%2E.", "%2e", "%2E", ".", "..%2f", "..%2F",
+                                 "%2e%2e%2f", "..%5c", "x%2f..", "x%5C..%5Cy"}) {
+            QTest::newRow(qPrintable(QStringLiteral("climbs %1").arg(QLatin1String(dots))))
+                << QStringLiteral("/v1/%1/secret").arg(QLatin1String(dots)) << bad << "" << "";
+        }
+        QTest::newRow("bad escape") << "/v1/chat/%zzcompletions" << bad << "" << "";
+        QTest::newRow("cut escape") << "/v1/models/%4" << bad << "" << "";
+        // The canonical form goes upstream: what the policy saw is what the upstream gets.
+        QTest::newRow("encoded letter") << "/v1/chat/%63ompletions" << matched << "main" << "/v1/chat/completions";
+        QTest::newRow("encoded unreserved") << "/v1/%7Efoo%2D%5f%2e1" << matched << "main" << "/v1/~foo-_.1";
+        QTest::newRow("other encodings upper") << "/v1/files/a%2fb%3a" << matched << "main" << "/v1/files/a%2Fb%3A";
+        QTest::newRow("slashes merged") << "/v1//chat///completions" << matched << "main" << "/v1/chat/completions";
+        QTest::newRow("leading slashes") << "//v1/models" << matched << "main" << "/v1/models";
+        QTest::newRow("named, encoded") << "/%61zure/v1/embeddings" << matched << "azure" << "/openai/v1/embeddings";
+        QTest::newRow("query untouched") << "/v1/models?q=%2e%2e/%61" << matched << "main" << "/v1/models?q=%2e%2e/%61";
+        QTest::newRow("dots inside a name") << "/v1/models/gpt-4.1..x" << matched << "main" << "/v1/models/gpt-4.1..x";
     }
     void routes() {
         QFETCH(QString, target);
