@@ -1,5 +1,7 @@
 #include "vigil/zip.h"
 
+#include <set>
+
 #include <array>
 #include <cstdint>
 
@@ -107,21 +109,24 @@ std::optional<std::map<std::string, std::string>> readZip(std::string_view z, st
         return std::nullopt;
     }
     const auto count = get16(z, eocd + 10);
-    std::size_t at = get32(z, eocd + 16);
+    // Offsets and sizes are read as 64-bit sums, so that crafted 32-bit fields cannot wrap.
+    std::uint64_t at = get32(z, eocd + 16);
     std::map<std::string, std::string> files;
+    std::set<std::string> names;
+    const auto inside = [&](std::uint64_t offset, std::uint64_t length) { return offset + length <= z.size(); };
     for (std::uint32_t i = 0; i < count; ++i) {
-        if (at + 46 > z.size() || get32(z, at) != 0x02014b50) {
+        if (!inside(at, 46) || get32(z, at) != 0x02014b50) {
             error = "the ZIP central directory is damaged";
             return std::nullopt;
         }
         const auto method = get16(z, at + 10);
         const auto crc = get32(z, at + 16);
-        const auto size = get32(z, at + 20);
+        const std::uint64_t size = get32(z, at + 20);
         const auto nameLength = get16(z, at + 28);
         const auto extraLength = get16(z, at + 30);
         const auto commentLength = get16(z, at + 32);
-        const auto local = get32(z, at + 42);
-        if (at + 46 + nameLength > z.size()) {
+        const std::uint64_t local = get32(z, at + 42);
+        if (!inside(at + 46, nameLength)) {
             error = "the ZIP central directory is damaged";
             return std::nullopt;
         }
@@ -131,16 +136,37 @@ std::optional<std::map<std::string, std::string>> readZip(std::string_view z, st
             error = name + ": compressed in the ZIP (bundles are stored uncompressed; extract it and verify the directory)";
             return std::nullopt;
         }
-        if (name.empty() || name.front() == '/' || name.find("..") != std::string::npos) {
-            error = "the ZIP holds a file outside the bundle: " + name;
+        // One spelling per file: no "." or empty segments, no backslashes, no control bytes,
+        // so that every unzip tool puts each file where this reader reads it.
+        bool plain = !name.empty() && name.front() != '/' && name.find('\\') == std::string::npos;
+        for (const char c : name) plain = plain && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+        std::size_t from = 0;
+        while (plain && from < name.size()) {
+            const auto slash = name.find('/', from);
+            const auto segment = std::string_view(name).substr(from, slash == std::string::npos ? slash : slash - from);
+            if (segment.empty() || segment == "." || segment == "..") plain = false;
+            if (slash == std::string::npos) break;
+            from = slash + 1;
+        }
+        if (!plain) {
+            error = "the ZIP holds a file outside the bundle, or under an ambiguous name: " + name;
             return std::nullopt;
         }
-        if (local + 30 > z.size() || get32(z, local) != 0x04034b50) {
+        if (!names.insert(name).second) {
+            error = "the ZIP holds " + name + " twice (tools would extract one copy or the other)";
+            return std::nullopt;
+        }
+        if (!inside(local, 30) || get32(z, local) != 0x04034b50) {
             error = name + ": its ZIP header is damaged";
             return std::nullopt;
         }
-        const auto dataAt = local + 30 + get16(z, local + 26) + get16(z, local + 28);
-        if (dataAt + size > z.size()) {
+        const auto localNameLength = get16(z, local + 26);
+        if (localNameLength != nameLength || !inside(local + 30, nameLength) || z.substr(local + 30, nameLength) != name) {
+            error = name + ": its local ZIP header names another file (tools that read the archive as a stream would extract that)";
+            return std::nullopt;
+        }
+        const std::uint64_t dataAt = local + 30 + localNameLength + get16(z, local + 28);
+        if (!inside(dataAt, size)) {
             error = name + ": cut short in the ZIP";
             return std::nullopt;
         }

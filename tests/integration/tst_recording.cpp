@@ -582,10 +582,38 @@ private slots:
         QVERIFY(key.exists());
         QCOMPARE(key.permissions() & (QFileDevice::ReadGroup | QFileDevice::ReadOther), QFileDevice::Permissions());
 
+        // The running gateway's own file: its newest events may not be signed yet.
         const auto verified = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), dbPath(),
-                                                                    QStringLiteral("--pubkey"), pubkey});
+                                                                    QStringLiteral("--pubkey"), pubkey, QStringLiteral("--live")});
         QVERIFY2(verified.exitCode == 0, verified.out.constData());
         QVERIFY(verified.out.startsWith("OK: "));
+
+        // A copy whose newest checkpoint is gone: its last events are not proven.
+        const QString copy = dir_.filePath(QStringLiteral("unproven.db"));
+        const auto copied = run(QStringLiteral("python3"),
+                                {QStringLiteral("-c"),
+                                 QStringLiteral("import sqlite3,sys; s=sqlite3.connect(sys.argv[1]); d=sqlite3.connect(sys.argv[2]); "
+                                                "s.backup(d); d.execute('DELETE FROM checkpoints WHERE seq=(SELECT max(seq) FROM checkpoints)'); "
+                                                "d.commit(); d.close()"),
+                                 dbPath(), copy});
+        QVERIFY2(copied.exitCode == 0, copied.err.constData());
+        const auto unproven = run(QStringLiteral(VIGIL_VERIFY_BIN),
+                                  {QStringLiteral("verify"), QStringLiteral("--db"), copy, QStringLiteral("--pubkey"), pubkey});
+        QCOMPARE(unproven.exitCode, 1);
+        QVERIFY2(unproven.out.startsWith("NOT PROVEN: ") && unproven.out.contains("no checkpoint signs them"),
+                 unproven.out.constData());
+        // The copy was read without a trace: no -wal or -shm files were made beside it.
+        QVERIFY(!QFile::exists(copy + QStringLiteral("-wal")) && !QFile::exists(copy + QStringLiteral("-shm")));
+        const auto live = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), copy,
+                                                                 QStringLiteral("--pubkey"), pubkey, QStringLiteral("--live")});
+        QVERIFY2(live.exitCode == 0 && live.out.contains("not yet signed (--live)"), live.out.constData());
+        // A --pubkey that holds no key is a usage error, not a fallback to the stored key.
+        const QString empty = dir_.filePath(QStringLiteral("empty.pem"));
+        QFile(empty).open(QIODevice::WriteOnly);
+        const auto noKey = run(QStringLiteral(VIGIL_VERIFY_BIN),
+                               {QStringLiteral("verify"), QStringLiteral("--db"), copy, QStringLiteral("--pubkey"), empty});
+        QCOMPARE(noKey.exitCode, 2);
+        QVERIFY2(noKey.err.contains("holds no Ed25519 public key"), noKey.err.constData());
     }
 
     void noCredentialIsEverStored() {
@@ -720,8 +748,19 @@ private slots:
         }
         const auto status = api("/api/chain/status", auditorKey_).json();
         QVERIFY2(status.value(QStringLiteral("ok")).toBool(), qPrintable(status.value(QStringLiteral("problem")).toString()));
-        const auto verified = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), dbPath()});
+        const auto verified = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), dbPath(),
+                                                                    QStringLiteral("--live")});
         QVERIFY2(verified.exitCode == 0, verified.out.constData());
+        // What the killed run had not signed, the restart signed, and the verifier says so.
+        const auto adopted = gateway_->logLines(QStringLiteral("recording found unsigned events"));
+        qInfo("unsigned events at the restart: %s", adopted.isEmpty() ? "none" : QJsonDocument(adopted.first()).toJson(QJsonDocument::Compact).constData());
+        if (!adopted.isEmpty()) {
+            const auto from = adopted.first().value(QStringLiteral("from_seq")).toInteger();
+            const auto to = adopted.first().value(QStringLiteral("to_seq")).toInteger();
+            QVERIFY2(verified.out.contains(QStringLiteral("note: events %1 to %2 were signed only when the gateway started again")
+                                               .arg(from).arg(to).toLatin1()),
+                     verified.out.constData());
+        }
     }
 
     void aFullDiskIsAnswered503AndRecovered() {
@@ -828,7 +867,8 @@ private slots:
             QVERIFY2(typesOf(eventsOf(id)).contains(QStringLiteral("request.completed")), qPrintable(id));
         }
         QVERIFY(typesOf(eventsOf(QStringLiteral("gateway"))).contains(QStringLiteral("recording.resumed")));
-        const auto verified = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), dbPath()});
+        const auto verified = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), dbPath(),
+                                                                    QStringLiteral("--live")});
         QVERIFY2(verified.exitCode == 0, verified.out.constData());
     }
 };

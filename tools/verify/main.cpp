@@ -27,12 +27,15 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: vigil verify --db FILE [--pubkey FILE]\n"
+    "usage: vigil verify --db FILE [--pubkey FILE] [--live]\n"
     "  Checks every event of the recording in FILE (a copy of the gateway's SQLite store)\n"
     "  against its hash chain, and every checkpoint against the Ed25519 public key in\n"
     "  --pubkey (export it with `vigil-gateway recording public-key --config F`). Without\n"
     "  --pubkey the key stored in the database is used, which does not protect against\n"
-    "  someone who could also replace that key. Exit 0: intact; 1: broken; 2: usage.\n"
+    "  someone who could also replace that key. Events after the last signed checkpoint\n"
+    "  are not proven (anyone who can write the file could have written them): exit 1,\n"
+    "  unless --live (the file of a running gateway, which signs them within\n"
+    "  checkpoint_interval_ms). Exit 0: intact and signed; 1: broken or not proven; 2: usage.\n"
     "\n"
     "usage: vigil export --db FILE --from TIME --to TIME --out DIR [--zip FILE] [--key FILE] [--by NAME]\n"
     "                    [--subject S] [--connection C] [--model M] [--decision D] [--status S] [--code C]\n"
@@ -48,11 +51,20 @@ constexpr const char* kUsage =
     "  the signed checkpoints, segregation of duties in every review, and that every request\n"
     "  that needed a review was approved before it was forwarded. Exit 0 only when all holds.\n";
 
-std::optional<std::string> readText(const std::string& file) {
+// The --pubkey file: read, and an Ed25519 public key (an empty or foreign one would let the
+// check fall back to the key inside the evidence). Empty optional after a message.
+std::optional<std::string> trustedKey(const char* command, const std::string& file) {
     std::ifstream in(file);
-    if (!in) return std::nullopt;
     std::ostringstream s;
-    s << in.rdbuf();
+    if (in) s << in.rdbuf();
+    if (!in) {
+        std::fprintf(stderr, "vigil %s: cannot read %s\n", command, file.c_str());
+        return std::nullopt;
+    }
+    if (vigil::record::keyIdOfPem(s.str()).empty()) {
+        std::fprintf(stderr, "vigil %s: %s holds no Ed25519 public key (PEM)\n", command, file.c_str());
+        return std::nullopt;
+    }
     return s.str();
 }
 
@@ -236,12 +248,9 @@ int verifyBundleCommand(int argc, char** argv) {
     }
     std::string pem;
     if (!pubkeyFile.empty()) {
-        const auto text = readText(pubkeyFile);
-        if (!text) {
-            std::fprintf(stderr, "vigil verify-bundle: cannot read %s\n", pubkeyFile.c_str());
-            return 2;
-        }
-        pem = *text;
+        const auto key = trustedKey("verify-bundle", pubkeyFile);
+        if (!key) return 2;
+        pem = *key;
     }
     const auto r = vigil::record::verifyBundle(dir, pem);
     std::printf("bundle %s (%s)\n", dir.c_str(), r.range.c_str());
@@ -264,10 +273,12 @@ int main(int argc, char** argv) {
         return argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") ? 0 : 2;
     }
     std::string db, pubkeyFile;
+    bool live = false;
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--db" && i + 1 < argc) db = argv[++i];
         else if (a == "--pubkey" && i + 1 < argc) pubkeyFile = argv[++i];
+        else if (a == "--live") live = true;
         else {
             std::fprintf(stderr, "vigil verify: unknown argument '%s'\n%s", a.c_str(), kUsage);
             return 2;
@@ -279,14 +290,9 @@ int main(int argc, char** argv) {
     }
     std::string pem;
     if (!pubkeyFile.empty()) {
-        std::ifstream in(pubkeyFile);
-        if (!in) {
-            std::fprintf(stderr, "vigil verify: cannot read %s\n", pubkeyFile.c_str());
-            return 2;
-        }
-        std::ostringstream s;
-        s << in.rdbuf();
-        pem = s.str();
+        const auto key = trustedKey("verify", pubkeyFile);
+        if (!key) return 2;
+        pem = *key;
     }
     const auto r = vigil::record::verifyDatabase(db, pem);
     if (!r.ok) {
@@ -298,7 +304,9 @@ int main(int argc, char** argv) {
         std::printf("%lld events verified before it\n", static_cast<long long>(r.events));
         return 1;
     }
-    std::printf("OK: %lld events (%lld to %lld), %lld checkpoints; signed up to event %lld by key %s%s\n",
+    const bool notProven = r.lastSeq > r.signedUpTo && !live;
+    std::printf("%s: %lld events (%lld to %lld), %lld checkpoints; signed up to event %lld by key %s%s\n",
+                notProven ? "NOT PROVEN" : "OK",
                 static_cast<long long>(r.events), static_cast<long long>(r.firstSeq),
                 static_cast<long long>(r.lastSeq), static_cast<long long>(r.checkpoints),
                 static_cast<long long>(r.signedUpTo), r.keyId.c_str(),
@@ -307,8 +315,21 @@ int main(int argc, char** argv) {
         std::printf("events 1 to %lld were purged by the retention policy (a recorded, signed purge)\n",
                     static_cast<long long>(r.purgedThrough));
     }
+    for (const auto& [from, to] : r.signedAtStart) {
+        std::printf("note: events %lld to %lld were signed only when the gateway started again: the run that wrote "
+                    "them stopped before signing them (killed), or they were written while it was stopped\n",
+                    static_cast<long long>(from), static_cast<long long>(to));
+    }
     if (r.lastSeq > r.signedUpTo) {
-        std::printf("%lld events after the last checkpoint are linked but not yet signed\n",
+        if (notProven) {
+            std::printf("events %lld to %lld are linked but no checkpoint signs them: anyone who can write "
+                        "the file could have written them (or rewritten them after deleting checkpoints). Verify a "
+                        "copy taken after the gateway signed them (it does within checkpoint_interval_ms, and when it "
+                        "stops), or pass --live for a running gateway's file\n",
+                        static_cast<long long>(r.signedUpTo + 1), static_cast<long long>(r.lastSeq));
+            return 1;
+        }
+        std::printf("%lld events after the last checkpoint are linked but not yet signed (--live)\n",
                     static_cast<long long>(r.lastSeq - r.signedUpTo));
     }
     return 0;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -80,15 +81,41 @@ BundleReport verifyBundle(const fs::path& bundle, const std::string& publicKeyPe
         report.problems.push_back(bundle.string() + ": " + (bytes ? error : std::string("cannot be read")));
         return report;
     }
-    const auto dir = fs::temp_directory_path() / ("vigil-bundle-" + crypto::toHex(crypto::sha256(*bytes)).substr(0, 16) + "-" +
-                                                  std::to_string(reinterpret_cast<std::uintptr_t>(&report)));
-    fs::create_directories(dir, ec);
-    for (const auto& [name, data] : *files) {
-        fs::create_directories((dir / name).parent_path(), ec);
-        std::ofstream out(dir / name, std::ios::binary);
-        out << data;
+    // mkdtemp: a new directory only its owner can enter (the sessions it holds are private),
+    // never one that exists already.
+    std::string pattern;
+    try {
+        pattern = (fs::temp_directory_path() / "vigil-bundle-XXXXXX").string();
+    } catch (const std::exception& e) {
+        report.problems.push_back(bundle.string() + ": no temporary directory to check it in (" + e.what() + ")");
+        return report;
     }
-    report = verifyDirectory(dir, publicKeyPem);
+    std::vector<char> name(pattern.begin(), pattern.end());
+    name.push_back('\0');
+    if (::mkdtemp(name.data()) == nullptr) {
+        report.problems.push_back(bundle.string() + ": cannot create a temporary directory in " +
+                                  fs::path(pattern).parent_path().string() + " to check it in");
+        return report;
+    }
+    const fs::path dir(name.data());
+    bool written = true;
+    for (const auto& [member, data] : *files) {
+        fs::create_directories((dir / member).parent_path(), ec);
+        std::ofstream out(dir / member, std::ios::binary);
+        out << data;
+        written = written && static_cast<bool>(out);
+    }
+    if (written) {
+        report = verifyDirectory(dir, publicKeyPem);
+        // What the checks name is the archive's member, not the temporary copy.
+        for (auto& problem : report.problems) {
+            for (auto at = problem.find(dir.string()); at != std::string::npos; at = problem.find(dir.string())) {
+                problem.replace(at, dir.string().size(), bundle.string());
+            }
+        }
+    } else {
+        report.problems.push_back(bundle.string() + ": cannot write its files to " + dir.string() + " to check them");
+    }
     fs::remove_all(dir, ec);
     return report;
 }

@@ -45,6 +45,27 @@ Recorder::Recorder(std::unique_ptr<EventStore> store, SigningKey key, Options op
     lastCheckpoint_ = std::chrono::steady_clock::now();
     nextPurge_ = lastCheckpoint_;  // retention is applied once at start
     rebuildIndex();
+    // Events after the last checkpoint were not signed by the run that wrote them (it was
+    // killed), or were written by someone else while the gateway was stopped: the next
+    // checkpoint signs them, so the chain says first that they were taken over unsigned
+    // (`vigil verify` lists such stretches).
+    if (head_.seq > head_.checkpointSeq) {
+        const auto from = head_.checkpointSeq + 1;
+        observe::LogLine(observe::LogLevel::Warn, "recording found unsigned events")
+            .num("from_seq", from)
+            .num("to_seq", head_.seq)
+            .str("meaning", "the previous run stopped before signing them (killed), or they were written while the gateway was stopped; "
+                            "they are signed now, after a recording.unsigned_tail event that says so");
+        Pending p;
+        p.event.sessionId = kGatewaySession;
+        p.event.type = "recording.unsigned_tail";
+        p.event.timeMicros = clock_();
+        p.event.payload = R"({"from_seq":)" + std::to_string(from) + R"(,"to_seq":)" + std::to_string(head_.seq) +
+                          R"(,"events":)" + std::to_string(head_.seq - head_.checkpointSeq) + "}";
+        queuedBytes_ += sizeOf(p.event);
+        ++urgentQueued_;
+        queue_.push_back(std::move(p));
+    }
     // Requests a previous run began and never ended (it was killed): their sessions get
     // an event saying so, and their index rows an end.
     for (auto& row : store_->unfinishedRequests()) {

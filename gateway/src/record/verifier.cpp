@@ -39,8 +39,30 @@ private:
 
 class Database {
 public:
-    explicit Database(const std::filesystem::path& path) {
-        if (sqlite3_open_v2(path.string().c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) error_ = message();
+    // `immutable`: a file nobody writes (a copy handed to a verifier) is read without
+    // locks, and without creating -wal or -shm files beside it (the directory may be
+    // read-only, and evidence is not to be touched). Not when it has a -wal: that holds
+    // committed transactions, which only a normal read-only open sees.
+    Database(const std::filesystem::path& path, bool immutable) {
+        std::error_code ec;
+        std::string name = path.string();
+        int flags = SQLITE_OPEN_READONLY;
+        if (immutable && !std::filesystem::exists(name + "-wal", ec)) {
+            std::string uri = "file:";
+            for (const char c : name) {
+                if (c == '%' || c == '?' || c == '#') {
+                    static constexpr char kHex[] = "0123456789ABCDEF";
+                    uri += '%';
+                    uri += kHex[static_cast<unsigned char>(c) >> 4];
+                    uri += kHex[static_cast<unsigned char>(c) & 15];
+                } else {
+                    uri += c;
+                }
+            }
+            name = uri + "?immutable=1";
+            flags |= SQLITE_OPEN_URI;
+        }
+        if (sqlite3_open_v2(name.c_str(), &db_, flags, nullptr) != SQLITE_OK) error_ = message();
     }
     ~Database() { sqlite3_close(db_); }
     Database(const Database&) = delete;
@@ -55,15 +77,18 @@ private:
 };
 
 // "through_seq" of a retention.purged payload.
-std::int64_t purgeThroughOf(const std::string& payload) {
-    static constexpr std::string_view kKey = "\"through_seq\":";
-    const auto at = payload.find(kKey);
+// An integer member of a payload the gateway wrote ("through_seq", "from_seq"); 0 when absent.
+std::int64_t jsonIntegerOf(const std::string& payload, std::string_view name) {
+    const std::string key = "\"" + std::string(name) + "\":";
+    const auto at = payload.find(key);
     if (at == std::string::npos) return 0;
     std::int64_t value = 0;
-    const char* begin = payload.data() + at + kKey.size();
+    const char* begin = payload.data() + at + key.size();
     std::from_chars(begin, payload.data() + payload.size(), value);
     return value;
 }
+
+std::int64_t purgeThroughOf(const std::string& payload) { return jsonIntegerOf(payload, "through_seq"); }
 
 }  // namespace
 
@@ -94,7 +119,8 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
         Statement c(db.get(), "SELECT seq, head_hash, ts_us, key_id, signature FROM checkpoints WHERE seq > ? ORDER BY seq");
         if (!c) return fail(std::nullopt, "not a Vigil recording (" + db.message() + ")");
         sqlite3_bind_int64(c.get(), 1, state.checkpointsReadTo);
-        while (sqlite3_step(c.get()) == SQLITE_ROW) {
+        int rc = SQLITE_ROW;
+        while ((rc = sqlite3_step(c.get())) == SQLITE_ROW) {
             Checkpoint cp;
             cp.seq = sqlite3_column_int64(c.get(), 0);
             cp.headHash = columnBlob(c.get(), 1);
@@ -104,6 +130,10 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
             state.checkpointsReadTo = cp.seq;
             state.checkpoints.emplace(cp.seq, std::move(cp));
         }
+        // A damaged page ends the read with an error, not with the end of the table: it must
+        // not pass for a chain with fewer checkpoints. (Not pinned to an event: a live
+        // monitor asks again next time.)
+        if (rc != SQLITE_DONE) return fail(std::nullopt, "the database is damaged: its checkpoints cannot be read (" + db.message() + ")");
     }
     auto checkSignature = [&](const Checkpoint& cp) {
         return cp.keyId == report.keyId && verifySignature(pem, checkpointMessage(cp), cp.signature);
@@ -112,7 +142,8 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
     Statement e(db.get(), "SELECT seq, session_id, ts_us, type, payload, prev_hash, hash FROM events WHERE seq >= ? ORDER BY seq");
     if (!e) return fail(std::nullopt, "not a Vigil recording (" + db.message() + ")");
     sqlite3_bind_int64(e.get(), 1, state.nextSeq);
-    while (sqlite3_step(e.get()) == SQLITE_ROW) {
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(e.get())) == SQLITE_ROW) {
         Event ev;
         ev.seq = sqlite3_column_int64(e.get(), 0);
         ev.sessionId = columnText(e.get(), 1);
@@ -163,6 +194,11 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
             state.purgeRecorded = true;
             state.purgeEventSeq = ev.seq;
         }
+        if (ev.type == "recording.unsigned_tail") {
+            const auto from = jsonIntegerOf(ev.payload, "from_seq");
+            const auto to = jsonIntegerOf(ev.payload, "to_seq");
+            if (from > 0 && to >= from) report.signedAtStart.emplace_back(from, to);
+        }
         if (auto it = state.checkpoints.find(ev.seq); it != state.checkpoints.end()) {
             const auto& cp = it->second;
             if (!checkSignature(cp)) {
@@ -181,6 +217,10 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
         report.lastSeq = ev.seq;
         ++report.events;
         ++state.nextSeq;
+    }
+    if (rc != SQLITE_DONE) {
+        return fail(std::nullopt, "the database is damaged: the events after " + std::to_string(state.nextSeq - 1) +
+                                      " cannot be read (" + db.message() + ")");
     }
     if (state.nextSeq > 0 && !state.purgeRecorded) {
         return fail(report.firstSeq, "events 1 to " + std::to_string(report.purgedThrough) +
@@ -208,8 +248,9 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
 
 // Opens the database and resolves the key; false (report filled in) when either fails.
 bool open(Database& db, const std::filesystem::path& path, std::string& pem, VerifyReport& report) {
-    if (!std::filesystem::exists(path)) {
-        report.problem = "no such file";
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+        report.problem = ec ? "cannot open the database: " + ec.message() : std::string("no such file");
         return false;
     }
     if (!db.error().empty()) {
@@ -238,7 +279,7 @@ bool open(Database& db, const std::filesystem::path& path, std::string& pem, Ver
 VerifyReport verifyDatabase(const std::filesystem::path& path, const std::string& publicKeyPem) {
     ChainMonitor::State state;
     std::string pem = publicKeyPem;
-    Database db(path);
+    Database db(path, /*immutable=*/true);
     if (!open(db, path, pem, state.report)) return state.report;
     // One snapshot (the file may be a live gateway's): events and checkpoints agree.
     sqlite3_exec(db.get(), "BEGIN", nullptr, nullptr, nullptr);
@@ -255,7 +296,7 @@ ChainMonitor::~ChainMonitor() = default;
 VerifyReport ChainMonitor::check() {
     std::lock_guard lock(mutex_);
     if (state_->report.brokenAt) return state_->report;  // broken stays broken
-    Database db(db_);
+    Database db(db_, /*immutable=*/false);
     std::string pem = pem_;
     auto& report = state_->report;
     const bool keyFromDatabase = report.keyFromDatabase;

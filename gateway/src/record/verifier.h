@@ -6,6 +6,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace vigil::record {
 
@@ -21,6 +23,10 @@ struct VerifyReport {
     std::string problem;              // what is wrong there
     std::string keyId;                // the key the signatures were checked with
     bool keyFromDatabase = false;     // no --pubkey: the key stored beside the chain was used
+    // Stretches the gateway signed only when it started again: events a previous run wrote
+    // after its last checkpoint (it was killed), or events someone wrote while it was stopped
+    // (recording.unsigned_tail events: from_seq, to_seq).
+    std::vector<std::pair<std::int64_t, std::int64_t>> signedAtStart;
 };
 
 // Checks every link of the chain and every checkpoint signature of a recording database

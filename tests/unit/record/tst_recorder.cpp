@@ -118,6 +118,48 @@ void appendForged(const std::string& db, const std::string& type, const std::str
     sqlite3_close(h);
 }
 
+// Rewrites the hashes of every event from `seq` on, as someone without the key would after
+// changing one: the links hold again; only a checkpoint can tell.
+void rehashFrom(const std::string& db, std::int64_t seq) {
+    sqlite3* h = nullptr;
+    QCOMPARE(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    sqlite3_stmt* read = nullptr;
+    sqlite3_prepare_v2(h, "SELECT seq, session_id, ts_us, type, payload FROM events WHERE seq >= ? ORDER BY seq", -1, &read, nullptr);
+    sqlite3_bind_int64(read, 1, seq);
+    std::vector<record::Event> events;
+    while (sqlite3_step(read) == SQLITE_ROW) {
+        record::Event e;
+        e.seq = sqlite3_column_int64(read, 0);
+        e.sessionId = reinterpret_cast<const char*>(sqlite3_column_text(read, 1));
+        e.timeMicros = sqlite3_column_int64(read, 2);
+        e.type = reinterpret_cast<const char*>(sqlite3_column_text(read, 3));
+        e.payload = reinterpret_cast<const char*>(sqlite3_column_text(read, 4));
+        events.push_back(std::move(e));
+    }
+    sqlite3_finalize(read);
+    sqlite3_stmt* prevStmt = nullptr;
+    sqlite3_prepare_v2(h, "SELECT hash FROM events WHERE seq = ?", -1, &prevStmt, nullptr);
+    sqlite3_bind_int64(prevStmt, 1, seq - 1);
+    QCOMPARE(sqlite3_step(prevStmt), SQLITE_ROW);
+    std::string prev(static_cast<const char*>(sqlite3_column_blob(prevStmt, 0)), static_cast<std::size_t>(sqlite3_column_bytes(prevStmt, 0)));
+    sqlite3_finalize(prevStmt);
+    sqlite3_stmt* update = nullptr;
+    sqlite3_prepare_v2(h, "UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?", -1, &update, nullptr);
+    sqlite3_exec(h, "BEGIN", nullptr, nullptr, nullptr);
+    for (const auto& e : events) {
+        const auto hash = record::eventHash(prev, e);
+        sqlite3_bind_blob(update, 1, prev.data(), static_cast<int>(prev.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_blob(update, 2, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_int64(update, 3, e.seq);
+        QCOMPARE(sqlite3_step(update), SQLITE_DONE);
+        sqlite3_reset(update);
+        prev = hash;
+    }
+    sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_finalize(update);
+    sqlite3_close(h);
+}
+
 void exec(const std::string& db, const std::string& sql) {
     sqlite3* h = nullptr;
     QCOMPARE(sqlite3_open(db.c_str(), &h), SQLITE_OK);
@@ -250,6 +292,70 @@ private slots:
             QCOMPARE(durable.load(), 2500);
             QCOMPARE(recorder.committedSeq(), std::int64_t(2500));
         }  // the destructor signs the head
+    }
+
+    // Someone who can write the file, without the key: deletes the checkpoints, changes an
+    // event, re-hashes the rest. The links hold, but nothing signs the events: not proven
+    // (the CLI exits 1 on it). A restart signs them, and the chain says so first.
+    void checkpointsDeletedLeaveTheChainUnprovenAndARestartSaysSo() {
+        const auto db = copyOf("unproven.db");
+        exec(db, "DELETE FROM checkpoints");
+        exec(db, "UPDATE events SET payload = replace(payload, 'xxxx', 'yyyy') WHERE seq = 47");
+        QVERIFY(!record::verifyDatabase(db, pem_).ok);  // changed: the link breaks
+        rehashFrom(db, 47);
+        auto r = record::verifyDatabase(db, pem_);
+        QVERIFY2(r.ok, r.problem.c_str());
+        QCOMPARE(r.lastSeq, std::int64_t(2500));
+        QCOMPARE(r.signedUpTo, std::int64_t(0));  // every event unproven
+        QVERIFY(r.signedAtStart.empty());
+        {
+            auto key = record::SigningKey::loadOrCreate(dir_.filePath(QStringLiteral("signing-key.pem")).toStdString());
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), std::move(key), {});
+            QVERIFY(recorder.flush());
+        }
+        r = record::verifyDatabase(db, pem_);
+        QVERIFY2(r.ok, r.problem.c_str());
+        QCOMPARE(r.lastSeq, std::int64_t(2501));
+        QCOMPARE(r.signedUpTo, std::int64_t(2501));
+        QCOMPARE(r.signedAtStart.size(), std::size_t(1));
+        QCOMPARE(r.signedAtStart[0], std::make_pair(std::int64_t(1), std::int64_t(2500)));
+        // A clean stop leaves nothing unsigned: the next start adds no such event.
+        {
+            auto key = record::SigningKey::loadOrCreate(dir_.filePath(QStringLiteral("signing-key.pem")).toStdString());
+            record::Recorder recorder(std::make_unique<store::SqliteEventStore>(db), std::move(key), {});
+            QVERIFY(recorder.flush());
+        }
+        r = record::verifyDatabase(db, pem_);
+        QCOMPARE(r.lastSeq, std::int64_t(2501));
+        QCOMPARE(r.signedAtStart.size(), std::size_t(1));
+    }
+
+    // A damaged page ends SQLite's read with an error: reported as such, never taken for the
+    // end of the table (a chain with fewer checkpoints, or fewer events).
+    void aDamagedDatabaseIsReportedNotShortened() {
+        const auto db = copyOf("damaged.db");
+        std::int64_t root = 0, pageSize = 0;
+        {
+            sqlite3* h = nullptr;
+            QCOMPARE(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+            sqlite3_stmt* s = nullptr;
+            sqlite3_prepare_v2(h, "SELECT rootpage, (SELECT page_size FROM pragma_page_size()) FROM sqlite_master WHERE name = 'checkpoints'",
+                               -1, &s, nullptr);
+            QCOMPARE(sqlite3_step(s), SQLITE_ROW);
+            root = sqlite3_column_int64(s, 0);
+            pageSize = sqlite3_column_int64(s, 1);
+            sqlite3_finalize(s);
+            sqlite3_close(h);
+        }
+        QVERIFY(root > 1 && pageSize >= 512);
+        {
+            std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp((root - 1) * pageSize);
+            f.put(static_cast<char>(0xff));  // the B-tree page type: no valid page has it
+        }
+        const auto r = record::verifyDatabase(db, pem_);
+        QVERIFY(!r.ok);
+        QVERIFY2(r.problem.find("the database is damaged") != std::string::npos, r.problem.c_str());
     }
 
     void anIntactChainVerifies() {

@@ -73,6 +73,43 @@ private slots:
         QVERIFY(!vigil::readZip(compressed, error));
         QVERIFY2(error.find("compressed") != std::string::npos, error.c_str());
     }
+
+    // An archive that tools could extract differently from what this reader checked (an
+    // auditor unzips the bundle and reads the files) is refused.
+    void ambiguousArchivesAreRefused() {
+        std::string error;
+        auto replaceAll = [](std::string z, const std::string& from, const std::string& to) {
+            for (auto at = z.find(from); at != std::string::npos; at = z.find(from, at + to.size())) z.replace(at, from.size(), to);
+            return z;
+        };
+        // The same name twice: unzip and Python keep the last copy.
+        const auto twice = replaceAll(vigil::makeZip({{"events.jsonl", "good\n"}, {"fvents.jsonl", "forged\n"}}),
+                                      "fvents.jsonl", "events.jsonl");
+        QVERIFY(!vigil::readZip(twice, error));
+        QVERIFY2(error.find("events.jsonl twice") != std::string::npos, error.c_str());
+        for (const char* name : {"./events.jsonl", "a//events.jsonl", "a/./b", "a\\..\\b", "tab\there"}) {
+            QVERIFY2(!vigil::readZip(vigil::makeZip({{name, "x"}}), error), name);
+            QVERIFY2(error.find("ambiguous name") != std::string::npos, error.c_str());
+        }
+        // A local header naming another file than the central directory does.
+        auto local = vigil::makeZip({{"events.jsonl", "x"}});
+        QCOMPARE(local.substr(30, 12), std::string("events.jsonl"));
+        local.replace(30, 12, "zvents.jsonl");
+        QVERIFY(!vigil::readZip(local, error));
+        QVERIFY2(error.find("local ZIP header names another file") != std::string::npos, error.c_str());
+        // Offsets and sizes that would wrap a 32-bit sum: refused, not read out of bounds.
+        const auto zip = vigil::makeZip({{"a.txt", "hello"}});
+        const auto central = zip.find("PK\x01\x02");
+        QVERIFY(central != std::string::npos);
+        auto farOffset = zip;
+        farOffset.replace(central + 42, 4, std::string("\xf0\xff\xff\xff", 4));
+        QVERIFY(!vigil::readZip(farOffset, error));
+        QVERIFY2(error.find("header is damaged") != std::string::npos, error.c_str());
+        auto hugeSize = zip;
+        hugeSize.replace(central + 20, 4, std::string("\xf0\xff\xff\xff", 4));
+        QVERIFY(!vigil::readZip(hugeSize, error));
+        QVERIFY2(error.find("cut short") != std::string::npos, error.c_str());
+    }
 };
 
 QTEST_GUILESS_MAIN(TestZip)
