@@ -97,10 +97,11 @@ Every request is recorded (docs/recording.md). Read the recording as an auditor:
   curl -sS 'http://127.0.0.1:8080/api/sessions?limit=5' -H 'Authorization: Bearer $auditor_key'
   curl -sS http://127.0.0.1:8080/api/chain/status -H 'Authorization: Bearer $auditor_key'
 
-and verify it offline with the gateway's public key:
+and verify it offline with the gateway's public key (--live: this gateway is running, and its
+newest events are signed within 5 seconds; without it, unsigned events are "NOT PROVEN"):
 
   VIGIL_DEMO_STATE=$VIGIL_DEMO_STATE $build/gateway/vigil-gateway recording public-key --config $root/resources/demo/gateway.json --out /tmp/vigil-public.pem
-  $build/tools/verify/vigil verify --db $VIGIL_DEMO_STATE/vigil.db --pubkey /tmp/vigil-public.pem
+  $build/tools/verify/vigil verify --db $VIGIL_DEMO_STATE/vigil.db --pubkey /tmp/vigil-public.pem --live
 
 Press Ctrl-C to stop.
 MSG
