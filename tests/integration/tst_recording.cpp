@@ -297,6 +297,27 @@ private slots:
         QCOMPARE(r.errorCode(), QStringLiteral("invalid_request"));
         QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
             QStringLiteral("X-Vigil-Session")));
+        // Given empty, or twice: which one would count is a guess, so neither does.
+        const auto empty = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hi")),
+                                       {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", ""}});
+        QCOMPARE(empty.status, 400);
+        QVERIFY2(empty.body.contains("X-Vigil-Session is empty"), empty.body.constData());
+        const auto twice = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", chatBody(QStringLiteral("hi")),
+                                       {{"Authorization", bearer(requesterKey_)}, {"X-Vigil-Session", "dup-a"}, {"X-Vigil-Session", "dup-b"}});
+        QCOMPARE(twice.status, 400);
+        QVERIFY2(twice.body.contains("X-Vigil-Session may be given once"), twice.body.constData());
+        const auto twoKeys = httpRequest(gateway_->url(), "GET", "/api/sessions?limit=1", {},
+                                         {{"Authorization", bearer(auditorKey_)}, {"Authorization", bearer(requesterKey_)}});
+        QCOMPARE(twoKeys.status, 400);
+        QVERIFY2(twoKeys.body.contains("Authorization may be given once"), twoKeys.body.constData());
+        // Nothing of them was recorded: no session by either name.
+        QCOMPARE(api("/api/sessions/dup-a", auditorKey_).status, 404);
+        QCOMPARE(api("/api/sessions/dup-b", auditorKey_).status, 404);
+        // The public sign-in configuration answers GET only.
+        const auto post = httpRequest(gateway_->url(), "POST", "/api/auth/config", "{}");
+        QCOMPARE(post.status, 405);
+        QCOMPARE(post.header("Allow"), QByteArray("GET, HEAD"));
+        QCOMPARE(httpRequest(gateway_->url(), "GET", "/api/auth/config").status, 200);
     }
 
     // A conversation belongs to the caller that began it: another caller naming it is

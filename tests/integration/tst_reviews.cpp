@@ -335,6 +335,9 @@ private slots:
         QCOMPARE(r.errorCode(), QStringLiteral("invalid_request"));
         r = decide(bob_, id, "deny", R"({"reason":""})");
         QCOMPARE(r.status, 400);
+        r = decide(bob_, id, "deny", R"({"reason":" \t "})");  // the requester would be told nothing
+        QCOMPARE(r.status, 400);
+        QVERIFY2(r.body.contains("not only spaces"), r.body.constData());
         r = decide(bob_, id, "deny", "{not json");
         QCOMPARE(r.status, 400);
         QCOMPARE(r.errorCode(), QStringLiteral("invalid_json"));

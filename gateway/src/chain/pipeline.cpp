@@ -730,6 +730,12 @@ net::Action Pipeline::handle(const net::RequestView& request) {
         return builtin(request, std::move(requestId));
     }
     if (path == "/api/auth/config") {
+        if (request.method != "GET" && request.method != "HEAD") {
+            net::Action action;
+            action.local = errorResponse(DetailsCode::MethodNotAllowed, "/api/auth/config accepts GET only", requestId);
+            action.local.headers.push_back({"Allow", "GET, HEAD"});
+            return action;
+        }
         // Public: how the console signs people in (the identity providers this gateway
         // trusts, the audience its tokens need, the console's public client id).
         std::string body = R"({"issuers":[)";
@@ -749,6 +755,28 @@ net::Action Pipeline::handle(const net::RequestView& request) {
         action.local = jsonResponse(200, std::move(body), requestId);
         action.local.headers.push_back({"Cache-Control", "no-store"});
         return action;
+    }
+
+    // A header that holds one value, given twice (or given empty where a value is needed):
+    // which one counts would depend on who reads it. Refused rather than guessed.
+    for (const std::string_view name : {std::string_view("authorization"), std::string_view("x-vigil-session")}) {
+        int seen = 0;
+        bool empty = false;
+        for (const auto& h : request.headers) {
+            if (h.name.size() == name.size() && net::equalsIgnoreCase(h.name, name)) {
+                ++seen;
+                empty = empty || h.value.find_first_not_of(" \t") == std::string_view::npos;
+            }
+        }
+        if (seen > 1 || (empty && name == "x-vigil-session")) {
+            const std::string shown = name == "authorization" ? "Authorization" : "X-Vigil-Session";
+            net::Action action;
+            action.local = errorResponse(DetailsCode::InvalidRequest,
+                                         seen > 1 ? shown + " may be given once (it was given " + std::to_string(seen) + " times)"
+                                                  : shown + " is empty: give a session id or leave the header out",
+                                         requestId);
+            return action;
+        }
     }
 
     RequestContext context;

@@ -319,9 +319,9 @@ ReviewManager::Verdict ReviewManager::decideLocked(const std::string& id, const 
                     ") may not decide review " + id + " (approver roles: " + wanted + ")";
         return v;
     }
-    if (!approve && reason.empty()) {
+    if (!approve && reason.find_first_not_of(" \t\r\n") == std::string::npos) {
         v.error = DetailsCode::InvalidRequest;
-        v.message = "a denial needs a reason";
+        v.message = "a denial needs a reason (not only spaces): the requester is told it";
         return v;
     }
     for (const auto& a : r.approvals) {
