@@ -57,6 +57,11 @@ constexpr std::array kCatalog = {
     DetailsCodeInfo{DetailsCode::TooManyPendingReviews, "too_many_pending_reviews", 503, "server_error"},
     // X-Vigil-Session names another caller's session: conversations are not shared.
     DetailsCodeInfo{DetailsCode::SessionConflict, "session_conflict", 409, "invalid_request_error"},
+    // A request begun and not received whole within client_request_ms (a slow sender).
+    DetailsCodeInfo{DetailsCode::RequestTimeout, "request_timeout", 408, "invalid_request_error"},
+    // A WebSocket handshake for another protocol version than 13 (RFC 6455 4.4).
+    DetailsCodeInfo{DetailsCode::WebSocketVersionUnsupported, "websocket_version_unsupported", 426,
+                    "invalid_request_error"},
 };
 
 constexpr bool catalogIsInEnumOrder() {

@@ -53,6 +53,8 @@ enum class DetailsCode {
     OutputReviewTooLarge,
     TooManyPendingReviews,
     SessionConflict,
+    RequestTimeout,
+    WebSocketVersionUnsupported,
 };
 
 // True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).

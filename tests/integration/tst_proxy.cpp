@@ -88,6 +88,8 @@ private slots:
         dead.insert(QStringLiteral("base_url"), QStringLiteral("http://127.0.0.1:%1").arg(closedPort()));
         connections.insert(QStringLiteral("dead"), dead);
         config.insert(QStringLiteral("connections"), connections);
+        // A whole request must arrive within 1.5 s of its first byte (slow senders are cut off).
+        config.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("client_request_ms"), 1500}});
         config.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_body_bytes"), 8192},
                                                             {QStringLiteral("max_header_bytes"), 4096}});
         kClientKey = createApiKey(dir_.filePath(QStringLiteral("vigil.db")), QStringLiteral("proxy-test"),
@@ -284,6 +286,75 @@ private slots:
         QCOMPARE(r.status, 400);
         QCOMPARE(r.errorCode(), QStringLiteral("malformed_request"));
         verifyStillServing();
+    }
+
+    // Slowloris: a byte now and then kept a connection open for ever, since the timeout
+    // applied to each read. The whole request must now arrive within client_request_ms of
+    // its first byte; past it the client is told so (408) and the connection closed.
+    void slowSendersAreCutOffWithA408_data() {
+        QTest::addColumn<QByteArray>("start");
+        QTest::addColumn<QByteArray>("trickle");
+        QTest::newRow("headers a byte at a time")
+            << QByteArray("GET /v1/models HTTP/1.1\r\nHost: x\r\n") << QByteArray("X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        QTest::newRow("body a byte at a time")
+            << QByteArray("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Authorization: Bearer ") + kClientKey + "\r\nContent-Length: 200\r\n\r\n"
+            << QByteArray("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+        QTest::newRow("chunk a byte at a time")
+            << QByteArray("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                          "Authorization: Bearer ") + kClientKey + "\r\n\r\nc8\r\n"
+            << QByteArray("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+    }
+    void slowSendersAreCutOffWithA408() {
+        QFETCH(QByteArray, start);
+        QFETCH(QByteArray, trickle);
+        RawHttpConnection connection{QUrl(url_)};
+        QElapsedTimer timer;
+        timer.start();
+        QVERIFY(connection.sendRaw(start));
+        HttpResponse r;
+        // A byte every 250 ms: each read well within the limit, the request never whole.
+        for (qsizetype i = 0; i < trickle.size() && r.status == 0; ++i) {
+            if (!connection.sendRaw(trickle.mid(i, 1))) break;
+            r = connection.readResponse(250);
+        }
+        if (r.status == 0) r = connection.readResponse(2000);
+        const auto elapsed = timer.elapsed();
+        QCOMPARE(r.status, 408);
+        QCOMPARE(r.errorCode(), QStringLiteral("request_timeout"));
+        QVERIFY2(r.body.contains("1500 ms"), r.body.constData());
+        QVERIFY2(elapsed >= 1400 && elapsed < 4000, qPrintable(QString::number(elapsed)));
+        QCOMPARE(r.header("Connection"), QByteArray("close"));
+        QVERIFY(connection.waitForClose(2000));
+        verifyStillServing();
+    }
+    // A connection that never sends a byte is closed without an answer (nobody asked).
+    void aSilentConnectionIsClosedWithoutAnAnswer() {
+        RawHttpConnection connection{QUrl(url_)};
+        QVERIFY(connection.isConnected());
+        QVERIFY(connection.waitForClose(4000));
+        QCOMPARE(connection.readResponse(200).status, 0);
+    }
+
+    // Fields that a Connection header names are for one hop (RFC 9110 7.6.1): not passed to
+    // the upstream, nor from the upstream to the client, also when named in a second
+    // Connection field.
+    void fieldsNamedInConnectionStayOnTheirHop() {
+        RawHttpConnection connection{QUrl(url_)};
+        const auto r = connection.request("GET", "/v1/models", {},
+                                          {{"Authorization", "Bearer " + kClientKey},
+                                           {"Connection", "keep-alive"},
+                                           {"Connection", "X-Client-Hop"},
+                                           {"X-Client-Hop", "secret for the gateway"},
+                                           {"X-Passed-On", "yes"},
+                                           {"X-Mock-Hop-Header", "X-Upstream-Hop"}});
+        QCOMPARE(r.status, 200);
+        const auto seen = lastUpstreamRequest().value(QStringLiteral("headers")).toObject();
+        QCOMPARE(seen.value(QStringLiteral("x-passed-on")).toString(), QStringLiteral("yes"));
+        QVERIFY2(!seen.contains(QStringLiteral("x-client-hop")), qPrintable(QJsonDocument(seen).toJson()));
+        QVERIFY(r.header("X-Upstream-Hop").isEmpty());
+        for (const auto& [name, value] : r.headers) QVERIFY2(!value.contains("hop only"), name.constData());
+        QVERIFY2(r.header("Content-Type").startsWith("application/json"), r.body.constData());
     }
 
     void badBodiesAre400NamingTheProblem() {

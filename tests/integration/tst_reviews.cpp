@@ -10,6 +10,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTest>
 #include <QWebSocket>
 
@@ -380,8 +381,8 @@ private slots:
         auto conn = std::make_unique<RawHttpConnection>(QUrl(url()));
         const auto body = chat(QStringLiteral("Project Falcon, but I will hang up"));
         QVERIFY(conn->sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(alice_) +
-                              "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) +
-                              "\r\n\r\n" + body));
+                              "\r\nX-Request-Id: hang-up-1\r\nContent-Type: application/json\r\nContent-Length: " +
+                              QByteArray::number(body.size()) + "\r\n\r\n" + body));
         const auto id = pendingWith(QStringLiteral("Project Falcon, but I will hang up"));
         QVERIFY(!id.isEmpty());
         conn.reset();  // closes the socket
@@ -390,6 +391,31 @@ private slots:
         QCOMPARE(r.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
         QVERIFY(r.value(QStringLiteral("end_reason")).toString().contains(QStringLiteral("disconnected")));
         QCOMPARE(decide(bob_, id, "approve").status, 409);
+        // The log and the recording say 499 review_cancelled, as the docs promise.
+        QJsonObject logged;
+        QTRY_VERIFY([&] {
+            for (const auto& line : gateway_->logLines(QStringLiteral("request"))) {
+                if (line.value(QStringLiteral("request_id")).toString() == QStringLiteral("hang-up-1")) logged = line;
+            }
+            return !logged.isEmpty();
+        }());
+        QCOMPARE(logged.value(QStringLiteral("status")).toInt(), 499);
+        QCOMPARE(logged.value(QStringLiteral("code")).toString(), QStringLiteral("review_cancelled"));
+        QVERIFY(logged.value(QStringLiteral("client_aborted")).toBool());
+        const auto sessions = httpRequest(url(), "GET", "/api/sessions?code=review_cancelled&status=499", {},
+                                          {{"Authorization", bearer(audrey_)}});
+        QCOMPARE(sessions.status, 200);
+        bool found = false;
+        for (const auto& v : sessions.json().value(QStringLiteral("sessions")).toArray()) {
+            const auto one = httpRequest(url(), "GET", "/api/sessions/" + v.toObject().value(QStringLiteral("id")).toString().toLatin1(),
+                                         {}, {{"Authorization", bearer(audrey_)}});
+            for (const auto& req : one.json().value(QStringLiteral("requests")).toArray()) {
+                const auto o = req.toObject();
+                if (o.value(QStringLiteral("request_id")).toString() != QStringLiteral("hang-up-1")) continue;
+                found = o.value(QStringLiteral("status")).toInt() == 499;
+            }
+        }
+        QVERIFY2(found, sessions.body.constData());
     }
 
     // Ticket mode: 403 with the review id at once; after approval the same request is
@@ -749,6 +775,77 @@ private slots:
         QVERIFY(frames > 1);
         QCOMPARE(closeCode, 1008);
         QCOMPARE(post(alice_, chat(QStringLiteral("hello after the slow client"))).status, 200);
+    }
+
+    // An /api/events connection is a request like the others: logged (101) and counted,
+    // and not left "in flight" once its handshake is answered.
+    void eventSocketsAreLoggedAndNotLeftInFlight() {
+        auto inFlight = [this] {
+            const auto text = QString::fromUtf8(httpRequest(url(), "GET", "/metrics").body);
+            const auto match = QRegularExpression(QStringLiteral("\nvigil_requests_in_flight (\\d+)\n")).match(text);
+            return match.hasMatch() ? match.captured(1).toInt() : -1;
+        };
+        auto upgradesLogged = [this] {
+            int n = 0;
+            for (const auto& line : gateway_->logLines(QStringLiteral("request"))) {
+                if (line.value(QStringLiteral("path")).toString() == QStringLiteral("/api/events") &&
+                    line.value(QStringLiteral("status")).toInt() == 101 &&
+                    line.value(QStringLiteral("subject")).toString() == QStringLiteral("apikey:bob")) {
+                    ++n;
+                }
+            }
+            return n;
+        };
+        const int before = inFlight();
+        QVERIFY(before >= 0);
+        const int loggedBefore = upgradesLogged();
+        for (int i = 0; i < 3; ++i) {
+            EventClient watcher;
+            QVERIFY(watcher.open(url(), bob_));
+            QVERIFY(watcher.socket().state() == QAbstractSocket::ConnectedState);
+            watcher.close();
+        }
+        QTRY_COMPARE(upgradesLogged(), loggedBefore + 3);
+        QCOMPARE(inFlight(), before);
+    }
+
+    // A handshake the gateway cannot accept gets its JSON error with a details code, like
+    // any other bad request (Beast's own answers are plain text).
+    void badWebSocketHandshakesGetJsonErrors_data() {
+        QTest::addColumn<QByteArray>("request");
+        QTest::addColumn<int>("status");
+        QTest::addColumn<QString>("code");
+        QTest::addColumn<QString>("says");
+        const QByteArray upgrade = "GET /api/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n";
+        const QByteArray key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+        const QByteArray v13 = "Sec-WebSocket-Version: 13\r\n";
+        QTest::newRow("no key") << upgrade + "Connection: Upgrade\r\n" + v13 << 400 << "invalid_request" << "Sec-WebSocket-Key";
+        QTest::newRow("short key") << upgrade + "Connection: Upgrade\r\nSec-WebSocket-Key: short\r\n" + v13 << 400
+                                   << "invalid_request" << "16 bytes";
+        QTest::newRow("two keys") << upgrade + "Connection: Upgrade\r\n" + key + key + v13 << 400 << "invalid_request"
+                                  << "one Sec-WebSocket-Key";
+        QTest::newRow("no Connection: Upgrade") << upgrade + "Connection: keep-alive\r\n" + key + v13 << 400
+                                                << "invalid_request" << "Connection: Upgrade";
+        QTest::newRow("version 8") << upgrade + "Connection: Upgrade\r\n" + key + "Sec-WebSocket-Version: 8\r\n" << 426
+                                   << "websocket_version_unsupported" << "version 13";
+        QTest::newRow("no version") << upgrade + "Connection: Upgrade\r\n" + key << 426 << "websocket_version_unsupported"
+                                    << "version 13";
+        QTest::newRow("HTTP/1.0") << QByteArray(upgrade).replace("HTTP/1.1", "HTTP/1.0") + "Connection: Upgrade\r\n" + key + v13
+                                  << 400 << "invalid_request" << "HTTP/1.1";
+    }
+    void badWebSocketHandshakesGetJsonErrors() {
+        QFETCH(QByteArray, request);
+        QFETCH(int, status);
+        QFETCH(QString, code);
+        QFETCH(QString, says);
+        RawHttpConnection connection{QUrl(url())};
+        QVERIFY(connection.sendRaw(request + "Authorization: " + bearer(bob_) + "\r\n\r\n"));
+        const auto r = connection.readResponse();
+        QCOMPARE(r.status, status);
+        QCOMPARE(r.errorCode(), code);
+        QVERIFY2(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(says),
+                 r.body.constData());
+        if (status == 426) QCOMPARE(r.header("Sec-WebSocket-Version"), QByteArray("13"));
     }
 
     // Pending ticket reviews survive a restart; a held request's review is cancelled.

@@ -24,7 +24,8 @@ models, embeddings).
   --tls-cert FILE --tls-key FILE   serve HTTPS
   --threads N                 worker threads (default: one per core)
 Each option can be overridden per request with the headers X-Mock-Reply, X-Mock-Echo,
-X-Mock-Token-Delay-Ms, X-Mock-First-Byte-Delay-Ms and X-Mock-Fault.
+X-Mock-Token-Delay-Ms, X-Mock-First-Byte-Delay-Ms and X-Mock-Fault. X-Mock-Hop-Header: NAME
+answers with a field NAME that a second Connection field names (hop-by-hop, RFC 9110 7.6.1).
 )";
 
 std::string loremBytes(std::size_t n) {

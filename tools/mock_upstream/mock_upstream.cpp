@@ -192,6 +192,13 @@ net::Action MockUpstream::handle(const net::RequestView& request) {
     }
     if (o.fault == Fault::SlowFirstByte) action.local.headDelay = o.firstByteDelay;
     if (!o.contentEncoding.empty()) action.local.headers.push_back({"Content-Encoding", o.contentEncoding});
+    if (const auto v = request.header("x-mock-hop-header"); !v.empty()) {
+        // A field meant for the next hop only, named in a second Connection field: a proxy
+        // must not pass it on (RFC 9110 7.6.1).
+        action.local.headers.push_back({"Connection", "keep-alive"});
+        action.local.headers.push_back({"Connection", std::string(v)});
+        action.local.headers.push_back({std::string(v), "for the gateway's hop only"});
+    }
     return action;
 }
 

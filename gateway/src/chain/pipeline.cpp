@@ -626,6 +626,55 @@ std::int64_t unixMicrosNow() {
         .count();
 }
 
+// True when any `name` field of the request lists `token` (a comma-separated header).
+bool headerListHas(const net::RequestView& request, std::string_view name, std::string_view token) {
+    for (const auto& h : request.headers) {
+        if (!net::equalsIgnoreCase(h.name, name)) continue;
+        std::string_view rest = h.value;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            auto item = rest.substr(0, comma);
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+            if (net::equalsIgnoreCase(item, token)) return true;
+            if (comma == std::string_view::npos) break;
+            rest.remove_prefix(comma + 1);
+        }
+    }
+    return false;
+}
+
+std::size_t headerCount(const net::RequestView& request, std::string_view name) {
+    std::size_t n = 0;
+    for (const auto& h : request.headers) n += net::equalsIgnoreCase(h.name, name) ? 1 : 0;
+    return n;
+}
+
+// RFC 6455 4.2.1: what the opening handshake must carry. Empty when it is acceptable, else
+// why not, so that the client gets the gateway's JSON error, not Beast's plain text.
+std::string webSocketHandshakeProblem(const net::RequestView& request) {
+    if (request.version != 11) return "a WebSocket upgrade needs HTTP/1.1";
+    if (!headerListHas(request, "upgrade", "websocket")) {
+        return "/api/events is a WebSocket endpoint: connect with Upgrade: websocket";
+    }
+    if (!headerListHas(request, "connection", "upgrade")) {
+        return "a WebSocket upgrade needs Connection: Upgrade";
+    }
+    if (headerCount(request, "sec-websocket-key") != 1) {
+        return "a WebSocket upgrade needs one Sec-WebSocket-Key header";
+    }
+    // 16 random bytes in base64: 22 characters of the alphabet and "==".
+    const auto key = request.header("sec-websocket-key");
+    bool wellFormed = key.size() == 24 && key.substr(22) == "==" &&
+                      std::string_view("AQgw").find(key[21]) != std::string_view::npos;
+    for (std::size_t i = 0; wellFormed && i < 22; ++i) {
+        const char c = key[i];
+        wellFormed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    }
+    if (!wellFormed) return "Sec-WebSocket-Key must be 16 bytes in base64 (24 characters), RFC 6455 4.1";
+    return {};
+}
+
 }  // namespace
 
 bool isValidRequestId(std::string_view id) {
@@ -906,10 +955,16 @@ net::Action Pipeline::answerApi(RequestContext& context) {
             action.local.headers.push_back({"Allow", "GET"});
         } else if (!problem.empty()) {
             action.local = errorResponse(DetailsCode::InvalidRequest, problem, context.requestId);
-        } else if (!net::equalsIgnoreCase(context.request->header("upgrade"), "websocket")) {
-            action.local = errorResponse(DetailsCode::InvalidRequest,
-                                         "/api/events is a WebSocket endpoint: connect with Upgrade: websocket",
+        } else if (const auto handshake = webSocketHandshakeProblem(*context.request); !handshake.empty()) {
+            action.local = errorResponse(DetailsCode::InvalidRequest, handshake, context.requestId);
+        } else if (const auto version = context.request->header("sec-websocket-version");
+                   version != "13" || headerCount(*context.request, "sec-websocket-version") != 1) {
+            exchange->setCode(DetailsCode::WebSocketVersionUnsupported);
+            action.local = errorResponse(DetailsCode::WebSocketVersionUnsupported,
+                                         "the gateway speaks WebSocket version 13 (RFC 6455); the client asked for '" +
+                                             std::string(version) + "'",
                                          context.requestId);
+            action.local.headers.push_back({"Sec-WebSocket-Version", "13"});
         } else {
             static const std::vector<std::string> kWatchers = {"auditor", "admin"};
             action.kind = net::Action::Kind::Upgrade;
@@ -920,6 +975,9 @@ net::Action Pipeline::answerApi(RequestContext& context) {
                 .str("subject", context.identity->subject)
                 .num("after", after.value_or(-1))
                 .flag("summaries", summaries);
+            // Logged and counted as a request once the handshake is answered (101).
+            exchange->setIdentity(context.identity);
+            action.observer = std::move(exchange);
             return action;
         }
     } else if (path == "/api/me") {
@@ -1255,7 +1313,9 @@ void Pipeline::abandonParked(RequestContext context) {
     exchange.setIdentity(context.identity);
     exchange.setDecision(context.decision);
     net::ExchangeOutcome outcome;
-    outcome.status = context.streamStarted ? 200 : 0;
+    // Nothing was sent (or only a stream's head): the log, the metrics and the recording say
+    // 499, "client closed request" as nginx names it, as the docs promise.
+    outcome.status = context.streamStarted ? 200 : 499;
     outcome.requestBytes = context.request->body.size();
     outcome.duration = Clock::now() - context.received;
     outcome.clientAborted = true;

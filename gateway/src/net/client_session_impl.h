@@ -35,6 +35,19 @@ error_code parseBuffered(Parser& parser, beast::flat_buffer& buffer, Done done) 
     return done(parser) ? error_code{} : error_code(http::error::need_more);
 }
 
+// Every Connection field of a message joined into one list: a client or upstream may send
+// several (RFC 9110 5.3), and each names fields that must not go past this hop.
+template <class Fields>
+std::string connectionFieldValues(const Fields& fields) {
+    std::string joined;
+    const auto [first, last] = fields.equal_range(http::field::connection);
+    for (auto it = first; it != last; ++it) {
+        if (!joined.empty()) joined += ',';
+        joined += toStd(it->value());
+    }
+    return joined;
+}
+
 // RFC 9112 6.3: a request's body length is known only from Content-Length or from a
 // Transfer-Encoding whose codings are exactly "chunked" (the gateway decodes no other).
 // Anything else (say "gzip", "xchunked", "chunked, identity" or "gzip, chunked") would have
@@ -134,12 +147,17 @@ public:
     }
 
 private:
-    // Reads one whole request (headers and body) into `parser`.
+    // Reads one whole request (headers and body) into `parser`. The whole request must
+    // arrive within requestTimeout of its first byte (of the connection, for the first one),
+    // not each read: a client sending a byte now and then would otherwise hold the
+    // connection for ever (slowloris). Past it: request_timeout.
     asio::awaitable<error_code> readRequest(http::request_parser<http::string_body>& parser,
                                             bool first) {
         bool anyBytes = buffer_.size() > 0;
         bool continueSent = false;
         bool framingChecked = false;
+        std::optional<Clock::time_point> due;
+        if (anyBytes || first) due = Clock::now() + options_.requestTimeout;
         for (;;) {
             auto ec = parseBuffered(parser, buffer_, [](const auto& p) { return p.is_done(); });
             if (!framingChecked && parser.is_header_done()) {
@@ -158,15 +176,26 @@ private:
             }
             // Between requests the connection is idle (shutdown may close it then).
             idle_ = !anyBytes;
-            ec = co_await readMore(stream_, buffer_, deadline_,
-                                   anyBytes || first ? options_.requestTimeout
-                                                     : options_.keepAliveTimeout);
+            auto timeout = options_.keepAliveTimeout;
+            if (due) {
+                const auto left = std::chrono::ceil<std::chrono::milliseconds>(*due - Clock::now());
+                if (left <= std::chrono::milliseconds::zero()) {
+                    partialRequest_ = anyBytes;
+                    co_return beast::error::timeout;
+                }
+                timeout = left;
+            }
+            ec = co_await readMore(stream_, buffer_, deadline_, timeout);
             idle_ = false;
             if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
                 co_return anyBytes ? error_code(http::error::partial_message)
                                    : error_code(http::error::end_of_stream);
             }
-            if (ec) co_return ec;
+            if (ec) {
+                partialRequest_ = anyBytes;
+                co_return ec;
+            }
+            if (!due) due = Clock::now() + options_.requestTimeout;
             anyBytes = true;
         }
     }
@@ -182,6 +211,7 @@ private:
         view_.body = request.body();
         view_.tls = kTls;
         view_.clientAddress = clientAddress_;
+        view_.version = request.version();
     }
 
     // The request could not be read: answer what can be answered, then close.
@@ -202,6 +232,12 @@ private:
             message = "unsupported Transfer-Encoding \"" +
                       std::string(toStd(parser.get()[http::field::transfer_encoding])) +
                       "\": a request body is accepted with Content-Length or \"Transfer-Encoding: chunked\" only";
+        } else if (ec == beast::error::timeout && partialRequest_) {
+            // An idle connection is closed without a word; a request begun and not finished
+            // in time is answered, so that the client (and the log) know why.
+            code = DetailsCode::RequestTimeout;
+            message = "the request was not received whole within " +
+                      std::to_string(options_.requestTimeout.count()) + " ms of its first byte";
         } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
                    ec != http::error::end_of_stream && ec != http::error::partial_message) {
             code = DetailsCode::MalformedRequest;
@@ -237,9 +273,24 @@ private:
             action = outcome == ParkOutcome::Woken ? parked->resume(view_) : parked->expire(view_);
         }
         if (action.kind == Action::Kind::Upgrade) {
-            if (streamStarted) co_return false;
+            if (streamStarted) {
+                ExchangeOutcome gone;
+                gone.clientAborted = true;
+                if (action.observer) action.observer->onComplete(gone);
+                co_return false;
+            }
             WebSocketOptions ws;
             ws.maxQueuedBytes = options_.webSocketMaxQueuedBytes;
+            // The upgrade is a request like any other for the logs and metrics: it ends
+            // with the 101 (the connection then lives on as a WebSocket).
+            ws.handshakeDone = [observer = action.observer.get(), start](bool accepted) {
+                if (observer == nullptr) return;
+                ExchangeOutcome outcome;
+                outcome.status = accepted ? 101 : 0;
+                outcome.clientAborted = !accepted;
+                outcome.duration = Clock::now() - start;
+                observer->onComplete(outcome);
+            };
             co_await runWebSocket(stream_, buffer_, request, std::move(action.webSocket), ws);
             co_return false;
         }
@@ -534,7 +585,7 @@ private:
         head_ += forward.target;
         head_ += " HTTP/1.1\r\n";
         appendHeader(head_, "Host", worker_.shared.upstreamHostHeader[forward.upstream]);
-        const auto connectionValue = toStd(request[http::field::connection]);
+        const auto connectionValue = connectionFieldValues(request);
         for (const auto& field : request) {
             const auto name = toStd(field.name_string());
             if (isHopByHopOrFramingField(name)) continue;
@@ -666,9 +717,12 @@ private:
         Headers headers;
         headers.reserve(16);
         bool streaming = false;
+        const auto upstreamConnection = connectionFieldValues(upstreamHead);
         for (const auto& field : upstreamHead) {
             const auto name = toStd(field.name_string());
             if (isHopByHopOrFramingField(name)) continue;
+            // Fields the upstream's Connection names are for this hop only (RFC 9110 7.6.1).
+            if (!upstreamConnection.empty() && listedInConnectionHeader(upstreamConnection, name)) continue;
             if (field.name() == http::field::content_type) {
                 const auto value = toStd(field.value());
                 streaming = value.size() >= 17 && equalsIgnoreCase(value.substr(0, 17),
@@ -866,6 +920,7 @@ private:
     bool idle_ = false;
     bool closing_ = false;
     bool lingerOnClose_ = false;
+    bool partialRequest_ = false;  // the last read failed with part of a request read
 };
 
 template <class Session>

@@ -40,6 +40,7 @@ struct RequestView {
     std::string_view body;
     bool tls = false;
     std::string_view clientAddress;
+    unsigned version = 11;  // HTTP/1.1: 11, HTTP/1.0: 10
 
     // First header with that name (case-insensitive), or an empty view.
     std::string_view header(std::string_view name) const;

@@ -7,6 +7,7 @@
 namespace vigil::net {
 
 std::string_view reasonPhrase(int status) {
+    if (status == 499) return "Client Closed Request";  // nginx's name; Beast has none
     const auto reason = boost::beast::http::obsolete_reason(
         static_cast<boost::beast::http::status>(status));
     return {reason.data(), reason.size()};

@@ -12,6 +12,8 @@ namespace vigil::net {
 struct WebSocketOptions {
     std::size_t maxQueuedBytes = 4 * 1024 * 1024;  // per client; beyond: closed with 1008
     std::size_t maxMessageBytes = 64 * 1024;        // what a client may send
+    // Called once the opening handshake is answered (true) or failed (false).
+    std::function<void(bool accepted)> handshakeDone;
 };
 
 // Accepts the upgrade `request` on `stream` and runs the connection until either side

@@ -141,6 +141,7 @@ asio::awaitable<void> runWebSocketImpl(Stream& stream, beast::flat_buffer& buffe
         [](websocket::response_type& res) { res.set(http::field::server, "vigil-gateway"); }));
     {
         auto [ec] = co_await ws.async_accept(request, useNothrow);
+        if (options.handshakeDone) options.handshakeDone(!ec);
         if (ec) {
             observe::LogLine(observe::LogLevel::Debug, "websocket handshake failed").str("error", ec.message());
             co_return;
