@@ -353,6 +353,16 @@ private slots:
         QCOMPARE(httpRequest(gateway->url(), "GET", "/api/evidence?from=" + from_.toLatin1(), {}, {{"Authorization", "Bearer " + audrey.toLatin1()}}).status, 400);
         QCOMPARE(httpRequest(gateway->url(), "GET", query + "&colour=red", {}, {{"Authorization", "Bearer " + audrey.toLatin1()}}).status, 400);
         QCOMPARE(httpRequest(gateway->url(), "GET", query + "&decision=maybe", {}, {{"Authorization", "Bearer " + audrey.toLatin1()}}).status, 400);
+        // A repeated or empty filter is refused, naming it: it must not silently narrow or
+        // widen what the bundle holds.
+        for (const QByteArray& extra : {QByteArray("&subject=apikey:alice&subject=apikey:eve"), QByteArray("&subject="),
+                                        QByteArray("&to=") + QDateTime::currentDateTimeUtc().toString(Qt::ISODate).toLatin1()}) {
+            const auto bad = httpRequest(gateway->url(), "GET", query + extra, {}, {{"Authorization", "Bearer " + audrey.toLatin1()}});
+            QCOMPARE(bad.status, 400);
+            QCOMPARE(bad.errorCode(), QStringLiteral("invalid_request"));
+            const auto param = bad.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("param")).toString();
+            QVERIFY2(param == QStringLiteral("subject") || param == QStringLiteral("to"), bad.body.constData());
+        }
         QCOMPARE(gateway->terminate(), 0);
     }
 

@@ -441,6 +441,10 @@ private slots:
         QTest::newRow("cursor") << QByteArray("/api/sessions?cursor=zzz") << "cursor";
         QTest::newRow("order") << QByteArray("/api/sessions?order=sideways") << "order";
         QTest::newRow("twice") << QByteArray("/api/sessions?subject=a&subject=b") << "subject";
+        QTest::newRow("subject-empty") << QByteArray("/api/sessions?subject=") << "subject";
+        QTest::newRow("code-empty") << QByteArray("/api/sessions?code") << "code";
+        QTest::newRow("stats-from-empty") << QByteArray("/api/stats?from=") << "from";
+        QTest::newRow("events-after-twice") << QByteArray("/api/sessions/story-1/events?after=1&after=2") << "after";
         QTest::newRow("session_id-empty") << QByteArray("/api/sessions?session_id=page-1&session_id=") << "session_id";
         QTest::newRow("session_id-many") << QByteArray("/api/sessions?session_id=s").append(QByteArray("&session_id=s").repeated(500))
                                          << "session_id";

@@ -500,6 +500,18 @@ private slots:
         QCOMPARE(httpRequest(url(), "GET", "/api/reviews", {}, {{"Authorization", bearer(eve_)}}).errorCode(), QStringLiteral("role_not_allowed"));
         QCOMPARE(httpRequest(url(), "GET", "/api/reviews", {}, {}).status, 401);
         QCOMPARE(httpRequest(url(), "GET", "/api/reviews?state=bogus", {}, {{"Authorization", bearer(bob_)}}).status, 400);
+        // Repeated or empty: refused, naming the parameter (a second value no longer wins silently).
+        for (const QByteArray& q : {QByteArray("state=pending&state=denied"), QByteArray("limit=5&limit=1000"), QByteArray("state=")}) {
+            const auto bad = httpRequest(url(), "GET", "/api/reviews?" + q, {}, {{"Authorization", bearer(bob_)}});
+            QCOMPARE(bad.status, 400);
+            QCOMPARE(bad.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("param")).toString(),
+                     QString::fromLatin1(q.left(q.indexOf('='))));
+        }
+        for (const QByteArray& q : {QByteArray("after=1&after=2"), QByteArray("summaries=true&summaries=false"), QByteArray("after=")}) {
+            const auto bad = httpRequest(url(), "GET", "/api/events?" + q, {}, {{"Authorization", bearer(bob_)}});
+            QCOMPARE(bad.status, 400);
+            QVERIFY2(bad.body.contains(q.left(q.indexOf('='))), bad.body.constData());
+        }
         QCOMPARE(httpRequest(url(), "GET", "/api/events", {}, {{"Authorization", bearer(bob_)}}).status, 400);
         EventClient requester;
         QVERIFY(!requester.open(url(), eve_));  // the upgrade is refused (403)

@@ -41,6 +41,9 @@ EvidenceApi::Prepared EvidenceApi::prepare(const net::RequestView& request, std:
     const auto query = request.target.size() > path.size() ? request.target.substr(path.size() + 1) : std::string_view();
     const auto parsed = parseQuery(query);
     if (!parsed) return Prepared::refused(fail(DetailsCode::InvalidRequest, "the query string is malformed", requestId));
+    if (const auto problem = repeatedOrEmpty(*parsed, {"from", "to", "subject", "connection", "model", "decision", "status", "code"})) {
+        return Prepared::refused(fail(DetailsCode::InvalidRequest, problem->message, requestId, problem->param));
+    }
     store::EvidenceRequest ask;
     std::optional<std::int64_t> from, to;
     json filters = json::object();

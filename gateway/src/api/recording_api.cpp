@@ -41,10 +41,10 @@ struct BadParameter {
 };
 
 std::optional<std::string> single(const Query& query, const std::string& name) {
-    const auto [first, last] = query.equal_range(name);
-    if (first == last) return std::nullopt;
-    if (std::next(first) != last) throw BadParameter{name, "'" + name + "' is given more than once"};
-    return first->second;
+    if (auto problem = repeatedOrEmpty(query, {name})) throw BadParameter{problem->param, problem->message};
+    const auto it = query.find(name);
+    if (it == query.end()) return std::nullopt;
+    return it->second;
 }
 
 void rejectUnknown(const Query& query, std::initializer_list<std::string_view> known) {
@@ -164,6 +164,17 @@ constexpr int kDefaultEvents = 1000;
 constexpr int kMaxEvents = 5000;
 
 }  // namespace
+
+std::optional<QueryProblem> repeatedOrEmpty(const Query& query, std::initializer_list<std::string_view> names) {
+    for (const auto name : names) {
+        const auto [first, last] = query.equal_range(std::string(name));
+        if (first == last) continue;
+        const std::string n(name);
+        if (std::next(first) != last) return QueryProblem{n, "'" + n + "' is given more than once"};
+        if (first->second.empty()) return QueryProblem{n, "'" + n + "' must not be empty (leave it out for no filter)"};
+    }
+    return std::nullopt;
+}
 
 std::optional<Query> parseQuery(std::string_view query) {
     Query out;

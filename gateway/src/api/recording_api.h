@@ -53,4 +53,14 @@ private:
 // (a bad percent escape).
 std::optional<std::multimap<std::string, std::string>> parseQuery(std::string_view query);
 
+// The same rule on every endpoint: a parameter is given at most once (so no value silently
+// wins over another) and never empty (so "subject=" does not silently mean "any subject").
+// For those of `names` in `query`: the parameter and the problem, or nullopt.
+struct QueryProblem {
+    std::string param;
+    std::string message;
+};
+std::optional<QueryProblem> repeatedOrEmpty(const std::multimap<std::string, std::string>& query,
+                                            std::initializer_list<std::string_view> names);
+
 }  // namespace vigil::api

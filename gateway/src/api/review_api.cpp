@@ -54,6 +54,9 @@ ReviewApi::Answer ReviewApi::handle(const net::RequestView& request, std::string
         }
         const auto parsed = parseQuery(query);
         if (!parsed) return {fail(DetailsCode::InvalidRequest, "the query string is malformed", requestId), {}};
+        if (const auto problem = repeatedOrEmpty(*parsed, {"state", "limit"})) {
+            return {fail(DetailsCode::InvalidRequest, problem->message, requestId, {{"param", problem->param}}), {}};
+        }
         std::optional<review::Review::State> state;
         std::size_t limit = 100;
         for (const auto& [name, value] : *parsed) {

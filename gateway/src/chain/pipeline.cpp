@@ -928,7 +928,8 @@ net::Action Pipeline::answerApi(RequestContext& context) {
         const auto parsed = api::parseQuery(query);
         std::string problem;
         if (!parsed) problem = "the query string is malformed";
-        for (const auto& [name, value] : parsed ? *parsed : std::multimap<std::string, std::string>{}) {
+        if (const auto shape = parsed ? api::repeatedOrEmpty(*parsed, {"after", "summaries"}) : std::nullopt) problem = shape->message;
+        for (const auto& [name, value] : parsed && problem.empty() ? *parsed : std::multimap<std::string, std::string>{}) {
             if (name == "summaries") {
                 if (value != "true" && value != "false") {
                     problem = "'summaries' must be true or false (got '" + value + "')";
