@@ -261,6 +261,17 @@ private slots:
                  qPrintable(r.out));
     }
 
+    // A member replaced by a FIFO, and one added: named, not read (a read would wait for ever).
+    void aFifoInABundleIsNamedNotRead() {
+        const auto copy = copyOfBundle(QStringLiteral("fifo"));
+        QVERIFY(QFile::remove(copy + QStringLiteral("/sessions.jsonl")));
+        QCOMPARE(QProcess::execute(QStringLiteral("mkfifo"), {copy + QStringLiteral("/sessions.jsonl"), copy + QStringLiteral("/extra.pipe")}), 0);
+        const auto r = runVigil({QStringLiteral("verify-bundle"), copy, QStringLiteral("--pubkey"), pubkey_});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains(QStringLiteral("sessions.jsonl: not a regular file")), qPrintable(r.out));
+        QVERIFY2(r.out.contains(QStringLiteral("extra.pipe: not a regular file, and not listed")), qPrintable(r.out));
+    }
+
     void aSwappedManifestIsNamed() {
         // Another export (a narrower range) has a manifest and signature of its own.
         const auto other = path(QStringLiteral("other-bundle"));

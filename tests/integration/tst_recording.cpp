@@ -639,6 +639,27 @@ private slots:
                                {QStringLiteral("verify"), QStringLiteral("--db"), copy, QStringLiteral("--pubkey"), empty});
         QCOMPARE(noKey.exitCode, 2);
         QVERIFY2(noKey.err.contains("holds no Ed25519 public key"), noKey.err.constData());
+        // The first events deleted: the break is at the start, nothing verified before it
+        // (the count said the whole rest of the chain).
+        const QString cut = dir_.filePath(QStringLiteral("cut.db"));
+        QVERIFY(run(QStringLiteral("python3"),
+                    {QStringLiteral("-c"),
+                     QStringLiteral("import sqlite3,sys; s=sqlite3.connect(sys.argv[1]); d=sqlite3.connect(sys.argv[2]); "
+                                    "s.backup(d); d.execute('DELETE FROM events WHERE seq<=3'); d.commit(); d.close()"),
+                     dbPath(), cut})
+                    .exitCode == 0);
+        const auto broken = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), cut,
+                                                                   QStringLiteral("--pubkey"), pubkey});
+        QCOMPARE(broken.exitCode, 1);
+        QVERIFY2(broken.out.startsWith("BROKEN at event 4: events 1 to 3 are missing") &&
+                     broken.out.contains("\n0 events verified before it"),
+                 broken.out.constData());
+        // A FIFO given as the database: a message, not a wait for ever.
+        const QString fifo = dir_.filePath(QStringLiteral("fifo.db"));
+        QVERIFY(run(QStringLiteral("mkfifo"), {fifo}).exitCode == 0);
+        const auto notAFile = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), fifo});
+        QCOMPARE(notAFile.exitCode, 1);
+        QVERIFY2(notAFile.out.contains("not a regular file"), notAFile.out.constData());
     }
 
     void noCredentialIsEverStored() {

@@ -298,10 +298,12 @@ int main(int argc, char** argv) {
     if (!r.ok) {
         if (r.brokenAt) {
             std::printf("BROKEN at event %lld: %s\n", static_cast<long long>(*r.brokenAt), r.problem.c_str());
+            // Those before the break (not all read: a missing beginning is found after them).
+            const auto before = r.events == 0 ? 0 : std::clamp<long long>(*r.brokenAt - r.firstSeq, 0, r.events);
+            std::printf("%lld events verified before it\n", before);
         } else {
             std::printf("BROKEN: %s\n", r.problem.c_str());
         }
-        std::printf("%lld events verified before it\n", static_cast<long long>(r.events));
         return 1;
     }
     const bool notProven = r.lastSeq > r.signedUpTo && !live;

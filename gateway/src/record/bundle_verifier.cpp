@@ -21,7 +21,11 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
+// A regular file's bytes (symbolic links followed); nothing for anything else: a FIFO
+// would block the read for ever, a device (/dev/zero) never end.
 std::optional<std::string> readFile(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return std::nullopt;
     std::ifstream in(path, std::ios::binary);
     if (!in) return std::nullopt;
     std::ostringstream s;
@@ -182,7 +186,9 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
         for (const auto& [name, hash] : member("files").items()) {
             const auto bytes = readFile(bundle / name);
             if (!bytes) {
-                problems.push_back(name + ": missing (the manifest lists it)");
+                std::error_code ec;
+                problems.push_back(name + (fs::exists(bundle / name, ec) ? ": not a regular file (the manifest lists a file)"
+                                                                         : ": missing (the manifest lists it)"));
                 continue;
             }
             if (crypto::toHex(crypto::sha256(*bytes)) != hash.get<std::string>()) {
@@ -193,8 +199,13 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
     }
     std::error_code ec;
     for (const auto& entry : fs::recursive_directory_iterator(bundle, ec)) {
-        if (!entry.is_regular_file()) continue;
+        std::error_code typeError;
+        if (entry.is_directory(typeError)) continue;
         const auto name = fs::relative(entry.path(), bundle).generic_string();
+        if (!entry.is_regular_file(typeError)) {
+            if (!member("files").contains(name)) problems.push_back(name + ": not a regular file, and not listed in the manifest");
+            continue;
+        }
         // The console's report.pdf is a reading aid beside the evidence, not part of it.
         if (name == "manifest.json" || name == "manifest.sig" || name == "report.pdf") continue;
         if (!files.contains(name) && !member("files").contains(name)) problems.push_back(name + ": not listed in the manifest");

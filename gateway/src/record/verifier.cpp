@@ -7,6 +7,7 @@
 
 #include "record/chain.h"
 #include "record/signing_key.h"
+#include "store/schema_version.h"
 
 namespace vigil::record {
 namespace {
@@ -90,6 +91,67 @@ std::int64_t jsonIntegerOf(const std::string& payload, std::string_view name) {
 
 std::int64_t purgeThroughOf(const std::string& payload) { return jsonIntegerOf(payload, "through_seq"); }
 
+// The recording's tables as the gateway creates them: names, columns in order, and the
+// storage class of each value it writes (SQLite would take any class in any column).
+struct TableShape {
+    const char* name;
+    std::vector<std::pair<std::string_view, std::string_view>> columns;  // name, typeof()
+};
+const std::vector<TableShape>& recordingTables() {
+    static const std::vector<TableShape> kTables = {
+        {"events",
+         {{"seq", "integer"}, {"session_id", "text"}, {"ts_us", "integer"}, {"type", "text"}, {"payload", "text"},
+          {"prev_hash", "blob"}, {"hash", "blob"}}},
+        {"checkpoints", {{"seq", "integer"}, {"head_hash", "blob"}, {"ts_us", "integer"}, {"key_id", "text"}, {"signature", "blob"}}},
+        {"signing_keys", {{"key_id", "text"}, {"public_key_pem", "text"}, {"first_used_us", "integer"}}},
+    };
+    return kTables;
+}
+
+// Empty when the file is a Vigil store this verifier reads: a known schema version, and
+// the recording's tables are tables (a view could return anything, or never end) with the
+// gateway's columns.
+std::string schemaProblem(Database& db) {
+    Statement v(db.get(), "PRAGMA user_version");
+    if (!v || sqlite3_step(v.get()) != SQLITE_ROW) return "not a Vigil recording (" + db.message() + ")";
+    const auto version = sqlite3_column_int64(v.get(), 0);
+    if (version > store::kSchemaVersion) {
+        return "the store has schema version " + std::to_string(version) + ", newer than this verifier knows (" +
+               std::to_string(store::kSchemaVersion) + "): verify it with the vigil of the gateway that wrote it";
+    }
+    if (version < store::kFirstRecordingSchemaVersion) {
+        return "not a Vigil recording (schema version " + std::to_string(version) + " has no recording)";
+    }
+    for (const auto& table : recordingTables()) {
+        Statement t(db.get(), "SELECT type FROM sqlite_schema WHERE name = ?");
+        if (!t) return "not a Vigil recording (" + db.message() + ")";
+        sqlite3_bind_text(t.get(), 1, table.name, -1, SQLITE_STATIC);
+        if (sqlite3_step(t.get()) != SQLITE_ROW) return std::string("not a Vigil recording (no table ") + table.name + ")";
+        if (columnText(t.get(), 0) != "table") {
+            return std::string("the store was altered: ") + table.name + " is a " + columnText(t.get(), 0) + ", not a table";
+        }
+        Statement c(db.get(), (std::string("SELECT name FROM pragma_table_info('") + table.name + "') ORDER BY cid").c_str());
+        if (!c) return "not a Vigil recording (" + db.message() + ")";
+        std::string columns;
+        while (sqlite3_step(c.get()) == SQLITE_ROW) columns += (columns.empty() ? "" : ", ") + columnText(c.get(), 0);
+        std::string expected;
+        for (const auto& [name, type] : table.columns) expected += (expected.empty() ? "" : ", ") + std::string(name);
+        if (columns != expected) {
+            return std::string("the store was altered: ") + table.name + " has the columns (" + columns + "), not (" + expected + ")";
+        }
+    }
+    return {};
+}
+
+// The first column of the row whose storage class is not the one the gateway writes.
+std::optional<std::string_view> wrongStorageClass(sqlite3_stmt* s, int firstTypeColumn, const TableShape& table) {
+    for (std::size_t i = 0; i < table.columns.size(); ++i) {
+        const auto* t = sqlite3_column_text(s, firstTypeColumn + static_cast<int>(i));
+        if (t == nullptr || table.columns[i].second != reinterpret_cast<const char*>(t)) return table.columns[i].first;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 // Where a verification stopped, so that the next one goes on from there.
@@ -116,7 +178,9 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
         return false;
     };
     {
-        Statement c(db.get(), "SELECT seq, head_hash, ts_us, key_id, signature FROM checkpoints WHERE seq > ? ORDER BY seq");
+        Statement c(db.get(),
+                    "SELECT seq, head_hash, ts_us, key_id, signature, typeof(seq), typeof(head_hash), typeof(ts_us), "
+                    "typeof(key_id), typeof(signature) FROM checkpoints WHERE seq > ? ORDER BY seq");
         if (!c) return fail(std::nullopt, "not a Vigil recording (" + db.message() + ")");
         sqlite3_bind_int64(c.get(), 1, state.checkpointsReadTo);
         int rc = SQLITE_ROW;
@@ -127,6 +191,10 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
             cp.timeMicros = sqlite3_column_int64(c.get(), 2);
             cp.keyId = columnText(c.get(), 3);
             cp.signature = columnBlob(c.get(), 4);
+            if (const auto column = wrongStorageClass(c.get(), 5, recordingTables()[1])) {
+                return fail(cp.seq, "the checkpoint at event " + std::to_string(cp.seq) + " was changed: its " + std::string(*column) +
+                                        " is not of the type the gateway writes");
+            }
             state.checkpointsReadTo = cp.seq;
             state.checkpoints.emplace(cp.seq, std::move(cp));
         }
@@ -139,7 +207,9 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
         return cp.keyId == report.keyId && verifySignature(pem, checkpointMessage(cp), cp.signature);
     };
 
-    Statement e(db.get(), "SELECT seq, session_id, ts_us, type, payload, prev_hash, hash FROM events WHERE seq >= ? ORDER BY seq");
+    Statement e(db.get(),
+                "SELECT seq, session_id, ts_us, type, payload, prev_hash, hash, typeof(seq), typeof(session_id), typeof(ts_us), "
+                "typeof(type), typeof(payload), typeof(prev_hash), typeof(hash) FROM events WHERE seq >= ? ORDER BY seq");
     if (!e) return fail(std::nullopt, "not a Vigil recording (" + db.message() + ")");
     sqlite3_bind_int64(e.get(), 1, state.nextSeq);
     int rc = SQLITE_ROW;
@@ -152,6 +222,12 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
         ev.payload = columnText(e.get(), 4);
         ev.prevHash = columnBlob(e.get(), 5);
         ev.hash = columnBlob(e.get(), 6);
+        // The hash covers the bytes, not their storage class: a payload made a BLOB, or a time
+        // made REAL, would read the same here yet differently elsewhere.
+        if (const auto column = wrongStorageClass(e.get(), 7, recordingTables()[0])) {
+            return fail(ev.seq, "event " + std::to_string(ev.seq) + " was changed after it was recorded: its " + std::string(*column) +
+                                    " is not of the type the gateway writes");
+        }
         if (state.nextSeq == 0) {
             // The first event: the genesis, or the new beginning left by a purge.
             report.firstSeq = ev.seq;
@@ -238,6 +314,15 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
                                       std::to_string(state.checkpoints.rbegin()->first) + ": its events were deleted");
     }
     if (!state.checkpoints.empty() && state.checkpoints.rbegin()->first >= state.nextSeq) {
+        // Past the last event: a signed one means events were cut off; an unsigned one was
+        // added by someone without the key.
+        for (const auto& [seq, cp] : state.checkpoints) {
+            if (!checkSignature(cp)) {
+                return fail(seq, "the checkpoint at event " + std::to_string(seq) + " has no valid signature by key " +
+                                     report.keyId.substr(0, 16) + "... (forged), and the last event is " +
+                                     std::to_string(state.nextSeq - 1));
+            }
+        }
         return fail(state.nextSeq, "the chain is truncated: a checkpoint signs event " +
                                        std::to_string(state.checkpoints.rbegin()->first) + ", and the last event is " +
                                        std::to_string(state.nextSeq - 1));
@@ -246,15 +331,26 @@ bool advance(Database& db, const std::string& pem, ChainMonitor::State& state) {
     return true;
 }
 
+// Before SQLite opens it: a FIFO would block the open for ever, a directory or a device is
+// no recording either. Empty when it is a regular file (symbolic links followed).
+std::string fileProblem(const std::filesystem::path& path) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (status.type() == std::filesystem::file_type::not_found) return "no such file";
+    if (ec) return "cannot open the database: " + ec.message();
+    if (status.type() != std::filesystem::file_type::regular) return "not a regular file (a database is one file)";
+    return {};
+}
+
 // Opens the database and resolves the key; false (report filled in) when either fails.
 bool open(Database& db, const std::filesystem::path& path, std::string& pem, VerifyReport& report) {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) {
-        report.problem = ec ? "cannot open the database: " + ec.message() : std::string("no such file");
-        return false;
-    }
+    (void)path;  // fileProblem() checked it before SQLite opened it
     if (!db.error().empty()) {
         report.problem = "cannot open the database: " + db.error();
+        return false;
+    }
+    if (auto problem = schemaProblem(db); !problem.empty()) {
+        report.problem = std::move(problem);
         return false;
     }
     if (pem.empty()) {
@@ -279,6 +375,10 @@ bool open(Database& db, const std::filesystem::path& path, std::string& pem, Ver
 VerifyReport verifyDatabase(const std::filesystem::path& path, const std::string& publicKeyPem) {
     ChainMonitor::State state;
     std::string pem = publicKeyPem;
+    if (auto problem = fileProblem(path); !problem.empty()) {
+        state.report.problem = std::move(problem);
+        return state.report;
+    }
     Database db(path, /*immutable=*/true);
     if (!open(db, path, pem, state.report)) return state.report;
     // One snapshot (the file may be a live gateway's): events and checkpoints agree.
@@ -296,6 +396,11 @@ ChainMonitor::~ChainMonitor() = default;
 VerifyReport ChainMonitor::check() {
     std::lock_guard lock(mutex_);
     if (state_->report.brokenAt) return state_->report;  // broken stays broken
+    if (auto problem = fileProblem(db_); !problem.empty()) {
+        state_->report.ok = false;
+        state_->report.problem = std::move(problem);
+        return state_->report;
+    }
     Database db(db_, /*immutable=*/false);
     std::string pem = pem_;
     auto& report = state_->report;

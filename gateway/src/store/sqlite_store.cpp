@@ -11,6 +11,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "store/schema_version.h"
+
 namespace vigil::store {
 namespace {
 
@@ -152,6 +154,8 @@ constexpr std::array kMigrations = {
     CREATE INDEX reviews_finished ON reviews (updated_us) WHERE state <> 'pending';
     )sql",
 };
+
+static_assert(kMigrations.size() == static_cast<std::size_t>(kSchemaVersion), "store/schema_version.h: kSchemaVersion");
 
 // The reviews a retention purge deletes (?1: the cutoff): last changed before it, and
 // nothing can change them any more. Pending ones are never purged; an approved ticket not

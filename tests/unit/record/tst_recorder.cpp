@@ -677,6 +677,57 @@ private slots:
         QVERIFY(r.purgedThrough > 0);
     }
 
+    // What the gateway would not open, or could read differently from the verifier, is
+    // refused with a message, not verified (and not waited on for ever).
+    void anAlteredStoreIsRefused_data() {
+        QTest::addColumn<QByteArray>("sql");
+        QTest::addColumn<qint64>("brokenAt");  // -1: refused before reading the chain
+        QTest::addColumn<QString>("says");
+        QTest::newRow("newer schema") << QByteArray("PRAGMA user_version = 99") << qint64(-1) << "schema version 99";
+        QTest::newRow("extra column") << QByteArray("ALTER TABLE events ADD COLUMN note TEXT") << qint64(-1)
+                                      << "events has the columns";
+        QTest::newRow("a view that never ends")
+            << QByteArray("ALTER TABLE events RENAME TO events_real; CREATE VIEW events AS WITH RECURSIVE n(x) AS "
+                          "(SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT x AS seq, '' AS session_id, 0 AS ts_us, "
+                          "'' AS type, '' AS payload, x'' AS prev_hash, x'' AS hash FROM n")
+            << qint64(-1) << "events is a view, not a table";
+        QTest::newRow("payload made a BLOB") << QByteArray("UPDATE events SET payload = CAST(payload AS BLOB) WHERE seq = 321")
+                                             << qint64(321) << "its payload is not of the type";
+        QTest::newRow("time made REAL") << QByteArray("UPDATE events SET ts_us = ts_us + 0.25 WHERE seq = 654") << qint64(654)
+                                        << "its ts_us is not of the type";
+        QTest::newRow("checkpoint time made TEXT")
+            << QByteArray("UPDATE checkpoints SET ts_us = CAST(ts_us AS TEXT) || 'x' WHERE seq = (SELECT max(seq) FROM checkpoints)")
+            << qint64(2500) << "its ts_us is not of the type";
+        QTest::newRow("a junk checkpoint past the head")
+            << QByteArray("INSERT INTO checkpoints VALUES (2600, zeroblob(32), 1, (SELECT key_id FROM checkpoints LIMIT 1), zeroblob(64))")
+            << qint64(2600) << "forged";
+    }
+    void anAlteredStoreIsRefused() {
+        QFETCH(QByteArray, sql);
+        QFETCH(qint64, brokenAt);
+        QFETCH(QString, says);
+        const auto db = copyOf("altered.db");
+        exec(db, sql.toStdString());
+        const auto r = record::verifyDatabase(db, pem_);
+        QVERIFY(!r.ok);
+        QVERIFY2(r.problem.find(says.toStdString()) != std::string::npos, r.problem.c_str());
+        if (brokenAt < 0) {
+            QVERIFY(!r.brokenAt);
+        } else {
+            QCOMPARE(r.brokenAt, std::optional<std::int64_t>(brokenAt));
+        }
+    }
+    // A FIFO would block SQLite's open for ever.
+    void aFifoIsNotOpened() {
+        const auto path = dir_.filePath(QStringLiteral("fifo.db")).toStdString();
+        QCOMPARE(::mkfifo(path.c_str(), 0600), 0);
+        const auto r = record::verifyDatabase(path, pem_);
+        QVERIFY(!r.ok);
+        QVERIFY2(r.problem.find("not a regular file") != std::string::npos, r.problem.c_str());
+        record::ChainMonitor monitor(path, pem_);
+        QVERIFY(!monitor.check().ok);
+    }
+
     void notARecording() {
         const auto path = dir_.filePath(QStringLiteral("empty.db")).toStdString();
         exec(path, "CREATE TABLE x (a)");
