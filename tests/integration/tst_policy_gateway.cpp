@@ -197,6 +197,18 @@ private slots:
                  QStringLiteral("no-secrets"));
         QVERIFY(!httpRequest(mock_->url(), "GET", "/_mock/last-request").body.contains("TopSecret"));
     }
+    // A second "content" in one message: the gateway reads the last, an upstream that keeps
+    // the first would get the secret. Refused before the policy, never forwarded.
+    void aRepeatedMemberDoesNotHideThePrompt() {
+        const QByteArray body = "{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"the TopSecret plan\","
+                                "\"content\":\"hello\"}]}";
+        const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", body,
+                                   {{"Authorization", bearer(requesterKey_)}, {"Content-Type", "application/json"}});
+        QCOMPARE(r.status, 400);
+        QCOMPARE(r.errorCode(), QStringLiteral("invalid_json"));
+        QVERIFY2(r.body.contains("twice in one object"), r.body.constData());
+        QVERIFY(!httpRequest(mock_->url(), "GET", "/_mock/last-request").body.contains("TopSecret"));
+    }
     // What the policy read is what the upstream is sent: the canonical path.
     void theUpstreamGetsTheCanonicalPath() {
         const auto r = httpRequest(gateway_->url(), "POST", "/v1//chat/%63ompletions?x=%2e", chatBody(QStringLiteral("hi")),

@@ -1,6 +1,10 @@
 #include "inspect/request_facts.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +12,39 @@ namespace vigil::inspect {
 namespace {
 
 using json = nlohmann::json;
+
+// Parses `body`, noting the first member name that one object gives twice. Parsers differ
+// on such a body (this one keeps the last value; simdjson-style lookups and some others
+// the first), so the upstream could read another prompt than the policy did: I-JSON (RFC
+// 7493) forbids it, and so does the gateway. Names are collected with the object they
+// belong to and compared once sorted, so that a body of many names costs n log n.
+json parseRejectingDuplicateNames(std::string_view body, std::string& duplicate) {
+    std::vector<std::pair<std::uint32_t, std::string>> names;
+    std::vector<std::uint32_t> open;
+    std::uint32_t objects = 0;
+    auto callback = [&](int, json::parse_event_t event, json& parsed) {
+        switch (event) {
+            case json::parse_event_t::object_start:
+                open.push_back(objects++);
+                break;
+            case json::parse_event_t::key:
+                names.emplace_back(open.back(), parsed.get_ref<const std::string&>());
+                break;
+            case json::parse_event_t::object_end:
+                open.pop_back();
+                break;
+            default:
+                break;
+        }
+        return true;
+    };
+    json parsed = json::parse(body, callback, /*allow_exceptions=*/false);
+    if (parsed.is_discarded() || names.size() < 2) return parsed;
+    std::sort(names.begin(), names.end());
+    const auto twice = std::adjacent_find(names.begin(), names.end());
+    if (twice != names.end()) duplicate = twice->second;
+    return parsed;
+}
 
 // Per-message framing of the chat format (role markers), as the OpenAI cookbook counts it.
 constexpr std::int64_t kTokensPerMessage = 4;
@@ -358,9 +395,15 @@ std::optional<InspectError> inspectRequest(std::string_view method, std::string_
     // framework in front of it) may honour a PUT, or an override header, as the POST.
     if (method != "POST" && body.empty()) return std::nullopt;  // a listing, say: no prompt
 
-    json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    std::string duplicate;
+    json parsed = parseRejectingDuplicateNames(body, duplicate);
     if (parsed.is_discarded()) {
         return InspectError{DetailsCode::InvalidJson, "the request body is not valid JSON"};
+    }
+    if (!duplicate.empty()) {
+        return InspectError{DetailsCode::InvalidJson,
+                            "the request body gives the member \"" + duplicate +
+                                "\" twice in one object: parsers disagree on which value counts (RFC 7493 2.3)"};
     }
     if (!parsed.is_object())
         return InspectError{DetailsCode::InvalidRequest, "the request body must be a JSON object"};

@@ -104,6 +104,15 @@ private slots:
                                 << shape << "stream: must be true or false";
         QTest::newRow("embeddings input") << "/v1/embeddings" << "{\"model\":\"m\",\"input\":{}}" << shape << "input: must be a string or an array";
         QTest::newRow("responses input") << "/v1/responses" << "{\"model\":\"m\"}" << shape << "input: is required";
+        // A name twice in one object: a parser keeping the first value would read another prompt.
+        QTest::newRow("content twice") << chat << "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"evil\",\"content\":\"benign\"}]}"
+                                       << json << "\"content\" twice in one object";
+        QTest::newRow("model twice") << chat << "{\"model\":\"cheap\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"model\":\"m\"}"
+                                     << json << "\"model\" twice";
+        QTest::newRow("escaped the second time") << chat << "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\",\"c\\u006fntent\":\"b\"}]}"
+                                                 << json << "\"content\" twice";
+        QTest::newRow("deep in a tool") << chat << "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"function\":{\"name\":\"f\",\"name\":\"g\"}}]}"
+                                        << json << "\"name\" twice";
     }
     void badBodiesNameTheField() {
         QFETCH(QString, path);
@@ -115,6 +124,17 @@ private slots:
         QVERIFY(error);
         QCOMPARE(int(error->code), code);
         QVERIFY2(QString::fromStdString(error->message).contains(message), error->message.c_str());
+    }
+
+    // The same name in different objects is no duplicate.
+    void sameNamesInDifferentObjectsAreFine() {
+        RequestFacts f;
+        const auto error = inspectRequest(
+            "POST", "/v1/chat/completions",
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}],\"metadata\":{\"model\":\"x\"}}",
+            kPrices, f);
+        QVERIFY2(!error, error ? error->message.c_str() : "");
+        QCOMPARE(f.messages.size(), std::size_t(2));
     }
 
     void tokenEstimates_data() {
