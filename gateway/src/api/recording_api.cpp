@@ -24,7 +24,11 @@ net::LocalResponse reply(int status, std::string body, std::string_view requestI
     return r;
 }
 
-net::LocalResponse ok(const json& body, std::string_view requestId) { return reply(200, body.dump(), requestId); }
+// A stored text that is not UTF-8 (written by an older gateway, or by hand) is shown with
+// replacement characters rather than failing the whole answer.
+net::LocalResponse ok(const json& body, std::string_view requestId) {
+    return reply(200, body.dump(-1, ' ', false, json::error_handler_t::replace), requestId);
+}
 
 net::LocalResponse fail(DetailsCode code, const std::string& message, std::string_view requestId,
                         std::string_view param = {}) {

@@ -51,7 +51,19 @@ void SessionRecording::begin(const Request& r) {
     index.sessionId = sessionId_;
     index.startedMicros = startedMicros_;
     index.method = std::string(r.method);
-    index.path = std::string(r.target.substr(0, r.target.find('?')));
+    // The index is text: a byte that is not printable ASCII is kept percent-encoded (the
+    // event has the exact target).
+    for (const char c : r.target.substr(0, r.target.find('?'))) {
+        const auto octet = static_cast<unsigned char>(c);
+        if (octet > 0x20 && octet < 0x7F) {
+            index.path += c;
+        } else {
+            static constexpr char kHex[] = "0123456789ABCDEF";
+            index.path += '%';
+            index.path += kHex[octet >> 4];
+            index.path += kHex[octet & 15];
+        }
+    }
     index.connection = std::string(r.connection);
     index.authMethod = r.identity != nullptr ? std::string(auth::methodName(r.identity->method)) : std::string();
     index.subject = r.identity != nullptr ? r.identity->subject : std::string();
@@ -63,10 +75,9 @@ void SessionRecording::begin(const Request& r) {
     }
 
     JsonObjectWriter received;
-    received.str("request_id", requestId_)
-        .str("method", r.method)
-        .str("target", r.target)
-        .str("client_address", r.clientAddress)
+    received.str("request_id", requestId_).str("method", r.method);
+    putBytes(received, "target", r.target);  // exactly as sent, also when it is not UTF-8
+    received.str("client_address", r.clientAddress)
         .str("connection", r.connection);
     if (r.facts != nullptr) {
         received.str("model", r.facts->model).boolean("stream", r.facts->stream);

@@ -102,6 +102,16 @@ RouteResult Router::route(std::string_view target) const {
         result.problem = "the request path must be absolute (start with '/')";
         return result;
     }
+    // RFC 3986: a URI is ASCII; other bytes are percent-encoded. Raw ones would be read
+    // differently by each hop (as Latin-1, as UTF-8, refused).
+    for (const char c : target) {
+        const auto octet = static_cast<unsigned char>(c);
+        if (octet <= 0x20 || octet >= 0x7F) {
+            result.kind = RouteResult::Kind::BadPath;
+            result.problem = "the request target must be ASCII without controls: percent-encode other bytes (RFC 3986)";
+            return result;
+        }
+    }
     const auto queryStart = target.find('?');
     auto canonical = canonicalPath(target.substr(0, queryStart), result.problem);
     if (!canonical) {
