@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "forward/sse_framer.h"
+#include "net/http_wire.h"
 #include "vigil/json_text.h"
 #include "observe/log.h"
 #include "auth/auth_filter.h"
@@ -629,17 +630,7 @@ std::int64_t unixMicrosNow() {
 // True when any `name` field of the request lists `token` (a comma-separated header).
 bool headerListHas(const net::RequestView& request, std::string_view name, std::string_view token) {
     for (const auto& h : request.headers) {
-        if (!net::equalsIgnoreCase(h.name, name)) continue;
-        std::string_view rest = h.value;
-        while (!rest.empty()) {
-            const auto comma = rest.find(',');
-            auto item = rest.substr(0, comma);
-            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-            if (net::equalsIgnoreCase(item, token)) return true;
-            if (comma == std::string_view::npos) break;
-            rest.remove_prefix(comma + 1);
-        }
+        if (net::equalsIgnoreCase(h.name, name) && net::listedInHeaderList(h.value, token)) return true;
     }
     return false;
 }

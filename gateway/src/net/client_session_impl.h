@@ -589,7 +589,7 @@ private:
         for (const auto& field : request) {
             const auto name = toStd(field.name_string());
             if (isHopByHopOrFramingField(name)) continue;
-            if (!connectionValue.empty() && listedInConnectionHeader(connectionValue, name)) {
+            if (!connectionValue.empty() && listedInHeaderList(connectionValue, name)) {
                 continue;
             }
             bool dropped = false;
@@ -722,7 +722,7 @@ private:
             const auto name = toStd(field.name_string());
             if (isHopByHopOrFramingField(name)) continue;
             // Fields the upstream's Connection names are for this hop only (RFC 9110 7.6.1).
-            if (!upstreamConnection.empty() && listedInConnectionHeader(upstreamConnection, name)) continue;
+            if (!upstreamConnection.empty() && listedInHeaderList(upstreamConnection, name)) continue;
             if (field.name() == http::field::content_type) {
                 const auto value = toStd(field.value());
                 streaming = value.size() >= 17 && equalsIgnoreCase(value.substr(0, 17),

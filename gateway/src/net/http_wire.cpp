@@ -55,7 +55,7 @@ bool isHopByHopOrFramingField(std::string_view name) {
     return false;
 }
 
-bool listedInConnectionHeader(std::string_view connectionValue, std::string_view name) {
+bool listedInHeaderList(std::string_view connectionValue, std::string_view name) {
     while (!connectionValue.empty()) {
         const auto comma = connectionValue.find(',');
         auto token = connectionValue.substr(0, comma);

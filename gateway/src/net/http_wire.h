@@ -19,8 +19,9 @@ void appendChunkSize(std::string& out, std::size_t size);
 // Fields that describe one connection, not the message (RFC 9110 7.6.1), plus those the
 // proxy sets itself: never copied from one side to the other.
 bool isHopByHopOrFramingField(std::string_view name);
-// True when `name` appears in a Connection header value ("keep-alive, x-foo").
-bool listedInConnectionHeader(std::string_view connectionValue, std::string_view name);
+// True when `name` is one of the items of a comma-separated header value, case-insensitive
+// (a Connection value "keep-alive, x-foo"; Upgrade "websocket").
+bool listedInHeaderList(std::string_view connectionValue, std::string_view name);
 
 inline constexpr std::string_view kCrlf = "\r\n";
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
