@@ -818,7 +818,8 @@ private slots:
             watcher.close();
         }
         QTRY_COMPARE(upgradesLogged(), loggedBefore + 3);
-        QCOMPARE(inFlight(), before);
+        // Not higher than before (a request of an earlier test may still end meanwhile).
+        QTRY_VERIFY2(inFlight() <= before, qPrintable(QStringLiteral("%1 in flight, %2 before").arg(inFlight()).arg(before)));
     }
 
     // A handshake the gateway cannot accept gets its JSON error with a details code, like
