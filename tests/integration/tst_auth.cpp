@@ -48,6 +48,8 @@ class TestAuth : public QObject {
     std::unique_ptr<ManagedProcess> mock_;
     std::unique_ptr<ManagedProcess> idp_;
     std::unique_ptr<ManagedProcess> staticIssuer_;
+    std::unique_ptr<ManagedProcess> brokenIssuer_;  // serves a discovery document the test edits
+    std::string brokenUrl_;
     std::unique_ptr<ManagedProcess> gateway_;
     QString idpUrl_;
     std::string staticUrl_;
@@ -111,11 +113,13 @@ private slots:
         keys_["p384"] = generateKey(TestKeyType::EcP384);
         keys_["ed"] = generateKey(TestKeyType::Ed25519);
         keys_["stranger"] = generateKey(TestKeyType::Rsa2048);  // never published
+        keys_["dup-ec"] = generateKey(TestKeyType::EcP256);     // published as kid "dup"
+        keys_["dup-rsa"] = generateKey(TestKeyType::Rsa2048);   // published as kid "dup" too
         json jwks = {{"keys", json::array()}};
         for (const auto& [kid, key] : keys_) {
             QVERIFY(key);
             if (kid == "stranger") continue;
-            jwks["keys"].push_back(publicJwk(key.get(), kid, kid == "rsa-rs256-only" ? "RS256" : ""));
+            jwks["keys"].push_back(publicJwk(key.get(), kid.starts_with("dup-") ? "dup" : kid, kid == "rsa-rs256-only" ? "RS256" : ""));
         }
         QFile jwksFile(dir_.filePath(QStringLiteral("static-jwks.json")));
         QVERIFY(jwksFile.open(QIODevice::WriteOnly));
@@ -125,6 +129,16 @@ private slots:
                                   {QStringLiteral("--port"), QStringLiteral("0"), QStringLiteral("--jwks"), jwksFile.fileName()});
         QVERIFY(staticIssuer_);
         staticUrl_ = staticIssuer_->url().toStdString();
+        // An issuer whose discovery document is broken at start ("issuer" not a string).
+        QFile discovery(dir_.filePath(QStringLiteral("broken-discovery.json")));
+        QVERIFY(discovery.open(QIODevice::WriteOnly));
+        discovery.write("{\"issuer\": 5, \"jwks_uri\": \"$ISS/jwks\"}");
+        discovery.close();
+        brokenIssuer_ = startNode(QStringLiteral("static_issuer.mjs"),
+                                  {QStringLiteral("--port"), QStringLiteral("0"), QStringLiteral("--jwks"), jwksFile.fileName(),
+                                   QStringLiteral("--discovery"), discovery.fileName()});
+        QVERIFY(brokenIssuer_);
+        brokenUrl_ = brokenIssuer_->url().toStdString();
 
         auto config = basicGatewayConfig(mock_->url());
         auto connections = config.value(QStringLiteral("connections")).toObject();
@@ -139,6 +153,10 @@ private slots:
                 QJsonObject{{QStringLiteral("issuer"), QString::fromStdString(staticUrl_)},
                             {QStringLiteral("audiences"), QJsonArray{QString::fromStdString(kStaticAudience)}},
                             {QStringLiteral("subject_claim"), QStringLiteral("email")},
+                            {QStringLiteral("groups_claim"), QStringLiteral("realm_access.roles")}},
+                QJsonObject{{QStringLiteral("issuer"), QString::fromStdString(brokenUrl_)},
+                            {QStringLiteral("audiences"), QJsonArray{QString::fromStdString(kStaticAudience)}},
+                            {QStringLiteral("subject_claim"), QStringLiteral("email")},
                             {QStringLiteral("groups_claim"), QStringLiteral("realm_access.roles")}}}},
             {QStringLiteral("roles"), QJsonObject{
                 {QStringLiteral("requester"), QJsonObject{{QStringLiteral("groups"), QJsonArray{QStringLiteral("engineering")}}}},
@@ -148,12 +166,14 @@ private slots:
         QVERIFY(apiKey_.startsWith("vgl_"));
         gateway_ = startGateway(dir_, config, kUpstreamKey);
         QVERIFY(gateway_);
-        // Both issuers' keys arrive in the background.
-        QTRY_VERIFY2_WITH_TIMEOUT(gateway_->logLines(QStringLiteral("jwks refreshed")).size() == 2,
+        // Both good issuers' keys arrive in the background; the broken one says why not.
+        QTRY_VERIFY2_WITH_TIMEOUT(gateway_->logLines(QStringLiteral("jwks refreshed")).size() == 2 &&
+                                      gateway_->logLines(QStringLiteral("jwks refresh failed")).size() == 1,
                                   gateway_->logText().constData(), 10000);
     }
 
     void cleanupTestCase() {
+        if (brokenIssuer_) brokenIssuer_->terminate();
         if (!gateway_) return;
         QCOMPARE(gateway_->terminate(), 0);
         // The last-used time of the API key was written back when the gateway stopped.
@@ -293,6 +313,88 @@ private slots:
         }
     }
 
+    void reservedSubjectsAreRefused_data() {
+        QTest::addColumn<QString>("subject");
+        QTest::newRow("an API key's") << "apikey:ci-bot";
+        QTest::newRow("another API key's") << "apikey:";
+        QTest::newRow("the anonymous caller's") << "anonymous";
+    }
+    void reservedSubjectsAreRefused() {
+        // A token must not pass for an API key or the anonymous caller in policy rules
+        // ("subjects": ["apikey:ci-*"]), reviews or session ownership.
+        QFETCH(QString, subject);
+        json c = staticClaims();
+        c["email"] = subject.toStdString();
+        const auto r = call(bearer(forge("RS256", "rsa", c)));
+        QCOMPARE(r.status, 401);
+        QCOMPARE(r.errorCode(), QStringLiteral("token_malformed"));
+        QVERIFY2(r.body.contains("is reserved"), r.body.constData());
+        c["email"] = "apikey-fan@example.com";  // only the exact forms are reserved
+        QCOMPARE(call(bearer(forge("RS256", "rsa", c))).status, 200);
+    }
+
+    void timesFarAwayAreNotWrappedAround() {
+        // The clock counts nanoseconds in 64 bits: a claim after 2262 must stay late, and a
+        // float out of range must not be cast to a near date.
+        json c = staticClaims();
+        c["exp"] = 10'000'000'000LL;  // 2286
+        QCOMPARE(call(bearer(forge("RS256", "rsa", c))).status, 200);
+        c["exp"] = 1e300;
+        QCOMPARE(call(bearer(forge("RS256", "rsa", c))).status, 200);
+        c["exp"] = nowSeconds() + 300;
+        c["nbf"] = 10'000'000'000LL;
+        QCOMPARE(call(bearer(forge("RS256", "rsa", c))).errorCode(), QStringLiteral("token_not_yet_valid"));
+        c["nbf"] = 1e300;
+        QCOMPARE(call(bearer(forge("RS256", "rsa", c))).errorCode(), QStringLiteral("token_not_yet_valid"));
+        c.erase("nbf");
+        c["exp"] = -1e300;
+        QCOMPARE(call(bearer(forge("RS256", "rsa", c))).errorCode(), QStringLiteral("token_expired"));
+        c["exp"] = 18446744073LL + nowSeconds() + 600;  // as nanoseconds it wrapped to now + 600 s
+        QCOMPARE(call(bearer(forge("RS256", "rsa", c))).status, 200);
+    }
+
+    void everyKeyTheTokenMayNameIsTried() {
+        // RFC 7517 4.5: keys of different types may share a key id.
+        auto dup = [&](const std::string& alg, const char* key) {
+            return call(bearer(forgeJwt(json{{"kid", "dup"}, {"alg", alg}}, staticClaims(), keys_.at(key).get(), alg)));
+        };
+        QCOMPARE(dup("RS256", "dup-rsa").status, 200);
+        QCOMPARE(dup("ES256", "dup-ec").status, 200);
+        QCOMPARE(dup("RS256", "stranger").errorCode(), QStringLiteral("token_bad_signature"));
+        // A token without a key id is checked against the keys of the set that fit its alg.
+        auto kidless = [&](const std::string& alg, const char* key) {
+            return call(bearer(forgeJwt(json{{"alg", alg}}, staticClaims(), keys_.at(key).get(), alg)));
+        };
+        QCOMPARE(kidless("EdDSA", "ed").status, 200);
+        QCOMPARE(kidless("ES384", "p384").status, 200);
+        QCOMPARE(kidless("PS256", "rsa").status, 200);
+        QCOMPARE(kidless("RS256", "stranger").errorCode(), QStringLiteral("token_bad_signature"));
+    }
+
+    void aBrokenDiscoveryDocumentIsRetriedOnceRight() {
+        // At start the document's issuer was a number: the refresh failed and said so, and it
+        // must not stay "in flight" for ever (tokens then waited 15 s for a 504).
+        const auto failed = gateway_->logLines(QStringLiteral("jwks refresh failed"));
+        QCOMPARE(failed.size(), 1);
+        QCOMPARE(failed[0].value(QStringLiteral("issuer")).toString(), QString::fromStdString(brokenUrl_));
+        QVERIFY2(failed[0].value(QStringLiteral("error")).toString().contains(QStringLiteral("no issuer string")),
+                 gateway_->logText().constData());
+        // The provider mends its document; the first token that names a key the gateway
+        // does not have asks for a refresh, which now brings the keys.
+        QFile discovery(dir_.filePath(QStringLiteral("broken-discovery.json")));
+        QVERIFY(discovery.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        discovery.write("{\"issuer\": \"$ISS\", \"jwks_uri\": \"$ISS/jwks\"}");
+        discovery.close();
+        json c = staticClaims();
+        c["iss"] = brokenUrl_;
+        const auto r = call(bearer(forge("RS256", "rsa", c)));
+        QVERIFY2(r.status == 200, r.body.constData());
+        const auto refreshed = gateway_->logLines(QStringLiteral("jwks refreshed"));
+        QVERIFY(std::any_of(refreshed.begin(), refreshed.end(), [&](const QJsonObject& line) {
+            return line.value(QStringLiteral("issuer")).toString() == QString::fromStdString(brokenUrl_);
+        }));
+    }
+
     void expiryHasLeeway() {
         json c = staticClaims();
         c["exp"] = nowSeconds() - 30;  // within the default 60 s
@@ -345,6 +447,9 @@ private slots:
         QVERIFY(!header.value(QStringLiteral("kid")).toString().isEmpty());
         const auto r = call("Bearer " + after.toLatin1());  // the first request with the new kid
         QVERIFY2(r.status == 200, r.body.constData());
+        // The provider withdrew the old key: a token verified with it earlier is not taken
+        // from the cache any more.
+        QCOMPARE(call("Bearer " + before.toLatin1()).errorCode(), QStringLiteral("token_unknown_key"));
     }
 
     void idpDownServesFromTheKeyCache() {

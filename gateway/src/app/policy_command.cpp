@@ -26,7 +26,8 @@ constexpr const char* kUsage =
     "                                    [--tokens-today N] [--json]\n"
     "  check    prints every error with its line and column; exit 0 when the policy is valid.\n"
     "  explain  prints the request facts, each rule with matched / not matched and why, and\n"
-    "           the decision. ID.json: {\"subject\": ..., \"groups\": [...], \"roles\": [...]}.\n"
+    "           the decision. ID.json: {\"subject\": ..., \"groups\": [...], \"roles\": [...]},\n"
+    "           with \"issuer\" for a token's issuer or \"method\": \"api_key\".\n"
     "           REQ.json: the request body as the client sends it (to PATH, by default\n"
     "           /v1/chat/completions). --config reads the price table for cost estimates;\n"
     "           --requests-last-minute and --tokens-today set the caller's usage before this\n"
@@ -160,6 +161,7 @@ int explain(const std::vector<std::string>& args) {
             if (j.contains("roles")) identity.roles = j.at("roles").get<std::vector<std::string>>();
             const auto method = j.value("method", std::string("oidc"));
             identity.method = method == "api_key" ? auth::Identity::Method::ApiKey : auth::Identity::Method::OidcToken;
+            if (j.contains("issuer")) identity.issuer = j.at("issuer").get<std::string>();
         } catch (const json::exception& e) {
             return usageError(identityFile + ": expected {\"subject\": \"...\", \"groups\": [...], \"roles\": [...]}: " +
                               e.what());
@@ -233,7 +235,8 @@ int explain(const std::vector<std::string>& args) {
     }
 
     std::printf("Facts\n");
-    std::printf("  caller      %s  roles [", identity.subject.c_str());
+    std::printf("  caller      %s%s%s  roles [", identity.subject.c_str(), identity.issuer.empty() ? "" : " from ",
+                identity.issuer.c_str());
     for (std::size_t i = 0; i < identity.roles.size(); ++i) std::printf("%s%s", i ? ", " : "", identity.roles[i].c_str());
     std::printf("]  groups [");
     for (std::size_t i = 0; i < identity.groups.size(); ++i) std::printf("%s%s", i ? ", " : "", identity.groups[i].c_str());

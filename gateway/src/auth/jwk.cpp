@@ -16,9 +16,10 @@ namespace {
 using nlohmann::json;
 
 
-// Larger moduli buy no security and make every verification slow; a key set that carries
-// one is more likely hostile or broken than careful.
-constexpr std::size_t kMaxRsaModulusBytes = 16384 / 8;
+// Larger moduli buy no security and make every verification slow (and the public-key check
+// when the set loads: about 1 s for 16384 bits); a key set that carries one is more likely
+// hostile or broken than careful.
+constexpr std::size_t kMaxRsaModulusBytes = 8192 / 8;
 
 // OpenSSL queues errors per thread; a rejected key must not leave them for whoever calls
 // OpenSSL next on this thread.
@@ -88,7 +89,7 @@ std::shared_ptr<EVP_PKEY> rsaKey(const json& object, std::string& reason) {
         return nullptr;
     }
     if (n.size() > kMaxRsaModulusBytes) {
-        reason = "RSA modulus over 16384 bits";
+        reason = "RSA modulus over 8192 bits";
         return nullptr;
     }
     const BignumPtr modulus = toBignum(n);
@@ -231,6 +232,13 @@ std::vector<Jwk> parseJwks(std::string_view jsonText, std::vector<std::string>& 
     const auto keysIt = document.is_object() ? document.find("keys") : document.end();
     if (!document.is_object() || keysIt == document.end() || !keysIt->is_array()) {
         skipped.emplace_back("JWKS has no \"keys\" array");
+        return keys;
+    }
+    if (keysIt->size() > kMaxJwksKeys) {
+        // Each key costs a public-key check when the set loads (over 0.1 s for an 8192-bit
+        // RSA key), on the one thread that fetches every issuer's keys.
+        skipped.emplace_back("JWKS has " + std::to_string(keysIt->size()) + " keys, more than the " +
+                             std::to_string(kMaxJwksKeys) + " accepted");
         return keys;
     }
     keys.reserve(keysIt->size());

@@ -27,11 +27,15 @@ struct Jwk {
 // Parses one JWK object. On failure returns nullopt and says why in `reason`; never throws.
 std::optional<Jwk> parseJwk(const nlohmann::json& object, std::string& reason);
 
+// A key set with more keys is refused whole (identity providers publish a handful).
+inline constexpr std::size_t kMaxJwksKeys = 64;
+
 // Parses a JWKS document ({"keys":[...]}). Keys that cannot serve for JWS verification
 // (use other than "sig", key_ops without "verify", an unknown kty, crv or alg, bad or
 // inconsistent key material) are left out, each with a reason appended to `skipped`, so
 // one odd key does not take down the whole set. A document that is not JSON, or has no
-// "keys" array, gives an empty result and one reason. Never throws on bad input.
+// "keys" array, or more than kMaxJwksKeys keys, gives an empty result and one reason. Never
+// throws on bad input.
 std::vector<Jwk> parseJwks(std::string_view jsonText, std::vector<std::string>& skipped);
 
 }  // namespace vigil::auth

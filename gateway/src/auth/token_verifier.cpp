@@ -1,6 +1,7 @@
 #include "auth/token_verifier.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "auth/jwt.h"
 
@@ -16,13 +17,35 @@ TokenCheck failure(DetailsCode code, std::string message) {
     return check;
 }
 
+// NumericDate claims (RFC 7519 2) are clamped to +-kClaimLimit seconds: the clock counts
+// nanoseconds in 64 bits, which ends in 2262, and a bigger value (or a float out of the
+// integer range) must mean "very late" or "very early", not wrap around to a near date.
+constexpr std::int64_t kClaimLimit = 9'000'000'000;  // about the year 2255
+
 std::optional<std::int64_t> numericClaim(const json& payload, const char* name, bool& present) {
-    present = payload.contains(name);
+    const auto it = payload.find(name);
+    present = it != payload.end();
     if (!present) return std::nullopt;
-    const auto& v = payload[name];
-    if (v.is_number_integer()) return v.get<std::int64_t>();
-    if (v.is_number_float()) return static_cast<std::int64_t>(v.get<double>());
+    const auto& v = *it;
+    if (v.is_number_unsigned()) return std::min<std::uint64_t>(v.get<std::uint64_t>(), kClaimLimit);
+    if (v.is_number_integer()) return std::clamp<std::int64_t>(v.get<std::int64_t>(), -kClaimLimit, kClaimLimit);
+    if (v.is_number_float()) {
+        const double d = v.get<double>();
+        if (std::isnan(d)) return std::nullopt;
+        return static_cast<std::int64_t>(std::clamp(d, -static_cast<double>(kClaimLimit), static_cast<double>(kClaimLimit)));
+    }
     return std::nullopt;
+}
+
+// Subjects that name callers of other kinds: a token must not pass for a Vigil API key
+// ("apikey:<name>") or for the anonymous caller of an open connection in policy rules,
+// reviews or session ownership.
+// Signature checks one token may cost: a key id shared by several keys, or a token without
+// one, is tried against at most this many keys that fit its algorithm.
+constexpr int kMaxSignatureChecks = 4;
+
+bool reservedSubject(std::string_view subject) {
+    return subject == "anonymous" || subject.starts_with("apikey:");
 }
 
 }  // namespace
@@ -89,17 +112,20 @@ TokenCheck TokenVerifier::verify(std::string_view token, Clock::time_point now) 
         std::shared_lock lock(cacheMutex_);
         if (auto it = cache_.find(token); it != cache_.end()) {
             const auto& cached = it->second;
-            if (now <= cached.validUntil && now >= cached.validFrom) {
+            if (now <= cached.validUntil && now >= cached.validFrom &&
+                cached.issuer->keysVersion() == cached.keysVersion) {
                 TokenCheck check;
                 check.identity = cached.identity;
                 return check;
             }
         }
     }
-    Clock::time_point validFrom;
-    Clock::time_point validUntil;
-    TokenCheck check = verifyUncached(token, now, validFrom, validUntil);
-    if (check.identity) remember(token, Cached{check.identity, validUntil, validFrom}, now);
+    Cached entry;
+    TokenCheck check = verifyUncached(token, now, entry);
+    if (check.identity) {
+        entry.identity = check.identity;
+        remember(token, entry, now);
+    }
     return check;
 }
 
@@ -115,8 +141,9 @@ void TokenVerifier::remember(std::string_view token, const Cached& entry, Clock:
     cache_.insert_or_assign(std::string(token), entry);
 }
 
-TokenCheck TokenVerifier::verifyUncached(std::string_view token, Clock::time_point now,
-                                         Clock::time_point& validFrom, Clock::time_point& validUntil) {
+TokenCheck TokenVerifier::verifyUncached(std::string_view token, Clock::time_point now, Cached& entry) {
+    auto& validFrom = entry.validFrom;
+    auto& validUntil = entry.validUntil;
     DecodedJwt jwt;
     switch (decodeJwt(token, jwt)) {
         case JwtError::None: break;
@@ -136,22 +163,38 @@ TokenCheck TokenVerifier::verifyUncached(std::string_view token, Clock::time_poi
     const auto& issuer = **issuerIt;
     const auto& cfg = issuer.config();
 
-    // The signature first: nothing else in an unverified token is trusted.
+    // The signature first: nothing else in an unverified token is trusted. Every key the
+    // token may name is tried: a key id may be shared by keys of different types (RFC 7517
+    // 4.5), and a token without one may be signed by any key of the set.
+    entry.issuer = issuerIt->get();
+    entry.keysVersion = issuer.keysVersion();
     const auto keys = issuer.keys();
-    const Jwk* key = nullptr;
+    // A key of another type is refused before any arithmetic; the signature checks
+    // themselves are bounded, so that a forged token cannot make one request cost a check
+    // against every key of a large set.
+    bool named = false;
+    int checked = 0;
+    JwtError best = JwtError::AlgorithmNotAllowedForKey;
     for (const auto& k : *keys) {
-        if (jwt.kid.empty() ? keys->size() == 1 : k.kid == jwt.kid) {
-            key = &k;
+        if (!jwt.kid.empty() && k.kid != jwt.kid) continue;
+        named = true;
+        const JwtError result = verifyJwtSignature(jwt, k);
+        if (result == JwtError::None) {
+            best = result;
             break;
         }
+        if (result != JwtError::AlgorithmNotAllowedForKey) {
+            best = result;
+            if (++checked == kMaxSignatureChecks) break;
+        }
     }
-    if (key == nullptr) {
+    if (!named) {
         TokenCheck check = failure(DetailsCode::TokenUnknownKey,
                                    "issuer '" + iss + "' has no signing key '" + jwt.kid + "'");
         check.needsKeysFrom = *issuerIt;
         return check;
     }
-    switch (verifyJwtSignature(jwt, *key)) {
+    switch (best) {
         case JwtError::None: break;
         case JwtError::AlgorithmNotAllowedForKey:
             return failure(DetailsCode::TokenAlgorithmNotAllowed,
@@ -200,6 +243,10 @@ TokenCheck TokenVerifier::verifyUncached(std::string_view token, Clock::time_poi
         return failure(DetailsCode::TokenMalformed, "the token has no '" + cfg.subjectClaim + "' claim");
     }
     identity->subject = subject->get<std::string>();
+    if (reservedSubject(identity->subject)) {
+        return failure(DetailsCode::TokenMalformed, "the token's '" + cfg.subjectClaim + "' claim '" + identity->subject +
+                                                        "' is reserved: it names a Vigil API key or the anonymous caller");
+    }
     if (const json* groups = claimAt(payload, cfg.groupsClaim)) {
         if (groups->is_string()) {
             identity->groups.push_back(groups->get<std::string>());

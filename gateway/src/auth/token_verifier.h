@@ -49,10 +49,13 @@ private:
         std::shared_ptr<const Identity> identity;
         Clock::time_point validUntil;  // exp + leeway
         Clock::time_point validFrom;   // nbf - leeway
+        // The key set the signature was checked against: once the issuer's keys change,
+        // the token is verified again (a withdrawn key must not live on in the cache).
+        const OidcIssuer* issuer = nullptr;
+        std::uint64_t keysVersion = 0;
     };
 
-    TokenCheck verifyUncached(std::string_view token, Clock::time_point now,
-                              Clock::time_point& validFrom, Clock::time_point& validUntil);
+    TokenCheck verifyUncached(std::string_view token, Clock::time_point now, Cached& entry);
     void remember(std::string_view token, const Cached& entry, Clock::time_point now);
 
     std::vector<std::shared_ptr<OidcIssuer>> issuers_;

@@ -303,6 +303,13 @@ void readIdentity(ObjectReader& root, const std::filesystem::path& origin, Ident
             issuer.issuer = ir.requiredString("issuer");
             std::string urlError;
             if (!parseUpstreamUrl(issuer.issuer, urlError)) ir.fail(ir.keyPath("issuer"), urlError);
+            // Tokens are matched to an issuer by their iss: a second entry would never be used.
+            for (std::size_t j = 0; j < identity.issuers.size(); ++j) {
+                if (identity.issuers[j].issuer == issuer.issuer) {
+                    ir.fail(ir.keyPath("issuer"), "'" + issuer.issuer + "' is already configured at " + r.keyPath("issuers") +
+                                                      "[" + std::to_string(j) + "]; list all its audiences in one entry");
+                }
+            }
             issuer.audiences = stringList(ir, "audiences", true);
             if (issuer.audiences.empty()) ir.fail(ir.keyPath("audiences"), "must name at least one audience");
             std::string base = issuer.issuer;

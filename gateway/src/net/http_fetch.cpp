@@ -9,6 +9,7 @@
 
 #include "config/gateway_config.h"
 #include "net/beast_common.h"
+#include "observe/log.h"
 #include "observe/thread_name.h"
 
 namespace vigil::net {
@@ -149,15 +150,41 @@ HttpFetcher::~HttpFetcher() {
     if (impl_->thread.joinable()) impl_->thread.join();
 }
 
+namespace {
+
+// A callback that throws must neither vanish inside the detached coroutine (its caller would
+// wait for ever) nor end the fetcher's thread: it is logged, and callers that keep state
+// catch their own exceptions to settle it (OidcIssuer does).
+void logThrownCallback(std::string_view what, std::string_view url, const char* error) {
+    observe::LogLine(observe::LogLevel::Error, "fetch callback failed")
+        .str("callback", what)
+        .str("url", url)
+        .str("error", error);
+}
+
+}  // namespace
+
 void HttpFetcher::get(const std::string& url, const FetchOptions& options,
                       std::function<void(FetchResult)> done) {
-    asio::co_spawn(impl_->ioc, impl_->fetch(url, options, std::move(done)), asio::detached);
+    auto guarded = [url, done = std::move(done)](FetchResult result) {
+        try {
+            done(std::move(result));
+        } catch (const std::exception& e) {
+            logThrownCallback("get", url, e.what());
+        }
+    };
+    asio::co_spawn(impl_->ioc, impl_->fetch(url, options, std::move(guarded)), asio::detached);
 }
 
 void HttpFetcher::after(std::chrono::milliseconds delay, std::function<void()> fn) {
     auto timer = std::make_shared<asio::steady_timer>(impl_->ioc, delay);
     timer->async_wait([timer, fn = std::move(fn)](const error_code& ec) {
-        if (!ec) fn();
+        if (ec) return;
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            logThrownCallback("after", "", e.what());
+        }
     });
 }
 

@@ -122,6 +122,15 @@ public:
                 return false;
             }
         }
+        if (!rule.issuers.empty()) {
+            const bool token = id != nullptr && id->method == auth::Identity::Method::OidcToken;
+            if (!check(token && anyGlob(rule.issuers, id->issuer), [&] {
+                    return "issuers " + listText(rule.issuers) + ": " +
+                           (token ? "token from " + inQuotes(id->issuer) : std::string("caller has no token"));
+                })) {
+                return false;
+            }
+        }
         if (!rule.connections.empty()) {
             if (!check(anyGlob(rule.connections, input_.connection), [&] {
                     return "connections " + listText(rule.connections) + ": request is for " + inQuotes(input_.connection);

@@ -70,6 +70,7 @@ struct Rule {
     std::vector<std::string> roles;        // the caller has one of these roles
     std::vector<std::string> groups;       // the caller is in one of these groups
     std::vector<std::string> subjects;     // globs
+    std::vector<std::string> issuers;      // globs over the token's iss; API keys and anonymous callers never match
     std::vector<std::string> connections;  // globs
     std::vector<std::string> models;       // globs
     std::vector<std::string> paths;        // globs, e.g. "/v1/chat/*"

@@ -504,7 +504,7 @@ private:
 
     void loadScope(const Node& match, Rule& rule) {
         if (!isObject(match)) return;
-        checkKeys(match, {"roles", "groups", "subjects", "connections", "models", "paths"});
+        checkKeys(match, {"roles", "groups", "subjects", "issuers", "connections", "models", "paths"});
         auto list = [&](std::string_view key, std::vector<std::string>& out, const char* example) {
             if (match.value.contains(std::string(key))) out = stringList(match.member(key), example);
         };
@@ -516,6 +516,7 @@ private:
         }
         list("groups", rule.groups, "[\"engineering\"]");
         list("subjects", rule.subjects, "[\"apikey:ci-*\"]");
+        list("issuers", rule.issuers, "[\"https://login.example.com\"]");
         list("connections", rule.connections, "[\"openai\"]");
         list("models", rule.models, "[\"gpt-4o*\"]");
         list("paths", rule.paths, "[\"/v1/chat/completions\"]");

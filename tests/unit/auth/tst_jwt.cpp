@@ -10,6 +10,7 @@
 #include "auth/base64url.h"
 #include "auth/jwk.h"
 #include "auth/jwt.h"
+#include "auth/oidc_issuer.h"
 #include "jwt_forge.h"
 
 using nlohmann::json;
@@ -493,6 +494,46 @@ private slots:
         QVERIFY(containsReason(skipped, "(kid \"bad-b64\"): x is not valid base64url"));
         QVERIFY(containsReason(skipped, "(kid \"even-e\"): RSA public key check failed"));
         QVERIFY(containsReason(skipped, "key 11: not a JSON object"));
+    }
+
+    void parseJwksBoundsWhatALoadCosts() {
+        // An RSA modulus over 8192 bits is refused before any arithmetic (a 16384-bit one
+        // cost about a second in the public-key check, on the thread every issuer shares).
+        json huge = vigil::test::publicJwk(key(TestKeyType::Rsa2048), "huge");
+        huge["n"] = b64(std::string(8192 / 8 + 1, '\xC5'));
+        json big = vigil::test::publicJwk(key(TestKeyType::Rsa2048), "big");
+        big["n"] = b64(std::string(8192 / 8, '\xC5'));  // 8192 bits pass the size check (and fail later: not a key)
+        std::vector<std::string> skipped;
+        QVERIFY(parseJwks(json{{"keys", {huge}}}.dump(), skipped).empty());
+        QVERIFY2(containsReason(skipped, "(kid \"huge\"): RSA modulus over 8192 bits"), skipped.front().c_str());
+        skipped.clear();
+        QVERIFY(parseJwks(json{{"keys", {big}}}.dump(), skipped).empty());
+        QVERIFY2(!containsReason(skipped, "over 8192 bits"), skipped.front().c_str());
+
+        // A set of more than kMaxJwksKeys keys is refused whole; one of that many loads.
+        const json one = vigil::test::publicJwk(key(TestKeyType::EcP256), "k");
+        json many = {{"keys", json::array()}};
+        for (std::size_t i = 0; i < vigil::auth::kMaxJwksKeys; ++i) many["keys"].push_back(one);
+        skipped.clear();
+        QCOMPARE(parseJwks(many.dump(), skipped).size(), vigil::auth::kMaxJwksKeys);
+        QVERIFY(skipped.empty());
+        many["keys"].push_back(one);
+        QVERIFY(parseJwks(many.dump(), skipped).empty());
+        QCOMPARE(skipped.size(), std::size_t(1));
+        QVERIFY2(containsReason(skipped, "JWKS has 65 keys, more than the 64 accepted"), skipped.front().c_str());
+    }
+
+    void httpsIssuersFetchTheirKeysOverHttps() {
+        using vigil::auth::jwksUriProblem;
+        QVERIFY(!jwksUriProblem("https://idp.example", "https://keys.example/jwks"));
+        QVERIFY(!jwksUriProblem("http://127.0.0.1:9000", "http://127.0.0.1:9000/jwks"));
+        QVERIFY(!jwksUriProblem("http://127.0.0.1:9000", "https://keys.example/jwks"));
+        const auto downgrade = jwksUriProblem("https://idp.example", "http://idp.example/jwks");
+        QVERIFY(downgrade);
+        QVERIFY2(downgrade->find("is not https, as the issuer is") != std::string::npos, downgrade->c_str());
+        QVERIFY(jwksUriProblem("https://idp.example", "HTTP://idp.example/jwks"));
+        QVERIFY(jwksUriProblem("https://idp.example", "file:///etc/keys.json"));
+        QVERIFY(jwksUriProblem("https://idp.example", "/jwks"));
     }
 
     void parseJwksRejectsDocumentsWithoutKeys_data() {

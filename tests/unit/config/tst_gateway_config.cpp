@@ -191,6 +191,22 @@ private slots:
         }
     }
 
+    void anIssuerIsConfiguredOnce() {
+        const std::string one = "{\"issuer\": \"https://idp.example\", \"audiences\": [\"a\"]}";
+        const std::string two = "{\"issuer\": \"https://idp.example\", \"audiences\": [\"b\"]}";
+        const std::string other = "{\"issuer\": \"https://other.example\", \"audiences\": [\"b\"]}";
+        const auto identity = [](const std::string& issuers) {
+            return ", \"identity\": {\"issuers\": [" + issuers + "]}";
+        };
+        QCOMPARE(errorFor(configWith("", identity(one + "," + other))), QString());
+        // Tokens find their issuer by iss, so a second entry for the same one would never be
+        // used: its audiences silently refused.
+        const QString error = errorFor(configWith("", identity(one + "," + other + "," + two)));
+        QVERIFY2(error.contains(QStringLiteral("identity.issuers[2].issuer: 'https://idp.example' is already configured at "
+                                               "identity.issuers[0]; list all its audiences in one entry")),
+                 qPrintable(error));
+    }
+
     void twoConnectionsNeedADefault() {
         const std::string text = kText17;
         QVERIFY(errorFor(text).contains(QStringLiteral("default_connection: is required")));

@@ -208,6 +208,45 @@ private slots:
                  QStringLiteral("/nonexistent/policy.json: cannot read the policy file"));
     }
 
+    void issuersSelectTokensFromThem() {
+        // Subjects are the issuer's to choose: with several issuers, a rule pins the one it
+        // trusts, and an API key or an anonymous caller never matches an issuers rule.
+        const auto loaded = policy::loadPolicyText(
+            "{\"default_action\":\"deny\",\"rules\":[{\"id\":\"corp-alice\",\"match\":{\"subjects\":[\"alice\"],\"issuers\":[\"https://login.corp.example\"]},\"action\":\"allow\"}]}",
+            "issuers.json");
+        QVERIFY(loaded.policy);
+        const std::string body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+        inspect::RequestFacts facts;
+        QVERIFY(!inspect::inspectRequest("POST", "/v1/chat/completions", body, {}, facts));
+        auto decide = [&](auth::Identity::Method method, const std::string& issuer) {
+            auth::Identity who;
+            who.method = method;
+            who.issuer = issuer;
+            who.subject = "alice";
+            policy::EvaluationInput input;
+            input.identity = &who;
+            input.connection = "openai";
+            input.path = "/v1/chat/completions";
+            input.facts = &facts;
+            input.now = std::chrono::system_clock::now();
+            policy::Trace trace;
+            const auto d = policy::evaluate(*loaded.policy, input, &trace);
+            QString why;
+            for (const auto& check : trace.rules[0].checks) why += q(check.what) + QStringLiteral("; ");
+            return std::make_pair(d.action, why);
+        };
+        QCOMPARE(int(decide(auth::Identity::Method::OidcToken, "https://login.corp.example").first), int(policy::Action::Allow));
+        const auto other = decide(auth::Identity::Method::OidcToken, "https://selfservice.example");
+        QCOMPARE(int(other.first), int(policy::Action::Deny));
+        QVERIFY2(other.second.contains(QStringLiteral("token from 'https://selfservice.example'")), qPrintable(other.second));
+        const auto key = decide(auth::Identity::Method::ApiKey, "");
+        QCOMPARE(int(key.first), int(policy::Action::Deny));
+        QVERIFY2(key.second.contains(QStringLiteral("caller has no token")), qPrintable(key.second));
+
+        const auto bad = policy::loadPolicyText("{\"rules\":[{\"id\":\"x\",\"match\":{\"issuers\":\"https://a\"},\"action\":\"allow\"}]}", "bad.json");
+        QVERIFY(!bad.policy);
+    }
+
     void globs() {
         QVERIFY(policy::globMatch("gpt-4o*", "gpt-4o"));
         QVERIFY(policy::globMatch("gpt-4o*", "gpt-4o-mini"));
