@@ -95,6 +95,72 @@ bool isValidUtf8(std::string_view text) {
     return true;
 }
 
+namespace {
+
+int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The code unit of a "\uXXXX" escape at text[i], or -1.
+int escapedUnit(std::string_view text, std::size_t i) {
+    if (i + 6 > text.size() || text[i] != '\\' || text[i + 1] != 'u') return -1;
+    int unit = 0;
+    for (std::size_t k = 2; k < 6; ++k) {
+        const int h = hexValue(text[i + k]);
+        if (h < 0) return -1;
+        unit = unit * 16 + h;
+    }
+    return unit;
+}
+
+}  // namespace
+
+std::string repairJsonText(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    bool inString = false;
+    for (std::size_t i = 0; i < text.size();) {
+        const auto byte = static_cast<unsigned char>(text[i]);
+        if (byte >= 0x80) {
+            const std::size_t len = utf8SequenceLength(text, i);
+            if (len == 0) {
+                out += "\xEF\xBF\xBD";
+                ++i;
+            } else {
+                out.append(text, i, len);
+                i += len;
+            }
+            continue;
+        }
+        if (byte == '"') inString = !inString;
+        if (!inString || byte != '\\' || i + 1 >= text.size()) {
+            out += text[i++];
+            continue;
+        }
+        const int unit = escapedUnit(text, i);
+        if (unit >= 0xD800 && unit <= 0xDBFF) {
+            const int low = escapedUnit(text, i + 6);
+            if (low >= 0xDC00 && low <= 0xDFFF) {
+                out.append(text, i, 12);
+                i += 12;
+            } else {
+                out += "\\uFFFD";
+                i += 6;
+            }
+        } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
+            out += "\\uFFFD";
+            i += 6;
+        } else {
+            out.append(text, i, 2);  // any other escape, "\\" and "\"" included
+            i += 2;
+        }
+    }
+    return out;
+}
+
 void JsonObjectWriter::key(std::string_view k) {
     if (out_.size() > 1) out_ += ',';
     appendJsonString(out_, k);

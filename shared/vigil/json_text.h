@@ -14,6 +14,11 @@ void appendJsonString(std::string& out, std::string_view text);
 
 bool isValidUtf8(std::string_view text);
 
+// JSON text made parseable the way lenient readers (JavaScript, Python) read it: each byte
+// that is not part of valid UTF-8 becomes U+FFFD, and each \u escape of a lone surrogate
+// becomes \uFFFD. Everything else is kept byte for byte; valid JSON comes back unchanged.
+std::string repairJsonText(std::string_view text);
+
 // Builds one JSON object member by member, for payloads written on the request path.
 class JsonObjectWriter {
 public:

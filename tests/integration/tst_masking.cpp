@@ -237,6 +237,30 @@ private slots:
         QVERIFY(lastUpstreamRequest().value(QStringLiteral("body")).toString().contains(kCard));
     }
 
+    // From an adversarial review: ways a prompt reached the model unmasked, or took the
+    // gateway down.
+    void promptsAreMaskedWhateverTheCallerCallsThem() {
+        const QByteArray body = chatBody(QStringLiteral("Charge card ") + kCard, false);
+        const auto r = httpRequest(gateway_->url(), "POST", "/v1/chat/completions", body,
+                                   {{"Authorization", bearer(prompterKey_)}, {"Content-Type", "application/octet-stream"}});
+        QCOMPARE(r.status, 200);
+        const auto forwarded = lastUpstreamRequest().value(QStringLiteral("body")).toString();
+        QVERIFY2(!forwarded.contains(kCard) && forwarded.contains(QStringLiteral("[CREDIT_CARD]")), forwarded.toUtf8().constData());
+        // A prompt that is JSON naming a member twice: the value a reader would not keep
+        // does not go on either.
+        const QString doubled = QStringLiteral("{\"x\": \"card %1\", \"x\": \"\"}").arg(kCard);
+        QCOMPARE(chat(prompterKey_, doubled, false).status, 200);
+        QVERIFY(!lastUpstreamRequest().value(QStringLiteral("body")).toString().contains(kCard));
+    }
+
+    void aDeeplyNestedPromptDoesNotTakeTheGatewayDown() {
+        // 30,000 levels of brackets in a prompt crashed the process (the masker recursed).
+        const QString deep = QString(30000, QLatin1Char('[')) + QString(30000, QLatin1Char(']'));
+        const auto r = chat(prompterKey_, deep, false);
+        QCOMPARE(r.status, 200);
+        QCOMPARE(chat(requesterKey_, QStringLiteral("still there?"), false).status, 200);
+    }
+
     // Asked for an uncompressed answer; an upstream that compresses anyway is not passed on.
     void aCompressedAnswerIsRefused() {
         const auto r = chat(requesterKey_, QStringLiteral("hi"), false,

@@ -168,6 +168,11 @@ public:
             sse_->events(framed_, out);
         } else if (streaming_) {
             framer_.feed(data, out);
+        } else if (masker_ && mask::looksLikeEventStream(data)) {
+            // An event stream under another content type: the SDKs read it as a stream.
+            mask::SseMasker events(*masker_);
+            events.events(data, out);
+            events.finish(out);
         } else if (masker_) {
             masker_->maskBody(contentType_, data, out);
         } else {
@@ -879,9 +884,14 @@ std::unique_ptr<mask::BodyMasker> Pipeline::maskRequest(RequestContext& context)
     const auto& request = *context.request;
     if (request.body.empty()) return nullptr;
     auto masker = std::make_unique<mask::BodyMasker>(context.decision->maskProfile, maskingKey_);
+    masker->keepLogprobs();  // a request's logprobs asks for them; it holds no text
+    // A body the inspect stage read as an API's JSON is masked as JSON whatever type the
+    // caller gave it: the upstream may read it as JSON all the same.
+    const bool inspectedJson = context.facts && context.facts->api != inspect::RequestFacts::Api::Other;
     std::string masked;
-    masker->maskBody(request.header("content-type"), request.body, masked);
-    if (masker->summary().empty()) return nullptr;
+    masker->maskBody(inspectedJson ? std::string_view("application/json") : request.header("content-type"), request.body,
+                     masked);
+    if (masker->summary().empty() && masker->rewrites() == 0) return nullptr;
     context.maskedBody = std::move(masked);
     return masker;
 }

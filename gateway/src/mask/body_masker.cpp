@@ -22,7 +22,8 @@ std::string mediaType(std::string_view contentType) {
 
 bool isJsonContentType(std::string_view contentType) {
     const auto type = mediaType(contentType);
-    return type == "application/json" || (type.starts_with("application/") && type.ends_with("+json"));
+    return type == "application/json" || (type.starts_with("application/") && type.ends_with("+json")) ||
+           type == "text/json";
 }
 
 // Text a detector can read. Binary bodies (audio, images, uploads, archives) are passed on
@@ -30,7 +31,8 @@ bool isJsonContentType(std::string_view contentType) {
 bool isTextual(std::string_view contentType, std::string_view body) {
     const auto type = mediaType(contentType);
     if (type.empty()) return isValidUtf8(body);
-    if (type.starts_with("text/") || type.ends_with("+json") || type.ends_with("+xml")) return true;
+    // Any type naming JSON is read as text: SDKs parse "application/json-x" as JSON too.
+    if (type.starts_with("text/") || type.find("json") != std::string::npos || type.ends_with("+xml")) return true;
     for (const char* t : {"application/json", "application/xml", "application/x-ndjson", "application/jsonl",
                           "application/javascript", "application/x-www-form-urlencoded", "application/csv",
                           "application/yaml", "application/x-yaml"}) {
@@ -47,6 +49,48 @@ std::string join(std::string_view where, const std::vector<PathToken>& path) {
 }
 
 }  // namespace
+
+std::optional<ParsedJson> parseForMasking(std::string_view text, int maxDepth) {
+    using Event = nlohmann::detail::parse_event_t;
+    auto attempt = [maxDepth](std::string_view input, ParsedJson& parsed) {
+        bool tooDeep = false;
+        std::vector<std::size_t> names;  // member names read so far, per open object
+        OrderedJson::parser_callback_t callback = [&](int depth, Event event, OrderedJson& value) {
+            switch (event) {
+                case Event::object_start:
+                    names.push_back(0);
+                    [[fallthrough]];
+                case Event::array_start:
+                    if (depth >= maxDepth) tooDeep = true;
+                    break;
+                case Event::key:
+                    if (!names.empty()) ++names.back();
+                    break;
+                case Event::object_end:
+                    if (!names.empty()) {
+                        if (value.size() != names.back()) parsed.lossy = true;  // a name given twice
+                        names.pop_back();
+                    }
+                    break;
+                default:
+                    break;
+            }
+            return true;
+        };
+        parsed.value = OrderedJson::parse(input, callback, /*allow_exceptions=*/false);
+        return !parsed.value.is_discarded() && !tooDeep;
+    };
+    ParsedJson parsed;
+    if (maxDepth <= 0) return std::nullopt;
+    if (attempt(text, parsed)) return parsed;
+    if (isValidUtf8(text) && text.find("\\u") == std::string_view::npos) return std::nullopt;
+    const std::string repaired = repairJsonText(text);
+    if (repaired == text) return std::nullopt;
+    parsed = ParsedJson{};
+    if (!attempt(repaired, parsed)) return std::nullopt;
+    parsed.lossy = true;
+    return parsed;
+}
 
 std::string dumpJson(const OrderedJson& value, int indent) {
     return value.dump(indent, ' ', false, nlohmann::detail::error_handler_t::replace);
@@ -77,10 +121,12 @@ std::size_t BodyMasker::walk(OrderedJson& value, std::vector<PathToken>& path, s
     }
     if (value.is_object()) {
         // Log probabilities spell out the raw text token by token.
-        if (const auto logprobs = value.find("logprobs"); logprobs != value.end() && !logprobs->is_null()) {
+        if (const auto logprobs = value.find("logprobs"); dropLogprobs_ && logprobs != value.end() && !logprobs->is_null()) {
             *logprobs = nullptr;
             summary_.add("LOGPROBS_REMOVED", join(where, path));
         }
+        // Names are data too ({"jane@example.com": {...}}), and the path below uses them.
+        masked += maskKeys(value, path, where);
         for (auto it = value.begin(); it != value.end(); ++it) {
             path.emplace_back(std::string_view(it.key()));
             masked += walk(it.value(), path, root, where);
@@ -92,16 +138,24 @@ std::size_t BodyMasker::walk(OrderedJson& value, std::vector<PathToken>& path, s
             masked += walk(value[i], path, root, where);
             path.pop_back();
         }
+    } else if (value.is_number()) {
+        // A model writes numbers as well as strings: {"card_number": 4111111111111111}.
+        std::string out;
+        const auto n = profile_->maskText(dumpJson(value), out, hashKey_, &summary_, join(where, path));
+        if (n > 0) value = std::move(out);
+        masked += n;
     } else if (value.is_string()) {
         const auto& text = value.get_ref<const std::string&>();
         if (looksLikeJsonDocument(text)) {
-            auto inner = OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
-            if (!inner.is_discarded()) {
+            // Too deep for the walk's own depth is masked as text below.
+            auto inner = parseForMasking(text, kMaxMaskedJsonDepth - static_cast<int>(path.size()));
+            if (inner) {
                 const auto before = summary_.total();
                 const auto innerRoot = path.size();
-                walk(inner, path, innerRoot, where);
-                if (summary_.total() != before) {
-                    value = dumpJson(inner, text.find('\n') != std::string::npos ? 2 : -1);
+                walk(inner->value, path, innerRoot, where);
+                if (summary_.total() != before || inner->lossy) {
+                    value = dumpJson(inner->value, text.find('\n') != std::string::npos ? 2 : -1);
+                    ++rewrites_;
                 }
                 return static_cast<std::size_t>(summary_.total() - before);
             }
@@ -114,6 +168,33 @@ std::size_t BodyMasker::walk(OrderedJson& value, std::vector<PathToken>& path, s
     return masked;
 }
 
+std::size_t BodyMasker::maskKeys(OrderedJson& object, const std::vector<PathToken>& path, const std::string& where) {
+    if (object.empty()) return 0;
+    // One scan of all the names (a line each) finds whether any needs masking at all.
+    std::string names;
+    for (auto it = object.begin(); it != object.end(); ++it) {
+        names += it.key();
+        names += '\n';
+    }
+    std::string probe;
+    if (profile_->maskText(names, probe, hashKey_, nullptr, {}) == 0) return 0;
+    std::size_t masked = 0;
+    const std::string place = join(where, path);
+    OrderedJson renamed = OrderedJson::object();
+    for (auto it = object.begin(); it != object.end(); ++it) {
+        std::string name;
+        const auto n = profile_->maskText(it.key(), name, hashKey_, &summary_, place);
+        if (n == 0) name = it.key();
+        masked += n;
+        // Two names masked alike must stay two members.
+        std::string unique = name;
+        for (int k = 2; renamed.contains(unique); ++k) unique = name + " #" + std::to_string(k);
+        renamed[unique] = std::move(it.value());
+    }
+    object = std::move(renamed);
+    return masked;
+}
+
 std::size_t BodyMasker::maskBody(std::string_view contentType, std::string_view body, std::string& out) {
     const auto before = summary_.total();
     if (!isTextual(contentType, body)) {
@@ -121,13 +202,13 @@ std::size_t BodyMasker::maskBody(std::string_view contentType, std::string_view 
         return 0;
     }
     if (isJsonContentType(contentType) || looksLikeJsonDocument(body)) {
-        auto document = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
-        if (!document.is_discarded()) {
-            maskJson(document);
-            if (summary_.total() == before) {
+        if (auto document = parseForMasking(body)) {
+            const auto rewritesBefore = rewrites_;
+            maskJson(document->value);
+            if (summary_.total() == before && rewrites_ == rewritesBefore && !document->lossy) {
                 out.append(body);  // nothing masked: the bytes as they came
             } else {
-                out += dumpJson(document);
+                out += dumpJson(document->value);
             }
             return static_cast<std::size_t>(summary_.total() - before);
         }

@@ -232,7 +232,14 @@ bool validateIpv6(std::string_view text, std::size_t& begin, std::size_t& end) {
     if (inet_pton(AF_INET6, buffer.data(), &address) != 1) return false;
     // "a::b" in prose or C++ ("std::", "Foo::Bar") parses too; real addresses have at
     // least two groups with digits, or are the loopback / unspecified forms.
-    if (value == "::1" || value == "::") return true;
+    // "::" alone is code far more often than the unspecified address ("xs[::-1]", Haskell's
+    // "f :: Int"); so is a slice "xs[1::2]" (an address in brackets follows "//" or a space).
+    if (value == "::") return false;
+    const char beforeBracket = before(text, begin, 2);
+    if (prior == '[' && (isAlnum(beforeBracket) || beforeBracket == '_' || beforeBracket == ']' || beforeBracket == ')')) {
+        return false;
+    }
+    if (value == "::1") return true;
     int groupsWithDigits = 0;
     bool inGroup = false, hasDigit = false;
     for (std::size_t i = 0; i <= value.size(); ++i) {
@@ -262,8 +269,11 @@ bool validatePrivateKey(std::string_view text, std::size_t& /*begin*/, std::size
     constexpr std::string_view kEnd = "-----END ";
     constexpr std::string_view kTail = "PRIVATE KEY-----";
     constexpr std::size_t kLongest = 16384;
-    const auto endLine = text.find(kEnd, end);
-    if (endLine != std::string_view::npos && endLine - end <= kLongest) {
+    // Looked for only as far as a key can reach: a text of many BEGIN lines and no END
+    // must not cost a search to its end for each of them.
+    const auto reach = text.substr(0, std::min(text.size(), end + kLongest + kEnd.size()));
+    const auto endLine = reach.find(kEnd, end);
+    if (endLine != std::string_view::npos) {
         const auto tail = text.find(kTail, endLine);
         if (tail != std::string_view::npos && tail - endLine <= 40) {
             end = tail + kTail.size();
@@ -287,6 +297,8 @@ bool validatePrivateKey(std::string_view text, std::size_t& /*begin*/, std::size
         if (last) stop = text.size();
         auto line = text.substr(at, stop - at);
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+        // Indented as in YAML ("key: |"), Markdown or code: the indentation is not the key's.
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
         const bool header = !sawBody && line.find(':') != std::string_view::npos;
         // The END line arriving: what came so far is its start.
         if (last && (kEnd.starts_with(line) || line.starts_with(kEnd))) {
@@ -295,7 +307,7 @@ bool validatePrivateKey(std::string_view text, std::size_t& /*begin*/, std::size
         }
         if (line.starts_with("-----") || (!header && !std::all_of(line.begin(), line.end(), isBase64Char))) break;
         sawBody = sawBody || !header;
-        covered = at + line.size();
+        covered = static_cast<std::size_t>(line.data() - text.data()) + line.size();
         at = stop;
         if (last) {
             end = text.size();
@@ -396,7 +408,9 @@ std::vector<Detector> makeBuiltins() {
     add("BEARER_TOKEN", {R"(\b[Bb][Ee][Aa][Rr][Ee][Rr] {1,4}[A-Za-z0-9._~+/-]{16,}=*)"}, validateBearer,
         alphabet("._~+/=-", true, true, true), 4096);
     add("CREDENTIAL",
-        {R"(\b(?:password|passwd|pwd|secret|client_secret|api_key|apikey|api-key|access_token|auth_token|secret_key|private_key_id)["']?[ \t]{0,8}[:=][ \t]{0,8}["']?[^\s"',;`]{6})"},
+        // Also behind a prefix of words joined by '_' (DB_PASSWORD=, OPENAI_API_KEY=,
+        // aws_secret_access_key =, GITHUB_TOKEN=): '_' is a word character, so \b alone missed them.
+        {R"(\b(?:[A-Za-z0-9]+_)*(?:password|passwd|pwd|secret|client_secret|api_key|apikey|api-key|access_token|auth_token|secret_key|secret_access_key|private_key_id|token)["']?[ \t]{0,8}[:=][ \t]{0,8}["']?[^\s"',;`]{6})"},
         validateCredential, [] {
             std::bitset<256> set;
             set.set();

@@ -25,6 +25,14 @@ OrderedJson envelopeOf(const OrderedJson& chunk) {
 
 }  // namespace
 
+bool looksLikeEventStream(std::string_view body) {
+    if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
+    for (const std::string_view field : {"data:", "event:", "id:", "retry:", ":"}) {
+        if (body.starts_with(field)) return true;
+    }
+    return false;
+}
+
 SseMasker::Channel& SseMasker::channel(const std::string& key, const std::string& where) {
     auto [it, fresh] = channels_.try_emplace(key);
     if (fresh) it->second.masker = std::make_unique<StreamMasker>(masker_.profile(), masker_.hashKey(), masker_.summary(), where);
@@ -47,6 +55,10 @@ void SseMasker::writeEvent(std::string_view otherLines, const OrderedJson& data,
 }
 
 void SseMasker::event(std::string_view event, std::string& out) {
+    // A byte order mark before the first field is skipped by every SSE reader (HTML 9.2.5):
+    // left there, it would hide the first "data:" line from the masker but not from them.
+    if (!started_ && event.starts_with("\xEF\xBB\xBF")) event.remove_prefix(3);
+    started_ = true;
     std::string other;
     std::string data;
     bool hasData = false;
@@ -68,7 +80,9 @@ void SseMasker::event(std::string_view event, std::string& out) {
         }
     }
     if (!hasData) {
-        out.append(event);
+        // Comments, event names, ids, or lines no reader takes as data: a reader that shows
+        // the raw stream still sees them, so they are masked as text.
+        masker_.maskText(event, out, "stream");
         return;
     }
     if (data == "[DONE]") {
@@ -76,8 +90,10 @@ void SseMasker::event(std::string_view event, std::string& out) {
         out.append(event);
         return;
     }
-    auto json = OrderedJson::parse(data, nullptr, /*allow_exceptions=*/false);
-    if (json.is_discarded() || !json.is_object()) {
+    // Read as lenient readers do (a lone surrogate or a stray byte does not stop them);
+    // only what is not JSON to them either is masked as text.
+    auto parsed = parseForMasking(data);
+    if (!parsed || !parsed->value.is_object()) {
         std::string masked;
         if (masker_.maskText(data, masked, "stream") == 0) {
             out.append(event);
@@ -95,6 +111,7 @@ void SseMasker::event(std::string_view event, std::string& out) {
         out += '\n';
         return;
     }
+    auto& json = parsed->value;
     std::string before;
     if (const auto choices = json.find("choices"); choices != json.end() && choices->is_array()) {
         lastChunk_ = envelopeOf(json);
@@ -175,6 +192,19 @@ void SseMasker::maskChoice(OrderedJson& choice, std::size_t position) {
                                                                              {"index", k},
                                                                              {"function", OrderedJson{{"arguments", ""}}}}})}}}});
                 }
+            } else if (it->is_object() && (name == "function_call" || name == "audio")) {
+                // Text spelled out over events: the legacy function call's arguments and a
+                // spoken reply's transcript. Other members (audio data, ids) as JSON.
+                const char* member = name == "function_call" ? "arguments" : "transcript";
+                for (auto field = it->begin(); field != it->end(); ++field) {
+                    if (field.key() == member && field->is_string()) {
+                        stream(name + "." + member, prefix + ".delta." + name + "." + member, *field,
+                               "/choices/0/delta/" + name + "/" + member,
+                               OrderedJson{{"delta", OrderedJson{{name, OrderedJson{{member, ""}}}}}});
+                    } else {
+                        masker_.maskJson(*field, prefix + ".delta." + name + "." + field.key());
+                    }
+                }
             } else if (it->is_object() || it->is_array()) {
                 masker_.maskJson(*it, prefix + ".delta." + name);
             }
@@ -198,17 +228,15 @@ void SseMasker::maskChoice(OrderedJson& choice, std::size_t position) {
             const auto k = ch.tail["choices"][0]["delta"]["tool_calls"][0]["index"];
             if (!delta.contains("tool_calls") || !delta["tool_calls"].is_array()) delta["tool_calls"] = OrderedJson::array();
             delta["tool_calls"].push_back(OrderedJson{{"index", k}, {"function", OrderedJson{{"arguments", rest}}}});
-        } else if (ch.field == "/choices/0/text") {
-            choice["text"] = rest;
         } else {
-            const auto name = ch.field.substr(std::string_view("/choices/0/delta/").size());
-            delta[name] = rest;
+            // "/choices/0/delta/content" -> "/delta/content" in this choice.
+            choice[OrderedJson::json_pointer(ch.field.substr(std::string_view("/choices/0").size()))] = rest;
         }
     }
 }
 
 void SseMasker::maskResponsesEvent(OrderedJson& event, std::string& before) {
-    const auto& type = event["type"].get_ref<const std::string&>();
+    const std::string type = event["type"].get<std::string>();  // a copy: masking may rebuild the event
     const auto outputIndex = indexOr(event, "output_index", 0);
     std::string part = "." + std::to_string(indexOr(event, "content_index", indexOr(event, "summary_index", 0)));
     const auto keyFor = [&](std::string_view family) {
@@ -220,10 +248,15 @@ void SseMasker::maskResponsesEvent(OrderedJson& event, std::string& before) {
             const auto family = std::string_view(type).substr(0, type.size() - 6);
             const auto key = keyFor(family);
             const auto where = std::string(type) + "[" + std::to_string(outputIndex) + part + "]";
+            std::string text = std::move(delta->get_ref<std::string&>());
+            // The rest of the event is masked on its own; its logprobs (asked for with
+            // include: message.output_text.logprobs) spell the raw text out token by token.
+            *delta = "";
+            masker_.maskJson(event, type);
             auto& ch = channel(key, where);
             ch.field = "/delta";
             ch.tail = event;
-            *delta = feed(key, where, delta->get_ref<const std::string&>(), false);
+            event["delta"] = feed(key, where, text, false);
             return;
         }
     }

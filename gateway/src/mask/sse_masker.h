@@ -18,6 +18,11 @@ namespace vigil::mask {
 // event, with the event that finishes the choice, or in one last event before [DONE].
 // Any other event is masked as a JSON document on its own. Log probabilities spell out
 // the raw text token by token, so they are dropped.
+// A buffered body that reads as an event stream ("data:", "event:", "id:", "retry:" or a
+// comment first, after an optional byte order mark): the SDKs stream such a reply whatever
+// its content type says, so it is masked as a stream (values split over events).
+bool looksLikeEventStream(std::string_view body);
+
 class SseMasker {
 public:
     explicit SseMasker(BodyMasker& masker) : masker_(masker) {}
@@ -45,6 +50,7 @@ private:
     BodyMasker& masker_;
     std::map<std::string, Channel> channels_;
     OrderedJson lastChunk_;  // the last chat/completions chunk, for the envelope of a final event
+    bool started_ = false;   // a byte order mark may open the stream only
 };
 
 }  // namespace vigil::mask

@@ -1,6 +1,7 @@
 // The mask stage's engine: every built-in detector on true values and on look-alikes that
 // must not match, the operators, JSON paths and structured output, CSV columns, the stream
 // masker at every split position, and the OpenAI SSE masker's framing.
+#include <QElapsedTimer>
 #include <QTest>
 
 #include <nlohmann/json.hpp>
@@ -11,9 +12,11 @@
 #include "mask/profile.h"
 #include "mask/sse_masker.h"
 #include "mask/stream_masker.h"
+#include "vigil/json_text.h"
 
 using namespace vigil;
 using json = nlohmann::json;
+using vigil::repairJsonText;
 
 #define JSON_EQ(actual, expected) QVERIFY2((actual) == (expected), (actual).dump().c_str())
 
@@ -462,6 +465,205 @@ private slots:
             at = end;
         }
         QCOMPARE(arguments, std::string("{\"email\":\"[EMAIL]\"}"));
+    }
+
+    // From an adversarial review: what the structural walk used to let through.
+
+    void jsonNamesAndNumbersAreMaskedToo() {
+        mask::BodyMasker masker(profileOf({}), kKey);
+        const std::string body =
+            "{\"created\":1763856000,\"users\":{\"jane.doe@example.com\":{\"card\":4111111111111111,\"n\":2}},"
+            "\"a@example.com\":1,\"b@example.com\":2}";
+        std::string out;
+        QCOMPARE(masker.maskBody("application/json", body, out), std::size_t{4});
+        QVERIFY2(out.find("jane") == std::string::npos && out.find("4111") == std::string::npos, out.c_str());
+        const auto j = json::parse(out);
+        JSON_EQ(j["users"]["[EMAIL]"]["card"], json("[CREDIT_CARD]"));
+        JSON_EQ(j["users"]["[EMAIL]"]["n"], json(2));
+        JSON_EQ(j["created"], json(1763856000));  // numbers no detector finds stay numbers
+        JSON_EQ(j["[EMAIL]"], json(1));            // two names masked alike stay two members
+        JSON_EQ(j["[EMAIL] #2"], json(2));
+        // The places in the summary are built from the masked names, never the raw ones.
+        for (const auto& e : masker.summary().entries()) QVERIFY2(e.where.find("jane") == std::string::npos, e.where.c_str());
+        // Structured output with numbers, as a model writes it.
+        mask::BodyMasker second(profileOf({}), kKey);
+        const json reply = {{"choices", json::array({{{"index", 0},
+                                                     {"message", {{"role", "assistant"},
+                                                                  {"content", "{\"customer\":{\"card_number\":4111111111111111}}"}}}}})}};
+        out.clear();
+        QCOMPARE(second.maskBody("application/json", reply.dump(), out), std::size_t{1});
+        QVERIFY2(out.find("4111") == std::string::npos, out.c_str());
+    }
+
+    void aNameGivenTwiceNeverPassesItsOtherValue() {
+        // Readers keep the first or the last of two equal names: whichever the walk did not
+        // read must not go out as it came.
+        mask::BodyMasker masker(profileOf({}), kKey);
+        std::string out;
+        QCOMPARE(masker.maskBody("application/json", "{\"x\":\"card 4111 1111 1111 1111\",\"x\":\"\"}", out), std::size_t{0});
+        QVERIFY2(out.find("4111") == std::string::npos, out.c_str());
+        QVERIFY(json::parse(out).is_object());
+        const json reply = {{"choices", json::array({{{"message", {{"content", "{\"x\": \"mail jane.doe@example.com\", \"x\": \"\"}"}}}}})}};
+        out.clear();
+        masker.maskBody("application/json", reply.dump(), out);
+        QVERIFY2(out.find("jane") == std::string::npos, out.c_str());
+    }
+
+    void deepJsonIsMaskedAsTextNotRecursed() {
+        // 20,000 levels in a reply's content crashed the gateway (the walk recursed).
+        mask::BodyMasker masker(profileOf({}), kKey);
+        const std::string deep = std::string(20000, '[') + "\"4111 1111 1111 1111\"" + std::string(20000, ']');
+        const json reply = {{"choices", json::array({{{"message", {{"content", deep}}}}})}};
+        std::string out;
+        QCOMPARE(masker.maskBody("application/json", reply.dump(), out), std::size_t{1});
+        QVERIFY(out.find("4111") == std::string::npos);
+        out.clear();
+        QCOMPARE(masker.maskBody("application/json", deep, out), std::size_t{1});  // a whole body as deep
+        QVERIFY(out.find("4111") == std::string::npos);
+        QVERIFY(!mask::parseForMasking(deep));
+        QVERIFY(mask::parseForMasking(std::string(100, '[') + std::string(100, ']')));
+    }
+
+    void brokenUnicodeIsReadAsLenientReadersReadIt() {
+        QCOMPARE(repairJsonText("{\"a\":\"\\ud83d\\ude00 ok\",\"b\":\"\\\\ud83d\"}"),
+                 std::string("{\"a\":\"\\ud83d\\ude00 ok\",\"b\":\"\\\\ud83d\"}"));  // valid: unchanged
+        QCOMPARE(repairJsonText("{\"a\":\"\\ud83d x \\udc00\"}"), std::string("{\"a\":\"\\uFFFD x \\uFFFD\"}"));
+        QCOMPARE(repairJsonText(std::string("{\"a\":\"\xff x\"}")), std::string("{\"a\":\"\xEF\xBF\xBD x\"}"));
+
+        // A lone surrogate or a stray byte made the whole body unparsable, and the raw text
+        // scan missed values behind escapes ("\n4111..." has no word boundary before it).
+        mask::BodyMasker masker(profileOf({}), kKey);
+        std::string out;
+        QCOMPARE(masker.maskBody("application/json",
+                                 "{\"c\":\"\\ud83d card\\n4111111111111111 mail jane\\u0040example.com\"}", out),
+                 std::size_t{2});
+        QVERIFY2(out.find("4111") == std::string::npos && out.find("jane") == std::string::npos, out.c_str());
+        out.clear();
+        QCOMPARE(masker.maskBody("application/json", std::string("{\"c\":\"\xff card\\n4111111111111111\"}"), out), std::size_t{1});
+        QVERIFY2(out.find("4111") == std::string::npos, out.c_str());
+
+        // In a stream, such an event still takes part in the hold-back across events.
+        mask::SseMasker sse(masker);
+        out.clear();
+        sse.event("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\ud83d card 4111 1111\"}}]}\n\n", out);
+        sse.event("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" 1111 1111 thanks\"},\"finish_reason\":\"stop\"}]}\n\n", out);
+        QVERIFY2(out.find("1111") == std::string::npos, out.c_str());
+        QVERIFY2(out.find("[CREDIT_CARD]") != std::string::npos, out.c_str());
+    }
+
+    void sseResponsesLogprobsAreDropped() {
+        mask::BodyMasker body(profileOf({}), kKey);
+        mask::SseMasker sse(body);
+        std::string out;
+        for (const char* piece : {"Card 4111 ", "1111 1111 ", "1111 end"}) {
+            const json e = {{"type", "response.output_text.delta"}, {"output_index", 0}, {"content_index", 0},
+                            {"delta", piece}, {"logprobs", json::array({{{"token", piece}, {"logprob", -0.1}}})}};
+            sse.event("event: response.output_text.delta\ndata: " + e.dump() + "\n\n", out);
+        }
+        sse.finish(out);
+        QVERIFY2(out.find("1111") == std::string::npos, out.c_str());
+        QVERIFY2(out.find("\"token\"") == std::string::npos, out.c_str());
+    }
+
+    void sseLegacyFunctionCallAndTranscriptAcrossEvents() {
+        mask::BodyMasker body(profileOf({}), kKey);
+        mask::SseMasker sse(body);
+        std::string out;
+        const char* pieces[] = {"{\"card\": \"41", "11 1111 ", "1111 11", "11\"}"};
+        for (int i = 0; i < 4; ++i) {
+            json choice = {{"index", 0}, {"delta", {{"function_call", {{"arguments", pieces[i]}}}, {"audio", {{"transcript", pieces[i]}}}}}};
+            if (i == 3) choice["finish_reason"] = "stop";
+            sse.event("data: " + json{{"choices", json::array({choice})}}.dump() + "\n\n", out);
+        }
+        std::string arguments;
+        std::string transcript;
+        std::size_t at = 0;
+        while ((at = out.find("data: ", at)) != std::string::npos) {
+            const auto end = out.find("\n\n", at);
+            const auto delta = json::parse(out.substr(at + 6, end - at - 6))["choices"][0]["delta"];
+            if (delta.contains("function_call")) arguments += delta["function_call"]["arguments"].get<std::string>();
+            if (delta.contains("audio")) transcript += delta["audio"]["transcript"].get<std::string>();
+            at = end;
+        }
+        QCOMPARE(arguments, std::string("{\"card\": \"[CREDIT_CARD]\"}"));
+        QCOMPARE(transcript, arguments);
+    }
+
+    void sseByteOrderMarkAndEventsWithoutData() {
+        mask::BodyMasker body(profileOf({}), kKey);
+        mask::SseMasker sse(body);
+        std::string out;
+        // Readers skip a BOM before the first field; the masker must not take the line for
+        // something other than data.
+        sse.event("\xEF\xBB\xBF" "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"card 4111 1111 1111 1111 end\"},\"finish_reason\":\"stop\"}]}\n\n",
+                  out);
+        QVERIFY2(out.find("4111") == std::string::npos, out.c_str());
+        QVERIFY2(out.starts_with("data: "), out.c_str());
+        // A JSON body labelled as an event stream has no data line: still masked, as text.
+        out.clear();
+        sse.event("{\"card\":\"4111 1111 1111 1111\"}\n\n", out);
+        QVERIFY2(out.find("4111") == std::string::npos, out.c_str());
+    }
+
+    void indentedPrivateKeysStreamed() {
+        const std::string text =
+            "config:\n  key: |\n    -----BEGIN PRIVATE KEY-----\n    MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
+            "    VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNb\n    -----END PRIVATE KEY-----\ndone\n";
+        std::vector<std::string_view> pieces;
+        for (std::size_t at = 0; at < text.size(); at += 4) pieces.push_back(std::string_view(text).substr(at, 4));
+        const auto out = streamed(standard(), pieces);
+        QVERIFY2(out.find("MIIEvQ") == std::string::npos && out.find("VJTUt9") == std::string::npos, out.c_str());
+        QVERIFY2(out.find("END PRIVATE") == std::string::npos, out.c_str());
+        QCOMPARE(masked(standard(), text), out);
+    }
+
+    void manyBeginLinesCostLinearTime() {
+        // Each BEGIN line searched for an END to the end of the text: 500 KB took 6 s.
+        std::string text;
+        while (text.size() < 1024 * 1024) text += "-----BEGIN X PRIVATE KEY-----\n";
+        QElapsedTimer timer;
+        timer.start();
+        const auto out = masked(standard(), text);
+        QVERIFY(!out.empty());
+        QVERIFY2(timer.elapsed() < 10000, qPrintable(QString::number(timer.elapsed())));  // a bound, not a benchmark
+    }
+
+    void prefixedCredentialsAndCodeThatLooksLikeIpv6() {
+        for (const char* text : {"DB_PASSWORD=Sup3rS3cretPw!", "OPENAI_API_KEY=sk-proj-abcdef123456",
+                                 "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                                 "GITHUB_TOKEN=ghp_abcdefghijklmnop1234"}) {
+            const auto f = found(standard(), text);
+            QVERIFY2(f.size() == 1 && f[0].startsWith(QStringLiteral("CREDENTIAL:")), text);
+        }
+        for (const char* code : {"xs[::-1]", "xs[1::2]", "f :: Int -> Int", "rows[2::3]"}) {
+            QVERIFY2(found(standard(), code).isEmpty(), qPrintable(found(standard(), code).join(QStringLiteral(", "))));
+        }
+        QCOMPARE(found(standard(), "connect to http://[2001:db8::1]:8080/ now"), QStringList{QStringLiteral("IP_ADDRESS:2001:db8::1")});
+        QCOMPARE(found(standard(), "loopback ::1 only"), QStringList{QStringLiteral("IP_ADDRESS:::1")});
+    }
+
+    void eventStreamsAndJsonUnderOtherTypes() {
+        QVERIFY(mask::looksLikeEventStream("\xEF\xBB\xBF" "data: {}"));
+        QVERIFY(mask::looksLikeEventStream(": keep-alive\n\ndata: {}"));
+        QVERIFY(!mask::looksLikeEventStream("{\"data\": 1}"));
+        mask::BodyMasker masker(profileOf({}), kKey);
+        for (const char* type : {"application/json-x", "application/ndjson", "text/json; charset=utf-8"}) {
+            std::string out;
+            QCOMPARE(masker.maskBody(type, "{\"c\":\"card 4111 1111 1111 1111\"}", out), std::size_t{1});
+            QVERIFY2(out.find("4111") == std::string::npos, type);
+        }
+    }
+
+    void requestLogprobsFlagIsKept() {
+        mask::BodyMasker masker(profileOf({}), kKey);
+        masker.keepLogprobs();
+        std::string out;
+        QCOMPARE(masker.maskBody("application/json",
+                                 "{\"logprobs\":true,\"top_logprobs\":3,\"messages\":[{\"content\":\"ssn 123-45-6789\"}]}", out),
+                 std::size_t{1});
+        const auto j = json::parse(out);
+        JSON_EQ(j["logprobs"], json(true));
+        JSON_EQ(j["messages"][0]["content"], json("ssn [US_SSN]"));
     }
 };
 
