@@ -37,13 +37,13 @@ std::optional<std::int64_t> numericClaim(const json& payload, const char* name, 
     return std::nullopt;
 }
 
-// Subjects that name callers of other kinds: a token must not pass for a Vigil API key
-// ("apikey:<name>") or for the anonymous caller of an open connection in policy rules,
-// reviews or session ownership.
 // Signature checks one token may cost: a key id shared by several keys, or a token without
 // one, is tried against at most this many keys that fit its algorithm.
 constexpr int kMaxSignatureChecks = 4;
 
+// Subjects that name callers of other kinds: a token must not pass for a Vigil API key
+// ("apikey:<name>") or for the anonymous caller of an open connection in policy rules,
+// reviews or session ownership.
 bool reservedSubject(std::string_view subject) {
     return subject == "anonymous" || subject.starts_with("apikey:");
 }
