@@ -91,7 +91,8 @@ private slots:
         // A whole request must arrive within 1.5 s of its first byte (slow senders are cut off).
         config.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("client_request_ms"), 1500}});
         config.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_body_bytes"), 8192},
-                                                            {QStringLiteral("max_header_bytes"), 4096}});
+                                                            {QStringLiteral("max_header_bytes"), 4096},
+                                                            {QStringLiteral("max_response_bytes"), 4096}});
         kClientKey = createApiKey(dir_.filePath(QStringLiteral("vigil.db")), QStringLiteral("proxy-test"),
                                   QStringLiteral("requester")).toLatin1();
         QVERIFY(kClientKey.startsWith("vgl_"));
@@ -434,6 +435,37 @@ private slots:
             if (line.startsWith("data: ")) QVERIFY2(QJsonDocument::fromJson(line.mid(6)).isObject(), line.constData());
         }
         QVERIFY(streamedText(r.body).startsWith(QStringLiteral("The quick")));
+        verifyStillServing();
+    }
+
+    void anOversizedStreamEventEndsTheStream() {
+        // max_response_bytes (4096 here) bounds each event the gateway must hold whole: the
+        // mock echoes 6,000 characters as one delta, so one event of over 6 KB.
+        const QString text(6000, QLatin1Char('w'));
+        const auto r = call("POST", "/v1/chat/completions", chatBody(text, true),
+                            {{"X-Mock-Echo", "1"}, {"X-Mock-Chunk-Bytes", "6000"}});
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.complete);
+        QVERIFY2(r.body.startsWith("data: {"), r.body.left(200).constData());  // the role event went out
+        const QByteArray tail = r.chunks.last();
+        QVERIFY2(tail.startsWith("event: error\ndata: "), tail.constData());
+        const auto error = QJsonDocument::fromJson(tail.mid(tail.indexOf("data: ") + 6).trimmed())
+                               .object().value(QStringLiteral("error")).toObject();
+        QCOMPARE(error.value(QStringLiteral("code")).toString(), QStringLiteral("upstream_response_too_large"));
+        QVERIFY2(error.value(QStringLiteral("message")).toString().contains(QStringLiteral("4096 bytes")),
+                 qPrintable(error.value(QStringLiteral("message")).toString()));
+        QVERIFY(!r.body.contains("wwww"));
+        QVERIFY(!r.body.contains("[DONE]"));
+        // Under the limit, the same stream passes whole.
+        const auto small = call("POST", "/v1/chat/completions", chatBody(QString(3000, QLatin1Char('w')), true),
+                                {{"X-Mock-Echo", "1"}, {"X-Mock-Chunk-Bytes", "6000"}});
+        QCOMPARE(small.status, 200);
+        QCOMPARE(streamedText(small.body), QString(3000, QLatin1Char('w')));
+        QVERIFY(small.body.contains("data: [DONE]"));
+        // A buffered answer over the limit is a 502 naming it.
+        const auto buffered = call("POST", "/v1/chat/completions", chatBody(text), {{"X-Mock-Echo", "1"}});
+        QCOMPARE(buffered.status, 502);
+        QCOMPARE(buffered.errorCode(), QStringLiteral("upstream_response_too_large"));
         verifyStillServing();
     }
 

@@ -111,6 +111,11 @@ public:
     }
     void setIdentity(std::shared_ptr<const auth::Identity> identity) { identity_ = std::move(identity); }
     void setDecision(std::shared_ptr<const policy::Decision> decision) { decision_ = std::move(decision); }
+    // The largest single event of a stream (it is held whole to be framed and masked).
+    void setMaxEventBytes(std::size_t bytes) {
+        maxEventBytes_ = bytes;
+        framer_.setMaxEventBytes(bytes);
+    }
     void setMasking(std::shared_ptr<const mask::Profile> profile, std::string_view key) {
         masker_ = std::make_unique<mask::BodyMasker>(std::move(profile), std::string(key));
     }
@@ -198,6 +203,14 @@ public:
         // A stream is recorded event by event as it is relayed; a buffered body (and the
         // last piece of a stream) in beforeFinish.
         if (streaming_ && recording_) recording_->chunk(std::string_view(out).substr(from));
+    }
+
+    std::optional<net::ForwardFailure> streamFailure() override {
+        if (!framer_.overflowed()) return std::nullopt;
+        return net::ForwardFailure{DetailsCode::UpstreamResponseTooLarge,
+                                   "upstream '" + std::string(connectionName_) + "' sent an event stream event over " +
+                                       std::to_string(maxEventBytes_) +
+                                       " bytes (limits.max_response_bytes), the most the gateway holds whole"};
     }
 
     void onResponseEnd(std::string& out) override {
@@ -431,6 +444,7 @@ private:
     bool quiet_;
     bool streaming_ = false;
     forward::SseFramer framer_;
+    std::size_t maxEventBytes_ = 0;
     std::string framed_;
     std::unique_ptr<mask::BodyMasker> masker_;
     std::unique_ptr<mask::SseMasker> sse_;
@@ -1124,6 +1138,7 @@ net::Action Pipeline::forwardNow(RequestContext& context) {
         exchange->setOutputReview(reviews_.manager.get(), reviewDraft(context, true), spec.timeout, reviews_.maxOutputBytes,
                                   reviews_.keepAlive);
     }
+    exchange->setMaxEventBytes(config_->limits.maxResponseBytes);
     exchange->setRecording(std::move(recording));
     exchange->setBus(reviews_.bus.get());
     exchange->setIdentity(std::move(context.identity));

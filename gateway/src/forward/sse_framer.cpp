@@ -3,6 +3,7 @@
 namespace vigil::forward {
 
 void SseFramer::feed(std::string_view data, std::string& out) {
+    if (overflowed_) return;
     pending_.append(data);
     std::size_t eventEnd = 0;  // bytes of pending_ that form complete events
     for (std::size_t i = scanned_; i < pending_.size(); ++i) {
@@ -19,7 +20,20 @@ void SseFramer::feed(std::string_view data, std::string& out) {
         const bool emptyLine = (i == lineStart_);
         afterCr_ = (c == '\r');
         lineStart_ = i + 1;
-        if (emptyLine) eventEnd = i + 1;
+        if (emptyLine) {
+            // (pending_ starts where an event starts, so the event is pending_[eventEnd, i].)
+            if (i + 1 - eventEnd > maxEvent_) {
+                overflowed_ = true;
+                break;
+            }
+            eventEnd = i + 1;
+        }
+    }
+    if (!overflowed_ && pending_.size() - eventEnd > maxEvent_) overflowed_ = true;
+    if (overflowed_) {
+        out.append(pending_, 0, eventEnd);
+        discardPartial();
+        return;
     }
     scanned_ = pending_.size();
     if (eventEnd == 0) return;

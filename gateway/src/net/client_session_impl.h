@@ -820,6 +820,10 @@ private:
                     clientGone = static_cast<bool>(co_await writeChunk(out));
                     if (!clientGone) outcome.responseBytes += out.size();
                 }
+                if (auto failure = observer.streamFailure()) {
+                    midStream = std::move(failure);
+                    break;
+                }
             }
             if (ec == http::error::need_buffer || body.is_done()) continue;
             if (ec && ec != http::error::need_more) {

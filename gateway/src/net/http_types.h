@@ -122,6 +122,9 @@ public:
     // A piece of the upstream body (streaming) or the whole body (buffered); appends what
     // the client receives to `out`.
     virtual void onResponseData(std::string_view data, std::string& out) = 0;
+    // After each piece of a stream: a reason to end it there (onFailureMidStream follows), or
+    // none to go on.
+    virtual std::optional<ForwardFailure> streamFailure() { return std::nullopt; }
     // End of the upstream body; appends any bytes still held back.
     virtual void onResponseEnd(std::string& out) = 0;
     // Forwarding failed before anything was sent: the reply for the client.

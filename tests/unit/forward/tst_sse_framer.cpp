@@ -71,6 +71,45 @@ private slots:
         framer.flush(out);
         QCOMPARE(out, std::string("data: whole\n\n"));
     }
+
+    void anEventOverTheLimitStopsTheFraming() {
+        // 16 bytes per event at most: "data: 123456789\n\n" is 17.
+        {
+            SseFramer framer;
+            framer.setMaxEventBytes(16);
+            std::string out;
+            framer.feed("data: 12345678\n\ndata: 123456789\n\ndata: 1\n\n", out);
+            QVERIFY(framer.overflowed());
+            QCOMPARE(out, std::string("data: 12345678\n\n"));  // the events before it only
+            framer.feed("data: 2\n\n", out);                    // nothing more is taken
+            framer.flush(out);
+            QCOMPARE(out, std::string("data: 12345678\n\n"));
+        }
+        {
+            // An event that never ends is refused once it outgrows the limit, not buffered on.
+            SseFramer framer;
+            framer.setMaxEventBytes(16);
+            std::string out;
+            framer.feed("data: 1\n\ndata: 0123", out);
+            QVERIFY(!framer.overflowed());
+            framer.feed("456789", out);
+            QVERIFY(!framer.overflowed());  // 16 bytes held: at the limit, not over it
+            framer.feed("0", out);
+            QVERIFY(framer.overflowed());
+            QVERIFY(!framer.hasPartial());
+            QCOMPARE(out, std::string("data: 1\n\n"));
+        }
+        {
+            // CRLF lines: an event is complete at the CR of its blank line, so "data: 1234567\r\n\r"
+            // is 16 bytes and passes; one byte more does not.
+            SseFramer framer;
+            framer.setMaxEventBytes(16);
+            std::string out;
+            framer.feed("data: 1234567\r\n\r\ndata: 12345678\r\n\r\n", out);
+            QVERIFY(framer.overflowed());
+            QCOMPARE(out, std::string("data: 1234567\r\n\r\n"));
+        }
+    }
 };
 
 QTEST_APPLESS_MAIN(TestSseFramer)
