@@ -44,17 +44,34 @@ std::bitset<256> alphabet(std::string_view chars, bool digits = false, bool uppe
 
 // A number that goes on with the same separator and more digits is not the value (it is
 // part of a longer identifier, such as an order number or a version).
-bool continuesNumber(std::string_view text, std::size_t begin, std::size_t end, std::string_view separators) {
+bool continuesAfter(std::string_view text, std::size_t end, std::string_view separators) {
     const char after = at(text, end);
     if (isDigit(after)) return true;
-    if (separators.find(after) != std::string_view::npos && after != '\0' && isDigit(at(text, end + 1))) return true;
+    return separators.find(after) != std::string_view::npos && after != '\0' && isDigit(at(text, end + 1));
+}
+bool continuesBefore(std::string_view text, std::size_t begin, std::string_view separators) {
     const char prior = before(text, begin);
     if (isDigit(prior)) return true;
-    if (separators.find(prior) != std::string_view::npos && prior != '\0' && isDigit(before(text, begin, 2))) return true;
-    return false;
+    return separators.find(prior) != std::string_view::npos && prior != '\0' && isDigit(before(text, begin, 2));
+}
+bool continuesNumber(std::string_view text, std::size_t begin, std::size_t end, std::string_view separators) {
+    return continuesAfter(text, end, separators) || continuesBefore(text, begin, separators);
 }
 
 // Payment cards -----------------------------------------------------------------------
+
+// A card's expiry date right after it ("4111 1111 1111 1111 12/28", "... 09/2027"): the
+// digits that follow are a date, not more of the number.
+bool expiryFollows(std::string_view text, std::size_t end) {
+    std::size_t i = end + 1;  // past the separator
+    std::size_t month = 0;
+    while (isDigit(at(text, i + month))) ++month;
+    if (month < 1 || month > 2 || at(text, i + month) != '/') return false;
+    i += month + 1;
+    std::size_t year = 0;
+    while (isDigit(at(text, i + year))) ++year;
+    return (year == 2 || year == 4) && !isAlnum(at(text, i + year)) && at(text, i + year) != '/';
+}
 
 bool validateCard(std::string_view text, std::size_t& begin, std::size_t& end) {
     const auto value = text.substr(begin, end - begin);
@@ -76,7 +93,8 @@ bool validateCard(std::string_view text, std::size_t& begin, std::size_t& end) {
             if (groups[i] < (last ? 3U : 4U) || groups[i] > 6) return false;
         }
     }
-    if (continuesNumber(text, begin, end, " -")) return false;
+    if (continuesBefore(text, begin, " -")) return false;
+    if (continuesAfter(text, end, " -") && !(at(text, end) == ' ' && expiryFollows(text, end))) return false;
     const auto digits = digitsOf(value);
     return digits.size() >= 13 && digits.size() <= 19 && luhnValid(digits) && cardIssuerKnown(digits);
 }

@@ -79,6 +79,8 @@ private slots:
         };
         row("visa spaced", "card 4111 1111 1111 1111, thanks", "CREDIT_CARD:4111 1111 1111 1111");
         row("mastercard plain", "pay with 5555555555554444.", "CREDIT_CARD:5555555555554444");
+        row("card then expiry", "4242 4242 4242 4242 12/28 123", "CREDIT_CARD:4242 4242 4242 4242");
+        row("plain card then expiry", "card 4242424242424242 9/2028", "CREDIT_CARD:4242424242424242");
         row("amex 4-6-5", "(378282246310005)", "CREDIT_CARD:378282246310005");
         row("amex dashed", "amex 3782-822463-10005 ok", "CREDIT_CARD:3782-822463-10005");
         row("mastercard 2-series", "use 2221000000000009 now", "CREDIT_CARD:2221000000000009");
@@ -132,6 +134,8 @@ private slots:
         row("mixed separators", "4111 1111-1111 1111");
         row("order id", "order ORD-2024-000123 shipped, invoice INV-88213");
         row("long digit run", "ref 41111111111111119999");
+        row("grouped number goes on", "ref 4111 1111 1111 1111 2222");
+        row("grouped number goes on with a slash", "ref 4111 1111 1111 1111 12/345");
         row("isbn", "ISBN 978-3-16-148410-0");
         row("timestamp", "at 20240315123045");
         row("ssn area 000", "000-12-3456");
