@@ -203,6 +203,26 @@ private slots:
         QCOMPARE(inner.value(QStringLiteral("owner")).toObject().value(QStringLiteral("email")).toString(), QStringLiteral("[EMAIL]"));
         QCOMPARE(inner.value(QStringLiteral("note")).toString(), QStringLiteral("ok"));
         QVERIFY(!r.body.contains("12345678"));
+
+        // Streamed in 3-byte pieces: the path applies too (the document is held until the
+        // choice finishes), on the wire and as the official SDK reads it.
+        const auto streamed = chat(requesterKey_, QStringLiteral("give me json"), true,
+                                   {{"X-Mock-Reply", content}, {"X-Mock-Chunk-Bytes", "3"}});
+        QCOMPARE(streamed.status, 200);
+        QVERIFY(!streamed.body.contains("12345678"));
+        QVERIFY(!streamed.body.contains("ann@"));
+        bool done = false;
+        int events = 0;
+        const auto text = streamedContent(streamed.body, &events, &done);
+        QVERIFY(done);
+        const auto fromStream = QJsonDocument::fromJson(text.toUtf8(), &error).object();
+        QCOMPARE(error.error, QJsonParseError::NoError);
+        QCOMPARE(fromStream, inner);
+        const auto sdk = runOpenAiSdk(gateway_->url() + QStringLiteral("/v1"), requesterKey_, QStringLiteral("stream"),
+                                      {QStringLiteral("--header"), QStringLiteral("x-mock-reply=") + QString::fromUtf8(content),
+                                       QStringLiteral("--header"), QStringLiteral("x-mock-chunk-bytes=3")});
+        QVERIFY2(sdk.value(QStringLiteral("ok")).toBool(), QJsonDocument(sdk).toJson().constData());
+        QCOMPARE(QJsonDocument::fromJson(sdk.value(QStringLiteral("text")).toString().toUtf8()).object(), inner);
     }
 
     // A profile with "requests": the model never sees the prompt's values.

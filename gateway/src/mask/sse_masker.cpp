@@ -35,16 +35,72 @@ bool looksLikeEventStream(std::string_view body) {
 
 SseMasker::Channel& SseMasker::channel(const std::string& key, const std::string& where) {
     auto [it, fresh] = channels_.try_emplace(key);
-    if (fresh) it->second.masker = std::make_unique<StreamMasker>(masker_.profile(), masker_.hashKey(), masker_.summary(), where);
+    if (fresh) {
+        auto& ch = it->second;
+        ch.masker = std::make_unique<StreamMasker>(masker_.profile(), masker_.hashKey(), masker_.summary(), where);
+        ch.where = where;
+        if (!masker_.profile().fieldPaths().empty()) ch.mode = Channel::Mode::Undecided;
+    }
     return it->second;
 }
 
 std::string SseMasker::feed(const std::string& key, const std::string& where, std::string_view text, bool finish) {
     auto& ch = channel(key, where);
     std::string out;
-    ch.masker->feed(text, out);
-    if (finish) ch.masker->finish(out);
+    if (ch.mode != Channel::Mode::Text) {
+        ch.document.append(text);
+        text = {};
+        if (ch.mode == Channel::Mode::Undecided) {
+            const auto first = ch.document.find_first_not_of(" \t\r\n");
+            if (first != std::string::npos) {
+                const char c = ch.document[first];
+                ch.mode = c == '{' || c == '[' ? Channel::Mode::Document : Channel::Mode::Text;
+            }
+        }
+        if (ch.mode == Channel::Mode::Document && ch.document.size() > kMaxHeldDocument) {
+            // Too large to hold: streamed as text from here, the detectors still applying.
+            masker_.summary().add("FIELD_RULES_NOT_APPLIED", ch.where);
+            ch.mode = Channel::Mode::Text;
+        }
+        if (ch.mode == Channel::Mode::Text) {
+            ch.masker->feed(ch.document, out);
+            ch.document.clear();
+        }
+    }
+    if (ch.mode == Channel::Mode::Text) ch.masker->feed(text, out);
+    if (finish) finishChannel(ch, out);
     return out;
+}
+
+void SseMasker::finishChannel(Channel& ch, std::string& out) {
+    if (ch.mode == Channel::Mode::Text) {
+        ch.masker->finish(out);
+        return;
+    }
+    if (ch.mode == Channel::Mode::Document) {
+        maskDocument(ch, out);
+    } else {
+        out += ch.document;  // blanks only
+    }
+    ch.document.clear();
+    ch.mode = Channel::Mode::Undecided;  // a later text in the same place is decided anew
+}
+
+void SseMasker::maskDocument(Channel& ch, std::string& out) {
+    // As a buffered answer's structured output: field rules rooted at this document.
+    auto parsed = parseForMasking(ch.document);
+    if (!parsed || !(parsed->value.is_object() || parsed->value.is_array())) {
+        masker_.maskText(ch.document, out, ch.where);  // cut short or not JSON after all
+        return;
+    }
+    const auto before = masker_.summary().total();
+    const auto rewrites = masker_.rewrites();
+    masker_.maskJson(parsed->value, ch.where);
+    if (masker_.summary().total() == before && masker_.rewrites() == rewrites && !parsed->lossy) {
+        out += ch.document;
+    } else {
+        out += dumpJson(parsed->value, ch.document.find('\n') != std::string::npos ? 2 : -1);
+    }
 }
 
 void SseMasker::writeEvent(std::string_view otherLines, const OrderedJson& data, std::string& out) {
@@ -219,10 +275,10 @@ void SseMasker::maskChoice(OrderedJson& choice, std::size_t position) {
     if (!finishing) return;
     // The choice ends: everything its other fields still hold goes out in this event.
     for (auto& [key, ch] : channels_) {
-        if (!key.starts_with(keyPrefix) || ch.masker->held() == 0) continue;
+        if (!key.starts_with(keyPrefix) || ch.held() == 0) continue;
         if (std::find(touched.begin(), touched.end(), key) != touched.end()) continue;
         std::string rest;
-        ch.masker->finish(rest);
+        finishChannel(ch, rest);
         auto& delta = choice["delta"];
         if (ch.field.starts_with("/choices/0/delta/tool_calls")) {
             const auto k = ch.tail["choices"][0]["delta"]["tool_calls"][0]["index"];
@@ -263,9 +319,9 @@ void SseMasker::maskResponsesEvent(OrderedJson& event, std::string& before) {
     if (type.ends_with(".done")) {
         const auto family = std::string_view(type).substr(0, type.size() - 5);
         const auto it = channels_.find(keyFor(family));
-        if (it != channels_.end() && it->second.masker->held() > 0) {
+        if (it != channels_.end() && it->second.held() > 0) {
             std::string rest;
-            it->second.masker->finish(rest);
+            finishChannel(it->second, rest);
             auto tail = it->second.tail;
             tail["delta"] = rest;
             if (tail.contains("sequence_number")) tail.erase("sequence_number");
@@ -279,9 +335,9 @@ void SseMasker::maskResponsesEvent(OrderedJson& event, std::string& before) {
 void SseMasker::flushAll(std::string& out) {
     for (auto& [key, ch] : channels_) {
         (void)key;
-        if (ch.masker->held() == 0) continue;
+        if (ch.held() == 0) continue;
         std::string rest;
-        ch.masker->finish(rest);
+        finishChannel(ch, rest);
         auto tail = ch.tail;
         tail[OrderedJson::json_pointer(ch.field)] = rest;
         if (tail.contains("sequence_number")) tail.erase("sequence_number");

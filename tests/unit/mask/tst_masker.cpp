@@ -399,6 +399,115 @@ private slots:
         QCOMPARE(body.summary().entries().front().where, std::string("choices[0].delta.content"));
     }
 
+    // Field rules (json_paths) apply to structured output and tool arguments streamed over
+    // many events, as they do to a buffered answer: such a text is held whole until its choice
+    // finishes. Prose under the same profile still streams.
+    void sseStructuredOutputGetsTheFieldRules() {
+        mask::ProfileSpec spec;
+        spec.fields = {{"$..account_number", "ACCOUNT_NUMBER"}, {"$.data[*].amount", "AMOUNT"}};
+        mask::BodyMasker body(profileOf(spec), kKey);
+        mask::SseMasker sse(body);
+        auto chunk = [](const json& delta, const json& finish = nullptr, int index = 0) {
+            const json c = {{"id", "chatcmpl-1"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "m"},
+                            {"choices", json::array({{{"index", index}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish}}})}};
+            return "data: " + c.dump() + "\n\n";
+        };
+        // Content of each choice per event, in order.
+        auto contents = [](const std::string& out, int index) {
+            std::vector<std::string> parts;
+            std::size_t at = 0;
+            while ((at = out.find("data: {", at)) != std::string::npos) {
+                const auto end = out.find("\n\n", at);
+                const auto j = json::parse(out.substr(at + 6, end - at - 6));
+                for (const auto& c : j["choices"]) {
+                    if (c["index"] != index) continue;
+                    const auto& d = c["delta"];
+                    if (d.contains("content")) parts.push_back(d["content"].get<std::string>());
+                    for (const auto& call : d.value("tool_calls", json::array())) {
+                        parts.push_back(call["function"]["arguments"].get<std::string>());
+                    }
+                }
+                at = end;
+            }
+            return parts;
+        };
+        auto joined = [](const std::vector<std::string>& parts) {
+            std::string all;
+            for (const auto& p : parts) all += p;
+            return all;
+        };
+        std::string out;
+        sse.event(chunk({{"role", "assistant"}, {"content", ""}}), out);
+        sse.event(chunk({{"content", "  {\"data\":[{\"amount\":"}}), out);
+        sse.event(chunk({{"content", "12.5,\"note\":\"mail bob@exa"}}), out);
+        sse.event(chunk({{"content", "mple.com\"}],\"account_num"}}), out);
+        sse.event(chunk({{"content", "ber\":\"ACC-778899\"}"}}), out);
+        sse.event(chunk({{"content", "Plain prose goes out "}}, nullptr, 1), out);
+        QCOMPARE(joined(contents(out, 0)), std::string());  // nothing of the document yet
+        QVERIFY2(joined(contents(out, 1)).starts_with("Plain prose goes out"), out.c_str());
+        sse.event(chunk(json::object(), "stop"), out);
+        sse.event(chunk({{"content", "as it comes."}}, "stop", 1), out);
+        sse.event("data: [DONE]\n\n", out);
+        QVERIFY(out.find("ACC-778899") == std::string::npos);
+        QVERIFY(out.find("12.5") == std::string::npos);
+        QVERIFY(out.find("bob@") == std::string::npos);
+        const auto document = json::parse(joined(contents(out, 0)));
+        JSON_EQ(document["data"][0]["amount"], json("[AMOUNT]"));
+        JSON_EQ(document["data"][0]["note"], json("mail [EMAIL]"));
+        JSON_EQ(document["account_number"], json("[ACCOUNT_NUMBER]"));
+        QCOMPARE(joined(contents(out, 1)), std::string("Plain prose goes out as it comes."));
+        QCOMPARE(body.summary().count("ACCOUNT_NUMBER"), std::uint64_t{1});
+        QVERIFY(out.ends_with("data: [DONE]\n\n"));
+
+        // Tool arguments, finished by the choice's finish_reason.
+        mask::BodyMasker body2(profileOf(spec), kKey);
+        mask::SseMasker sse2(body2);
+        out.clear();
+        auto call = [](const char* arguments) {
+            return json{{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", arguments}}}}})}};
+        };
+        sse2.event(chunk(call("{\"account_")), out);
+        sse2.event(chunk(call("number\": \"ACC-1\"}")), out);
+        sse2.event(chunk(json::object(), "tool_calls"), out);
+        QVERIFY(out.find("ACC-1") == std::string::npos);
+        JSON_EQ(json::parse(joined(contents(out, 0)))["account_number"], json("[ACCOUNT_NUMBER]"));
+
+        // A document the stream never finished goes out before [DONE], masked as text.
+        mask::BodyMasker body3(profileOf(spec), kKey);
+        mask::SseMasker sse3(body3);
+        out.clear();
+        sse3.event(chunk({{"content", "{\"account_number\":\"ACC-2\",\"note\":\"x@example.com"}}), out);
+        sse3.event("data: [DONE]\n\n", out);
+        QVERIFY(out.find("x@example") == std::string::npos);
+        QCOMPARE(joined(contents(out, 0)), std::string("{\"account_number\":\"ACC-2\",\"note\":\"[EMAIL]"));
+        QVERIFY(out.ends_with("data: [DONE]\n\n"));
+
+        // Responses API: the document goes out as one delta before its .done event.
+        mask::BodyMasker body4(profileOf(spec), kKey);
+        mask::SseMasker sse4(body4);
+        out.clear();
+        auto delta = [](const char* text) {
+            const json e = {{"type", "response.output_text.delta"}, {"item_id", "msg_1"}, {"output_index", 0},
+                            {"content_index", 0}, {"delta", text}};
+            return "event: response.output_text.delta\ndata: " + e.dump() + "\n\n";
+        };
+        sse4.event(delta("{\"account_number\":"), out);
+        sse4.event(delta("\"ACC-3\"}"), out);
+        const json done = {{"type", "response.output_text.done"}, {"item_id", "msg_1"}, {"output_index", 0},
+                           {"content_index", 0}, {"text", "{\"account_number\":\"ACC-3\"}"}};
+        sse4.event("event: response.output_text.done\ndata: " + done.dump() + "\n\n", out);
+        QVERIFY2(out.find("ACC-3") == std::string::npos, out.c_str());
+        std::string text;
+        std::size_t at = 0;
+        while ((at = out.find("data: ", at)) != std::string::npos) {
+            const auto end = out.find("\n\n", at);
+            const auto j = json::parse(out.substr(at + 6, end - at - 6));
+            if (j["type"] == "response.output_text.delta") text += j["delta"].get<std::string>();
+            at = end;
+        }
+        JSON_EQ(json::parse(text)["account_number"], json("[ACCOUNT_NUMBER]"));
+    }
+
     void sseHeldTextGoesOutBeforeDone() {
         mask::BodyMasker body(std::shared_ptr<const mask::Profile>(&standard(), [](const mask::Profile*) {}), kKey);
         mask::SseMasker sse(body);
