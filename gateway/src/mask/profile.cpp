@@ -260,7 +260,7 @@ void Profile::find(std::string_view text, std::vector<Span>& out) const {
 
     // CSV columns first (the profile named them), then the longer value, then the
     // detector listed first.
-    findCsvColumns(text, out);
+    findCsvColumns(text, &out);
     std::sort(found.begin(), found.end(), [](const Span& a, const Span& b) {
         const auto la = a.end - a.begin, lb = b.end - b.begin;
         if (la != lb) return la > lb;
@@ -276,7 +276,18 @@ void Profile::find(std::string_view text, std::vector<Span>& out) const {
     }
 }
 
-void Profile::findCsvColumns(std::string_view text, std::vector<Span>& out) const {
+std::string Profile::openTableContext(std::string_view text) const {
+    if (columnsLower_.empty() || !text.ends_with('\n')) return {};
+    std::optional<OpenTable> open;
+    findCsvColumns(text, nullptr, &open);
+    if (!open) return {};
+    std::string context(text.substr(open->headerBegin, open->headerEnd - open->headerBegin));
+    context += '\n';
+    context.append(text.substr(open->lastRowBegin));
+    return context;
+}
+
+void Profile::findCsvColumns(std::string_view text, std::vector<Span>* out, std::optional<OpenTable>* open) const {
     if (columnsLower_.empty()) return;
     // A table: two or more consecutive lines with the same number (>= 1) of the same
     // delimiter; its first line is the header.
@@ -324,9 +335,11 @@ void Profile::findCsvColumns(std::string_view text, std::vector<Span>& out) cons
         return cell;
     };
     for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+        // The last line, complete: a header whose rows have not come yet (for `open`).
+        const bool last = open != nullptr && i + 2 == lines.size() && lines[i + 1].begin == text.size();
         for (const char delimiter : {',', ';', '\t', '|'}) {
             const auto n = count(lines[i], delimiter);
-            if (n == 0 || count(lines[i + 1], delimiter) != n) continue;
+            if (n == 0 || (count(lines[i + 1], delimiter) != n && !last)) continue;
             const auto header = cells(lines[i], delimiter);
             std::vector<std::pair<std::size_t, std::uint32_t>> masked;  // column index, rule
             for (std::size_t c = 0; c < header.size(); ++c) {
@@ -337,16 +350,25 @@ void Profile::findCsvColumns(std::string_view text, std::vector<Span>& out) cons
                 }
             }
             if (masked.empty()) continue;
+            if (last) {
+                *open = OpenTable{lines[i].begin, lines[i].end, text.size()};
+                break;
+            }
             std::size_t k = i + 1;
             for (; k < lines.size() && count(lines[k], delimiter) == n; ++k) {
+                if (out == nullptr) continue;
                 const auto row = cells(lines[k], delimiter);
                 for (const auto& [column, rule] : masked) {
                     if (column >= row.size()) continue;
                     const auto cell = trimmed(row[column]);
                     if (cell.end > cell.begin) {
-                        out.push_back({cell.begin, cell.end, static_cast<std::uint32_t>(detectors_.size() + rule)});
+                        out->push_back({cell.begin, cell.end, static_cast<std::uint32_t>(detectors_.size() + rule)});
                     }
                 }
+            }
+            // Open: its rows run up to the last line break (the empty line after it is the end).
+            if (open != nullptr && k + 1 == lines.size() && lines[k].begin == text.size()) {
+                *open = OpenTable{lines[i].begin, lines[i].end, lines[k - 1].begin};
             }
             i = k - 1;
             break;

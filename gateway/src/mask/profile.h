@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -116,11 +117,21 @@ public:
 
     // For streams: how many bytes at the end of `text` a value still growing could occupy.
     std::size_t holdBack(std::string_view text) const;
+    // For streams: when `text` (released, ending with a line break) ends inside a CSV table
+    // with masked columns, its header line and last row, joined by a line break: kept as the
+    // left context, they make the rows that follow read as rows of that table. Else empty.
+    std::string openTableContext(std::string_view text) const;
+    bool masksColumns() const { return !columnsLower_.empty(); }
     std::size_t maxHold() const { return maxHold_; }
 
 private:
     Profile() = default;
-    void findCsvColumns(std::string_view text, std::vector<Span>& out) const;
+    // The masked columns' cells (when `out`), and the table still open at the end of `text`:
+    // [header begin, header end) and the last row's begin (when `open`).
+    struct OpenTable {
+        std::size_t headerBegin = 0, headerEnd = 0, lastRowBegin = 0;
+    };
+    void findCsvColumns(std::string_view text, std::vector<Span>* out, std::optional<OpenTable>* open = nullptr) const;
 
     struct Database;
     ProfileSpec spec_;

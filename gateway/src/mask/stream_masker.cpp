@@ -39,11 +39,20 @@ void StreamMasker::release(bool final, std::string& out) {
     }
     profile_.applySpans(window, contextSize_, cut, spans, out, hashKey_, &summary_, where_);
 
-    // Keep the held text and up to kContext released bytes before it.
-    const std::size_t keepFrom = cut > kContext ? cut - kContext : 0;
+    // Keep the held text and up to kContext released bytes before it; inside a CSV table
+    // with masked columns, its header line and last row instead (the rows that follow are
+    // only read as the table's with its header in view).
     pending_.assign(window.substr(cut));
-    window_.erase(0, keepFrom);
-    contextSize_ = cut - keepFrom;
+    std::string table = final ? std::string() : profile_.openTableContext(window.substr(0, cut));
+    if (!table.empty()) {
+        table += pending_;
+        contextSize_ = table.size() - pending_.size();
+        window_ = std::move(table);
+    } else {
+        const std::size_t keepFrom = cut > kContext ? cut - kContext : 0;
+        window_.erase(0, keepFrom);
+        contextSize_ = cut - keepFrom;
+    }
     if (final) {
         window_.clear();
         contextSize_ = 0;

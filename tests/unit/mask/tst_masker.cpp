@@ -312,6 +312,36 @@ private slots:
         QCOMPARE(masked(*profile, "a,b\n1,2\n"), std::string("a,b\n1,2\n"));
     }
 
+    // A streamed table keeps its header in view however long the table grows (the stream
+    // masker's usual left context is 64 bytes): streamed in any pieces, it is masked as the
+    // whole text is.
+    void csvColumnsStreamed() {
+        mask::ProfileSpec spec;
+        spec.entities = {"EMAIL"};
+        spec.columns = {{"ssn", "US_SSN"}, {"Account", "FIELD"}};
+        const auto profile = profileOf(spec);
+        std::string text = "Here is the export you asked for:\n"
+                           "customer_full_name,customer_segment,ssn,account,registered_email_address\n";
+        for (int i = 0; i < 40; ++i) {
+            text += "Customer Number " + std::to_string(i) + ",enterprise," + std::to_string(100 + i) + "-45-6789,AC-" +
+                    std::to_string(9000 + i) + ",c" + std::to_string(i) + "@example.com\n";
+        }
+        text += "\nAnd a second table:\nname;Account\nAnn;secret-1\nBob;secret-2\n\nDone.";
+        const auto expected = masked(*profile, text);
+        QVERIFY(expected.find("AC-9039") == std::string::npos && expected.find("secret-2") == std::string::npos);
+        QVERIFY(expected.find("[FIELD]") != std::string::npos);
+        const std::string_view v(text);
+        for (const std::size_t piece : {1, 2, 7, 64, 500}) {
+            std::vector<std::string_view> pieces;
+            for (std::size_t i = 0; i < v.size(); i += piece) pieces.push_back(v.substr(i, piece));
+            QCOMPARE(streamed(*profile, pieces), expected);
+        }
+        // A header that arrives alone, its rows long after.
+        QCOMPARE(streamed(*profile, {"intro\ncolumn_number_one_is_long,column_number_two_is_longer,ssn\n",
+                                     "a,b,123-45-6789\n", "c,d,987-65-4321\n"}),
+                 masked(*profile, "intro\ncolumn_number_one_is_long,column_number_two_is_longer,ssn\na,b,123-45-6789\nc,d,987-65-4321\n"));
+    }
+
     // A value split anywhere over two or three pieces is masked exactly as in one piece.
     void streamAtEverySplit_data() {
         QTest::addColumn<QString>("text");
