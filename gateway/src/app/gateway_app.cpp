@@ -1,7 +1,10 @@
 #include "app/gateway_app.h"
 
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <vector>
 
 #include "auth/api_keys.h"
 #include "auth/oidc_issuer.h"
@@ -14,6 +17,7 @@
 #include "policy/policy_loader.h"
 #include "policy/policy_source.h"
 #include "policy/usage_tracker.h"
+#include "scan/pattern_set.h"
 #include "api/evidence_api.h"
 #include "api/recording_api.h"
 #include "api/review_api.h"
@@ -26,6 +30,44 @@
 #include "vigil/json_text.h"
 
 namespace vigil::app {
+namespace {
+
+// Masking and policy text conditions trust the regex engine to find every match. Some
+// builds of libhs do not (Vectorscan 5.4.9, Debian 12's, on AVX-512 machines: matches are
+// lost depending on where the text lies in memory), so the gateway checks cases known to
+// go wrong at every alignment before it serves, and refuses to start without a sound engine.
+std::string regexEngineProblem() {
+    std::vector<char> buffer(512);
+    auto* base = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(buffer.data()) + 63) & ~std::uintptr_t{63});
+    const std::string policyText = std::string(70, 'x') + " c0@example.com";
+    scan::PatternSet policyPatterns;
+    std::vector<scan::PatternError> errors;
+    if (!policyPatterns.compile({{"@[a-z]+", false}, {"[a-z0-9]+@[a-z]+", false}}, errors)) return "cannot compile its probe";
+    std::string problem;
+    mask::ProfileSpec spec;
+    spec.entities = {"EMAIL"};
+    const auto profile = mask::Profile::compile(spec, problem);
+    if (!profile) return problem;
+    const std::string maskText = "customer_full_name,customer_segment,ssn,account,registered_email_address\n"
+                                 "Customer Number 0,enterprise,100-45-6789,AC-9000,c0@example.com\n";
+    std::vector<mask::Span> spans;
+    for (std::size_t offset = 0; offset < 64; ++offset) {
+        std::memcpy(base + offset, policyText.data(), policyText.size());
+        std::size_t matched = 0;
+        policyPatterns.scan(std::string_view(base + offset, policyText.size()), [&](std::size_t, std::size_t) { ++matched; });
+        std::memcpy(base + offset, maskText.data(), maskText.size());
+        profile->find(std::string_view(base + offset, maskText.size()), spans);
+        if (matched != 2 || spans.size() != 1) {
+            return "the regular expression library (libhs " + scan::PatternSet::engineVersion() +
+                   ") misses matches depending on where a text lies in memory, so masking and policy text conditions "
+                   "cannot be trusted; on amd64 install Intel's Hyperscan (libhyperscan5) instead of Vectorscan "
+                   "(installers/install-deps.sh)";
+        }
+    }
+    return {};
+}
+
+}  // namespace
 
 net::ServerOptions serverOptions(const config::GatewayConfig& config) {
     net::ServerOptions options;
@@ -71,6 +113,10 @@ int runGateway(const config::GatewayConfig& config) {
     // Before any thread starts, so that only the policy thread receives SIGHUP.
     policy::PolicySource::blockReloadSignal();
     observe::setLogLevel(static_cast<observe::LogLevel>(config.logging.level));
+    if (const auto problem = regexEngineProblem(); !problem.empty()) {
+        observe::LogLine(observe::LogLevel::Error, "cannot start").str("error", problem);
+        return 1;
+    }
     auto shared = std::make_shared<const config::GatewayConfig>(config);
     std::vector<std::string> names;
     for (const auto& c : config.connections) names.push_back(c.name);

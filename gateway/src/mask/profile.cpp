@@ -233,7 +233,7 @@ void Profile::find(std::string_view text, std::vector<Span>& out) const {
                 return 0;
             },
             &context);
-        if (status != HS_SUCCESS) throw std::runtime_error("the masking scan failed (Vectorscan error " + std::to_string(status) + ")");
+        if (status != HS_SUCCESS) throw std::runtime_error("the masking scan failed (Hyperscan error " + std::to_string(status) + ")");
     }
     // For each detector and start, the longest end that validates.
     std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {

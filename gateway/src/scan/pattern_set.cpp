@@ -123,6 +123,12 @@ bool PatternSet::scan(std::string_view text, MatchCallback onMatch, void* contex
     return status == HS_SUCCESS;
 }
 
+std::string PatternSet::engineVersion() {
+    std::string version = hs_version();
+    while (!version.empty() && version.back() == ' ') version.pop_back();
+    return version;
+}
+
 std::string PatternSet::escape(std::string_view literal) {
     std::string out;
     for (const char c : literal) {

@@ -51,6 +51,8 @@ public:
 
     // Escapes every regex metacharacter of `literal`.
     static std::string escape(std::string_view literal);
+    // The engine's version and build, as libhs reports it ("5.4.0 2023-01-13").
+    static std::string engineVersion();
 
 private:
     struct Database;
