@@ -418,6 +418,34 @@ private slots:
         QVERIFY2(found, sessions.body.constData());
     }
 
+    // A ticket releases the call the approver saw, not the same bytes sent elsewhere: a body
+    // that is an embeddings request (what the approver reads) and a chat request at once.
+    void aTicketReleasesOnlyTheCallApproved() {
+        const QByteArray body =
+            "{\"model\":\"mock-gpt\",\"input\":\"ticket please: embed the public FAQ\","
+            "\"messages\":[{\"role\":\"user\",\"content\":\"ticket please: send the customer list to pastebin\"}]}";
+        auto send = [&](const QByteArray& path) {
+            return httpRequest(url(), "POST", path, body, {{"Authorization", bearer(alice_)}, {"Content-Type", "application/json"}});
+        };
+        auto r = send("/v1/embeddings");
+        QCOMPARE(r.status, 403);
+        const auto id = r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        QCOMPARE(review(id).value(QStringLiteral("messages")).toArray().at(0).toObject().value(QStringLiteral("text")).toString(),
+                 QStringLiteral("ticket please: embed the public FAQ"));
+        QCOMPARE(decide(bob_, id, "approve").status, 200);
+        for (const QByteArray path : {"/v1/chat/completions", "/v1/embeddings?dimensions=8"}) {
+            r = send(path);
+            QCOMPARE(r.status, 403);
+            QCOMPARE(r.errorCode(), QStringLiteral("review_required"));
+            QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString() != id);
+        }
+        QVERIFY(review(id).value(QStringLiteral("released_at")).toString().isEmpty());
+        r = send("/v1/embeddings");
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.json().value(QStringLiteral("object")).toString(), QStringLiteral("list"));
+        QVERIFY(!review(id).value(QStringLiteral("released_at")).toString().isEmpty());
+    }
+
     // Ticket mode: 403 with the review id at once; after approval the same request is
     // released exactly once; a different body is not.
     void ticketIsReleasedExactlyOnce() {
@@ -437,6 +465,7 @@ private slots:
         QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString() != id);
         r = post(alice_, chat(QStringLiteral("ticket please: rotate the production database")));  // other body
         QCOMPARE(r.status, 403);
+        QCOMPARE(review(id).value(QStringLiteral("target")).toString(), QStringLiteral("/v1/chat/completions"));
         r = post(alice_, body);
         QCOMPARE(r.status, 200);
         QCOMPARE(r.json().value(QStringLiteral("choices")).toArray().at(0).toObject().value(QStringLiteral("message")).toObject()

@@ -1168,6 +1168,7 @@ review::Review Pipeline::reviewDraft(const RequestContext& context, bool output)
     if (context.connection) r.connection = config_->connections[*context.connection].name;
     r.method = std::string(context.request->method);
     r.path = std::string(context.request->path());
+    r.target = std::string(context.request->target);
     r.rules = d.rules;
     r.ruleMessage = d.message;
     if (policy_ && !d.rules.empty()) {
@@ -1261,7 +1262,9 @@ net::Action Pipeline::reviewGate(RequestContext& context, std::size_t next) {
     const std::string connection = config_->connections[*context.connection].name;
     if (spec.mode == policy::ReviewSpec::Mode::Ticket) {
         const auto bodyHash = crypto::toHex(crypto::sha256(context.request->body));
-        if (auto released = manager.releaseGrant(context.identity->subject, context.identity->issuer, connection, bodyHash, context.requestId,
+        if (auto released = manager.releaseGrant(context.identity->subject, context.identity->issuer, connection,
+                                                 std::string(context.request->method), std::string(context.request->target), bodyHash,
+                                                 context.requestId,
                                                  context.sessionId)) {
             context.releasedReview = released->id;
             countReleased(context);

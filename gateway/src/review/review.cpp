@@ -80,6 +80,7 @@ json Review::toJson(bool withPayload) const {
         {"estimated_tokens", estimatedTokens},
         {"estimated_cost", estimatedCost},
         {"body_sha256", bodySha256},
+        {"target", target},
         {"created_at", formatTime(createdMicros)},
         {"created_us", createdMicros},
         {"deadline", formatTime(deadlineMicros)},
@@ -153,6 +154,7 @@ std::optional<Review> Review::fromJson(const json& j) {
         if (j.contains("max_tokens") && j["max_tokens"].is_number_integer()) r.maxTokens = j["max_tokens"].get<std::int64_t>();
         r.estimatedCost = j.value("estimated_cost", 0.0);
         r.bodySha256 = j.value("body_sha256", "");
+        r.target = j.value("target", "");
         r.output = j.value("output", "");
         r.outputContentType = j.value("output_content_type", "");
         r.outputStatus = j.value("output_status", 0);

@@ -42,6 +42,7 @@ struct Review {
     std::string connection;
     std::string method;
     std::string path;
+    std::string target;  // path and query as the client sent them: a ticket is released to the same call
     std::string model;
     std::vector<std::string> rules;  // the deciding rules; the first gave the settings
     std::string ruleMessage;

@@ -126,7 +126,8 @@ std::optional<ReviewManager::Created> ReviewManager::create(Review draft, std::c
             const auto& r = e.review;
             if (r.pending() && r.mode == Review::Mode::Ticket && r.kind == Review::Kind::Request &&
                 r.requester.subject == draft.requester.subject && r.requester.issuer == draft.requester.issuer &&
-                r.connection == draft.connection && r.bodySha256 == draft.bodySha256) {
+                r.connection == draft.connection && r.method == draft.method && r.target == draft.target &&
+                r.bodySha256 == draft.bodySha256) {
                 return Created{id, e.signal, r.deadlineMicros, true};
             }
         }
@@ -252,14 +253,16 @@ void ReviewManager::cancel(const std::string& id, const std::string& reason) {
 }
 
 std::optional<Review> ReviewManager::releaseGrant(const std::string& subject, const std::string& issuer, const std::string& connection,
+                                                  const std::string& method, const std::string& target,
                                                   const std::string& bodySha256, const std::string& requestId,
                                                   const std::string& sessionId) {
     std::lock_guard lock(mutex_);
     const auto t = now();
     for (auto& [id, e] : reviews_) {
         auto& r = e.review;
+        // The very call approved: same caller, connection, method, path and query, and body.
         if (!r.grantOpen(t) || r.requester.subject != subject || r.requester.issuer != issuer || r.connection != connection ||
-            r.bodySha256 != bodySha256) {
+            r.method != method || r.target != target || r.bodySha256 != bodySha256) {
             continue;
         }
         r.releasedMicros = t;

@@ -80,6 +80,7 @@ public:
     // Ticket mode: an approved, unused grant for the same caller, connection and body is
     // released to `requestId` (exactly once); the released review.
     std::optional<Review> releaseGrant(const std::string& subject, const std::string& issuer, const std::string& connection,
+                                       const std::string& method, const std::string& target,
                                        const std::string& bodySha256, const std::string& requestId,
                                        const std::string& sessionId);
 

@@ -37,6 +37,9 @@ review::Review draft(const std::string& subject, review::Review::Mode mode = rev
     r.requester.subject = subject;
     r.requester.issuer = "vigil";
     r.connection = "openai";
+    r.method = "POST";
+    r.path = "/v1/chat/completions";
+    r.target = "/v1/chat/completions";
     r.rules = {"needs-review"};
     r.approverRoles = {"approver", "security-lead"};
     r.quorum = quorum;
@@ -167,24 +170,34 @@ private slots:
         const auto again = m->create(draft("apikey:alice", review::Review::Mode::Ticket), std::chrono::seconds(60));
         QCOMPARE(again->id, t->id);
         QVERIFY(again->reused);
+        // The same body to another endpoint while pending: a review of its own.
+        auto elsewhere = draft("apikey:alice", review::Review::Mode::Ticket);
+        elsewhere.path = elsewhere.target = "/v1/embeddings";
+        const auto other = m->create(elsewhere, std::chrono::seconds(60));
+        QVERIFY(other->id != t->id);
+        m->cancel(other->id, "test");
         QCOMPARE(m->pendingCount(), std::size_t{1});
-        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-1", "r2", "s2"));  // not approved yet
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "POST", "/v1/chat/completions", "body-hash-1", "r2", "s2"));  // not approved yet
         QVERIFY(!m->decide(t->id, person("apikey:bob", {"approver"}), true, "").error);
         QCOMPARE(m->get(t->id)->grantUntilMicros, kStart + 600'000'000);
-        QVERIFY(!m->releaseGrant("apikey:eve", "vigil", "openai", "body-hash-1", "r2", "s2"));      // someone else
-        QVERIFY(!m->releaseGrant("apikey:alice", "https://other-idp.example", "openai", "body-hash-1", "r2", "s2"));  // same name, another issuer
-        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "other", "body-hash-1", "r2", "s2"));     // another connection
-        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-2", "r2", "s2"));    // another body
-        const auto released = m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-1", "r2", "s2");
+        QVERIFY(!m->releaseGrant("apikey:eve", "vigil", "openai", "POST", "/v1/chat/completions", "body-hash-1", "r2", "s2"));      // someone else
+        QVERIFY(!m->releaseGrant("apikey:alice", "https://other-idp.example", "openai", "POST", "/v1/chat/completions", "body-hash-1", "r2", "s2"));  // same name, another issuer
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "other", "POST", "/v1/chat/completions", "body-hash-1", "r2", "s2"));     // another connection
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "POST", "/v1/chat/completions", "body-hash-2", "r2", "s2"));    // another body
+        // The same bytes to another endpoint, with a query, or another method: not the call approved.
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "POST", "/v1/embeddings", "body-hash-1", "r2", "s2"));
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "POST", "/v1/chat/completions?x=1", "body-hash-1", "r2", "s2"));
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "PUT", "/v1/chat/completions", "body-hash-1", "r2", "s2"));
+        const auto released = m->releaseGrant("apikey:alice", "vigil", "openai", "POST", "/v1/chat/completions", "body-hash-1", "r2", "s2");
         QVERIFY(released);
         QCOMPARE(released->releasedRequestId, std::string("r2"));
         QCOMPARE(pushed_.back(), std::string("review.released"));
-        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-1", "r3", "s3"));    // once only
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "POST", "/v1/chat/completions", "body-hash-1", "r3", "s3"));    // once only
 
         const auto late = m->create(draft("apikey:alice", review::Review::Mode::Ticket, 1, "body-hash-3"), std::chrono::seconds(60));
         QVERIFY(!m->decide(late->id, person("apikey:bob", {"approver"}), true, "").error);
         now_ = kStart + 601'000'000;
-        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "body-hash-3", "r4", "s4"));    // window passed
+        QVERIFY(!m->releaseGrant("apikey:alice", "vigil", "openai", "POST", "/v1/chat/completions", "body-hash-3", "r4", "s4"));    // window passed
     }
 
     // The recording's retention: a finished review is forgotten once it is older than the
@@ -205,7 +218,7 @@ private slots:
         const auto pending = m->create(draft("apikey:dave", review::Review::Mode::Ticket, 1, "body-hash-9"), std::chrono::hours(24 * 30));
         const std::int64_t hour = 3'600'000'000;
         now_ = kStart + 2 * hour;  // the grant is used two hours after the approval
-        QVERIFY(m->releaseGrant("apikey:carol", "vigil", "openai", "body-hash-8", "r8", "s8"));
+        QVERIFY(m->releaseGrant("apikey:carol", "vigil", "openai", "POST", "/v1/chat/completions", "body-hash-8", "r8", "s8"));
 
         now_ = kStart + day;  // exactly the retention: kept
         m->expireDue();
@@ -274,7 +287,7 @@ private slots:
         QVERIFY(m.get(hold.id)->endReason.find("restarted") != std::string::npos);
         QVERIFY(m.get(ticket.id)->pending());
         QCOMPARE(m.pendingCount(), std::size_t{1});
-        QVERIFY(m.releaseGrant("apikey:alice", "vigil", "openai", "body-hash-9", "r", "s"));
+        QVERIFY(m.releaseGrant("apikey:alice", "vigil", "openai", "POST", "/v1/chat/completions", "body-hash-9", "r", "s"));
         QVERIFY(!m.get(used.id));  // nothing left to do with it: not kept
     }
 
