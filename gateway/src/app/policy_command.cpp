@@ -99,6 +99,11 @@ json decisionJson(const policy::Decision& d) {
                          {"quorum", d.review->quorum},
                          {"mode", policy::reviewModeName(d.review->mode)},
                          {"timeout_seconds", d.review->timeout.count()}};
+        auto requirements = json::array();
+        for (const auto& req : d.review->requirements) {
+            requirements.push_back({{"rule", req.rule}, {"approver_roles", req.approverRoles}, {"quorum", req.quorum}});
+        }
+        out["review"]["requirements"] = std::move(requirements);
     }
     return out;
 }
@@ -292,6 +297,13 @@ int explain(const std::vector<std::string>& args) {
         std::printf("], quorum %d, %s mode, timeout %llds\n", decision.review->quorum,
                     std::string(policy::reviewModeName(decision.review->mode)).c_str(),
                     static_cast<long long>(decision.review->timeout.count()));
+        if (decision.review->requirements.size() > 1) {
+            for (const auto& req : decision.review->requirements) {
+                std::printf("              rule %s: %d from [", req.rule.c_str(), req.quorum);
+                for (std::size_t i = 0; i < req.approverRoles.size(); ++i) std::printf("%s%s", i ? ", " : "", req.approverRoles[i].c_str());
+                std::printf("]\n");
+            }
+        }
     }
     std::printf("  masking     %s\n  output review %s\n  policy      %s\n",
                 decision.masking.empty() ? "none" : decision.masking.c_str(), decision.outputReview ? "yes" : "no",

@@ -1180,6 +1180,7 @@ review::Review Pipeline::reviewDraft(const RequestContext& context, bool output)
     r.policyVersion = d.policyVersion;
     r.approverRoles = spec.approverRoles;
     r.quorum = spec.quorum;
+    for (const auto& req : spec.requirements) r.requirements.push_back({req.rule, req.approverRoles, req.quorum});
     r.bodySha256 = crypto::toHex(crypto::sha256(context.request->body));
     for (const auto& m : d.matches) {
         r.matches.push_back({{"rule", m.rule},

@@ -450,12 +450,35 @@ Decision evaluate(const Policy& policy, const EvaluationInput& input, Trace* tra
     switch (*strongest) {
     case Action::Allow:
         break;
-    case Action::Review:
+    case Action::Review: {
         decision.code = DetailsCode::ReviewRequired;
-        decision.review = first.review;
+        // Every deciding rule's requirement holds, not only the first's: a requester who adds
+        // a laxer rule's keyword to the prompt must not pick the approvers or the quorum.
+        ReviewSpec merged;
+        bool any = false;
+        for (const auto* rule : matched) {
+            if (rule->action != Action::Review || !rule->review) continue;
+            const auto& spec = *rule->review;
+            if (!any) {
+                merged = spec;
+                merged.approverRoles.clear();
+                any = true;
+            }
+            for (const auto& role : spec.approverRoles) {
+                if (std::find(merged.approverRoles.begin(), merged.approverRoles.end(), role) == merged.approverRoles.end()) {
+                    merged.approverRoles.push_back(role);
+                }
+            }
+            merged.quorum = std::max(merged.quorum, spec.quorum);
+            merged.timeout = std::min(merged.timeout, spec.timeout);
+            if (spec.mode == ReviewSpec::Mode::Hold) merged.mode = ReviewSpec::Mode::Hold;
+            merged.requirements.push_back({rule->id, spec.approverRoles, spec.quorum});
+        }
+        if (any) decision.review = std::move(merged);
         decision.message = "this request needs a review under policy rule '" + first.id + "'";
         if (!first.message.empty()) decision.message = first.message + " (" + decision.message + ")";
         break;
+    }
     case Action::Deny: {
         // The answer names the most lasting reason: a plain deny (retrying does not help),
         // then a spent budget (until the day ends), then a rate limit (seconds); the first

@@ -32,10 +32,18 @@ std::string_view actionName(Action action);
 
 struct ReviewSpec {
     enum class Mode { Hold, Ticket };
-    std::vector<std::string> approverRoles;
-    int quorum = 1;
-    Mode mode = Mode::Hold;
-    std::chrono::seconds timeout{900};
+    // What one deciding rule asks: `quorum` approvals from holders of one of `approverRoles`.
+    struct Requirement {
+        std::string rule;
+        std::vector<std::string> approverRoles;
+        int quorum = 1;
+    };
+    std::vector<std::string> approverRoles;  // with several rules: all of theirs
+    int quorum = 1;                          // with several rules: the highest
+    Mode mode = Mode::Hold;                  // with several rules: hold if one holds
+    std::chrono::seconds timeout{900};       // with several rules: the shortest
+    // Every deciding rule's requirement; each must be met (empty: approverRoles and quorum).
+    std::vector<Requirement> requirements;
 };
 std::string_view reviewModeName(ReviewSpec::Mode mode);
 

@@ -1,5 +1,6 @@
 #include "review/review.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <ctime>
@@ -18,6 +19,7 @@ json person(const Review::Person& p) {
 json verdict(const Review::Verdict& v) {
     json j = {{"subject", v.subject}, {"issuer", v.issuer}, {"at", formatTime(v.atMicros)}, {"at_us", v.atMicros}};
     if (!v.reason.empty()) j["reason"] = v.reason;
+    if (!v.roles.empty()) j["roles"] = v.roles;
     return j;
 }
 
@@ -27,10 +29,34 @@ Review::Verdict verdictFrom(const json& j) {
     v.issuer = j.value("issuer", "");
     v.atMicros = j.value("at_us", std::int64_t{0});
     v.reason = j.value("reason", "");
+    v.roles = j.value("roles", std::vector<std::string>{});
     return v;
 }
 
 }  // namespace
+
+std::vector<std::string> Review::missingApprovals() const {
+    std::vector<Requirement> wanted = requirements;
+    if (wanted.empty()) wanted.push_back({std::string(), approverRoles, quorum});
+    std::vector<std::string> missing;
+    for (const auto& req : wanted) {
+        int count = 0;
+        for (const auto& a : approvals) {
+            // An approval from before roles were kept (a store of an older version) counts for
+            // a review with one requirement, as it did then.
+            const bool holds = (a.roles.empty() && requirements.size() <= 1) ||
+                               std::any_of(a.roles.begin(), a.roles.end(), [&](const std::string& role) {
+                                   return std::find(req.approverRoles.begin(), req.approverRoles.end(), role) != req.approverRoles.end();
+                               });
+            if (holds) ++count;
+        }
+        if (count >= req.quorum) continue;
+        std::string roles;
+        for (const auto& role : req.approverRoles) roles += (roles.empty() ? "" : " or ") + role;
+        missing.push_back(std::to_string(req.quorum - count) + " more from " + roles + (req.rule.empty() ? "" : " (rule '" + req.rule + "')"));
+    }
+    return missing;
+}
 
 std::string_view stateName(Review::State state) { return kStates[static_cast<std::size_t>(state)]; }
 
@@ -75,6 +101,13 @@ json Review::toJson(bool withPayload) const {
         {"policy_version", policyVersion},
         {"approver_roles", approverRoles},
         {"quorum", quorum},
+        {"requirements", [this] {
+             json list = json::array();
+             for (const auto& req : requirements) {
+                 list.push_back({{"rule", req.rule}, {"approver_roles", req.approverRoles}, {"quorum", req.quorum}});
+             }
+             return list;
+         }()},
         {"timeout_seconds", timeoutSeconds},
         {"stream", stream},
         {"estimated_tokens", estimatedTokens},
@@ -145,6 +178,10 @@ std::optional<Review> Review::fromJson(const json& j) {
         r.policyVersion = j.value("policy_version", "");
         r.approverRoles = j.value("approver_roles", std::vector<std::string>{});
         r.quorum = j.value("quorum", 1);
+        for (const auto& req : j.value("requirements", json::array())) {
+            r.requirements.push_back({req.value("rule", ""), req.value("approver_roles", std::vector<std::string>{}),
+                                      req.value("quorum", 1)});
+        }
         r.timeoutSeconds = j.value("timeout_seconds", std::int64_t{900});
         r.messages = j.value("messages", json::array());
         r.matches = j.value("matches", json::array());

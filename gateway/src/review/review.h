@@ -30,6 +30,13 @@ struct Review {
         std::string issuer;
         std::int64_t atMicros = 0;
         std::string reason;
+        std::vector<std::string> roles;  // the decider's roles then: which requirements it counts for
+    };
+    // One deciding rule's requirement: `quorum` approvals from holders of one of `approverRoles`.
+    struct Requirement {
+        std::string rule;
+        std::vector<std::string> approverRoles;
+        int quorum = 1;
     };
 
     std::string id;  // "rv_" + 32 hex digits
@@ -44,12 +51,15 @@ struct Review {
     std::string path;
     std::string target;  // path and query as the client sent them: a ticket is released to the same call
     std::string model;
-    std::vector<std::string> rules;  // the deciding rules; the first gave the settings
+    std::vector<std::string> rules;  // the deciding rules (each one's requirement holds)
     std::string ruleMessage;
     std::string ruleDescription;  // the first deciding rule's description in the policy
     std::string policyVersion;
-    std::vector<std::string> approverRoles;
-    int quorum = 1;
+    std::vector<std::string> approverRoles;  // anyone holding one may decide
+    int quorum = 1;                          // the most any requirement asks
+    // Approved once every requirement is met (several review rules decided); empty: quorum
+    // approvals from holders of approverRoles.
+    std::vector<Requirement> requirements;
     std::int64_t timeoutSeconds = 900;
     // What the approvers decide on: the prompt as the policy saw it (masked by the request
     // profile when there is one), one {"role", "text"} per message, and the facts.
@@ -80,6 +90,8 @@ struct Review {
     std::string releasedRequestId;
 
     bool pending() const { return state == State::Pending; }
+    // Approvals still wanted, per requirement not yet met ("1 more from hr-approver").
+    std::vector<std::string> missingApprovals() const;
     bool grantOpen(std::int64_t nowMicros) const {
         return state == State::Approved && mode == Mode::Ticket && kind == Kind::Request && releasedMicros == 0 &&
                nowMicros < grantUntilMicros;

@@ -329,16 +329,17 @@ ReviewManager::Verdict ReviewManager::decideLocked(const std::string& id, const 
     }
     for (const auto& a : r.approvals) {
         if (a.subject == who.subject) {
+            std::string missing;
+            for (const auto& m : r.missingApprovals()) missing += (missing.empty() ? "" : "; ") + m;
             v.error = DetailsCode::ReviewAlreadyDecided;
-            v.message = "'" + who.subject + "' already approved review " + id + "; it needs " +
-                        std::to_string(r.quorum - static_cast<int>(r.approvals.size())) +
-                        " more approval(s) from other approvers";
+            v.message = "'" + who.subject + "' already approved review " + id + "; it still needs approvals from other approvers: " +
+                        missing;
             v.review = r;
             return v;
         }
     }
     const auto t = now();
-    Review::Verdict verdict{who.subject, who.issuer, t, reason};
+    Review::Verdict verdict{who.subject, who.issuer, t, reason, who.roles};
     net::FinishGate gate;
     gate.signal = std::make_shared<net::WakeSignal>();
     gate.ok = std::make_shared<std::atomic<bool>>(false);
@@ -356,7 +357,8 @@ ReviewManager::Verdict ReviewManager::decideLocked(const std::string& id, const 
         finishLocked(e);
     } else {
         r.approvals.push_back(verdict);
-        if (static_cast<int>(r.approvals.size()) >= r.quorum) {
+        // Approved once every deciding rule has its approvals from its approver roles.
+        if (r.missingApprovals().empty()) {
             r.state = Review::State::Approved;
             r.decidedMicros = t;
             if (r.mode == Review::Mode::Ticket && r.kind == Review::Kind::Request) {

@@ -128,6 +128,15 @@ private slots:
                 QCOMPARE(d.review->quorum, r.at("quorum").get<int>());
                 QCOMPARE(std::string(policy::reviewModeName(d.review->mode)), r.at("mode").get<std::string>());
                 QCOMPARE(d.review->timeout.count(), r.at("timeout_seconds").get<std::int64_t>());
+                if (r.contains("requirements")) {
+                    json got = json::array();
+                    for (const auto& req : d.review->requirements) {
+                        got.push_back({{"rule", req.rule}, {"approver_roles", req.approverRoles}, {"quorum", req.quorum}});
+                    }
+                    QVERIFY2(got == r.at("requirements"), what + ": requirements " + got.dump().c_str());
+                } else {
+                    QCOMPARE(d.review->requirements.size(), std::size_t{1});
+                }
             } else {
                 QVERIFY2(d.review.has_value() == (d.action == policy::Action::Review), what);
             }

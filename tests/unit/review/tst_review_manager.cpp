@@ -136,6 +136,33 @@ private slots:
         QCOMPARE(v.review->denial->reason, std::string("no budget"));
     }
 
+    // Two review rules decided: each one's approvers and quorum must be met, so adding a
+    // laxer rule's keyword to a prompt does not lower the bar of the stricter one.
+    void everyDecidingRulesRequirementMustBeMet() {
+        auto m = manager();
+        auto d = draft("apikey:alice", review::Review::Mode::Hold, 2);
+        d.approverRoles = {"approver", "hr-approver"};
+        d.requirements = {{"falcon", {"approver"}, 1}, {"hr", {"hr-approver"}, 2}};
+        const auto a = m->create(d, std::chrono::seconds(60));
+        QVERIFY(!m->decide(a->id, person("apikey:bob", {"approver"}), true, "").error);
+        QVERIFY(m->get(a->id)->pending());  // falcon's requirement met, hr's not
+        auto v = m->decide(a->id, person("apikey:bob", {"approver"}), true, "");
+        QVERIFY(v.error && *v.error == DetailsCode::ReviewAlreadyDecided);
+        QVERIFY2(v.message.find("2 more from hr-approver (rule 'hr')") != std::string::npos, v.message.c_str());
+        QVERIFY(!m->decide(a->id, person("apikey:carol", {"approver"}), true, "").error);
+        QVERIFY(m->get(a->id)->pending());  // a second approver does not stand in for hr
+        QVERIFY(!m->decide(a->id, person("apikey:hank", {"hr-approver"}), true, "").error);
+        QVERIFY(m->get(a->id)->pending());
+        QVERIFY(!m->decide(a->id, person("apikey:hope", {"hr-approver", "approver"}), true, "").error);
+        QCOMPARE(m->get(a->id)->state, review::Review::State::Approved);
+        // Kept in the store and read back with the requirements and the deciders' roles.
+        const auto back = review::Review::fromJson(m->get(a->id)->toJson());
+        QVERIFY(back);
+        QCOMPARE(back->requirements.size(), std::size_t{2});
+        QCOMPARE(back->approvals.back().roles, (std::vector<std::string>{"hr-approver", "approver"}));
+        QVERIFY(back->missingApprovals().empty());
+    }
+
     void reviewsExpireAtTheirDeadline() {
         auto m = manager();
         const auto c = m->create(draft("apikey:alice"), std::chrono::seconds(30));
