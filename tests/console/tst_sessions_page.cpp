@@ -23,6 +23,8 @@
 #include <QDir>
 #include <QFile>
 #include <QJsonDocument>
+
+#include "export/evidence_export.h"
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -324,6 +326,20 @@ private slots:
         for (const auto& s : page.player().replay().steps()) chunks += s.kind == vigil::console::Replay::Step::Kind::Reply ? 1 : 0;
         QVERIFY2(chunks > 1000, qPrintable(QString::number(chunks)));
         QCOMPARE(page.player().replay().replyText(), longReceived_);
+    }
+
+    // The bundle's name comes from the gateway's Content-Disposition: never a path out of the
+    // folder the auditor chose.
+    void bundleNamesStayInTheChosenFolder() {
+        using vigil::console::EvidenceExport;
+        QCOMPARE(EvidenceExport::bundleName("attachment; filename=\"vigil-evidence-20261123.zip\""), QStringLiteral("vigil-evidence-20261123"));
+        QCOMPARE(EvidenceExport::bundleName("attachment; filename=\"../../ESCAPED-bundle.zip\""), QStringLiteral("ESCAPED-bundle"));
+        QCOMPARE(EvidenceExport::bundleName("attachment; filename=\"/etc/cron.d/x.zip\""), QStringLiteral("x"));
+        QCOMPARE(EvidenceExport::bundleName("attachment; filename=\"..\\..\\win.zip\""), QStringLiteral("win"));
+        QCOMPARE(EvidenceExport::bundleName("attachment; filename=\"..zip\""), QStringLiteral("vigil-evidence"));
+        QCOMPARE(EvidenceExport::bundleName("attachment; filename=\".hidden.zip\""), QStringLiteral("hidden"));
+        QCOMPARE(EvidenceExport::bundleName("attachment; filename=\"a b;c.zip\""), QStringLiteral("a_b_c"));
+        QCOMPARE(EvidenceExport::bundleName(""), QStringLiteral("vigil-evidence"));
     }
 
     // Export evidence: the dialog saves the signed bundle (ZIP and files) and a PDF report;

@@ -169,7 +169,8 @@ private slots:
                 return true;
             }(),
             5000);
-        QCOMPARE(httpRequest(url, "POST", "/api/reviews/" + heldId.toLatin1() + "/approve", R"({"reason":"ok"})",
+        // (A reason a spreadsheet would run as a formula.)
+        QCOMPARE(httpRequest(url, "POST", "/api/reviews/" + heldId.toLatin1() + "/approve", R"({"reason":"=1+1 looks fine"})",
                              {{"Authorization", "Bearer " + bob.toLatin1()}})
                      .status,
                  200);
@@ -224,6 +225,7 @@ private slots:
         QVERIFY(csv.startsWith("review,kind,mode,state,session,requester,rule,quorum,approvers"));
         QVERIFY(csv.contains("apikey:bob"));
         QCOMPARE(csv.count('\n'), 3);  // header and two reviews
+        QVERIFY2(csv.contains(",\"'=1+1 looks fine\","), csv.constData());  // quoted, not a formula
         // The policy text is there, byte for byte.
         const auto policyFile = QDir(bundle_ + QStringLiteral("/policies")).entryInfoList(QDir::Files).first().filePath();
         QCOMPARE(readAll(policyFile), QByteArray(kPolicy));

@@ -199,12 +199,25 @@ void EvidenceExport::start(const Request& request) {
             emit failed(status == 0 ? reply->errorString() : tr("the gateway refused (%1): %2").arg(status).arg(message));
             return;
         }
-        auto name = QString::fromLatin1(reply->rawHeader("Content-Disposition"));
-        const auto at = name.indexOf(QStringLiteral("filename=\""));
-        name = at >= 0 ? name.mid(at + 10).section(QLatin1Char('"'), 0, 0) : QStringLiteral("vigil-evidence.zip");
-        if (name.endsWith(QStringLiteral(".zip"))) name.chop(4);
-        save(body, name, request);
+        save(body, bundleName(reply->rawHeader("Content-Disposition")), request);
     });
+}
+
+QString EvidenceExport::bundleName(const QByteArray& contentDisposition) {
+    auto name = QString::fromLatin1(contentDisposition);
+    const auto at = name.indexOf(QStringLiteral("filename=\""));
+    name = at >= 0 ? name.mid(at + 10).section(QLatin1Char('"'), 0, 0) : QString();
+    name = name.section(QLatin1Char('/'), -1).section(QLatin1Char('\\'), -1);
+    if (name.endsWith(QStringLiteral(".zip"), Qt::CaseInsensitive)) name.chop(4);
+    QString safe;
+    for (const QChar c : name) {
+        const bool ok = (c >= QLatin1Char('a') && c <= QLatin1Char('z')) || (c >= QLatin1Char('A') && c <= QLatin1Char('Z')) ||
+                        (c >= QLatin1Char('0') && c <= QLatin1Char('9')) || c == QLatin1Char('.') || c == QLatin1Char('-') ||
+                        c == QLatin1Char('_');
+        safe += ok ? c : QLatin1Char('_');
+    }
+    while (safe.startsWith(QLatin1Char('.'))) safe.remove(0, 1);
+    return safe.isEmpty() ? QStringLiteral("vigil-evidence") : safe.left(128);
 }
 
 void EvidenceExport::save(const QByteArray& zip, const QString& name, const Request& request) {
@@ -227,7 +240,8 @@ void EvidenceExport::save(const QByteArray& zip, const QString& name, const Requ
     const auto bundleDir = destination.filePath(base);
     const auto reportPath = QDir(bundleDir).filePath(QStringLiteral("report.pdf"));
     QFile zipFile(zipPath);
-    if (!zipFile.open(QIODevice::WriteOnly) || zipFile.write(zip) != zip.size()) {
+    // NewOnly: never through a link or over a file someone put there meanwhile.
+    if (!zipFile.open(QIODevice::WriteOnly | QIODevice::NewOnly) || zipFile.write(zip) != zip.size()) {
         emit failed(tr("cannot write %1").arg(zipPath));
         return;
     }

@@ -50,6 +50,10 @@ public:
 
     void start(const Request& request);
     void cancel();
+    // The bundle's base name from the gateway's Content-Disposition: its file name without
+    // ".zip", letters, digits, '.', '-' and '_' only, never starting with '.' (a name with a
+    // path in it, "../x", must not leave the chosen folder); "vigil-evidence" if none is left.
+    static QString bundleName(const QByteArray& contentDisposition);
     bool running() const { return !reply_.isNull(); }
 
 signals:

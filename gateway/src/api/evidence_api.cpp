@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <chrono>
 #include <future>
 #include <charconv>
@@ -112,8 +115,14 @@ net::LocalResponse EvidenceApi::run(const store::EvidenceRequest& ask, const jso
         return fail(DetailsCode::RecordingUnavailable, "the export could not be recorded, so no bundle is made", requestId);
     }
 
-    static std::atomic<std::uint64_t> counter{0};
-    const auto dir = std::filesystem::temp_directory_path() / ("vigil-evidence-" + requestId + "-" + std::to_string(counter.fetch_add(1)));
+    // The bundle holds whole prompts: built in a directory only the gateway's user can enter,
+    // made at a name nobody can guess or plant first (mkdtemp: mode 0700, O_EXCL semantics).
+    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-evidence-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        return fail(DetailsCode::InternalError, std::string("cannot create a private directory for the bundle: ") + std::strerror(errno),
+                    requestId);
+    }
+    const std::filesystem::path dir = pattern;
     const auto result = store::exportEvidence(database_, recorder_->key(), ask, dir);
     net::LocalResponse r;
     if (!result.ok) {

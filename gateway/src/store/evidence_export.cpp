@@ -72,8 +72,12 @@ private:
 };
 
 std::string csvField(const std::string& v) {
-    if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+    // A cell a spreadsheet would run as a formula (=, +, -, @, or a tab or CR first; OWASP's
+    // CSV injection advice) gets a leading apostrophe: approvers write the reasons.
+    const bool formula = !v.empty() && std::string_view("=+-@\t\r").find(v.front()) != std::string_view::npos;
+    if (!formula && v.find_first_of(",\"\n\r") == std::string::npos) return v;
     std::string out = "\"";
+    if (formula) out += '\'';
     for (const char c : v) {
         if (c == '"') out += '"';
         out += c;
