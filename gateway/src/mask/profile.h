@@ -121,7 +121,6 @@ public:
     // with masked columns, its header line and last row, joined by a line break: kept as the
     // left context, they make the rows that follow read as rows of that table. Else empty.
     std::string openTableContext(std::string_view text) const;
-    bool masksColumns() const { return !columnsLower_.empty(); }
     std::size_t maxHold() const { return maxHold_; }
 
 private:
