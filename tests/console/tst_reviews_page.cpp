@@ -92,6 +92,26 @@ class TestReviewsPage : public QObject {
     }
 
 private slots:
+    // What an approver reads is what the model gets: characters that reorder or hide text
+    // (a right-to-left override turns "to A from B" into something else) are shown.
+    void hiddenCharactersAreShownToTheApprover() {
+        using vigil::console::visibleHtml;
+        const QString text = QStringLiteral("pay to ") + QChar(0x202E) + QStringLiteral("BA escrow") + QChar(0x202C) +
+                             QStringLiteral(" now") + QChar(0x200B) + QStringLiteral(" <b>");
+        const auto html = visibleHtml(text);
+        QCOMPARE(html, QStringLiteral("pay to <span style='background:#fff0b3;color:#7a4a00'>[U+202E]</span>BA escrow"
+                                      "<span style='background:#fff0b3;color:#7a4a00'>[U+202C]</span> now"
+                                      "<span style='background:#fff0b3;color:#7a4a00'>[U+200B]</span> &lt;b&gt;"));
+        vigil::console::ReviewItem review;
+        review.id = QStringLiteral("rv_1");
+        review.requester = QStringLiteral("apikey:") + QChar(0x202E) + QStringLiteral("bob");
+        review.messages.append({QStringLiteral("user"), text});
+        const auto details = vigil::console::reviewDetailsHtml(review, QDateTime::currentDateTimeUtc());
+        QVERIFY(!details.contains(QChar(0x202E)));
+        QVERIFY(!details.contains(QChar(0x200B)));
+        QCOMPARE(details.count(QStringLiteral("[U+202E]")), 2);  // the requester's name and the prompt
+    }
+
     void initTestCase() {
         QVERIFY(dir_.isValid());
         // The console's settings (window, splitters) in the test's own folder.

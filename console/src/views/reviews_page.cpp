@@ -14,6 +14,28 @@
 
 namespace vigil::console {
 
+QString visibleHtml(const QString& text) {
+    // Characters that change what a reader sees without being seen: bidirectional controls
+    // (a requester can make "from A to B" read "from B to A"), zero-width spaces and marks.
+    // An approver must read the bytes the model gets, so each is shown as [U+XXXX].
+    auto hidden = [](char16_t c) {
+        return c == 0x061C || c == 0x200B || c == 0x200C || c == 0x200E || c == 0x200F || (c >= 0x202A && c <= 0x202E) ||
+               (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF;
+    };
+    QString out;
+    qsizetype at = 0;
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const char16_t c = text.at(i).unicode();
+        if (!hidden(c)) continue;
+        out += text.mid(at, i - at).toHtmlEscaped();
+        const auto code = QStringLiteral("%1").arg(static_cast<unsigned>(c), 4, 16, QLatin1Char('0')).toUpper();
+        out += QStringLiteral("<span style='background:#fff0b3;color:#7a4a00'>[U+%1]</span>").arg(code);
+        at = i + 1;
+    }
+    out += text.mid(at).toHtmlEscaped();
+    return out;
+}
+
 QString highlightMatches(const QString& text, const QList<ReviewItem::Match>& matches, int messageIndex) {
     // Spans of every match of every condition that matched this message; overlaps merge.
     QList<QPair<qsizetype, qsizetype>> spans;
@@ -36,12 +58,12 @@ QString highlightMatches(const QString& text, const QList<ReviewItem::Match>& ma
     for (const auto& [from, to] : spans) {
         if (to <= at) continue;
         const auto start = std::max(from, at);
-        html += text.mid(at, start - at).toHtmlEscaped();
+        html += visibleHtml(text.mid(at, start - at));
         html += QStringLiteral("<span style='background:#ffd2cc;color:#7a1200' title='%1'>%2</span>")
-                    .arg(why.value(from).toHtmlEscaped(), text.mid(start, to - start).toHtmlEscaped());
+                    .arg(why.value(from).toHtmlEscaped(), visibleHtml(text.mid(start, to - start)));
         at = to;
     }
-    html += text.mid(at).toHtmlEscaped();
+    html += visibleHtml(text.mid(at));
     return html;
 }
 
@@ -53,19 +75,19 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
     html += QStringLiteral("<h3 style='margin:0'>%1</h3>")
                 .arg(r.kind == QStringLiteral("output") ? QObject::tr("Answer held for review") : QObject::tr("Request held for review"));
     html += QStringLiteral("<table>");
-    row(QObject::tr("Requester"), r.requester.toHtmlEscaped() +
+    row(QObject::tr("Requester"), visibleHtml(r.requester) +
                                       (r.requesterRoles.isEmpty() ? QString()
                                                                   : QStringLiteral(" <span style='color:#777'>(%1)</span>")
                                                                         .arg(r.requesterRoles.join(QStringLiteral(", ")).toHtmlEscaped())));
-    row(QObject::tr("Connection"), r.connection.toHtmlEscaped());
-    row(QObject::tr("Model"), r.model.isEmpty() ? QObject::tr("(none)") : r.model.toHtmlEscaped());
-    row(QObject::tr("Rule"), QStringLiteral("<b>%1</b>").arg(r.rule.toHtmlEscaped()) +
-                                 (r.ruleMessage.isEmpty() ? QString() : QStringLiteral(": ") + r.ruleMessage.toHtmlEscaped()));
-    if (!r.ruleDescription.isEmpty()) row(QObject::tr("About the rule"), r.ruleDescription.toHtmlEscaped());
+    row(QObject::tr("Connection"), visibleHtml(r.connection));
+    row(QObject::tr("Model"), r.model.isEmpty() ? QObject::tr("(none)") : visibleHtml(r.model));
+    row(QObject::tr("Rule"), QStringLiteral("<b>%1</b>").arg(visibleHtml(r.rule)) +
+                                 (r.ruleMessage.isEmpty() ? QString() : QStringLiteral(": ") + visibleHtml(r.ruleMessage)));
+    if (!r.ruleDescription.isEmpty()) row(QObject::tr("About the rule"), visibleHtml(r.ruleDescription));
     if (!r.matches.isEmpty()) {
         QStringList reasons;
         for (const auto& m : r.matches) {
-            reasons << QObject::tr("%1 %2 matched message %3 (rule %4)").arg(m.kind, m.condition.toHtmlEscaped()).arg(m.message + 1).arg(m.rule.toHtmlEscaped());
+            reasons << QObject::tr("%1 %2 matched message %3 (rule %4)").arg(m.kind, visibleHtml(m.condition)).arg(m.message + 1).arg(visibleHtml(m.rule));
         }
         row(QObject::tr("Why"), reasons.join(QStringLiteral("<br/>")));
     }
@@ -73,9 +95,9 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
                                       .arg(r.approvers.size())
                                       .arg(r.quorum)
                                       .arg(r.approverRoles.join(QStringLiteral(", ")).toHtmlEscaped()) +
-                                      (r.approvers.isEmpty() ? QString() : QStringLiteral(" — ") + r.approvers.join(QStringLiteral(", ")).toHtmlEscaped()));
+                                      (r.approvers.isEmpty() ? QString() : QStringLiteral(" — ") + visibleHtml(r.approvers.join(QStringLiteral(", ")))));
     row(QObject::tr("Estimate"), QObject::tr("%1 prompt tokens, cost %2").arg(r.estimatedTokens).arg(r.estimatedCost, 0, 'f', 4));
-    if (!r.tools.isEmpty()) row(QObject::tr("Tools offered"), r.tools.join(QStringLiteral(", ")).toHtmlEscaped());
+    if (!r.tools.isEmpty()) row(QObject::tr("Tools offered"), visibleHtml(r.tools.join(QStringLiteral(", "))));
     row(QObject::tr("Mode"), r.mode == QStringLiteral("ticket") ? QObject::tr("ticket (the caller sends the request again once approved)")
                                                                  : QObject::tr("hold (the caller is waiting)"));
     row(QObject::tr("Deadline"), QObject::tr("%1 (in %2)")
@@ -86,11 +108,11 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
     for (int i = 0; i < r.messages.size(); ++i) {
         const auto& m = r.messages[i];
         html += QStringLiteral("<p style='margin:6px 0 2px 0'><b>%1</b></p><pre style='white-space:pre-wrap;margin:0'>%2</pre>")
-                    .arg(m.role.toHtmlEscaped(), highlightMatches(m.text, r.matches, i));
+                    .arg(visibleHtml(m.role), highlightMatches(m.text, r.matches, i));
     }
     if (r.kind == QStringLiteral("output")) {
         html += QStringLiteral("<hr/><p><b>%1</b></p><pre style='white-space:pre-wrap'>%2</pre>")
-                    .arg(QObject::tr("The answer, as the caller would receive it"), r.output.toHtmlEscaped());
+                    .arg(QObject::tr("The answer, as the caller would receive it"), visibleHtml(r.output));
     }
     return html;
 }

@@ -58,6 +58,9 @@ private:
 };
 
 // A message's text as HTML with what the policy matched highlighted.
+// `text` as HTML, with the characters that change how text reads without being seen
+// (bidirectional controls, zero-width spaces and marks) shown as [U+XXXX].
+QString visibleHtml(const QString& text);
 QString highlightMatches(const QString& text, const QList<ReviewItem::Match>& matches, int messageIndex);
 
 // The review as HTML for the details pane (prompt by role, facts, rule).
