@@ -19,6 +19,7 @@
 #include "record/recorder.h"
 #include "record/signing_key.h"
 #include "store/sqlite_store.h"
+#include "vigil/zip.h"
 
 #include <sqlite3.h>
 
@@ -478,6 +479,100 @@ private slots:
         QCOMPARE(recordedExports().size(), exportsBefore + 2);
         const auto v = runVigil({QStringLiteral("verify-bundle"), out, QStringLiteral("--pubkey"), pubkey_});
         QVERIFY2(v.exitCode == 0, qPrintable(v.out));
+    }
+
+    // A period's bundle holds every request made in it: one sent in a conversation
+    // (X-Vigil-Session) begun before the period is in it, with its review, and so is one
+    // that completed just before the export (the sessions index is brought up to date
+    // first). The sessions API selects the same way.
+    void aPeriodHoldsEveryRequestMadeInIt() {
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        const auto grace = createApiKey(db(), QStringLiteral("grace"), QStringLiteral("requester"));
+        const auto carl = createApiKey(db(), QStringLiteral("carl"), QStringLiteral("approver"));
+        const auto audrey = createApiKey(db(), QStringLiteral("audrey-period"), QStringLiteral("auditor"));
+        auto config = basicGatewayConfig(mock->url());
+        config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), db()}});
+        auto gateway = startGateway(dir_, config, kUpstreamKey);
+        QVERIFY(gateway);
+        const auto url = gateway->url();
+        const QList<QPair<QByteArray, QByteArray>> asGrace{{"Authorization", "Bearer " + grace.toLatin1()},
+                                                           {"Content-Type", "application/json"},
+                                                           {"X-Vigil-Session", "conv-long"}};
+        QCOMPARE(httpRequest(url, "POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")), asGrace).status, 200);
+        QTest::qWait(20);
+        const auto periodStart = QDateTime::currentDateTimeUtc();
+        const auto from = periodStart.toString(Qt::ISODateWithMs).toLatin1();
+        const auto to = periodStart.addSecs(120).toString(Qt::ISODateWithMs).toLatin1();
+        QTest::qWait(20);
+        // In the period, the same conversation: a held request, approved by carl.
+        RawHttpConnection held{QUrl(url)};
+        const auto body = chatBody(QStringLiteral("Project Falcon budget"));
+        QVERIFY(held.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + grace.toLatin1() +
+                             "\r\nX-Vigil-Session: conv-long\r\nContent-Type: application/json\r\nContent-Length: " +
+                             QByteArray::number(body.size()) + "\r\n\r\n" + body));
+        QString reviewId;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                const auto r = httpRequest(url, "GET", "/api/reviews?state=pending", {}, {{"Authorization", "Bearer " + carl.toLatin1()}});
+                for (const auto& v : r.json().value(QStringLiteral("reviews")).toArray()) {
+                    if (v.toObject().value(QStringLiteral("session_id")).toString() == QStringLiteral("conv-long")) {
+                        reviewId = v.toObject().value(QStringLiteral("id")).toString();
+                    }
+                }
+                return !reviewId.isEmpty();
+            }(),
+            5000);
+        QCOMPARE(httpRequest(url, "POST", "/api/reviews/" + reviewId.toLatin1() + "/approve", {}, {{"Authorization", "Bearer " + carl.toLatin1()}})
+                     .status,
+                 200);
+        QCOMPARE(held.readResponse(10000).status, 200);
+
+        const QList<QPair<QByteArray, QByteArray>> asAuditor{{"Authorization", "Bearer " + audrey.toLatin1()}};
+        auto bundleOf = [&](const QByteArray& query, std::map<std::string, std::string>& files) {
+            const auto r = httpRequest(url, "GET", "/api/evidence?" + query, {}, asAuditor);
+            if (r.status != 200) return r.status;
+            std::string error;
+            auto read = vigil::readZip(std::string_view(r.body.constData(), static_cast<std::size_t>(r.body.size())), error);
+            if (!read) return -1;
+            files = std::move(*read);
+            return 200;
+        };
+        std::map<std::string, std::string> files;
+        QCOMPARE(bundleOf("from=" + from + "&to=" + to + "&decision=review", files), 200);
+        QVERIFY2(QByteArray::fromStdString(files["sessions.jsonl"]).contains("\"id\":\"conv-long\""), files["sessions.jsonl"].c_str());
+        QVERIFY2(QByteArray::fromStdString(files["reviews.csv"]).contains(reviewId.toLatin1()), files["reviews.csv"].c_str());
+        // The whole conversation comes, its request before the period included.
+        QVERIFY(QByteArray::fromStdString(files["events.jsonl"]).contains("hello"));
+        // The sessions API lists it in the period by the same rule, and not in a period
+        // before its first request.
+        auto sessionsIn = [&](const QByteArray& query) {
+            QStringList ids;
+            const auto r = httpRequest(url, "GET", "/api/sessions?limit=500&" + query, {}, asAuditor);
+            for (const auto& row : r.json().value(QStringLiteral("sessions")).toArray()) {
+                ids << row.toObject().value(QStringLiteral("id")).toString();
+            }
+            return ids;
+        };
+        QVERIFY(sessionsIn("from=" + from + "&decision=review").contains(QStringLiteral("conv-long")));
+        QVERIFY(sessionsIn("from=" + from + "&subject=apikey:grace").contains(QStringLiteral("conv-long")));
+        QVERIFY(!sessionsIn("to=" + periodStart.addSecs(-3600).toString(Qt::ISODateWithMs).toLatin1()).contains(QStringLiteral("conv-long")));
+        QVERIFY(!sessionsIn("from=" + to).contains(QStringLiteral("conv-long")));
+
+        // A request exported the moment its answer came back is in the bundle.
+        for (int i = 0; i < 6; ++i) {
+            const auto session = "instant-" + QByteArray::number(i);
+            QCOMPARE(httpRequest(url, "POST", "/v1/chat/completions", chatBody(QStringLiteral("hi")),
+                                 {{"Authorization", "Bearer " + grace.toLatin1()}, {"Content-Type", "application/json"}, {"X-Vigil-Session", session}})
+                         .status,
+                     200);
+            std::map<std::string, std::string> instant;
+            QCOMPARE(bundleOf("from=" + from + "&to=" + to + "&subject=apikey:grace", instant), 200);
+            QVERIFY2(QByteArray::fromStdString(instant["sessions.jsonl"]).contains("\"id\":\"" + session + "\""),
+                     qPrintable("round " + QString::number(i) + ": " + QString::fromStdString(instant["sessions.jsonl"])));
+        }
+        QCOMPARE(gateway->terminate(), 0);
     }
 
     // A key that never signed the store's chain is refused before anything is recorded.

@@ -598,6 +598,9 @@ void Recorder::run() {
             const bool sign = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.sign; });
             const bool ok = writeBatch(batch, sign);
             queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
+            // A signed event is waited for by readers of the index (an evidence export reads
+            // the sessions in scope from it): the index is written before they are told.
+            if (ok && sign && indexPending()) writeIndex();
             bool waited = false;
             for (auto& p : batch) {
                 if (p.done) {

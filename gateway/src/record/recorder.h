@@ -79,7 +79,8 @@ public:
     void record(std::string sessionId, std::string type, std::string payload, RequestIndex index, Done done = {});
     // The same, with the new state of a review, stored in the event's transaction.
     void record(std::string sessionId, std::string type, std::string payload, ReviewRow review, Done done);
-    // The same, and a signed checkpoint right after it (in the same transaction).
+    // The same, and a signed checkpoint right after it (in the same transaction); the
+    // sessions index is brought up to date before `done` runs (an export reads it next).
     void recordAndSign(std::string sessionId, std::string type, std::string payload, Done done = {});
     // An event that need not be durable at once: it is committed with the next event
     // recorded with record() or after `linger`, whichever comes first. A request's early

@@ -127,9 +127,13 @@ void SessionReader::release(sqlite3* db) {
 
 std::vector<SessionRow> SessionReader::sessions(const SessionFilter& f, const std::optional<SessionCursor>& after,
                                                 int limit) {
+    // The time range is a request filter like the others: a session is in [from, to) when one
+    // of its requests started there (a conversation begun before `from` and continued in the
+    // range is in it). The session columns bound the search first: it started before `to`
+    // and was last active at or after `from` (last_us covers every request's start).
     std::string sql = std::string("SELECT ") + kSessionColumns + " FROM sessions s WHERE 1";
-    if (f.fromMicros) sql += " AND s.started_us >= ?";
     if (f.toMicros) sql += " AND s.started_us < ?";
+    if (f.fromMicros) sql += " AND s.last_us >= ?";
     if (!f.ids.empty()) {
         sql += " AND s.session_id IN (?";
         for (std::size_t i = 1; i < f.ids.size(); ++i) sql += ",?";
@@ -137,6 +141,8 @@ std::vector<SessionRow> SessionReader::sessions(const SessionFilter& f, const st
     }
     if (after) sql += f.oldestFirst ? " AND (s.started_us, s.session_id) > (?, ?)" : " AND (s.started_us, s.session_id) < (?, ?)";
     std::string requestFilter;
+    if (f.fromMicros) requestFilter += " AND r.started_us >= ?";
+    if (f.toMicros) requestFilter += " AND r.started_us < ?";
     if (!f.subject.empty()) requestFilter += " AND r.subject = ?";
     if (!f.connection.empty()) requestFilter += " AND r.connection = ?";
     if (!f.model.empty()) requestFilter += " AND r.model = ?";
@@ -159,10 +165,12 @@ std::vector<SessionRow> SessionReader::sessions(const SessionFilter& f, const st
 
     Lease db(*this);
     Query q(db.get(), sql);
-    if (f.fromMicros) q.bind(*f.fromMicros);
     if (f.toMicros) q.bind(*f.toMicros);
+    if (f.fromMicros) q.bind(*f.fromMicros);
     for (const auto& id : f.ids) q.bind(id);
     if (after) q.bind(after->startedMicros).bind(after->id);
+    if (f.fromMicros) q.bind(*f.fromMicros);
+    if (f.toMicros) q.bind(*f.toMicros);
     if (!f.subject.empty()) q.bind(f.subject);
     if (!f.connection.empty()) q.bind(f.connection);
     if (!f.model.empty()) q.bind(f.model);

@@ -12,8 +12,9 @@ struct sqlite3;
 
 namespace vigil::store {
 
-// Which sessions to list: a session matches when it started in [from, to) and one of its
-// requests matches every request filter given.
+// Which sessions to list: a session matches when one of its requests started in [from, to)
+// and matches every other filter given (a conversation begun before `from` is in the range
+// of the requests it gets there).
 struct SessionFilter {
     std::optional<std::int64_t> fromMicros;
     std::optional<std::int64_t> toMicros;
