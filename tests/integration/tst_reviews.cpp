@@ -818,6 +818,62 @@ private slots:
         QCOMPARE(post(alice_, chat(QStringLiteral("hello after the slow client"))).status, 200);
     }
 
+    // An open /api/events socket is no older than its credential: once an approver's key is
+    // revoked, or has expired, the socket is closed (1008, naming why) before the next event,
+    // and the prompt never reaches it; a valid approver's socket goes on.
+    void aRevokedOrExpiredKeyStopsReceiving() {
+        const auto ivan = createApiKey(dbPath(), QStringLiteral("ivan"), QStringLiteral("approver"));
+        // jill's key expires in a few seconds (whole seconds: the first one at least 3 s ahead).
+        const auto expiry = QDateTime::currentDateTimeUtc().addSecs(5);
+        QProcess cli;
+        cli.start(QStringLiteral(VIGIL_GATEWAY_BIN),
+                  {QStringLiteral("keys"), QStringLiteral("create"), QStringLiteral("--db"), dbPath(), QStringLiteral("--name"),
+                   QStringLiteral("jill"), QStringLiteral("--roles"), QStringLiteral("approver"), QStringLiteral("--expires"),
+                   expiry.toString(QStringLiteral("yyyy-MM-ddTHH:mm:ssZ"))});
+        QVERIFY(cli.waitForFinished(15000));
+        QCOMPARE(cli.exitCode(), 0);
+        const auto jill = QString::fromLatin1(cli.readAllStandardOutput()).trimmed();
+        EventClient ivanEvents, jillEvents, bobEvents;
+        auto accepted = [this](const QString& key) {
+            return httpRequest(url(), "GET", "/api/reviews", {}, {{"Authorization", bearer(key)}}).status == 200;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(accepted(ivan) && accepted(jill), 3000);  // the gateway sees new keys within a second
+        QVERIFY(ivanEvents.open(url(), ivan));
+        QVERIFY(jillEvents.open(url(), jill));
+        QVERIFY(bobEvents.open(url(), bob_));
+        QVERIFY(ivanEvents.waitFor(QStringLiteral("hello")));
+
+        cli.start(QStringLiteral(VIGIL_GATEWAY_BIN), {QStringLiteral("keys"), QStringLiteral("revoke"), QStringLiteral("ivan"),
+                                                       QStringLiteral("--db"), dbPath()});
+        QVERIFY(cli.waitForFinished(15000));
+        QCOMPARE(cli.exitCode(), 0);
+        auto refused = [this](const QString& key) {
+            return httpRequest(url(), "GET", "/api/reviews", {}, {{"Authorization", bearer(key)}}).status == 401;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(refused(ivan), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(refused(jill), 10000);
+        QVERIFY(!ivanEvents.closed && !jillEvents.closed);  // nothing was sent yet
+
+        QCOMPARE(post(alice_, chat(QStringLiteral("ticket please: after the revocation"))).status, 403);
+        QVERIFY(bobEvents.waitFor(QStringLiteral("review.pending")));
+        for (auto* events : {&ivanEvents, &jillEvents}) {
+            QTRY_VERIFY_WITH_TIMEOUT(events->closed, 5000);
+            QCOMPARE(events->socket().closeCode(), QWebSocketProtocol::CloseCodePolicyViolated);
+            QVERIFY2(events->socket().closeReason().startsWith(QStringLiteral("the credential is no longer accepted: ")),
+                     qPrintable(events->socket().closeReason()));
+            for (const auto& m : events->messages) {
+                QVERIFY(!QJsonDocument(m.json).toJson().contains("after the revocation"));
+            }
+        }
+        // (As over HTTP, a key's answer does not say whether it was revoked or expired.)
+        QCOMPARE(ivanEvents.socket().closeReason(), QStringLiteral("the credential is no longer accepted: api_key_invalid"));
+        QCOMPARE(jillEvents.socket().closeReason(), QStringLiteral("the credential is no longer accepted: api_key_invalid"));
+        QVERIFY(!bobEvents.closed);
+        // A revoked key cannot open a new one either.
+        EventClient again;
+        QVERIFY(!again.open(url(), ivan));
+    }
+
     // An /api/events connection is a request like the others: logged (101) and counted,
     // and not left "in flight" once its handshake is answered.
     void eventSocketsAreLoggedAndNotLeftInFlight() {

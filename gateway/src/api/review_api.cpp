@@ -3,10 +3,13 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <chrono>
+#include <mutex>
 
 #include "api/recording_api.h"
 #include "auth/identity.h"
 #include "events/event_bus.h"
+#include "observe/log.h"
 #include "review/review_manager.h"
 #include "vigil/details_code.h"
 
@@ -151,16 +154,52 @@ ReviewApi::Answer ReviewApi::handle(const net::RequestView& request, std::string
 
 namespace {
 
+// The credential behind a socket, checked again at most once a second (the bus calls the
+// sink with its lock held, and the socket's own thread calls too).
+class CredentialGuard {
+public:
+    CredentialGuard(StillAllowed stillAllowed, std::string subject)
+        : stillAllowed_(std::move(stillAllowed)),
+          subject_(std::move(subject)),
+          next_(std::chrono::steady_clock::now() + std::chrono::seconds(1)) {}  // the handshake checked just now
+
+    // True when the socket may go on; otherwise it is closed, and false.
+    bool admit(net::WebSocketPeer& peer) {
+        std::optional<std::string> problem;
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_) return false;
+            const auto t = std::chrono::steady_clock::now();
+            if (!stillAllowed_ || t < next_) return true;
+            next_ = t + std::chrono::seconds(1);
+            problem = stillAllowed_();
+            if (!problem) return true;
+            closed_ = true;
+        }
+        observe::LogLine(observe::LogLevel::Info, "events closed").str("subject", subject_).str("reason", *problem);
+        peer.close(1008, "the credential is no longer accepted: " + *problem);
+        return false;
+    }
+
+private:
+    StillAllowed stillAllowed_;
+    std::string subject_;
+    std::mutex mutex_;
+    std::chrono::steady_clock::time_point next_;
+    bool closed_ = false;
+};
+
 class EventsSocket final : public net::WebSocketHandler {
 public:
     EventsSocket(std::shared_ptr<events::EventBus> bus, std::optional<std::int64_t> after, std::string subject,
-                 bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries)
+                 bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries, StillAllowed stillAllowed)
         : bus_(std::move(bus)),
           after_(after),
           summaries_(summaries),
           subject_(std::move(subject)),
           mayWatchSessions_(mayWatchSessions),
-          maxReplayBytes_(maxReplayBytes) {}
+          maxReplayBytes_(maxReplayBytes),
+          guard_(std::make_shared<CredentialGuard>(std::move(stillAllowed), subject_)) {}
 
     void onOpen(std::shared_ptr<net::WebSocketPeer> peer) override {
         peer_ = peer;
@@ -172,14 +211,15 @@ public:
         std::weak_ptr<net::WebSocketPeer> weak = peer;
         subscription_ = bus_->subscribe(
             after_,
-            [weak](const std::string& message) {
+            [weak, guard = guard_](const std::string& message) {
                 const auto p = weak.lock();
-                return p && p->send(message);
+                return p && guard->admit(*p) && p->send(message);
             },
             maxReplayBytes_, summaries_);
     }
 
     void onMessage(std::string_view text) override {
+        if (const auto p = peer_.lock(); !p || !guard_->admit(*p)) return;
         json message;
         try {
             message = json::parse(text);
@@ -225,6 +265,7 @@ private:
     bool mayWatchSessions_;
     std::size_t maxReplayBytes_;
     std::weak_ptr<net::WebSocketPeer> peer_;
+    std::shared_ptr<CredentialGuard> guard_;
     std::shared_ptr<events::EventBus::Subscription> subscription_;
 };
 
@@ -232,8 +273,10 @@ private:
 
 std::shared_ptr<net::WebSocketHandler> makeEventsSocket(std::shared_ptr<events::EventBus> bus,
                                                         std::optional<std::int64_t> after, std::string subject,
-                                                        bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries) {
-    return std::make_shared<EventsSocket>(std::move(bus), after, std::move(subject), mayWatchSessions, maxReplayBytes, summaries);
+                                                        bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries,
+                                                        StillAllowed stillAllowed) {
+    return std::make_shared<EventsSocket>(std::move(bus), after, std::move(subject), mayWatchSessions, maxReplayBytes, summaries,
+                                          std::move(stillAllowed));
 }
 
 }  // namespace vigil::api

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "net/http_types.h"
@@ -43,10 +45,15 @@ private:
 // `after`: the last sequence number the client saw (replay from there), if any;
 // `mayWatchSessions`: auditors and admins may subscribe to one session's events;
 // `maxReplayBytes`: a larger replay is replaced by stream.gap (see EventBus::subscribe);
-// `summaries`: false leaves out every request's session.started / session.ended.
+// `summaries`: false leaves out every request's session.started / session.ended;
+// `stillAllowed`: the caller's credential and roles checked again (empty when they still
+// hold, else why not, a details code's name), before anything is sent, and before a client
+// message is read, once a second has passed since the last check: a revoked or expired key, an
+// expired token or a role taken away closes the socket (1008) instead of sending.
+using StillAllowed = std::function<std::optional<std::string>()>;
 std::shared_ptr<net::WebSocketHandler> makeEventsSocket(std::shared_ptr<events::EventBus> bus,
                                                         std::optional<std::int64_t> after, std::string subject,
                                                         bool mayWatchSessions, std::size_t maxReplayBytes,
-                                                        bool summaries = true);
+                                                        bool summaries, StillAllowed stillAllowed);
 
 }  // namespace vigil::api

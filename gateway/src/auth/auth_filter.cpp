@@ -20,6 +20,29 @@ std::string joined(const std::vector<std::string>& items) {
 
 }  // namespace
 
+std::string_view bearerCredential(std::string_view authorization) {
+    if (authorization.size() < 7 || !net::equalsIgnoreCase(authorization.substr(0, 7), "Bearer ")) return {};
+    std::string_view credential = authorization.substr(7);
+    while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
+    while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
+    return credential;
+}
+
+CredentialRecheck recheckCredential(std::string_view credential, TokenVerifier& tokens, const ApiKeyRegistry& apiKeys,
+                                    std::chrono::system_clock::time_point now) {
+    CredentialRecheck out;
+    if (credential.starts_with(kApiKeyPrefix)) {
+        auto check = apiKeys.verify(credential, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+        out.identity = std::move(check.identity);
+        if (!out.identity) out.problem = check.error ? std::string(detailsCodeName(*check.error)) : "api_key_invalid";
+        return out;
+    }
+    auto check = tokens.verify(credential, now);
+    out.identity = std::move(check.identity);
+    if (!out.identity) out.problem = check.error ? std::string(detailsCodeName(*check.error)) : "token_malformed";
+    return out;
+}
+
 chain::FilterStatus AuthFilter::onRequest(chain::RequestContext& context) const {
     // The gateway's own API (no connection) always needs credentials.
     if (context.connection &&
@@ -40,9 +63,7 @@ chain::FilterStatus AuthFilter::onRequest(chain::RequestContext& context) const 
     if (authorization.size() < 7 || !net::equalsIgnoreCase(authorization.substr(0, 7), "Bearer ")) {
         return reply(context, DetailsCode::MissingCredentials, "only Bearer credentials are accepted");
     }
-    std::string_view credential = authorization.substr(7);
-    while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
-    while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
+    const std::string_view credential = bearerCredential(authorization);
     if (credential.empty()) return reply(context, DetailsCode::MissingCredentials, "the Bearer credential is empty");
 
     const auto now = std::chrono::system_clock::now();

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <string_view>
 
 #include "auth/api_keys.h"
 #include "auth/token_verifier.h"
@@ -25,6 +27,21 @@ private:
     std::shared_ptr<TokenVerifier> tokens_;
     std::shared_ptr<const ApiKeyRegistry> apiKeys_;
 };
+
+// The credential of an "Authorization: Bearer ..." value, spaces trimmed; empty when the
+// value is not a Bearer credential.
+std::string_view bearerCredential(std::string_view authorization);
+
+// A credential accepted before, checked again now (an open /api/events socket's): an API key
+// against the key store as it is now (revoked, expired), a token against its expiry and the
+// issuer's keys as they are now. Nothing waits for an issuer: a token whose key the issuer
+// no longer publishes fails. `problem` is a details code's name when it fails.
+struct CredentialRecheck {
+    std::shared_ptr<const Identity> identity;
+    std::string problem;
+};
+CredentialRecheck recheckCredential(std::string_view credential, TokenVerifier& tokens, const ApiKeyRegistry& apiKeys,
+                                    std::chrono::system_clock::time_point now);
 
 // After routing: the identity needs one of the connection's allowed roles.
 class RoleFilter final : public chain::RequestFilter {

@@ -495,7 +495,7 @@ private:
 // deciding a review is open to every caller, and the review itself says who may.
 class ApiRoleFilter final : public RequestFilter {
 public:
-    explicit ApiRoleFilter(std::function<std::vector<std::string>()> reviewRoles) : reviewRoles_(std::move(reviewRoles)) {}
+    explicit ApiRoleFilter(std::function<std::vector<std::string>()> reviewReaders) : reviewReaders_(std::move(reviewReaders)) {}
     std::string_view name() const override { return "authorize-api"; }
     FilterStatus onRequest(RequestContext& context) const override {
         static const std::vector<std::string> kRecording = {"auditor", "admin"};
@@ -506,10 +506,7 @@ public:
         auto allowed = kRecording;
         std::string what = "read the recording";
         if (reviews) {
-            allowed = {"auditor", "approver", "admin"};
-            for (auto& r : reviewRoles_()) {
-                if (std::find(allowed.begin(), allowed.end(), r) == allowed.end()) allowed.push_back(std::move(r));
-            }
+            allowed = reviewReaders_();
             what = "see the reviews";
         }
         if (context.identity && context.identity->hasAnyRole(allowed)) return FilterStatus::Continue;
@@ -526,7 +523,7 @@ public:
     }
 
 private:
-    std::function<std::vector<std::string>()> reviewRoles_;
+    std::function<std::vector<std::string>()> reviewReaders_;
 };
 
 // X-Vigil-Session: a conversation belongs to the caller that began it; another caller's
@@ -729,7 +726,9 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
       recording_(std::move(recording)),
       reviews_(std::move(reviews)),
       policy_(policy),
-      usage_(usage) {
+      usage_(usage),
+      tokens_(tokens),
+      apiKeys_(apiKeys) {
     chain_.add(std::make_unique<route::RouteFilter>(*config_));
     chain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
     if (recording_.sessionOwners) chain_.add(std::make_unique<SessionOwnerFilter>(recording_.sessionOwners));
@@ -744,7 +743,7 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
         connections_.push_back({"Bearer " + c.credential, forward::CredentialScrubber(c.credential)});
     }
     apiChain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
-    apiChain_.add(std::make_unique<ApiRoleFilter>([this] { return reviewRoles(); }));
+    apiChain_.add(std::make_unique<ApiRoleFilter>([policy = policy_] { return reviewReadersOf(policy.get()); }));
 }
 
 net::Action Pipeline::builtin(const net::RequestView& request, std::string requestId) {
@@ -915,10 +914,18 @@ static void recordMasking(SessionRecording* recording, const mask::BodyMasker* m
     recording->masked(direction, masker->profile().spec().name, masker->summary().total(), masker->summary().toJson());
 }
 
-std::vector<std::string> Pipeline::reviewRoles() const {
+std::vector<std::string> Pipeline::reviewReadersOf(const policy::PolicySource* policy) {
+    std::vector<std::string> allowed = {"auditor", "approver", "admin"};
+    for (auto& r : reviewRolesOf(policy)) {
+        if (std::find(allowed.begin(), allowed.end(), r) == allowed.end()) allowed.push_back(std::move(r));
+    }
+    return allowed;
+}
+
+std::vector<std::string> Pipeline::reviewRolesOf(const policy::PolicySource* source) {
     std::vector<std::string> roles;
-    if (!policy_) return roles;
-    const auto policy = policy_->current();
+    if (source == nullptr) return roles;
+    const auto policy = source->current();
     for (const auto& rule : policy->rules) {
         if (!rule.review) continue;
         for (const auto& r : rule.review->approverRoles) {
@@ -984,8 +991,22 @@ net::Action Pipeline::answerApi(RequestContext& context) {
         } else {
             static const std::vector<std::string> kWatchers = {"auditor", "admin"};
             action.kind = net::Action::Kind::Upgrade;
+            // The socket outlives the handshake's check: it checks the credential again as it
+            // goes (a key revoked, a token expired, the reviewing roles taken away by a reload).
+            api::StillAllowed stillAllowed = [tokens = tokens_, apiKeys = apiKeys_, policy = policy_,
+                                              credential = std::string(auth::bearerCredential(context.request->header("authorization"))),
+                                              watcher = context.identity->hasAnyRole(kWatchers)]() -> std::optional<std::string> {
+                if (!tokens || !apiKeys) return std::nullopt;
+                const auto check = auth::recheckCredential(credential, *tokens, *apiKeys, std::chrono::system_clock::now());
+                if (!check.identity) return check.problem;
+                if (!check.identity->hasAnyRole(reviewReadersOf(policy.get()))) return std::string("role_not_allowed");
+                // Following sessions was granted to an auditor or admin at the handshake.
+                if (watcher && !check.identity->hasAnyRole(kWatchers)) return std::string("role_not_allowed");
+                return std::nullopt;
+            };
             action.webSocket = api::makeEventsSocket(reviews_.bus, after, context.identity->subject,
-                                                     context.identity->hasAnyRole(kWatchers), reviews_.maxReplayBytes, summaries);
+                                                     context.identity->hasAnyRole(kWatchers), reviews_.maxReplayBytes, summaries,
+                                                     std::move(stillAllowed));
             observe::LogLine(observe::LogLevel::Info, "events connected")
                 .str("request_id", context.requestId)
                 .str("subject", context.identity->subject)
@@ -1009,7 +1030,7 @@ net::Action Pipeline::answerApi(RequestContext& context) {
                 .str("method", auth::methodName(who.method))
                 .strings("roles", who.roles)
                 .strings("groups", who.groups)
-                .strings("approver_roles", reviewRoles());
+                .strings("approver_roles", reviewRolesOf(policy_.get()));
             action.local = jsonResponse(200, me.take(), context.requestId);
             action.local.headers.push_back({"Cache-Control", "no-store"});
         }

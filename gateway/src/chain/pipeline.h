@@ -110,7 +110,10 @@ private:
     net::Action reviewGate(RequestContext& context, std::size_t next);
     void countReleased(const RequestContext& context);
     review::Review reviewDraft(const RequestContext& context, bool output) const;
-    std::vector<std::string> reviewRoles() const;
+    // The roles some review rule names as approvers; the roles that may read the reviews
+    // (auditor, approver, admin and those).
+    static std::vector<std::string> reviewRolesOf(const policy::PolicySource* policy);
+    static std::vector<std::string> reviewReadersOf(const policy::PolicySource* policy);
     // Masks the prompt when the decided profile says so; returns what it masked, for the recording.
     std::unique_ptr<mask::BodyMasker> maskRequest(RequestContext& context) const;
 
@@ -123,6 +126,8 @@ private:
     ReviewSetup reviews_;
     std::shared_ptr<const policy::PolicySource> policy_;
     std::shared_ptr<policy::UsageTracker> usage_;  // rates and budgets; null without a policy
+    std::shared_ptr<auth::TokenVerifier> tokens_;           // open event sockets check their
+    std::shared_ptr<const auth::ApiKeyRegistry> apiKeys_;   // credential again with these
     std::atomic<bool> draining_{false};
     std::string maskingKey_;
 };
