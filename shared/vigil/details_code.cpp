@@ -62,6 +62,8 @@ constexpr std::array kCatalog = {
     // A WebSocket handshake for another protocol version than 13 (RFC 6455 4.4).
     DetailsCodeInfo{DetailsCode::WebSocketVersionUnsupported, "websocket_version_unsupported", 426,
                     "invalid_request_error"},
+    // One caller has reviews.max_pending_per_requester reviews pending: it waits for them.
+    DetailsCodeInfo{DetailsCode::TooManyOwnPendingReviews, "too_many_own_pending_reviews", 429, "rate_limit_error"},
 };
 
 constexpr bool catalogIsInEnumOrder() {

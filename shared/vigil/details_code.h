@@ -55,6 +55,7 @@ enum class DetailsCode {
     SessionConflict,
     RequestTimeout,
     WebSocketVersionUnsupported,
+    TooManyOwnPendingReviews,
 };
 
 // True for the codes answered 401 with a WWW-Authenticate challenge (RFC 6750).

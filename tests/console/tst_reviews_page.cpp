@@ -210,6 +210,37 @@ private slots:
         QVERIFY(child<QLabel>(window, "decisionResultLabel")->text().contains(QStringLiteral("Approved")));
     }
 
+    // A prompt longer than the preview the events carry is read whole before anyone may
+    // decide: its end, which the preview leaves out, is in the details.
+    void aLongPromptIsReadWholeBeforeADecision() {
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        signIn(window, gateway_->url(), bob_);
+        const QString prompt = QStringLiteral("Project Falcon appendix: ") + QString(40'000, QLatin1Char('q')) + QStringLiteral(" END-OF-APPENDIX");
+        HeldRequest held(gateway_->url(), alice_, prompt);
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 1, 3000);
+        QVERIFY(window.pendingReviews().at(0)->partial);  // the event's preview
+        QVERIFY(!window.pendingReviews().at(0)->messages.last().text.contains(QStringLiteral("END-OF-APPENDIX")));
+        clickRow(window, 0);
+        auto* details = child<QTextBrowser>(window, "reviewDetailsTextBrowser");
+        QTRY_VERIFY(details->toPlainText().contains(QStringLiteral("END-OF-APPENDIX")));
+        QVERIFY(!window.pendingReviews().at(0)->partial);
+        QVERIFY(!details->toPlainText().contains(QStringLiteral("the first part only")));
+        auto* approve = child<QPushButton>(window, "approveButton");
+        QTRY_VERIFY(approve->isEnabled());
+        window.reviewsPage().setConfirmation([](const QString&) { return true; });
+        QTest::mouseClick(approve, Qt::LeftButton);
+        QTRY_VERIFY(child<QLabel>(window, "decisionResultLabel")->text().contains(QStringLiteral("Approved")));
+        QCOMPARE(held.answer().status, 200);
+        // A preview shown on its own says that it is one.
+        vigil::console::ReviewItem preview;
+        preview.id = QStringLiteral("rv_2");
+        preview.partial = true;
+        preview.messages.append({QStringLiteral("user"), QStringLiteral("Project Falcon"), 40'000});
+        QVERIFY(vigil::console::reviewDetailsHtml(preview, QDateTime::currentDateTimeUtc()).contains(QStringLiteral("the first part only, of 40000 bytes")));
+    }
+
     void denyNeedsAReasonAndAnswersTheCaller() {
         MainWindow window;
         window.show();

@@ -774,11 +774,17 @@ private slots:
                   bearer(bob_) + "\r\n\r\n");
         QVERIFY(raw.waitForBytesWritten(5000));
         QTest::qWait(300);
-        // Big prompts make big review.pending events: far more than socket buffers and the bound.
-        const QString filler(250'000, QLatin1Char('x'));
-        for (int i = 0; i < 80; ++i) {
-            const auto r = post(alice_, chat(QStringLiteral("ticket please %1 ").arg(i) + filler));
-            QCOMPARE(r.status, 403);
+        // Many reviews make many review.pending events (each with a prompt preview of up to
+        // 16 KB): far more than socket buffers and the bound. From several requesters, as one
+        // may have only reviews.max_pending_per_requester pending.
+        const QString filler(20'000, QLatin1Char('x'));
+        for (int k = 0; k < 5; ++k) {
+            const auto requester = createApiKey(dbPath(), QStringLiteral("flood%1").arg(k), QStringLiteral("requester"));
+            QTRY_VERIFY_WITH_TIMEOUT(httpRequest(url(), "GET", "/api/me", {}, {{"Authorization", bearer(requester)}}).status == 200, 3000);
+            for (int i = 0; i < 90; ++i) {
+                const auto r = post(requester, chat(QStringLiteral("ticket please %1 %2 ").arg(k).arg(i) + filler));
+                QCOMPARE(r.status, 403);
+            }
         }
         // Read everything: the 101, the events that fit, then a close frame with 1008.
         raw.setReadBufferSize(0);
@@ -816,6 +822,71 @@ private slots:
         QVERIFY(frames > 1);
         QCOMPARE(closeCode, 1008);
         QCOMPARE(post(alice_, chat(QStringLiteral("hello after the slow client"))).status, 200);
+    }
+
+    // A prompt far larger than a console's send queue reaches every console as a preview
+    // (the review's first 16 KB, marked truncated, with the whole size), so nobody is
+    // disconnected; the review itself, asked for by id, holds the whole prompt.
+    void aHugePromptDisconnectsNobody() {
+        EventClient bobEvents, audreyEvents;
+        QVERIFY(bobEvents.open(url(), bob_));
+        QVERIFY(audreyEvents.open(url(), audrey_));
+        const QString prompt = QStringLiteral("ticket please: the huge one ") + QString(1'000'000, QLatin1Char('z'));  // 15x the queue bound
+        const auto r = post(alice_, chat(prompt));
+        QCOMPARE(r.status, 403);
+        const auto id = r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        for (auto* events : {&bobEvents, &audreyEvents}) {
+            const auto* pending = events->waitFor(QStringLiteral("review.pending"), id);
+            QVERIFY(pending != nullptr);
+            const auto data = pending->json.value(QStringLiteral("data")).toObject();
+            QCOMPARE(data.value(QStringLiteral("payload_truncated")).toBool(), true);
+            const auto message = data.value(QStringLiteral("messages")).toArray().last().toObject();
+            QCOMPARE(message.value(QStringLiteral("truncated")).toBool(), true);
+            QCOMPARE(message.value(QStringLiteral("text_bytes")).toInteger(), prompt.size());
+            QVERIFY(message.value(QStringLiteral("text")).toString().startsWith(QStringLiteral("ticket please: the huge one zzz")));
+            QVERIFY(message.value(QStringLiteral("text")).toString().size() <= 16 * 1024);
+            QVERIFY(!events->closed);
+        }
+        const auto whole = review(id);
+        QCOMPARE(whole.value(QStringLiteral("messages")).toArray().last().toObject().value(QStringLiteral("text")).toString(), prompt);
+        QVERIFY(!whole.contains(QStringLiteral("payload_truncated")));
+        // The list of pending reviews carries previews too.
+        const auto list = httpRequest(url(), "GET", "/api/reviews?state=pending", {}, {{"Authorization", bearer(bob_)}});
+        QCOMPARE(list.status, 200);
+        bool listed = false;
+        for (const auto& v : list.json().value(QStringLiteral("reviews")).toArray()) {
+            const auto o = v.toObject();
+            if (o.value(QStringLiteral("id")).toString() != id) continue;
+            listed = true;
+            QCOMPARE(o.value(QStringLiteral("payload_truncated")).toBool(), true);
+            QVERIFY(QJsonDocument(o).toJson(QJsonDocument::Compact).size() < 40'000);
+        }
+        QVERIFY(listed);
+        QCOMPARE(decide(bob_, id, "deny", R"({"reason":"too big to read"})").status, 200);
+        QVERIFY(bobEvents.waitFor(QStringLiteral("review.decided"), id));
+        QVERIFY(!bobEvents.closed && !audreyEvents.closed);
+    }
+
+    // One requester may have reviews.max_pending_per_requester (default 100) reviews pending:
+    // beyond, 429 naming the limit, while others still open reviews; a decision makes room.
+    void oneRequesterCannotFillTheReviewQueue() {
+        const auto greedy = createApiKey(dbPath(), QStringLiteral("greedy"), QStringLiteral("requester"));
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(url(), "GET", "/api/me", {}, {{"Authorization", bearer(greedy)}}).status == 200, 3000);
+        QString first;
+        for (int i = 0; i < 100; ++i) {
+            const auto r = post(greedy, chat(QStringLiteral("ticket please: greedy %1").arg(i)));
+            QCOMPARE(r.status, 403);
+            if (i == 0) first = r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        }
+        auto refused = post(greedy, chat(QStringLiteral("ticket please: greedy 100")));
+        QCOMPARE(refused.status, 429);
+        QCOMPARE(refused.errorCode(), QStringLiteral("too_many_own_pending_reviews"));
+        QVERIFY2(refused.body.contains("100 reviews pending"), refused.body.constData());
+        // The same request sent again still finds its review; another requester opens one.
+        QCOMPARE(post(greedy, chat(QStringLiteral("ticket please: greedy 7"))).status, 403);
+        QCOMPARE(post(eve_, chat(QStringLiteral("ticket please: eve is not greedy"))).errorCode(), QStringLiteral("review_required"));
+        QCOMPARE(decide(bob_, first, "deny", R"({"reason":"no"})").status, 200);
+        QCOMPARE(post(greedy, chat(QStringLiteral("ticket please: greedy 100"))).errorCode(), QStringLiteral("review_required"));
     }
 
     // An open /api/events socket is no older than its credential: once an approver's key is

@@ -39,7 +39,8 @@ ReviewItem ReviewItem::fromJson(const QJsonObject& j) {
     }
     for (const auto& m : j.value(QStringLiteral("messages")).toArray()) {
         const auto o = m.toObject();
-        r.messages.append({o.value(QStringLiteral("role")).toString(), o.value(QStringLiteral("text")).toString()});
+        r.messages.append({o.value(QStringLiteral("role")).toString(), o.value(QStringLiteral("text")).toString(),
+                           o.value(QStringLiteral("truncated")).toBool() ? o.value(QStringLiteral("text_bytes")).toInteger(-1) : -1});
     }
     for (const auto& m : j.value(QStringLiteral("matches")).toArray()) {
         const auto o = m.toObject();
@@ -51,6 +52,9 @@ ReviewItem ReviewItem::fromJson(const QJsonObject& j) {
     r.estimatedTokens = static_cast<qint64>(j.value(QStringLiteral("estimated_tokens")).toDouble());
     r.estimatedCost = j.value(QStringLiteral("estimated_cost")).toDouble();
     r.output = j.value(QStringLiteral("output")).toString();
+    r.partial = j.value(QStringLiteral("payload_truncated")).toBool();
+    r.messagesTotal = j.value(QStringLiteral("messages_total")).toInteger(-1);
+    r.outputBytes = j.value(QStringLiteral("output_truncated")).toBool() ? j.value(QStringLiteral("output_bytes")).toInteger(-1) : -1;
     r.created = fromMicros(j.value(QStringLiteral("created_us")));
     r.deadline = fromMicros(j.value(QStringLiteral("deadline_us")));
     return r;

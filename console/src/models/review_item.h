@@ -13,6 +13,7 @@ struct ReviewItem {
     struct Message {
         QString role;
         QString text;
+        qint64 fullBytes = -1;  // when the text is a preview: the whole text's size (UTF-8 bytes)
     };
     struct Match {
         QString rule;
@@ -43,6 +44,11 @@ struct ReviewItem {
     qint64 estimatedTokens = 0;
     double estimatedCost = 0.0;
     QString output;  // output review: the answer held
+    // Pushed events and lists carry a preview of the prompt and the answer (payload_truncated):
+    // the whole review is read by id before anyone decides.
+    bool partial = false;
+    qint64 messagesTotal = -1;  // a preview with fewer messages than the request has: how many
+    qint64 outputBytes = -1;    // a preview of the answer: its whole size
     QDateTime created;
     QDateTime deadline;
 

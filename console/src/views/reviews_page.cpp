@@ -105,14 +105,24 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
                                           formatAge(now.secsTo(r.deadline))));
     row(QObject::tr("Review"), QStringLiteral("<code>%1</code>").arg(r.id));
     html += QStringLiteral("</table><hr/>");
+    const auto cutNote = [](qint64 bytes) {
+        return QStringLiteral("<p style='color:#b35900'><i>%1</i></p>")
+            .arg(QObject::tr("… the first part only, of %1 bytes: the whole is being loaded").arg(bytes));
+    };
     for (int i = 0; i < r.messages.size(); ++i) {
         const auto& m = r.messages[i];
         html += QStringLiteral("<p style='margin:6px 0 2px 0'><b>%1</b></p><pre style='white-space:pre-wrap;margin:0'>%2</pre>")
                     .arg(visibleHtml(m.role), highlightMatches(m.text, r.matches, i));
+        if (m.fullBytes >= 0) html += cutNote(m.fullBytes);
+    }
+    if (r.messagesTotal > r.messages.size()) {
+        html += QStringLiteral("<p style='color:#b35900'><i>%1</i></p>")
+                    .arg(QObject::tr("… %1 more messages: the whole is being loaded").arg(r.messagesTotal - r.messages.size()));
     }
     if (r.kind == QStringLiteral("output")) {
         html += QStringLiteral("<hr/><p><b>%1</b></p><pre style='white-space:pre-wrap'>%2</pre>")
                     .arg(QObject::tr("The answer, as the caller would receive it"), visibleHtml(r.output));
+        if (r.outputBytes >= 0) html += cutNote(r.outputBytes);
     }
     return html;
 }
@@ -227,8 +237,27 @@ void ReviewsPage::showSelected() {
         details_->clear();
     } else {
         details_->setHtml(reviewDetailsHtml(*r, QDateTime::currentDateTimeUtc()));
+        if (r->partial) loadWhole(r->id);
     }
     updateButtons();
+}
+
+void ReviewsPage::loadWhole(const QString& id) {
+    if (loading_ == id) return;
+    loading_ = id;
+    loadError_.clear();
+    client_.get(QStringLiteral("/api/reviews/%1").arg(id), [this, id](const ApiResult& result) {
+        if (loading_ != id) return;  // another review was selected meanwhile
+        loading_.clear();
+        if (!result.ok()) {
+            loadError_ = result.errorMessage;
+            updateButtons();
+            return;
+        }
+        auto whole = ReviewItem::fromJson(result.body);
+        if (whole.partial) return;  // (not from this gateway's API)
+        model_.apply(whole.state == QStringLiteral("pending") ? QStringLiteral("review.updated") : QStringLiteral("review.decided"), whole);
+    });
 }
 
 void ReviewsPage::updateButtons() {
@@ -245,6 +274,10 @@ void ReviewsPage::updateButtons() {
         why = tr("You lack an approver role for this review (it needs one of: %1).").arg(r->approverRoles.join(QStringLiteral(", ")));
     } else if (r->approvers.contains(me.subject)) {
         why = tr("You approved this review; it waits for %1 more approver(s).").arg(r->quorum - r->approvers.size());
+    } else if (r->partial) {
+        // Nobody decides on a part of the request.
+        why = loadError_.isEmpty() || loading_ == r->id ? tr("Loading the whole request…")
+                                                        : tr("Cannot load the whole request: %1").arg(loadError_);
     }
     const bool mayDecide = why.isEmpty() && !busy_;
     approve_->setEnabled(mayDecide);

@@ -41,6 +41,7 @@ private:
     void showSelected();
     void decide(bool approve);
     void updateButtons();
+    void loadWhole(const QString& id);  // a review shown from a preview: read whole by id
 
     GatewayClient& client_;
     PendingReviewsModel& model_;
@@ -54,6 +55,8 @@ private:
     QLabel* result_;
     QTimer ageTimer_;
     std::function<bool(const QString&)> confirm_;
+    QString loading_;    // the review being read whole
+    QString loadError_;  // why the last read failed
     bool busy_ = false;
 };
 

@@ -88,7 +88,7 @@ ReviewApi::Answer ReviewApi::handle(const net::RequestView& request, std::string
             }
         }
         json list = json::array();
-        for (const auto& r : manager_->list(state, limit)) list.push_back(r.toJson(true));
+        for (const auto& r : manager_->list(state, limit)) list.push_back(r.toJson(review::Review::Payload::Preview));
         json body = {{"reviews", std::move(list)}, {"pending", manager_->pendingCount()}};
         return {reply(200, body.dump(), requestId), {}};
     }
@@ -106,7 +106,7 @@ ReviewApi::Answer ReviewApi::handle(const net::RequestView& request, std::string
         }
         const auto r = manager_->get(id);
         if (!r) return {fail(DetailsCode::NotFound, "no review " + id, requestId), {}};
-        return {reply(200, r->toJson(true).dump(), requestId), {}};
+        return {reply(200, r->toJson(review::Review::Payload::Full).dump(), requestId), {}};
     }
     if (verb != "approve" && verb != "deny") {
         return {fail(DetailsCode::NotFound, "no such endpoint: " + std::string(path) + " (use /approve or /deny)", requestId), {}};
@@ -149,7 +149,7 @@ ReviewApi::Answer ReviewApi::handle(const net::RequestView& request, std::string
         if (verdict.review) fields.push_back({"state", std::string(review::stateName(verdict.review->state))});
         return {fail(*verdict.error, verdict.message, requestId, std::move(fields)), {}};
     }
-    return {reply(200, verdict.review->toJson(true).dump(), requestId), std::move(verdict.durable)};
+    return {reply(200, verdict.review->toJson(review::Review::Payload::Full).dump(), requestId), std::move(verdict.durable)};
 }
 
 namespace {

@@ -254,6 +254,7 @@ int runGateway(const config::GatewayConfig& config) {
         review::ReviewManager::Options options;
         options.grantWindow = std::chrono::seconds(config.reviews.grantWindowSeconds);
         options.maxPending = static_cast<std::size_t>(config.reviews.maxPending);
+        options.maxPendingPerRequester = static_cast<std::size_t>(config.reviews.maxPendingPerRequester);
         options.retention = std::chrono::hours(24) * config.recording.retentionDays;
         reviews.manager = std::make_shared<review::ReviewManager>(options, recording.recorder, reviews.bus);
         try {

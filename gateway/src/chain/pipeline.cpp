@@ -386,9 +386,11 @@ private:
         draft.output = std::string(finalData);
         draft.outputStatus = outcome.status;
         draft.outputContentType = contentType_.empty() ? (streaming_ ? "text/event-stream" : "application/json") : contentType_;
-        auto created = outputReview_->create(std::move(draft), outputTimeout_);
+        review::ReviewManager::Refusal why{};
+        auto created = outputReview_->create(std::move(draft), outputTimeout_, &why);
         if (!created) {
-            refusal_ = {DetailsCode::TooManyPendingReviews, "too many reviews are pending; try again later"};
+            auto [code, message] = outputReview_->explain(why);
+            refusal_ = {code, std::move(message)};
             gate.signal->wake();
             return gate;
         }
@@ -1294,10 +1296,11 @@ net::Action Pipeline::reviewGate(RequestContext& context, std::size_t next) {
         }
     }
     beginRecording(context);
-    auto created = manager.create(reviewDraft(context, false), spec.timeout);
+    review::ReviewManager::Refusal why{};
+    auto created = manager.create(reviewDraft(context, false), spec.timeout, &why);
     if (!created) {
-        context.localReply = LocalReply{DetailsCode::TooManyPendingReviews,
-                                        "too many reviews are pending; the gateway holds no more requests for now"};
+        auto [code, message] = manager.explain(why);
+        context.localReply = LocalReply{code, std::move(message)};
         return answerLocally(context);
     }
     if (spec.mode == policy::ReviewSpec::Mode::Ticket) {

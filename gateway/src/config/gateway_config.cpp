@@ -621,6 +621,7 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
         rs.grantWindowSeconds = reviews.integer("grant_window_seconds", rs.grantWindowSeconds, 10, 7 * 24 * 3600);
         rs.keepAlive = reviews.millis("keepalive_ms", rs.keepAlive, 100);
         rs.maxPending = reviews.integer("max_pending", rs.maxPending, 1, 1'000'000);
+        rs.maxPendingPerRequester = reviews.integer("max_pending_per_requester", rs.maxPendingPerRequester, 1, 1'000'000);
         rs.maxOutputBytes = reviews.integer("max_output_bytes", rs.maxOutputBytes, 1024, 64LL * 1024 * 1024);
         rs.replayEvents = reviews.integer("replay_events", rs.replayEvents, 1, 10'000'000);
         rs.maxQueuedBytes = reviews.integer("max_queued_bytes", rs.maxQueuedBytes, 4096, 1024LL * 1024 * 1024);

@@ -149,6 +149,7 @@ struct ReviewSettings {
     std::int64_t grantWindowSeconds = 900;      // ticket mode: how long an approval may be used
     Milliseconds keepAlive{15'000};             // hold mode, streaming callers: comment interval
     std::int64_t maxPending = 10'000;           // beyond: 503 too_many_pending_reviews
+    std::int64_t maxPendingPerRequester = 100;  // one caller's; beyond: 429 too_many_own_pending_reviews
     std::int64_t maxOutputBytes = 1024 * 1024;  // output review: the most an answer held may be
     std::int64_t replayEvents = 10'000;         // /api/events: events kept for reconnecting clients
     std::int64_t maxQueuedBytes = 4 * 1024 * 1024;  // /api/events: per client, beyond: closed (1008)

@@ -81,7 +81,47 @@ std::string formatTime(std::int64_t micros) {
     return buffer;
 }
 
-json Review::toJson(bool withPayload) const {
+namespace {
+
+// The longest prefix of `text` of at most `bytes` bytes that ends on a UTF-8 character.
+std::string utf8Prefix(const std::string& text, std::size_t bytes) {
+    if (text.size() <= bytes) return text;
+    std::size_t end = bytes;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    return text.substr(0, end);
+}
+
+// The first messages (at most kPreviewMessages) with their texts cut to `budget` bytes in
+// all; `cut` tells whether anything was left out.
+constexpr std::size_t kPreviewMessages = 200;
+json previewMessages(const json& messages, std::size_t budget, bool& cut) {
+    json out = json::array();
+    for (const auto& m : messages) {
+        if (out.size() == kPreviewMessages) {
+            cut = true;
+            break;
+        }
+        json copy = m;
+        if (m.is_object() && m.contains("text") && m["text"].is_string()) {
+            const auto& text = m["text"].get_ref<const std::string&>();
+            if (text.size() > budget) {
+                copy["text"] = utf8Prefix(text, budget);
+                copy["truncated"] = true;
+                copy["text_bytes"] = text.size();
+                cut = true;
+                budget = 0;
+            } else {
+                budget -= text.size();
+            }
+        }
+        out.push_back(std::move(copy));
+    }
+    return out;
+}
+
+}  // namespace
+
+json Review::toJson(Payload payload) const {
     json j = {
         {"id", id},
         {"kind", kindName(kind)},
@@ -122,13 +162,28 @@ json Review::toJson(bool withPayload) const {
     j["max_tokens"] = maxTokens ? json(*maxTokens) : json(nullptr);
     j["tools"] = tools;
     j["matches"] = matches;
-    if (withPayload) {
+    if (payload == Payload::Full) {
         j["messages"] = messages;
         if (kind == Kind::Output) {
             j["output"] = output;
             j["output_content_type"] = outputContentType;
             j["output_status"] = outputStatus;
         }
+    } else if (payload == Payload::Preview) {
+        bool cut = false;
+        j["messages"] = previewMessages(messages, kPreviewBytes, cut);
+        if (j["messages"].size() < messages.size()) j["messages_total"] = messages.size();
+        if (kind == Kind::Output) {
+            j["output"] = utf8Prefix(output, kPreviewBytes);
+            if (output.size() > kPreviewBytes) {
+                j["output_truncated"] = true;
+                j["output_bytes"] = output.size();
+                cut = true;
+            }
+            j["output_content_type"] = outputContentType;
+            j["output_status"] = outputStatus;
+        }
+        j["payload_truncated"] = cut;
     }
     json approvalList = json::array();
     for (const auto& a : approvals) approvalList.push_back(verdict(a));

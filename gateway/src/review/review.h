@@ -97,7 +97,13 @@ struct Review {
                nowMicros < grantUntilMicros;
     }
 
-    nlohmann::json toJson(bool withPayload = true) const;
+    // What of the prompt and the held answer a JSON view carries: nothing (the recorded
+    // events: the session has the request itself), a preview (pushed events and lists: each
+    // cut to kPreviewBytes, marked "truncated" with its "text_bytes", and the review marked
+    // "payload_truncated"), or everything (one review, and the store).
+    enum class Payload { None, Preview, Full };
+    static constexpr std::size_t kPreviewBytes = 16 * 1024;
+    nlohmann::json toJson(Payload payload = Payload::Full) const;
     static std::optional<Review> fromJson(const nlohmann::json& j);
 };
 

@@ -22,8 +22,11 @@ std::int64_t systemMicros() {
 }
 
 record::ReviewRow rowOf(const Review& r, std::int64_t now) {
-    return {r.id, std::string(stateName(r.state)), r.createdMicros, now, r.toJson(true).dump()};
+    return {r.id, std::string(stateName(r.state)), r.createdMicros, now, r.toJson(Review::Payload::Full).dump()};
 }
+
+// One caller across identity providers (as auth::callerKey).
+std::string requesterKey(const Review& r) { return r.requester.issuer + '\n' + r.requester.subject; }
 
 }  // namespace
 
@@ -81,6 +84,7 @@ void ReviewManager::start(const std::vector<record::ReviewRow>& stored, Lookup l
             } else if (e.review.pending()) {
                 deadlines_.emplace(e.review.deadlineMicros, e.review.id);
                 ++pending_;
+                ++pendingByRequester_[requesterKey(e.review)];
                 ++kept;
             } else if (e.review.grantOpen(t)) {
                 finished_.emplace(e.review.decidedMicros, e.review.id);
@@ -106,20 +110,20 @@ void ReviewManager::start(const std::vector<record::ReviewRow>& stored, Lookup l
 void ReviewManager::emitLocked(const Review& r, const std::string& recordedType, const std::string& pushedType,
                                std::function<void(bool)> done, const json& extra) {
     if (recorder_) {
-        auto payload = r.toJson(false);
+        auto payload = r.toJson(Review::Payload::None);
         for (const auto& [k, v] : extra.items()) payload[k] = v;
         recorder_->record(r.sessionId, recordedType, payload.dump(), rowOf(r, now()), std::move(done));
     } else if (done) {
         done(true);
     }
     if (bus_) {
-        auto data = r.toJson(true);
+        auto data = r.toJson(Review::Payload::Preview);
         if (!extra.is_null()) data["change"] = extra;
         bus_->publish(pushedType, data.dump());
     }
 }
 
-std::optional<ReviewManager::Created> ReviewManager::create(Review draft, std::chrono::seconds timeout) {
+std::optional<ReviewManager::Created> ReviewManager::create(Review draft, std::chrono::seconds timeout, Refusal* refusal) {
     std::lock_guard lock(mutex_);
     if (draft.mode == Review::Mode::Ticket && draft.kind == Review::Kind::Request) {
         for (const auto& [id, e] : reviews_) {
@@ -132,7 +136,17 @@ std::optional<ReviewManager::Created> ReviewManager::create(Review draft, std::c
             }
         }
     }
-    if (pending_ >= options_.maxPending) return std::nullopt;
+    if (pending_ >= options_.maxPending) {
+        if (refusal != nullptr) *refusal = Refusal::TooManyPending;
+        return std::nullopt;
+    }
+    // One requester cannot take the room of everybody's reviews (nor fill the memory).
+    const auto requester = requesterKey(draft);
+    if (const auto it = pendingByRequester_.find(requester);
+        it != pendingByRequester_.end() && it->second >= options_.maxPendingPerRequester) {
+        if (refusal != nullptr) *refusal = Refusal::TooManyOfRequester;
+        return std::nullopt;
+    }
     const auto t = now();
     draft.id = newReviewId();
     draft.state = Review::State::Pending;
@@ -144,10 +158,20 @@ std::optional<ReviewManager::Created> ReviewManager::create(Review draft, std::c
     Created created{e.review.id, e.signal, e.review.deadlineMicros, false};
     deadlines_.emplace(e.review.deadlineMicros, e.review.id);
     ++pending_;
+    ++pendingByRequester_[requester];
     const bool earliest = deadlines_.begin()->second == e.review.id;
     reviews_.emplace(e.review.id, std::move(e));
     if (earliest) wake_.notify_one();
     return created;
+}
+
+std::pair<DetailsCode, std::string> ReviewManager::explain(Refusal refusal) const {
+    if (refusal == Refusal::TooManyOfRequester) {
+        return {DetailsCode::TooManyOwnPendingReviews,
+                "you have " + std::to_string(options_.maxPendingPerRequester) +
+                    " reviews pending already (the most one caller may have); wait until they are decided or expire"};
+    }
+    return {DetailsCode::TooManyPendingReviews, "too many reviews are pending; the gateway holds no more requests for now"};
 }
 
 std::optional<Review> ReviewManager::get(const std::string& id) const {
@@ -192,6 +216,9 @@ std::size_t ReviewManager::pendingCount() const {
 void ReviewManager::finishLocked(Entry& e) {
     deadlines_.erase({e.review.deadlineMicros, e.review.id});
     --pending_;
+    if (const auto it = pendingByRequester_.find(requesterKey(e.review)); it != pendingByRequester_.end() && --it->second == 0) {
+        pendingByRequester_.erase(it);
+    }
     finished_.emplace(e.review.decidedMicros, e.review.id);
     // Woken once the lock is released: a waker may read the review (get()).
     wakeLater_.push_back(e.signal);

@@ -39,6 +39,7 @@ public:
     struct Options {
         std::chrono::seconds grantWindow{900};  // ticket mode: how long an approval may be used
         std::size_t maxPending = 10'000;        // beyond: 503 too_many_pending_reviews
+        std::size_t maxPendingPerRequester = 100;  // one caller's; beyond: 429 too_many_own_pending_reviews
         std::size_t keepFinished = 10'000;      // decided reviews kept in memory for the API
         // The recording's retention (0: forever): a review finished longer ago than this is
         // forgotten here too, as the store's purge deletes it (record::EventStore).
@@ -67,8 +68,12 @@ public:
         bool reused = false;  // ticket mode: the same request already had a pending review
     };
     // `draft` carries everything but the id, state and times. Ticket-mode requests reuse a
-    // pending review of the same caller, connection and body. Null when too many are pending.
-    std::optional<Created> create(Review draft, std::chrono::seconds timeout);
+    // pending review of the same caller, connection and body. Null when too many are pending,
+    // in all or of this requester (`refusal` says which).
+    enum class Refusal { TooManyPending, TooManyOfRequester };
+    std::optional<Created> create(Review draft, std::chrono::seconds timeout, Refusal* refusal = nullptr);
+    // The caller's answer to a refusal: its details code and message.
+    std::pair<DetailsCode, std::string> explain(Refusal refusal) const;
 
     std::optional<Review> get(const std::string& id) const;
     // Newest first; pending ones and decided ones still in memory.
@@ -126,6 +131,7 @@ private:
     std::set<std::pair<std::int64_t, std::string>> deadlines_;  // pending reviews by deadline
     std::set<std::pair<std::int64_t, std::string>> finished_;   // decided ones by decision time
     std::size_t pending_ = 0;
+    std::map<std::string, std::size_t> pendingByRequester_;  // by requesterKey()
     std::vector<std::shared_ptr<net::WakeSignal>> wakeLater_;
     bool stopping_ = false;
     std::thread thread_;

@@ -282,13 +282,81 @@ private slots:
         auto m = manager(options);
         QVERIFY(m->create(draft("a"), std::chrono::seconds(60)));
         QVERIFY(m->create(draft("b"), std::chrono::seconds(60)));
-        QVERIFY(!m->create(draft("c"), std::chrono::seconds(60)));
+        review::ReviewManager::Refusal why{};
+        QVERIFY(!m->create(draft("c"), std::chrono::seconds(60), &why));
+        QVERIFY(why == review::ReviewManager::Refusal::TooManyPending);
+        QCOMPARE(m->explain(why).first, DetailsCode::TooManyPendingReviews);
+    }
+
+    // One requester's pending reviews are capped (429), whatever room is left for others;
+    // a decision makes room again, and a ticket sent again reuses its review.
+    void oneRequesterCannotFillTheQueue() {
+        review::ReviewManager::Options options;
+        options.maxPendingPerRequester = 2;
+        auto m = manager(options);
+        const auto a1 = m->create(draft("apikey:eve", review::Review::Mode::Ticket, 1, "h1"), std::chrono::seconds(60));
+        QVERIFY(a1);
+        QVERIFY(m->create(draft("apikey:eve", review::Review::Mode::Ticket, 1, "h2"), std::chrono::seconds(60)));
+        QVERIFY(m->create(draft("apikey:eve", review::Review::Mode::Ticket, 1, "h1"), std::chrono::seconds(60))->reused);
+        review::ReviewManager::Refusal why{};
+        QVERIFY(!m->create(draft("apikey:eve", review::Review::Mode::Ticket, 1, "h3"), std::chrono::seconds(60), &why));
+        QVERIFY(why == review::ReviewManager::Refusal::TooManyOfRequester);
+        const auto [code, message] = m->explain(why);
+        QCOMPARE(code, DetailsCode::TooManyOwnPendingReviews);
+        QCOMPARE(detailsCodeInfo(code).httpStatus, 429);
+        QVERIFY2(message.find("2 reviews pending") != std::string::npos, message.c_str());
+        // The same subject from another identity provider is another caller.
+        auto elsewhere = draft("apikey:eve", review::Review::Mode::Ticket, 1, "h3");
+        elsewhere.requester.issuer = "https://idp.example";
+        QVERIFY(m->create(elsewhere, std::chrono::seconds(60)));
+        QVERIFY(m->create(draft("apikey:alice"), std::chrono::seconds(60)));
+        QVERIFY(!m->decide(a1->id, person("apikey:bob", {"approver"}), false, "no").error);
+        QVERIFY(m->create(draft("apikey:eve", review::Review::Mode::Ticket, 1, "h3"), std::chrono::seconds(60)));
+        QCOMPARE(m->pendingCount(), std::size_t{4});
+    }
+
+    // Pushed events and lists carry a preview of the prompt and the answer; one review, all.
+    void previewsAreBoundedFullViewsWhole() {
+        auto r = draft("apikey:alice");
+        r.kind = review::Review::Kind::Output;
+        const std::string big = "\xC3\xA9" + std::string(review::Review::kPreviewBytes, 'x');  // "é" then more than the budget
+        r.messages = json::array({{{"role", "system"}, {"text", "be brief"}}, {{"role", "user"}, {"text", big}}, {{"role", "user"}, {"text", "last"}}});
+        r.output = std::string(review::Review::kPreviewBytes + 1, 'y');
+        const auto preview = r.toJson(review::Review::Payload::Preview);
+        QCOMPARE(preview["payload_truncated"].get<bool>(), true);
+        QCOMPARE(preview["messages"].size(), std::size_t{3});
+        QCOMPARE(preview["messages"][0]["text"].get<std::string>(), std::string("be brief"));
+        const auto cut = preview["messages"][1];
+        QCOMPARE(cut["truncated"].get<bool>(), true);
+        QCOMPARE(cut["text_bytes"].get<std::size_t>(), big.size());
+        QVERIFY(cut["text"].get<std::string>().size() <= review::Review::kPreviewBytes - 8);
+        QVERIFY(big.starts_with(cut["text"].get<std::string>()));
+        QCOMPARE(preview["messages"][2]["text"].get<std::string>(), std::string());  // the budget is spent
+        QCOMPARE(preview["output"].get<std::string>().size(), review::Review::kPreviewBytes);
+        QCOMPARE(preview["output_bytes"].get<std::size_t>(), r.output.size());
+        QVERIFY(preview.dump().size() < 3 * review::Review::kPreviewBytes);
+        // Cut on a character: a two-byte one is not split.
+        r.messages = json::array({{{"role", "user"}, {"text", std::string(review::Review::kPreviewBytes - 1, 'a') + "\xC3\xA9"}}});
+        QCOMPARE(r.toJson(review::Review::Payload::Preview)["messages"][0]["text"].get<std::string>().size(), review::Review::kPreviewBytes - 1);
+        // Many messages: the first 200, and how many there are.
+        r.messages = json::array();
+        for (int i = 0; i < 500; ++i) r.messages.push_back({{"role", "user"}, {"text", "m"}});
+        const auto many = r.toJson(review::Review::Payload::Preview);
+        QCOMPARE(many["messages"].size(), std::size_t{200});
+        QCOMPARE(many["messages_total"].get<std::size_t>(), std::size_t{500});
+        QCOMPARE(many["payload_truncated"].get<bool>(), true);
+        // The full view and a short prompt's preview are whole.
+        QCOMPARE(r.toJson(review::Review::Payload::Full)["messages"].size(), std::size_t{500});
+        QVERIFY(!r.toJson(review::Review::Payload::Full).contains("payload_truncated"));
+        auto small = draft("apikey:alice");
+        QCOMPARE(small.toJson(review::Review::Payload::Preview)["payload_truncated"].get<bool>(), false);
+        QVERIFY(!small.toJson(review::Review::Payload::None).contains("messages"));
     }
 
     void aRestartKeepsTicketsAndCancelsHolds() {
         auto row = [](const review::Review& r) {
             return record::ReviewRow{r.id, std::string(review::stateName(r.state)), r.createdMicros, r.createdMicros,
-                                     r.toJson(true).dump()};
+                                     r.toJson(vigil::review::Review::Payload::Full).dump()};
         };
         auto hold = draft("apikey:alice");
         hold.id = review::newReviewId();
