@@ -330,6 +330,56 @@ private slots:
 
     // The bundle's name comes from the gateway's Content-Disposition: never a path out of the
     // folder the auditor chose.
+    // The report's reviews come from the bundle's signed review events: an approver's reason
+    // with line breaks (valid CSV, quoted) neither hides a review nor adds a forged one, and a
+    // self-approval recorded in the chain is named.
+    void theReportReadsReviewsFromTheSignedEvents() {
+        using vigil::console::EvidenceReport;
+        const QString forged = QStringLiteral("looks fine\nrv_FAKE0000,request,hold,approved,sess-x,apikey:mallory,falcon,1,apikey:mallory,,,,,,,\nend");
+        auto review = [](const QString& id, const QString& state, const QString& requester, const QJsonArray& approvals) {
+            return QJsonObject{{QStringLiteral("id"), id},
+                               {QStringLiteral("state"), state},
+                               {QStringLiteral("requester"), QJsonObject{{QStringLiteral("subject"), requester}}},
+                               {QStringLiteral("rule"), QStringLiteral("falcon")},
+                               {QStringLiteral("quorum"), 1},
+                               {QStringLiteral("approvals"), approvals},
+                               {QStringLiteral("denial"), QJsonValue()},
+                               {QStringLiteral("created_at"), QStringLiteral("2026-11-23T02:28:54.000000Z")}};
+        };
+        auto event = [](int seq, const QString& type, const QJsonObject& payload) {
+            return QJsonDocument(QJsonObject{{QStringLiteral("seq"), seq},
+                                             {QStringLiteral("type"), type},
+                                             {QStringLiteral("session_id"), QStringLiteral("s1")},
+                                             {QStringLiteral("payload"), QString::fromUtf8(QJsonDocument(payload).toJson(QJsonDocument::Compact))}})
+                .toJson(QJsonDocument::Compact);
+        };
+        const QJsonArray bobApproves{QJsonObject{{QStringLiteral("subject"), QStringLiteral("apikey:bob")},
+                                                 {QStringLiteral("at"), QStringLiteral("2026-11-23T02:28:59.000000Z")},
+                                                 {QStringLiteral("reason"), forged}}};
+        const QJsonArray selfApproves{QJsonObject{{QStringLiteral("subject"), QStringLiteral("apikey:eve")},
+                                                  {QStringLiteral("at"), QStringLiteral("2026-11-23T02:29:30.000000Z")}}};
+        QByteArray events;
+        events += event(1, QStringLiteral("review.pending"), review(QStringLiteral("rv_real"), QStringLiteral("pending"), QStringLiteral("apikey:alice"), {})) + '\n';
+        events += event(2, QStringLiteral("review.approved"), review(QStringLiteral("rv_real"), QStringLiteral("approved"), QStringLiteral("apikey:alice"), bobApproves)) + '\n';
+        events += event(3, QStringLiteral("review.approved"), review(QStringLiteral("rv_self"), QStringLiteral("approved"), QStringLiteral("apikey:eve"), selfApproves)) + '\n';
+        QByteArray csv = "review,kind,mode,state,session,requester,rule,quorum,approvers,approved_at,approval_reasons,denied_by,denied_at,denial_reason,created_at,decided_at\n";
+        csv += "rv_real,request,hold,approved,s1,apikey:alice,falcon,1,apikey:bob,2026-11-23T02:28:59.000000Z,\"" + forged.toUtf8() + "\",,,,,\n";
+        QMap<QString, QByteArray> files;
+        files.insert(QStringLiteral("events.jsonl"), events);
+        files.insert(QStringLiteral("reviews.csv"), csv);
+        files.insert(QStringLiteral("manifest.json"), QJsonDocument(QJsonObject{{QStringLiteral("counts"), QJsonObject{{QStringLiteral("reviews"), 2}}}}).toJson());
+        const auto report = EvidenceReport::fromBundle(files);
+        QCOMPARE(report.reviewList.size(), 2);
+        QCOMPARE(report.reviewList[0].id, QStringLiteral("rv_real"));
+        QCOMPARE(report.reviewList[0].state, QStringLiteral("approved"));
+        QCOMPARE(report.reviewList[0].approvers, QStringLiteral("apikey:bob"));
+        QCOMPARE(report.reviewList[0].reasons, forged);
+        QCOMPARE(report.sodExceptions, QStringList{QStringLiteral("review rv_self: decided by its own requester apikey:eve")});
+        QVERIFY(report.reviewsMismatch.isEmpty());
+        files.insert(QStringLiteral("manifest.json"), QJsonDocument(QJsonObject{{QStringLiteral("counts"), QJsonObject{{QStringLiteral("reviews"), 3}}}}).toJson());
+        QVERIFY(EvidenceReport::fromBundle(files).reviewsMismatch.contains(QStringLiteral("counts 3 review(s)")));
+    }
+
     void bundleNamesStayInTheChosenFolder() {
         using vigil::console::EvidenceExport;
         QCOMPARE(EvidenceExport::bundleName("attachment; filename=\"vigil-evidence-20261123.zip\""), QStringLiteral("vigil-evidence-20261123"));
@@ -387,6 +437,7 @@ private slots:
         QVERIFY2(pdf.contains(QStringLiteral("Sessions: 13.")), qPrintable(pdf));
         QVERIFY(pdf.contains(QStringLiteral("Reviews: 0.")));
         QVERIFY(pdf.contains(QStringLiteral("Exceptions: none")));
+        QVERIFY(pdf.contains(QStringLiteral("Filters: none")));
         QVERIFY(pdf.contains(QStringLiteral("EMAIL")));
         QVERIFY(pdf.contains(QStringLiteral("Manifest SHA-256")));
         // The hash the report states is the manifest's, and it copies out as written.

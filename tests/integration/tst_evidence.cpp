@@ -216,6 +216,7 @@ private slots:
         QVERIFY2(r.exitCode == 0, qPrintable(r.out));
         QVERIFY(r.out.contains(QStringLiteral("OK: every check holds")));
         QVERIFY(r.out.contains(QStringLiteral("2 reviewed requests forwarded")));
+        QVERIFY(r.out.contains(QStringLiteral("filters: none (every session with a request in the range)")));
         const auto manifest = QJsonDocument::fromJson(readAll(bundle_ + QStringLiteral("/manifest.json"))).object();
         QCOMPARE(manifest.value(QStringLiteral("generated_by")).toString(), QStringLiteral("audrey (compliance)"));
         QCOMPARE(manifest.value(QStringLiteral("counts")).toObject().value(QStringLiteral("sessions")).toInt(), 6);
@@ -342,6 +343,9 @@ private slots:
         const auto v = runVigil({QStringLiteral("verify-bundle"), zip, QStringLiteral("--pubkey"), pubkey_});
         QVERIFY2(v.exitCode == 0, qPrintable(v.out));
         QVERIFY(v.out.contains(QStringLiteral("OK: every check holds")));
+        // What the bundle holds is said: the filters it was made with.
+        QVERIFY2(v.out.contains(QStringLiteral("filters: decision=review (the sessions with a request in the range that matches them)")),
+                 qPrintable(v.out));
         // A damaged ZIP is named as such.
         auto damaged = r.body;
         damaged[damaged.size() / 2] = static_cast<char>(damaged[damaged.size() / 2] ^ 0x20);

@@ -257,6 +257,13 @@ int verifyBundleCommand(int argc, char** argv) {
     std::printf("  %lld sessions, %lld events (%lld in scope), %lld checkpoints, %lld reviews decided, %lld reviewed requests forwarded\n",
                 static_cast<long long>(r.sessions), static_cast<long long>(r.events), static_cast<long long>(r.eventsInScope),
                 static_cast<long long>(r.checkpoints), static_cast<long long>(r.reviews), static_cast<long long>(r.reviewedRequests));
+    std::printf("  filters: %s\n", r.filters.empty() ? "none (every session with a request in the range)"
+                                                     : (r.filters + " (the sessions with a request in the range that matches them)").c_str());
+    if (r.eventsExcluded > 0) {
+        std::printf("  left out: %lld event(s) of sessions in scope, recorded after the last signed checkpoint\n",
+                    static_cast<long long>(r.eventsExcluded));
+    }
+    for (const auto& v : r.policiesMissing) std::printf("  policy %s decided in scope; its text is not in the bundle\n", v.c_str());
     std::printf("  key %s%s\n", r.keyId.c_str(), r.keyFromBundle ? " (the key inside the bundle: pass --pubkey to check against a key you trust)" : "");
     for (const auto& p : r.problems) std::printf("VIOLATION: %s\n", p.c_str());
     std::printf(r.ok ? "OK: every check holds\n" : "FAILED: %zu violation(s)\n", r.problems.size());

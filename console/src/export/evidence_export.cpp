@@ -18,35 +18,6 @@
 namespace vigil::console {
 namespace {
 
-// One CSV line (RFC 4180 quoting).
-QStringList csvFields(const QString& line) {
-    QStringList out;
-    QString field;
-    bool quoted = false;
-    for (qsizetype i = 0; i < line.size(); ++i) {
-        const QChar c = line[i];
-        if (quoted) {
-            if (c == QLatin1Char('"') && i + 1 < line.size() && line[i + 1] == QLatin1Char('"')) {
-                field += c;
-                ++i;
-            } else if (c == QLatin1Char('"')) {
-                quoted = false;
-            } else {
-                field += c;
-            }
-        } else if (c == QLatin1Char('"')) {
-            quoted = true;
-        } else if (c == QLatin1Char(',')) {
-            out << field;
-            field.clear();
-        } else {
-            field += c;
-        }
-    }
-    out << field;
-    return out;
-}
-
 QString html(const QString& s) { return s.toHtmlEscaped(); }
 
 }  // namespace
@@ -61,6 +32,12 @@ EvidenceReport EvidenceReport::fromBundle(const QMap<QString, QByteArray>& files
     r.generatedAt = manifest.value(QStringLiteral("generated_at")).toString();
     r.generatedBy = manifest.value(QStringLiteral("generated_by")).toString();
     r.keyId = manifest.value(QStringLiteral("key_id")).toString();
+    const auto filters = manifest.value(QStringLiteral("filters")).toObject();
+    for (auto it = filters.begin(); it != filters.end(); ++it) {
+        r.filters += (r.filters.isEmpty() ? QString() : QStringLiteral(", ")) + it.key() + QLatin1Char('=') + it.value().toVariant().toString();
+    }
+    r.eventsExcluded = manifest.value(QStringLiteral("events_after_last_checkpoint_excluded")).toInteger();
+    for (const auto& v : manifest.value(QStringLiteral("policies_missing")).toArray()) r.policiesMissing << v.toString();
     const auto counts = manifest.value(QStringLiteral("counts")).toObject();
     r.sessions = counts.value(QStringLiteral("sessions")).toInteger();
     r.events = counts.value(QStringLiteral("events_in_scope")).toInteger();
@@ -78,20 +55,56 @@ EvidenceReport EvidenceReport::fromBundle(const QMap<QString, QByteArray>& files
             r.maskedEntities[o.value(QStringLiteral("entity")).toString()] += o.value(QStringLiteral("count")).toInteger();
         }
     }
-    const auto lines = QString::fromUtf8(files.value(QStringLiteral("reviews.csv"))).split(QLatin1Char('\n'));
-    for (qsizetype i = 1; i < lines.size(); ++i) {
-        if (lines[i].isEmpty()) continue;
-        const auto f = csvFields(lines[i]);
-        if (f.size() < 16) continue;
-        Review v{f[0], f[3], f[5], f[6], f[8], f[9], f[10], f[11], f[13], f[14], f[15], f[7].toInt()};
+    // Each review's last recorded state, in the order the reviews first appear in the chain.
+    QMap<QString, QJsonObject> lastState;
+    QStringList order;
+    for (const auto& line : files.value(QStringLiteral("events.jsonl")).split('\n')) {
+        if (!line.contains("\"review.")) continue;
+        const auto e = QJsonDocument::fromJson(line).object();
+        if (!e.value(QStringLiteral("type")).toString().startsWith(QStringLiteral("review."))) continue;
+        const auto payload = QJsonDocument::fromJson(e.value(QStringLiteral("payload")).toString().toUtf8()).object();
+        const auto id = payload.value(QStringLiteral("id")).toString();
+        if (!id.startsWith(QStringLiteral("rv_")) || !payload.contains(QStringLiteral("state"))) continue;
+        if (!lastState.contains(id)) order << id;
+        lastState[id] = payload;
+    }
+    for (const auto& id : order) {
+        const auto p = lastState.value(id);
+        Review v;
+        v.id = id;
+        v.state = p.value(QStringLiteral("state")).toString();
+        v.requester = p.value(QStringLiteral("requester")).toObject().value(QStringLiteral("subject")).toString();
+        v.rule = p.value(QStringLiteral("rule")).toString();
+        v.quorum = p.value(QStringLiteral("quorum")).toInt(1);
+        v.createdAt = p.value(QStringLiteral("created_at")).toString();
+        v.decidedAt = p.value(QStringLiteral("decided_at")).toString();
+        QStringList approvers, times, reasons;
+        for (const auto& a : p.value(QStringLiteral("approvals")).toArray()) {
+            const auto o = a.toObject();
+            approvers << o.value(QStringLiteral("subject")).toString();
+            times << o.value(QStringLiteral("at")).toString();
+            if (o.contains(QStringLiteral("reason"))) reasons << o.value(QStringLiteral("reason")).toString();
+        }
+        v.approvers = approvers.join(QStringLiteral(", "));
+        v.approvedAt = times.join(QStringLiteral(", "));
+        v.reasons = reasons.join(QStringLiteral("; "));
+        const auto denial = p.value(QStringLiteral("denial")).toObject();
+        v.deniedBy = denial.value(QStringLiteral("subject")).toString();
+        v.denialReason = denial.value(QStringLiteral("reason")).toString();
         r.reviewList.append(v);
-        const auto approvers = v.approvers.split(QStringLiteral(" | "), Qt::SkipEmptyParts);
-        if (approvers.contains(v.requester) || v.deniedBy == v.requester) {
+        if (approvers.contains(v.requester) || (!v.deniedBy.isEmpty() && v.deniedBy == v.requester)) {
             r.sodExceptions << QObject::tr("review %1: decided by its own requester %2").arg(v.id, v.requester);
         }
-        if (v.state == QStringLiteral("approved") && QSet<QString>(approvers.begin(), approvers.end()).size() < v.quorum) {
-            r.sodExceptions << QObject::tr("review %1: approved by %2 distinct approver(s), quorum %3").arg(v.id).arg(approvers.size()).arg(v.quorum);
+        const auto distinct = QSet<QString>(approvers.begin(), approvers.end()).size();
+        if (v.state == QStringLiteral("approved") && distinct < v.quorum) {
+            r.sodExceptions << QObject::tr("review %1: approved by %2 distinct approver(s), quorum %3").arg(v.id).arg(distinct).arg(v.quorum);
         }
+    }
+    const auto counted = counts.value(QStringLiteral("reviews")).toInteger(-1);
+    if (counted >= 0 && counted != r.reviewList.size()) {
+        r.reviewsMismatch = QObject::tr("The manifest counts %1 review(s); the bundle's signed events hold %2.")
+                                .arg(counted)
+                                .arg(r.reviewList.size());
     }
     r.reviews = r.reviewList.size();
     return r;
@@ -100,10 +113,19 @@ EvidenceReport EvidenceReport::fromBundle(const QMap<QString, QByteArray>& files
 bool writeEvidenceReport(const EvidenceReport& r, const QString& pdfPath, QString* error) {
     QString h;
     h += QStringLiteral("<h1>Vigil evidence report</h1>");
-    h += QStringLiteral("<p><b>Period:</b> %1 to %2<br/><b>Generated:</b> %3 by %4<br/><b>Manifest SHA-256:</b> <code>%5</code><br/>"
+    h += QStringLiteral("<p><b>Period:</b> %1 to %2 (the sessions with a request made in it)<br/><b>Filters:</b> %8<br/>"
+                        "<b>Generated:</b> %3 by %4<br/><b>Manifest SHA-256:</b> <code>%5</code><br/>"
                         "<b>Signing key:</b> <code>%6</code><br/><b>Chain status at export:</b> %7</p>")
              .arg(html(r.rangeFrom), html(r.rangeTo), html(r.generatedAt), html(r.generatedBy), html(r.manifestSha256), html(r.keyId),
-                  html(r.chainStatus));
+                  html(r.chainStatus), r.filters.isEmpty() ? QObject::tr("none") : html(r.filters));
+    if (r.eventsExcluded > 0) {
+        h += QStringLiteral("<p><b>%1</b></p>")
+                 .arg(html(QObject::tr("Left out: %1 event(s) of these sessions, recorded after the last signed checkpoint.").arg(r.eventsExcluded)));
+    }
+    if (!r.policiesMissing.isEmpty()) {
+        h += QStringLiteral("<p><b>%1</b></p>")
+                 .arg(html(QObject::tr("Policies that decided but whose text is not in the bundle: %1").arg(r.policiesMissing.join(QStringLiteral(", ")))));
+    }
     h += QStringLiteral("<h2>Sessions</h2><p>Sessions: %1. Recorded events: %2.</p><table border='1' cellpadding='3'><tr><th>Decision</th><th>Sessions</th></tr>")
              .arg(r.sessions)
              .arg(r.events);
@@ -112,6 +134,7 @@ bool writeEvidenceReport(const EvidenceReport& r, const QString& pdfPath, QStrin
     }
     h += QStringLiteral("</table>");
     h += QStringLiteral("<h2>Reviews</h2><p>Reviews: %1.</p>").arg(r.reviews);
+    if (!r.reviewsMismatch.isEmpty()) h += QStringLiteral("<p><b>%1</b></p>").arg(html(r.reviewsMismatch));
     if (!r.reviewList.isEmpty()) {
         h += QStringLiteral("<table border='1' cellpadding='3'><tr><th>Review</th><th>Outcome</th><th>Requester</th><th>Rule</th>"
                             "<th>Approvers (times; reasons)</th><th>Denied by (reason)</th><th>Opened</th><th>Decided</th></tr>");

@@ -16,6 +16,9 @@ class GatewayClient;
 struct EvidenceReport {
     QString rangeFrom, rangeTo, generatedAt, generatedBy, manifestSha256, keyId;
     QString chainStatus;  // the gateway's own check at export time
+    QString filters;      // "decision=review, subject=apikey:alice"; empty: none
+    qint64 eventsExcluded = 0;      // recorded after the last checkpoint, left out
+    QStringList policiesMissing;    // versions that decided whose text is not in the bundle
     qint64 sessions = 0, events = 0, reviews = 0;
     QMap<QString, qint64> sessionsByDecision;
     QMap<QString, qint64> maskedEntities;  // entity -> values masked
@@ -23,8 +26,11 @@ struct EvidenceReport {
         QString id, state, requester, rule, approvers, approvedAt, reasons, deniedBy, denialReason, createdAt, decidedAt;
         int quorum = 1;
     };
+    // From the signed review events in events.jsonl (the same the verifier checks), not from
+    // the derived reviews.csv, whose free-text cells a reader could split differently.
     QList<Review> reviewList;
     QStringList sodExceptions;  // reviews decided by their requester or short of their quorum
+    QString reviewsMismatch;    // when the manifest counts other reviews than the events hold
 
     // From the unpacked bundle's files (name -> bytes).
     static EvidenceReport fromBundle(const QMap<QString, QByteArray>& files);

@@ -92,12 +92,23 @@ EvidenceApi::Prepared EvidenceApi::prepare(const net::RequestView& request, std:
     ask.toMicros = *to;
     ask.generatedBy = who.subject;
 
+    // A slot among the exports running, given back when the work is done (or dropped).
+    if (running_->fetch_add(1) >= kMaxRunning) {
+        running_->fetch_sub(1);
+        auto r = fail(DetailsCode::RateLimited,
+                      std::to_string(kMaxRunning) + " evidence exports are being made already (the most at once); try again when one has finished",
+                      requestId);
+        r.headers.push_back({"Retry-After", "30"});
+        return Prepared::refused(std::move(r));
+    }
+    std::shared_ptr<void> slot(nullptr, [running = running_](void*) { running->fetch_sub(1); });
+
     // The rest takes a while (a commit, the export, the ZIP): it runs off the I/O thread.
     auto self = shared_from_this();
     const std::string id(requestId);
     const std::string subject = who.subject;
     const std::string method(auth::methodName(who.method));
-    return {std::nullopt, [self, ask, filters, id, subject, method, from = *from, to = *to] {
+    return {std::nullopt, [self, slot, ask, filters, id, subject, method, from = *from, to = *to] {
                 return self->run(ask, filters, id, subject, method, from, to);
             }};
 }

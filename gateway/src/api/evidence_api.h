@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -43,6 +44,10 @@ private:
 
     std::filesystem::path database_;
     std::shared_ptr<record::Recorder> recorder_;
+    // Exports running now: each holds its bundle in memory, so at most kMaxRunning at once
+    // (beyond, 429 with Retry-After), lest exports take the memory of the data path.
+    static constexpr int kMaxRunning = 2;
+    std::shared_ptr<std::atomic<int>> running_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace vigil::api

@@ -179,6 +179,17 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
                            report.keyId + ")");
     }
     report.range = member("range").value("from", "") + " to " + member("range").value("to", "");
+    for (const auto& [name, value] : member("filters").items()) {
+        report.filters += (report.filters.empty() ? "" : ", ") + name + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+    }
+    if (const auto it = manifest.find("events_after_last_checkpoint_excluded"); it != manifest.end() && it->is_number_integer()) {
+        report.eventsExcluded = it->get<std::int64_t>();
+    }
+    if (const auto it = manifest.find("policies_missing"); it != manifest.end() && it->is_array()) {
+        for (const auto& v : *it) {
+            if (v.is_string()) report.policiesMissing.push_back(v.get<std::string>());
+        }
+    }
 
     // Every file as the manifest hashed it; nothing added.
     std::map<std::string, std::string> files;

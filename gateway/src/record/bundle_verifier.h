@@ -20,6 +20,9 @@ struct BundleReport {
     std::int64_t reviews = 0;          // reviews decided in the recorded events
     std::int64_t reviewedRequests = 0;  // requests that needed a review and were forwarded
     std::string range;
+    std::string filters;                     // "decision=review, subject=apikey:alice", or empty
+    std::int64_t eventsExcluded = 0;         // events after the last checkpoint, left out
+    std::vector<std::string> policiesMissing;  // versions that decided but whose text is absent
 };
 
 // Checks an evidence bundle (a directory, or the .zip of one): the manifest's signature,

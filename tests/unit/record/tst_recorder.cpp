@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/evidence_api.h"
+#include "auth/identity.h"
 #include "chain/session_owners.h"
 #include "chain/session_recording.h"
 #include "record/chain.h"
@@ -1212,6 +1214,39 @@ private slots:
 
     // After a restart, who may name a session comes from the sessions index: its caller key
     // (issuer and subject), or for a session recorded before the key was kept, its subject.
+    // Each export holds its bundle in memory: two run at once, a third is refused (429, with
+    // Retry-After) until one has finished; a refused or bad request takes no slot.
+    void evidenceExportsAreLimitedToTwoAtOnce() {
+        const auto db = dir_.filePath(QStringLiteral("exports.db")).toStdString();
+        auto recorder = std::make_shared<record::Recorder>(std::make_unique<store::SqliteEventStore>(db), record::SigningKey::generate(),
+                                                           record::Recorder::Options{});
+        auto api = std::make_shared<api::EvidenceApi>(db, recorder);
+        auth::Identity audrey;
+        audrey.subject = "apikey:audrey";
+        audrey.roles = {"auditor"};
+        net::RequestView request;
+        request.method = "GET";
+        request.target = "/api/evidence?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z";
+        net::RequestView bad = request;
+        bad.target = "/api/evidence?from=2026-11-01T00:00:00Z";
+        QCOMPARE(api->prepare(bad, "r0", audrey).answer->status, 400);
+        auto first = api->prepare(request, "r1", audrey);
+        auto second = api->prepare(request, "r2", audrey);
+        QVERIFY(first.work && second.work);
+        auto third = api->prepare(request, "r3", audrey);
+        QVERIFY(third.answer);
+        QCOMPARE(third.answer->status, 429);
+        QVERIFY2(third.answer->body.find("2 evidence exports are being made already") != std::string::npos, third.answer->body.c_str());
+        QVERIFY(std::any_of(third.answer->headers.begin(), third.answer->headers.end(),
+                            [](const auto& h) { return h.name == "Retry-After"; }));
+        // One finishes (its work runs: no session in the range, 404), and a slot is free.
+        QCOMPARE(first.work().status, 404);
+        first.work = nullptr;
+        auto fourth = api->prepare(request, "r4", audrey);
+        QVERIFY(fourth.work);
+        QVERIFY(api->prepare(request, "r5", audrey).answer);
+    }
+
     void sessionOwnersAreReadBackFromTheIndex() {
         const auto db = dir_.filePath(QStringLiteral("owners.db")).toStdString();
         {
