@@ -22,6 +22,7 @@
 #include <QSettings>
 #include <QScrollBar>
 #include <QTest>
+#include <QTextDocument>
 #include <QTextBrowser>
 
 #include "managed_process.h"
@@ -110,6 +111,23 @@ private slots:
         QVERIFY(!details.contains(QChar(0x202E)));
         QVERIFY(!details.contains(QChar(0x200B)));
         QCOMPARE(details.count(QStringLiteral("[U+202E]")), 2);  // the requester's name and the prompt
+    }
+
+    // Files, images, tool calls and tool definitions are shown beside the prompt.
+    void theOtherPartsAreShown() {
+        vigil::console::ReviewItem review;
+        review.id = QStringLiteral("rv_3");
+        review.messages.append({QStringLiteral("user"), QStringLiteral("summarise this")});
+        review.otherParts.append({QStringLiteral("messages[0].content[1]"), QStringLiteral("file"),
+                                  QStringLiteral("{\"file\":{\"filename\":\"customers.csv\"}}")});
+        review.otherPartsOmitted = 3;
+        QTextDocument doc;
+        doc.setHtml(vigil::console::reviewDetailsHtml(review, QDateTime::currentDateTimeUtc()));
+        const auto text = doc.toPlainText();
+        QVERIFY2(text.contains(QStringLiteral("Also in the request")), qPrintable(text));
+        QVERIFY(text.contains(QStringLiteral("file messages[0].content[1]")));
+        QVERIFY(text.contains(QStringLiteral("{\"file\":{\"filename\":\"customers.csv\"}}")));
+        QVERIFY(text.contains(QStringLiteral("and 3 more parts")));
     }
 
     void initTestCase() {

@@ -42,6 +42,12 @@ ReviewItem ReviewItem::fromJson(const QJsonObject& j) {
         r.messages.append({o.value(QStringLiteral("role")).toString(), o.value(QStringLiteral("text")).toString(),
                            o.value(QStringLiteral("truncated")).toBool() ? o.value(QStringLiteral("text_bytes")).toInteger(-1) : -1});
     }
+    for (const auto& p : j.value(QStringLiteral("other_parts")).toArray()) {
+        const auto o = p.toObject();
+        r.otherParts.append({o.value(QStringLiteral("where")).toString(), o.value(QStringLiteral("kind")).toString(),
+                             o.value(QStringLiteral("detail")).toString()});
+    }
+    r.otherPartsOmitted = j.value(QStringLiteral("other_parts_omitted")).toInteger();
     for (const auto& m : j.value(QStringLiteral("matches")).toArray()) {
         const auto o = m.toObject();
         r.matches.append({o.value(QStringLiteral("rule")).toString(), o.value(QStringLiteral("kind")).toString(),

@@ -39,6 +39,13 @@ struct ReviewItem {
     int quorum = 1;
     QStringList approvers;  // subjects who approved so far
     QList<Message> messages;
+    // The request's parts outside the messages (files, images, tool calls, tool
+    // definitions): where, kind, and the part as JSON with long strings cut.
+    struct Part {
+        QString where, kind, detail;
+    };
+    QList<Part> otherParts;
+    qint64 otherPartsOmitted = 0;
     QList<Match> matches;
     QStringList tools;
     qint64 estimatedTokens = 0;

@@ -115,6 +115,19 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
                     .arg(visibleHtml(m.role), highlightMatches(m.text, r.matches, i));
         if (m.fullBytes >= 0) html += cutNote(m.fullBytes);
     }
+    if (!r.otherParts.isEmpty() || r.otherPartsOmitted > 0) {
+        html += QStringLiteral("<hr/><p><b>%1</b></p>")
+                    .arg(QObject::tr("Also in the request (files, images, tool calls, tool definitions: forwarded with it, "
+                                     "not read by the policy's text conditions)"));
+        for (const auto& p : r.otherParts) {
+            html += QStringLiteral("<p style='margin:6px 0 2px 0'><b>%1</b> <span style='color:#777'>%2</span></p>"
+                                   "<pre style='white-space:pre-wrap;margin:0'>%3</pre>")
+                        .arg(visibleHtml(p.kind), visibleHtml(p.where), visibleHtml(p.detail));
+        }
+        if (r.otherPartsOmitted > 0) {
+            html += QStringLiteral("<p style='color:#b35900'><i>%1</i></p>").arg(QObject::tr("… and %1 more parts").arg(r.otherPartsOmitted));
+        }
+    }
     if (r.messagesTotal > r.messages.size()) {
         html += QStringLiteral("<p style='color:#b35900'><i>%1</i></p>")
                     .arg(QObject::tr("… %1 more messages: the whole is being loaded").arg(r.messagesTotal - r.messages.size()));

@@ -1234,6 +1234,21 @@ review::Review Pipeline::reviewDraft(const RequestContext& context, bool output)
             }
             r.messages.push_back({{"role", m.role}, {"text", std::move(text)}});
         }
+        // What the approver would not see in the messages: read again, now that it matters.
+        inspect::RequestFacts parts;
+        parts.collectParts = true;
+        if (!inspect::inspectRequest(context.request->method, context.apiPath, context.request->body, {}, parts)) {
+            for (auto& p : parts.otherParts) {
+                std::string detail = std::move(p.detail);
+                if (masker) {
+                    std::string masked;
+                    masker->maskText(detail, masked, "review");
+                    detail = std::move(masked);
+                }
+                r.otherParts.push_back({{"where", std::move(p.where)}, {"kind", std::move(p.kind)}, {"detail", std::move(detail)}});
+            }
+            r.otherPartsOmitted = parts.partsOmitted;
+        }
     }
     return r;
 }

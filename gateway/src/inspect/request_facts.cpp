@@ -107,8 +107,50 @@ bool optionalFlag(Shape& s, const json& object, const char* name) {
     return v->get<bool>();
 }
 
-// A message content: a string, or an array of parts whose text parts are joined.
-std::string contentText(Shape& s, const json& content, const std::string& where) {
+// `value` as compact JSON with every string longer than `maxString` bytes cut.
+json cutStrings(const json& value, std::size_t maxString) {
+    if (value.is_string()) {
+        const auto& text = value.get_ref<const std::string&>();
+        if (text.size() <= maxString) return value;
+        std::size_t end = maxString;
+        while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+        return text.substr(0, end) + "...(" + std::to_string(text.size()) + " bytes)";
+    }
+    if (value.is_array()) {
+        json out = json::array();
+        for (const auto& v : value) out.push_back(cutStrings(v, maxString));
+        return out;
+    }
+    if (value.is_object()) {
+        json out = json::object();
+        for (const auto& [k, v] : value.items()) out[k] = cutStrings(v, maxString);
+        return out;
+    }
+    return value;
+}
+
+// Media and file data are summarised; names, URLs, arguments and descriptions are kept
+// (long ones cut).
+constexpr std::size_t kPartStringBytes = 4096;
+
+void addPart(RequestFacts& facts, std::string where, std::string kind, const json& value) {
+    if (!facts.collectParts) return;
+    if (facts.otherParts.size() >= RequestFacts::kMaxParts) {
+        ++facts.partsOmitted;
+        return;
+    }
+    facts.otherParts.push_back({std::move(where), std::move(kind),
+                                cutStrings(value, kPartStringBytes).dump(-1, ' ', false, json::error_handler_t::replace)});
+}
+
+std::string typeOf(const json& object, const char* fallback) {
+    const json* type = object.is_object() ? field(object, "type") : nullptr;
+    return type != nullptr && type->is_string() ? type->get<std::string>() : std::string(fallback);
+}
+
+// A message content: a string, or an array of parts whose text parts are joined; the
+// other parts go to facts.otherParts.
+std::string contentText(Shape& s, const json& content, const std::string& where, RequestFacts& facts) {
     if (content.is_string())
         return content.get<std::string>();
     if (!content.is_array()) {
@@ -134,6 +176,8 @@ std::string contentText(Shape& s, const json& content, const std::string& where)
                 return text;
             }
             text += (text.empty() ? "" : "\n") + t->get<std::string>();
+        } else {
+            addPart(facts, at, typeOf(part, "part"), part);
         }
     }
     return text;
@@ -152,6 +196,7 @@ void readTools(Shape& s, const json& body, RequestFacts& facts) {
                 s.fail(at + ": must be an object");
                 return;
             }
+            addPart(facts, at, typeOf(tool, "tool"), tool);  // its description and parameters
             // Chat: {"type":"function","function":{"name":...}}; Responses:
             // {"type":...,"name":...}.
             if (const json* fn = field(tool, "function"); fn != nullptr && fn->is_object()) {
@@ -182,6 +227,7 @@ void readTools(Shape& s, const json& body, RequestFacts& facts) {
                 s.fail("functions[" + std::to_string(i) + "]: must be an object");
                 return;
             }
+            addPart(facts, "functions[" + std::to_string(i) + "]", "function", fn);
             facts.tools.push_back(
                 requireString(s, fn, "name", "functions[" + std::to_string(i) + "]"));
         }
@@ -251,7 +297,11 @@ void readChat(Shape& s, const json& body, RequestFacts& facts) {
         RequestFacts::Message message;
         message.role = requireString(s, m, "role", at);
         if (const json* content = field(m, "content"))
-            message.text = contentText(s, *content, at + ".content");
+            message.text = contentText(s, *content, at + ".content", facts);
+        // Tool calls with their arguments, a legacy function call, audio and the like.
+        for (const auto& [key, value] : m.items()) {
+            if (key != "role" && key != "content" && key != "name") addPart(facts, at + "." + key, key, value);
+        }
         facts.messages.push_back(std::move(message));
         facts.estimatedPromptTokens += kTokensPerMessage;
     }
@@ -288,8 +338,13 @@ void readResponses(Shape& s, const json& body, RequestFacts& facts) {
             const json* role = field(item, "role");
             message.role =
                 role != nullptr && role->is_string() ? role->get<std::string>() : "input";
-            if (const json* content = field(item, "content"))
-                message.text = contentText(s, *content, at + ".content");
+            const json* content = field(item, "content");
+            if (content != nullptr) {
+                message.text = contentText(s, *content, at + ".content", facts);
+            } else {
+                // Not a message: a function call, its output, a reasoning item...
+                addPart(facts, at, typeOf(item, "item"), item);
+            }
             facts.messages.push_back(std::move(message));
             facts.estimatedPromptTokens += kTokensPerMessage;
         }

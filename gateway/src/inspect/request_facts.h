@@ -19,9 +19,25 @@ struct RequestFacts {
         std::string text;  // every text part of the message, joined with newlines
     };
 
+    // What of the request is not in `messages` (the text the policy reads): media and file
+    // parts, tool calls and their arguments, tool definitions, other input items. Approvers
+    // are shown these beside the prompt. `detail` is the part as compact JSON, long strings
+    // cut ("...(N bytes)").
+    struct Part {
+        std::string where;   // "messages[1].content[2]", "tools[0]"
+        std::string kind;    // its "type", or the member's name ("tool_calls")
+        std::string detail;
+    };
+    static constexpr std::size_t kMaxParts = 500;  // more are counted in partsOmitted
+    // Set before inspecting to have otherParts filled (a review's draft does; the request
+    // path does not pay for it).
+    bool collectParts = false;
+
     Api api = Api::Other;
     std::string model;
     std::vector<Message> messages;
+    std::vector<Part> otherParts;
+    std::size_t partsOmitted = 0;
     std::vector<std::string> tools;  // names of the tools/functions offered to the model
     bool stream = false;
     std::optional<std::int64_t> maxTokens;  // max_tokens, max_completion_tokens, max_output_tokens

@@ -164,6 +164,8 @@ json Review::toJson(Payload payload) const {
     j["matches"] = matches;
     if (payload == Payload::Full) {
         j["messages"] = messages;
+        j["other_parts"] = otherParts;
+        j["other_parts_omitted"] = otherPartsOmitted;
         if (kind == Kind::Output) {
             j["output"] = output;
             j["output_content_type"] = outputContentType;
@@ -183,6 +185,10 @@ json Review::toJson(Payload payload) const {
             j["output_content_type"] = outputContentType;
             j["output_status"] = outputStatus;
         }
+        // The other parts only by number: the whole review (by id) lists them.
+        const auto parts = otherParts.size() + otherPartsOmitted;
+        j["other_parts_count"] = parts;
+        if (parts > 0) cut = true;
         j["payload_truncated"] = cut;
     }
     json approvalList = json::array();
@@ -239,6 +245,8 @@ std::optional<Review> Review::fromJson(const json& j) {
         }
         r.timeoutSeconds = j.value("timeout_seconds", std::int64_t{900});
         r.messages = j.value("messages", json::array());
+        r.otherParts = j.value("other_parts", json::array());
+        r.otherPartsOmitted = j.value("other_parts_omitted", std::size_t{0});
         r.matches = j.value("matches", json::array());
         r.tools = j.value("tools", std::vector<std::string>{});
         r.stream = j.value("stream", false);

@@ -68,6 +68,10 @@ struct Review {
     // "condition", "expression", "case_insensitive", "message", "end"}).
     nlohmann::json matches = nlohmann::json::array();
     std::vector<std::string> tools;
+    // The request's parts outside `messages` (inspect::RequestFacts::Part as JSON:
+    // where, kind, detail), and how many more there were.
+    nlohmann::json otherParts = nlohmann::json::array();
+    std::size_t otherPartsOmitted = 0;
     bool stream = false;
     std::int64_t estimatedTokens = 0;
     std::optional<std::int64_t> maxTokens;
