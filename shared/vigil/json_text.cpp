@@ -202,4 +202,11 @@ JsonObjectWriter& JsonObjectWriter::raw(std::string_view k, std::string_view jso
     return *this;
 }
 
+std::string_view utf8Prefix(std::string_view text, std::size_t bytes) {
+    if (text.size() <= bytes) return text;
+    std::size_t end = bytes;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    return text.substr(0, end);
+}
+
 }  // namespace vigil

@@ -14,6 +14,10 @@ void appendJsonString(std::string& out, std::string_view text);
 
 bool isValidUtf8(std::string_view text);
 
+// The longest prefix of `text` of at most `bytes` bytes that does not end inside a UTF-8
+// character (a cut for a preview).
+std::string_view utf8Prefix(std::string_view text, std::size_t bytes);
+
 // JSON text made parseable the way lenient readers (JavaScript, Python) read it: each byte
 // that is not part of valid UTF-8 becomes U+FFFD, and each \u escape of a lone surrogate
 // becomes \uFFFD. Everything else is kept byte for byte; valid JSON comes back unchanged.

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vigil/json_text.h"
+
 namespace vigil::inspect {
 namespace {
 
@@ -112,9 +114,7 @@ json cutStrings(const json& value, std::size_t maxString) {
     if (value.is_string()) {
         const auto& text = value.get_ref<const std::string&>();
         if (text.size() <= maxString) return value;
-        std::size_t end = maxString;
-        while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-        return text.substr(0, end) + "...(" + std::to_string(text.size()) + " bytes)";
+        return std::string(utf8Prefix(text, maxString)) + "...(" + std::to_string(text.size()) + " bytes)";
     }
     if (value.is_array()) {
         json out = json::array();
@@ -299,8 +299,10 @@ void readChat(Shape& s, const json& body, RequestFacts& facts) {
         if (const json* content = field(m, "content"))
             message.text = contentText(s, *content, at + ".content", facts);
         // Tool calls with their arguments, a legacy function call, audio and the like.
-        for (const auto& [key, value] : m.items()) {
-            if (key != "role" && key != "content" && key != "name") addPart(facts, at + "." + key, key, value);
+        if (facts.collectParts) {
+            for (const auto& [key, value] : m.items()) {
+                if (key != "role" && key != "content" && key != "name") addPart(facts, at + "." + key, key, value);
+            }
         }
         facts.messages.push_back(std::move(message));
         facts.estimatedPromptTokens += kTokensPerMessage;

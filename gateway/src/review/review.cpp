@@ -1,5 +1,7 @@
 #include "review/review.h"
 
+#include "vigil/json_text.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -83,14 +85,6 @@ std::string formatTime(std::int64_t micros) {
 
 namespace {
 
-// The longest prefix of `text` of at most `bytes` bytes that ends on a UTF-8 character.
-std::string utf8Prefix(const std::string& text, std::size_t bytes) {
-    if (text.size() <= bytes) return text;
-    std::size_t end = bytes;
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    return text.substr(0, end);
-}
-
 // The first messages (at most kPreviewMessages) with their texts cut to `budget` bytes in
 // all; `cut` tells whether anything was left out.
 constexpr std::size_t kPreviewMessages = 200;
@@ -105,7 +99,7 @@ json previewMessages(const json& messages, std::size_t budget, bool& cut) {
         if (m.is_object() && m.contains("text") && m["text"].is_string()) {
             const auto& text = m["text"].get_ref<const std::string&>();
             if (text.size() > budget) {
-                copy["text"] = utf8Prefix(text, budget);
+                copy["text"] = std::string(utf8Prefix(text, budget));
                 copy["truncated"] = true;
                 copy["text_bytes"] = text.size();
                 cut = true;
@@ -176,7 +170,7 @@ json Review::toJson(Payload payload) const {
         j["messages"] = previewMessages(messages, kPreviewBytes, cut);
         if (j["messages"].size() < messages.size()) j["messages_total"] = messages.size();
         if (kind == Kind::Output) {
-            j["output"] = utf8Prefix(output, kPreviewBytes);
+            j["output"] = std::string(utf8Prefix(output, kPreviewBytes));
             if (output.size() > kPreviewBytes) {
                 j["output_truncated"] = true;
                 j["output_bytes"] = output.size();
