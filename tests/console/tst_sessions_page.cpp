@@ -427,6 +427,9 @@ private slots:
             QVERIFY(verify.waitForFinished(30000));
             const auto verified = verify.readAllStandardOutput();
             QVERIFY2(verify.exitCode() == 0, verified.constData());
+            // The report beside the evidence is named as unchecked, not passed over in silence.
+            QCOMPARE(verified.contains("report.pdf: a reading aid beside the evidence, not signed and not checked"),
+                     bundle != dialog->lastZip());
         }
 
         // The report says what is in it.

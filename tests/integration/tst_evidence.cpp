@@ -67,6 +67,41 @@ QByteArray readAll(const QString& path) {
     return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
 }
 
+// RFC 4180, as a spreadsheet reads it: quoted cells may hold commas, quotes ("") and line breaks.
+QList<QStringList> parseCsv(const QByteArray& bytes) {
+    QList<QStringList> rows;
+    QStringList row;
+    QString cell;
+    bool quoted = false;
+    const auto text = QString::fromUtf8(bytes);
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const QChar c = text[i];
+        if (quoted) {
+            if (c == QLatin1Char('"') && i + 1 < text.size() && text[i + 1] == QLatin1Char('"')) {
+                cell += c;
+                ++i;
+            } else if (c == QLatin1Char('"')) {
+                quoted = false;
+            } else {
+                cell += c;
+            }
+        } else if (c == QLatin1Char('"')) {
+            quoted = true;
+        } else if (c == QLatin1Char(',')) {
+            row.append(cell);
+            cell.clear();
+        } else if (c == QLatin1Char('\n')) {
+            row.append(cell);
+            rows.append(row);
+            row.clear();
+            cell.clear();
+        } else {
+            cell += c;
+        }
+    }
+    return rows;
+}
+
 bool writeAll(const QString& path, const QByteArray& bytes) {
     QFile f(path);
     return f.open(QIODevice::WriteOnly | QIODevice::Truncate) && f.write(bytes) == bytes.size();
@@ -78,6 +113,7 @@ class TestEvidence : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
     QString pubkey_;
+    QString heldId_;  // the held review bob approved
     QString bundle_;
     QString from_, to_;
 
@@ -170,12 +206,14 @@ private slots:
                 return true;
             }(),
             5000);
-        // (A reason a spreadsheet would run as a formula.)
-        QCOMPARE(httpRequest(url, "POST", "/api/reviews/" + heldId.toLatin1() + "/approve", R"({"reason":"=1+1 looks fine"})",
+        // (A reason a spreadsheet would run as a formula, with a separator, a comma and a line break.)
+        QCOMPARE(httpRequest(url, "POST", "/api/reviews/" + heldId.toLatin1() + "/approve",
+                             R"({"reason":"=1+1 looks fine | apikey:mallory, checked\nby phone"})",
                              {{"Authorization", "Bearer " + bob.toLatin1()}})
                      .status,
                  200);
         QCOMPARE(held.readResponse(10000).status, 200);
+        heldId_ = heldId;
         // A ticket, approved, then released to the same request sent again.
         const auto ticket = post(alice, QStringLiteral("ticket please: rotate keys"));
         QCOMPARE(ticket.status, 403);
@@ -223,11 +261,30 @@ private slots:
         QCOMPARE(manifest.value(QStringLiteral("counts")).toObject().value(QStringLiteral("reviews")).toInt(), 2);
         QCOMPARE(manifest.value(QStringLiteral("counts")).toObject().value(QStringLiteral("policies")).toInt(), 1);
         QVERIFY(QDir(bundle_ + QStringLiteral("/policies")).entryList(QDir::Files).size() == 1);
-        const auto csv = readAll(bundle_ + QStringLiteral("/reviews.csv"));
-        QVERIFY(csv.startsWith("review,kind,mode,state,session,requester,rule,quorum,approvers"));
-        QVERIFY(csv.contains("apikey:bob"));
-        QCOMPARE(csv.count('\n'), 3);  // header and two reviews
-        QVERIFY2(csv.contains(",\"'=1+1 looks fine\","), csv.constData());  // quoted, not a formula
+        QCOMPARE(manifest.value(QStringLiteral("counts")).toObject().value(QStringLiteral("approvals")).toInt(), 2);
+        // One row per review; one row per approval, its reason in one cell whatever it holds.
+        const auto reviews = parseCsv(readAll(bundle_ + QStringLiteral("/reviews.csv")));
+        QCOMPARE(reviews.size(), 3);  // header and two reviews
+        QCOMPARE(reviews[0].join(QLatin1Char(',')),
+                 QStringLiteral("review,kind,mode,state,session,requester,rules,quorum,approvals,denied_by,denied_at,denial_reason,created_at,decided_at"));
+        for (const auto& row : reviews) QCOMPARE(row.size(), reviews[0].size());
+        QCOMPARE(reviews[1][0], heldId_);
+        QCOMPARE(reviews[1][3], QStringLiteral("approved"));
+        QCOMPARE(reviews[1][5], QStringLiteral("apikey:alice"));
+        QCOMPARE(reviews[1][6], QStringLiteral("falcon"));
+        QCOMPARE(reviews[1][8], QStringLiteral("1"));
+        const auto approvals = parseCsv(readAll(bundle_ + QStringLiteral("/approvals.csv")));
+        QCOMPARE(approvals.size(), 3);  // header and two approvals
+        QCOMPARE(approvals[0].join(QLatin1Char(',')), QStringLiteral("review,approver,issuer,roles,approved_at,reason"));
+        for (const auto& row : approvals) QCOMPARE(row.size(), approvals[0].size());
+        QCOMPARE(approvals[1][0], heldId_);
+        QCOMPARE(approvals[1][1], QStringLiteral("apikey:bob"));
+        QCOMPARE(approvals[1][3], QStringLiteral("approver"));
+        QVERIFY(QDateTime::fromString(approvals[1][4], Qt::ISODateWithMs).isValid());
+        // Quoted, not a formula; the rest of the reason intact.
+        QCOMPARE(approvals[1][5], QStringLiteral("'=1+1 looks fine | apikey:mallory, checked\nby phone"));
+        QCOMPARE(approvals[2][1], QStringLiteral("apikey:bob"));
+        QCOMPARE(approvals[2][5], QString());
         // The policy text is there, byte for byte.
         const auto policyFile = QDir(bundle_ + QStringLiteral("/policies")).entryInfoList(QDir::Files).first().filePath();
         QCOMPARE(readAll(policyFile), QByteArray(kPolicy));
@@ -236,7 +293,7 @@ private slots:
     void everyTamperingIsNamed_data() {
         QTest::addColumn<QString>("file");
         QTest::addColumn<QString>("expected");
-        for (const char* f : {"events.jsonl", "sessions.jsonl", "reviews.csv", "checkpoints.jsonl", "public-key.pem"}) {
+        for (const char* f : {"events.jsonl", "sessions.jsonl", "reviews.csv", "approvals.csv", "checkpoints.jsonl", "public-key.pem"}) {
             QTest::newRow(f) << QString::fromLatin1(f) << QString::fromLatin1(f) + QStringLiteral(": its SHA-256 differs");
         }
     }

@@ -264,6 +264,9 @@ int verifyBundleCommand(int argc, char** argv) {
                     static_cast<long long>(r.eventsExcluded));
     }
     for (const auto& v : r.policiesMissing) std::printf("  policy %s decided in scope; its text is not in the bundle\n", v.c_str());
+    if (r.reportPresent) {
+        std::printf("  report.pdf: a reading aid beside the evidence, not signed and not checked (anyone can edit it)\n");
+    }
     std::printf("  key %s%s\n", r.keyId.c_str(), r.keyFromBundle ? " (the key inside the bundle: pass --pubkey to check against a key you trust)" : "");
     for (const auto& p : r.problems) std::printf("VIOLATION: %s\n", p.c_str());
     std::printf(r.ok ? "OK: every check holds\n" : "FAILED: %zu violation(s)\n", r.problems.size());

@@ -218,7 +218,11 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
             continue;
         }
         // The console's report.pdf is a reading aid beside the evidence, not part of it.
-        if (name == "manifest.json" || name == "manifest.sig" || name == "report.pdf") continue;
+        if (name == "report.pdf" && !member("files").contains(name)) {
+            report.reportPresent = true;
+            continue;
+        }
+        if (name == "manifest.json" || name == "manifest.sig") continue;
         if (!files.contains(name) && !member("files").contains(name)) problems.push_back(name + ": not listed in the manifest");
     }
 

@@ -23,6 +23,7 @@ struct BundleReport {
     std::string filters;                     // "decision=review, subject=apikey:alice", or empty
     std::int64_t eventsExcluded = 0;         // events after the last checkpoint, left out
     std::vector<std::string> policiesMissing;  // versions that decided but whose text is absent
+    bool reportPresent = false;                // a report.pdf beside the evidence: not signed, not checked
 };
 
 // Checks an evidence bundle (a directory, or the .zip of one): the manifest's signature,

@@ -295,26 +295,32 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         for (const auto& [id, s] : sessions) sessionLines += sessionJson(s).dump() + "\n";
         result.sessions = static_cast<std::int64_t>(sessions.size());
 
-        // 3. Reviews of the sessions in scope.
-        std::string csv = "review,kind,mode,state,session,requester,rule,quorum,approvers,approved_at,approval_reasons,denied_by,denied_at,denial_reason,created_at,decided_at\n";
+        // 3. Reviews of the sessions in scope: one row each in reviews.csv, one row per
+        // approval in approvals.csv (free-text reasons never share a cell).
+        std::string csv = "review,kind,mode,state,session,requester,rules,quorum,approvals,denied_by,denied_at,denial_reason,created_at,decided_at\n";
+        std::string approvalsCsv = "review,approver,issuer,roles,approved_at,reason\n";
         {
+            // Rule ids and role names are restricted to [A-Za-z0-9._:-]: a space separates them.
+            const auto spaced = [](const std::vector<std::string>& names) {
+                std::string out;
+                for (const auto& n : names) out += (out.empty() ? "" : " ") + n;
+                return out;
+            };
             Stmt q(db.get(), "SELECT document FROM reviews ORDER BY created_us");
             while (q.row()) {
                 const auto doc = json::parse(q.text(0), nullptr, false);
                 if (!doc.is_object() || !sessions.contains(doc.value("session_id", ""))) continue;
                 const auto r = review::Review::fromJson(doc);
                 if (!r) continue;
-                std::string approvers, times, reasons;
                 for (const auto& a : r->approvals) {
-                    approvers += (approvers.empty() ? "" : " | ") + a.subject;
-                    times += (times.empty() ? "" : " | ") + isoTime(a.atMicros);
-                    reasons += (reasons.empty() ? "" : " | ") + a.reason;
+                    approvalsCsv += csvField(r->id) + "," + csvField(a.subject) + "," + csvField(a.issuer) + "," + csvField(spaced(a.roles)) +
+                                    "," + isoTime(a.atMicros) + "," + csvField(a.reason) + "\n";
+                    ++result.approvals;
                 }
                 csv += csvField(r->id) + "," + std::string(review::kindName(r->kind)) + "," + std::string(review::modeName(r->mode)) +
                        "," + std::string(review::stateName(r->state)) + "," + csvField(r->sessionId) + "," +
-                       csvField(r->requester.subject) + "," + csvField(r->rules.empty() ? std::string() : r->rules.front()) + "," +
-                       std::to_string(r->quorum) + "," + csvField(approvers) + "," + csvField(times) + "," + csvField(reasons) + "," +
-                       csvField(r->denial ? r->denial->subject : std::string()) + "," +
+                       csvField(r->requester.subject) + "," + csvField(spaced(r->rules)) + "," + std::to_string(r->quorum) + "," +
+                       std::to_string(r->approvals.size()) + "," + csvField(r->denial ? r->denial->subject : std::string()) + "," +
                        csvField(r->denial ? isoTime(r->denial->atMicros) : std::string()) + "," +
                        csvField(r->denial ? r->denial->reason : std::string()) + "," + isoTime(r->createdMicros) + "," +
                        isoTime(r->decidedMicros) + "\n";
@@ -348,6 +354,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
                  {"events.jsonl", events},
                  {"checkpoints.jsonl", checkpoints},
                  {"reviews.csv", csv},
+                 {"approvals.csv", approvalsCsv},
                  {"public-key.pem", key.publicKeyPem()}}) {
             if (!writeFile(outDir / name, bytes, hashes, name)) throw std::runtime_error("cannot write " + name);
         }
@@ -370,7 +377,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
             {"generated_by", request.generatedBy},
             {"counts",
              {{"sessions", result.sessions}, {"events", result.events}, {"events_in_scope", result.eventsInScope},
-              {"reviews", result.reviews}, {"policies", result.policies}}},
+              {"reviews", result.reviews}, {"approvals", result.approvals}, {"policies", result.policies}}},
             {"chain",
              {{"first_seq", firstSeq}, {"last_seq", closing}, {"first_prev_hash", firstPrevHash}, {"last_hash", lastHash},
               {"anchor_checkpoint", anchor}, {"closing_checkpoint", closing}, {"checkpoints", checkpointSeqs}}},

@@ -29,6 +29,7 @@ struct EvidenceResult {
     std::int64_t events = 0;        // in the bundle, redacted ones included
     std::int64_t eventsInScope = 0;
     std::int64_t reviews = 0;
+    std::int64_t approvals = 0;     // rows in approvals.csv
     std::int64_t policies = 0;
     std::string manifestSha256;     // hex
 };
