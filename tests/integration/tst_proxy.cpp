@@ -477,6 +477,24 @@ private slots:
         verifyStillServing();
     }
 
+    // The gateway sends no TE, so an upstream may use no transfer coding but chunked. A
+    // "gzip, chunked" answer would reach the client still gzipped, past masking.
+    void anUpstreamTransferCodingOtherThanChunkedIsRefused() {
+        const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("x"), true), {{"X-Mock-Transfer-Coding", "gzip"}});
+        QCOMPARE(r.status, 502);
+        QCOMPARE(r.errorCode(), QStringLiteral("upstream_bad_response"));
+        const auto message = r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString();
+        QVERIFY2(message.contains(QStringLiteral("'gzip,chunked'")) || message.contains(QStringLiteral("'gzip, chunked'")), qPrintable(message));
+        QVERIFY(!r.body.contains("The quick"));
+        // Chunked alone is the ordinary stream.
+        const auto plain = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("x"), true), {{"X-Mock-Transfer-Coding", "chunked"}});
+        QCOMPARE(plain.status, 502);  // "chunked, chunked": chunked applied twice is not allowed either
+        const auto ok = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("x"), true));
+        QCOMPARE(ok.status, 200);
+        QVERIFY(streamedText(ok.body).startsWith(QStringLiteral("The quick")));
+        verifyStillServing();
+    }
+
     void upstreamErrorsPassThrough() {
         const auto r = call("POST", "/v1/chat/completions", chatBody(QStringLiteral("x")),
                                    {{"X-Mock-Fault", "500"}});

@@ -155,6 +155,7 @@ net::Action MockUpstream::handle(const net::RequestView& request) {
         o.chunkBytes = static_cast<std::size_t>(std::max(0, std::atoi(std::string(v).c_str())));
     }
     if (const auto v = request.header("x-mock-content-encoding"); !v.empty()) o.contentEncoding = std::string(v);
+    if (const auto v = request.header("x-mock-transfer-coding"); !v.empty()) o.transferCoding = std::string(v);
 
     const auto auth = request.header("authorization");
     if (o.fault == Fault::LeakKey) {
@@ -192,6 +193,9 @@ net::Action MockUpstream::handle(const net::RequestView& request) {
     }
     if (o.fault == Fault::SlowFirstByte) action.local.headDelay = o.firstByteDelay;
     if (!o.contentEncoding.empty()) action.local.headers.push_back({"Content-Encoding", o.contentEncoding});
+    // A streamed reply is sent with "Transfer-Encoding: chunked" after these fields: the two
+    // fields make one list, "gzip, chunked".
+    if (!o.transferCoding.empty() && action.local.streamed) action.local.headers.push_back({"Transfer-Encoding", o.transferCoding});
     if (const auto v = request.header("x-mock-hop-header"); !v.empty()) {
         // A field meant for the next hop only, named in a second Connection field: a proxy
         // must not pass it on (RFC 9110 7.6.1).

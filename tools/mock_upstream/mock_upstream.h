@@ -23,13 +23,14 @@ struct MockOptions {
     std::string model = "mock-gpt";
     std::size_t chunkBytes = 0;       // stream the reply in pieces of this many bytes (0: word by word)
     std::string contentEncoding;      // claimed in the reply's headers (tests of what cannot be inspected)
+    std::string transferCoding;       // claimed before chunked in a streamed reply ("gzip": "gzip, chunked")
 };
 
 // An OpenAI-compatible model server for tests and the demo. Every option can be overridden
 // per request with a header (X-Mock-Reply, X-Mock-Echo, X-Mock-Token-Delay-Ms,
-// X-Mock-First-Byte-Delay-Ms, X-Mock-Fault, X-Mock-Chunk-Bytes, X-Mock-Content-Encoding), which
-// the gateway forwards like any header. GET /_mock/last-request shows the last request as
-// the mock received it (headers and body).
+// X-Mock-First-Byte-Delay-Ms, X-Mock-Fault, X-Mock-Chunk-Bytes, X-Mock-Content-Encoding,
+// X-Mock-Transfer-Coding), which the gateway forwards like any header.
+// GET /_mock/last-request shows the last request as the mock received it (headers and body).
 class MockUpstream final : public net::RequestHandler {
 public:
     explicit MockUpstream(MockOptions options) : options_(std::move(options)) {}

@@ -35,12 +35,12 @@ error_code parseBuffered(Parser& parser, beast::flat_buffer& buffer, Done done) 
     return done(parser) ? error_code{} : error_code(http::error::need_more);
 }
 
-// Every Connection field of a message joined into one list: a client or upstream may send
-// several (RFC 9110 5.3), and each names fields that must not go past this hop.
+// Every field of one name joined into one list: a client or upstream may send several
+// (RFC 9110 5.3). Connection: each names fields that must not go past this hop.
 template <class Fields>
-std::string connectionFieldValues(const Fields& fields) {
+std::string joinedFieldValues(const Fields& fields, http::field name = http::field::connection) {
     std::string joined;
-    const auto [first, last] = fields.equal_range(http::field::connection);
+    const auto [first, last] = fields.equal_range(name);
     for (auto it = first; it != last; ++it) {
         if (!joined.empty()) joined += ',';
         joined += toStd(it->value());
@@ -52,10 +52,12 @@ std::string connectionFieldValues(const Fields& fields) {
 // Transfer-Encoding whose codings are exactly "chunked" (the gateway decodes no other).
 // Anything else (say "gzip", "xchunked", "chunked, identity" or "gzip, chunked") would have
 // the parser take the body for empty and read the rest as the next request: refused.
-inline bool framingAccepted(const http::request<http::string_body>& request) {
+// A response's codings are held to the same: the gateway sends no TE (RFC 9112 6.1).
+template <class Message>
+bool framingAccepted(const Message& message) {
     int codings = 0;
     bool chunked = true;
-    const auto [first, last] = request.equal_range(http::field::transfer_encoding);
+    const auto [first, last] = message.equal_range(http::field::transfer_encoding);
     for (auto field = first; field != last; ++field) {
         std::string_view value = toStd(field->value());
         while (!value.empty()) {
@@ -585,7 +587,7 @@ private:
         head_ += forward.target;
         head_ += " HTTP/1.1\r\n";
         appendHeader(head_, "Host", worker_.shared.upstreamHostHeader[forward.upstream]);
-        const auto connectionValue = connectionFieldValues(request);
+        const auto connectionValue = joinedFieldValues(request);
         for (const auto& field : request) {
             const auto name = toStd(field.name_string());
             if (isHopByHopOrFramingField(name)) continue;
@@ -713,11 +715,24 @@ private:
         }
 
         const auto& upstreamHead = response->get();
+        // The request offered no TE, so chunked is the only transfer coding an upstream may use.
+        // Any other ("gzip, chunked") would reach the client still encoded, its bytes past
+        // masking and recorded as something no one can read.
+        if (!framingAccepted(upstreamHead)) {
+            connection->close();
+            // (Built before the co_await: GCC 12 destroys some temporaries of a co_await
+            // expression twice.)
+            const ForwardFailure failure{DetailsCode::UpstreamBadResponse,
+                                         upstream.name + " answered with Transfer-Encoding '" +
+                                             joinedFieldValues(upstreamHead, http::field::transfer_encoding) +
+                                             "'; the gateway asked for no transfer coding but chunked, and passes on no other"};
+            co_return co_await failBeforeHead(failure, observer, keepAlive, start, requestBytes, fwd.continuesStream);
+        }
         int status = static_cast<int>(upstreamHead.result_int());
         Headers headers;
         headers.reserve(16);
         bool streaming = false;
-        const auto upstreamConnection = connectionFieldValues(upstreamHead);
+        const auto upstreamConnection = joinedFieldValues(upstreamHead);
         for (const auto& field : upstreamHead) {
             const auto name = toStd(field.name_string());
             if (isHopByHopOrFramingField(name)) continue;
