@@ -77,11 +77,13 @@ bool validateCard(std::string_view text, std::size_t& begin, std::size_t& end) {
     const auto value = text.substr(begin, end - begin);
     char separator = 0;
     std::vector<std::size_t> groups{0};
-    for (const char c : value) {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        char c = value[i];
         if (isDigit(c)) {
             ++groups.back();
             continue;
         }
+        if (c == '\xc2' && i + 1 < value.size() && value[i + 1] == '\xa0') ++i;  // a no-break space, as one separator
         if (separator != 0 && c != separator) return false;  // "4111 1111-1111 1111"
         separator = c;
         groups.push_back(0);
@@ -93,8 +95,8 @@ bool validateCard(std::string_view text, std::size_t& begin, std::size_t& end) {
             if (groups[i] < (last ? 3U : 4U) || groups[i] > 6) return false;
         }
     }
-    if (continuesBefore(text, begin, " -")) return false;
-    if (continuesAfter(text, end, " -") && !(at(text, end) == ' ' && expiryFollows(text, end))) return false;
+    if (continuesBefore(text, begin, " -.")) return false;
+    if (continuesAfter(text, end, " -.") && !(at(text, end) == ' ' && expiryFollows(text, end))) return false;
     const auto digits = digitsOf(value);
     return digits.size() >= 13 && digits.size() <= 19 && luhnValid(digits) && cardIssuerKnown(digits);
 }
@@ -144,7 +146,19 @@ bool validateIban(std::string_view text, std::size_t& begin, std::size_t& end) {
 
 // E-mail addresses -----------------------------------------------------------------------
 
-bool isLocalPartChar(char c) { return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'; }
+// UTF-8 bytes of the letters of two-byte scripts (U+00C0 to U+053F: accented Latin, Greek,
+// Cyrillic, Armenian): lead bytes 0xC3-0xD4 and continuation bytes. Internationalized
+// addresses (RFC 6531) in these scripts are found, in a text and across a stream's pieces.
+// Three-byte scripts (CJK) are not: their text has no spaces, so a local part could not be
+// told from the sentence before it.
+bool isScriptLetterByte(char c) {
+    const auto b = static_cast<unsigned char>(c);
+    return (b >= 0xC3 && b <= 0xD4) || (b >= 0x80 && b <= 0xBF);
+}
+bool isContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+bool isLocalPartChar(char c) {
+    return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || isScriptLetterByte(c);
+}
 
 bool validateEmail(std::string_view text, std::size_t& begin, std::size_t& end) {
     // The expression starts at the '@' (a literal the engine finds fast, where a leading
@@ -153,6 +167,8 @@ bool validateEmail(std::string_view text, std::size_t& begin, std::size_t& end) 
     std::size_t start = begin;
     while (start > 0 && begin - start < 64 && isLocalPartChar(text[start - 1])) --start;
     if (start > 0 && isLocalPartChar(text[start - 1])) return false;  // longer than 64
+    // Not from the middle of a character (a three-byte one whose tail bytes were taken).
+    while (start < begin && isContinuationByte(text[start])) ++start;
     begin = start;
     while (begin < end && (text[begin] == '.' || text[begin] == '-' || text[begin] == '+')) ++begin;
     const auto value = text.substr(begin, end - begin);
@@ -285,7 +301,7 @@ bool validatePrivateKey(std::string_view text, std::size_t& /*begin*/, std::size
     // one (a truncated key, or a stream that has not sent it yet), it runs over the lines
     // of base64 (and PEM headers) that follow, to the end of the text if they reach it.
     constexpr std::string_view kEnd = "-----END ";
-    constexpr std::string_view kTail = "PRIVATE KEY-----";
+    constexpr std::string_view kTail = "PRIVATE KEY";  // then "-----", or " BLOCK-----" (OpenPGP armor)
     constexpr std::size_t kLongest = 16384;
     // Looked for only as far as a key can reach: a text of many BEGIN lines and no END
     // must not cost a search to its end for each of them.
@@ -294,8 +310,12 @@ bool validatePrivateKey(std::string_view text, std::size_t& /*begin*/, std::size
     if (endLine != std::string_view::npos) {
         const auto tail = text.find(kTail, endLine);
         if (tail != std::string_view::npos && tail - endLine <= 40) {
-            end = tail + kTail.size();
-            return true;
+            const auto rest = text.substr(tail + kTail.size());
+            const std::size_t dashes = rest.starts_with("-----") ? 5 : rest.starts_with(" BLOCK-----") ? 11 : 0;
+            if (dashes > 0) {
+                end = tail + kTail.size() + dashes;
+                return true;
+            }
         }
     }
     std::size_t at = end;
@@ -415,7 +435,7 @@ std::vector<Detector> makeBuiltins() {
         d.push_back(std::move(detector));
     };
     // Secrets first: between equal spans the more specific type wins.
-    add("PRIVATE_KEY", {R"(-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----)"}, validatePrivateKey,
+    add("PRIVATE_KEY", {R"(-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----)"}, validatePrivateKey,
         alphabet("- ", true, true), 48);
     add("JWT", {R"(\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*)"}, validateJwt,
         alphabet("-_.", true, true, true), 8192);
@@ -440,13 +460,29 @@ std::vector<Detector> makeBuiltins() {
         }(),
         256, nullptr, /*caseless=*/true);
     // Printed card numbers: 13-19 digits together, or in groups (4-4-4-4, 4-6-5, 4-4-4-4-3...).
-    add("CREDIT_CARD", {R"(\b\d{13,19}\b)", R"(\b\d{4}[ -]\d{4,6}[ -]\d{3,6}(?:[ -]\d{3,5}){0,2}\b)"}, validateCard, digitsAndSpaces, 28, normalizeDigits);
+    // Groups apart by a space, '-', '.' or a no-break space (U+00A0, as word processors print them).
+    add("CREDIT_CARD",
+        {R"(\b\d{13,19}\b)",
+         R"(\b\d{4}(?:[ .-]|\xc2\xa0)\d{4,6}(?:[ .-]|\xc2\xa0)\d{3,6}(?:(?:[ .-]|\xc2\xa0)\d{3,5}){0,2}\b)"},
+        validateCard, alphabet(" -.\xc2\xa0", true), 28, normalizeDigits);
     add("US_SSN", {R"(\b\d{3}-\d{2}-\d{4}\b)", R"(\b\d{3} \d{2} \d{4}\b)"}, validateSsn, digitsAndSpaces, 11,
         normalizeDigits);
+    // Capitals only: a stream holds back the trailing run of a detector's bytes, and with
+    // small letters and spaces in it, that run would be the last words of all prose.
     add("IBAN", {R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b)"}, validateIban, alphabet(" ", true, true), 44,
         normalizeIban);
-    add("EMAIL", {R"(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b)"},
-        validateEmail, alphabet("._%+-@", true, true, true), 254, normalizeEmail);
+    add("EMAIL",
+        // A top-level domain in letters; in punycode or a two-byte script ("xn--p1ai", ".рф").
+        {R"(@[A-Za-z0-9\x80-\xbf\xc3-\xd4-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xd4-]+)*\.[A-Za-z]{2,24}\b)",
+         R"(@[A-Za-z0-9\x80-\xbf\xc3-\xd4-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xd4-]+)*\.(?:xn--[A-Za-z0-9-]+|(?:[\xc3-\xd4][\x80-\xbf])+))"},
+        validateEmail, [] {
+            auto set = alphabet("._%+-@", true, true, true);
+            for (int b = 0x80; b <= 0xD4; ++b) {
+                if (isScriptLetterByte(static_cast<char>(b))) set.set(static_cast<std::size_t>(b));
+            }
+            return set;
+        }(),
+        254, normalizeEmail);
     add("IP_ADDRESS",
         {R"(\b(?:\d{1,3}\.){3}\d{1,3}\b)",
          R"(:[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){1,7}(?:\.\d{1,3}){0,3})"},
@@ -458,6 +494,8 @@ std::vector<Detector> makeBuiltins() {
     add("PHONE",
         {R"(\+[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){1,6}\b)",
          R"((?:\(\d{3}\) ?|\b\d{3}[-.])\d{3}[-.]\d{4}\b)",
+         // ... and with spaces: "415 555 2671", "(415) 555 2671".
+         R"((?:\(\d{3}\) ?|\b\d{3} )\d{3} \d{4}\b)",
          // National numbers starting with 0, as printed in the UK, Germany and elsewhere
          // (3-4-4, 4-3-4, 5-6, 3-8...). Written as separate shapes: the one expression with
          // optional spaces, \b0\d{2,4} ?\d{3,4} ?\d{3,4}\b, is missed by Vectorscan 5.4.9

@@ -56,8 +56,8 @@ struct Candidate {
 };
 
 unsigned flagsFor(const Detector& detector) {
-    // Byte mode (no UTF8 flag): bodies need not be valid UTF-8, and every built-in pattern
-    // is ASCII. \b and \d are ASCII classes.
+    // Byte mode (no UTF8 flag): bodies need not be valid UTF-8; the built-in patterns that
+    // read non-ASCII text name UTF-8 bytes. \b and \d are ASCII classes.
     unsigned flags = HS_FLAG_SOM_LEFTMOST;
     if (detector.caseless) flags |= HS_FLAG_CASELESS;
     return flags;

@@ -119,6 +119,20 @@ private slots:
         row("api key colon", "API_KEY: Zx81kk2Lw", "CREDENTIAL:Zx81kk2Lw");
         row("two values", "mail a@example.com or call 415-555-2671",
             "EMAIL:a@example.com|PHONE:415-555-2671");
+        // Shapes an adversarial review found passing (2026-11-23).
+        row("us spaced", "call 415 555 2671 today", "PHONE:415 555 2671");
+        row("us parens spaced", "(415) 555 2671", "PHONE:(415) 555 2671");
+        row("card dotted", "card 4111.1111.1111.1111.", "CREDIT_CARD:4111.1111.1111.1111");
+        row("card with no-break spaces", "card 4111\u00a01111\u00a01111\u00a01111 ok", "CREDIT_CARD:4111\u00a01111\u00a01111\u00a01111");
+        row("email accented domain", "jörg@bücher.de schreibt", "EMAIL:jörg@bücher.de");
+        row("email accented local part", "Kontakt: françois.dupont@exemple.fr.", "EMAIL:françois.dupont@exemple.fr");
+        row("email cyrillic", "пишите на почта@пример.рф сегодня", "EMAIL:почта@пример.рф");
+        row("email punycode tld", "admin@xn--e1afmkfd.xn--p1ai", "EMAIL:admin@xn--e1afmkfd.xn--p1ai");
+        row("email after cjk text", "请联系user@example.com谢谢", "EMAIL:user@example.com");
+        row("email after a greek word", "στείλε στο: nikos@example.gr", "EMAIL:nikos@example.gr");
+        row("pgp private key",
+            "key:\n-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----\nbye",
+            "PRIVATE_KEY:-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----");
     }
     void findsTrueValues() {
         QFETCH(QString, text);
@@ -168,6 +182,12 @@ private slots:
         row("jwt-like", "eyJhbGciOi and abc.def.ghi and com.example.app");
         row("bearer prose", "the bearer of this card; Bearer tokens are short-lived");
         row("credential prose", "your password must be 12 characters; the secret is safe; password: forgotten");
+        row("nanp spaced bad area", "123 456 7890 and 415 155 2671");
+        row("spaced number goes on", "sizes 128 512 256 1024 4096");
+        row("dotted card goes on", "oid 4111.1111.1111.1111.7");
+        row("dotted luhn invalid", "4111.1111.1111.1112");
+        row("pgp public key", "-----BEGIN PGP PUBLIC KEY BLOCK-----\nmQENBF0Ab1I\n-----END PGP PUBLIC KEY BLOCK-----");
+        row("at sign in cjk text", "用户@例子.广告 and @имя");
     }
     void ignoresLookAlikes() {
         QFETCH(QString, text);
@@ -348,7 +368,10 @@ private slots:
         for (const char* t : {"Your card 4111 1111 1111 1111 expires soon.", "SSN 123-45-6789, email jane.doe@example.com!",
                               "IBAN: GB82 WEST 1234 5698 7654 32 (UK)", "Authorization: Bearer 8f4e2a1b9c7d6e5f3a2b1c0d9e8f7a6b ok",
                               "password=hunter2secret and key AKIAIOSFODNN7EXAMPLE.", "call +44 20 7946 0958 or 2001:db8::1",
-                              "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----\nthanks"}) {
+                              "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----\nthanks",
+                              "schreib jörg@bücher.de oder почта@пример.рф",
+                              "iban GB82 WEST 1234 5698 7654 32, card 4111\u00a01111\u00a01111\u00a01111, tel 415 555 2671.",
+                              "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----\n"}) {
             QTest::newRow(t) << QString::fromUtf8(t);
         }
     }
