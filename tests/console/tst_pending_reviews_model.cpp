@@ -6,6 +6,7 @@
 #include <QTest>
 
 #include "models/pending_reviews_model.h"
+#include "models/visible_text.h"
 
 using vigil::console::PendingReviewsModel;
 using vigil::console::ReviewItem;
@@ -37,6 +38,23 @@ ReviewItem review(const QString& id, qint64 ageSeconds, const QString& state = Q
 class TestPendingReviewsModel : public QObject {
     Q_OBJECT
 private slots:
+    // A model name or subject with a right-to-left override would reorder the row as the
+    // approver reads it; a zero-width space would make two names look alike.
+    void hiddenCharactersAreShownInTheCells() {
+        using vigil::console::visibleText;
+        QCOMPARE(visibleText(QStringLiteral("gpt-4o")), QStringLiteral("gpt-4o"));
+        QCOMPARE(visibleText(QStringLiteral("a") + QChar(0x202E) + QStringLiteral("b") + QChar(0x200B) + QChar(0xFEFF)),
+                 QStringLiteral("a[U+202E]b[U+200B][U+FEFF]"));
+        auto item = review(QStringLiteral("rv_x"), 5);
+        item.model = QStringLiteral("gpt-4o") + QChar(0x202E) + QStringLiteral("lanretni");
+        item.requester = QStringLiteral("apikey:al") + QChar(0x200B) + QStringLiteral("ice");
+        PendingReviewsModel model;
+        model.setClock([] { return kNow; });
+        model.reset({item});
+        QCOMPARE(model.index(0, PendingReviewsModel::Model).data().toString(), QStringLiteral("gpt-4o[U+202E]lanretni"));
+        QCOMPARE(model.index(0, PendingReviewsModel::Requester).data().toString(), QStringLiteral("apikey:al[U+200B]ice"));
+    }
+
     void rowsFollowThePushedEvents() {
         PendingReviewsModel model;
         QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "models/visible_text.h"
+
 namespace vigil::console {
 
 QString formatAge(qint64 seconds) {
@@ -37,9 +39,10 @@ QVariant PendingReviewsModel::data(const QModelIndex& index, int role) const {
     }
     if (role != Qt::DisplayRole) return {};
     switch (index.column()) {
-    case Requester: return r.requester;
+    // What a requester or an identity provider chose is shown with its hidden characters.
+    case Requester: return visibleText(r.requester);
     case Connection: return r.connection;
-    case Model: return r.kind == QStringLiteral("output") ? tr("%1 (answer)").arg(r.model) : r.model;
+    case Model: return r.kind == QStringLiteral("output") ? tr("%1 (answer)").arg(visibleText(r.model)) : visibleText(r.model);
     case Rule: return r.rule;
     case Age: return formatAge(r.created.secsTo(clock_()));
     case Quorum: return QStringLiteral("%1/%2").arg(r.approvers.size()).arg(r.quorum);

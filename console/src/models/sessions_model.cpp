@@ -5,6 +5,7 @@
 #include <QJsonArray>
 #include <QUrlQuery>
 
+#include "models/visible_text.h"
 #include "net/gateway_client.h"
 
 namespace vigil::console {
@@ -39,9 +40,9 @@ QVariant SessionsModel::data(const QModelIndex& index, int role) const {
     if (role != Qt::DisplayRole) return {};
     switch (index.column()) {
     case Started: return r.started.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
-    case Subject: return r.subject;
+    case Subject: return visibleText(r.subject);
     case Connection: return r.connection;
-    case Model: return r.model;
+    case Model: return visibleText(r.model);
     case Decision: return r.decision;
     case Status: {
         // No status: still going (blank), or ended before any response reached the client (a dash).

@@ -10,23 +10,18 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
+#include "models/visible_text.h"
 #include "views/pane_layout.h"
 
 namespace vigil::console {
 
 QString visibleHtml(const QString& text) {
-    // Characters that change what a reader sees without being seen: bidirectional controls
-    // (a requester can make "from A to B" read "from B to A"), zero-width spaces and marks.
-    // An approver must read the bytes the model gets, so each is shown as [U+XXXX].
-    auto hidden = [](char16_t c) {
-        return c == 0x061C || c == 0x200B || c == 0x200C || c == 0x200E || c == 0x200F || (c >= 0x202A && c <= 0x202E) ||
-               (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF;
-    };
+    // An approver must read the characters the model gets (models/visible_text.h).
     QString out;
     qsizetype at = 0;
     for (qsizetype i = 0; i < text.size(); ++i) {
         const char16_t c = text.at(i).unicode();
-        if (!hidden(c)) continue;
+        if (!isHiddenCharacter(c)) continue;
         out += text.mid(at, i - at).toHtmlEscaped();
         const auto code = QStringLiteral("%1").arg(static_cast<unsigned>(c), 4, 16, QLatin1Char('0')).toUpper();
         out += QStringLiteral("<span style='background:#fff0b3;color:#7a4a00'>[U+%1]</span>").arg(code);
