@@ -149,7 +149,8 @@ class TestReviews : public QObject {
         config.insert(QStringLiteral("policy"), QJsonObject{{QStringLiteral("file"), QStringLiteral("policy.json")}});
         config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), dbPath()}});
         config.insert(QStringLiteral("reviews"), QJsonObject{{QStringLiteral("keepalive_ms"), 400},
-                                                             {QStringLiteral("max_queued_bytes"), 65536}});
+                                                             {QStringLiteral("max_queued_bytes"), 65536},
+                                                             {QStringLiteral("max_event_sockets_per_identity"), 5}});
         gateway_ = startGateway(dir_, config, kUpstreamKey);
         return gateway_ != nullptr;
     }
@@ -943,6 +944,42 @@ private slots:
         QCOMPARE(post(eve_, chat(QStringLiteral("ticket please: eve is not greedy"))).errorCode(), QStringLiteral("review_required"));
         QCOMPARE(decide(bob_, first, "deny", R"({"reason":"no"})").status, 200);
         QCOMPARE(post(greedy, chat(QStringLiteral("ticket please: greedy 100"))).errorCode(), QStringLiteral("review_required"));
+    }
+
+    // Each socket holds a queue and a copy of every event: one identity may have
+    // reviews.max_event_sockets_per_identity (5 here) open; beyond, 429 naming the limit,
+    // while others still connect; closing one makes room.
+    void oneIdentityCannotOpenSocketsWithoutEnd() {
+        const auto ursula = createApiKey(dbPath(), QStringLiteral("ursula"), QStringLiteral("approver"));
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(url(), "GET", "/api/me", {}, {{"Authorization", bearer(ursula)}}).status == 200, 3000);
+        std::vector<std::unique_ptr<EventClient>> open;
+        for (int i = 0; i < 5; ++i) {
+            open.push_back(std::make_unique<EventClient>());
+            QVERIFY2(open.back()->open(url(), ursula), qPrintable(QString::number(i)));
+        }
+        const QList<QPair<QByteArray, QByteArray>> upgrade{{"Authorization", bearer(ursula)},
+                                                           {"Connection", "Upgrade"},
+                                                           {"Upgrade", "websocket"},
+                                                           {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                                           {"Sec-WebSocket-Version", "13"}};
+        const auto refused = httpRequest(url(), "GET", "/api/events", {}, upgrade);
+        QCOMPARE(refused.status, 429);
+        QCOMPARE(refused.errorCode(), QStringLiteral("rate_limited"));
+        QVERIFY2(refused.body.contains("apikey:ursula has 5 event sockets open"), refused.body.constData());
+        QCOMPARE(refused.header("retry-after"), QByteArray("30"));
+        // Another approver still connects, and the open sockets still receive.
+        EventClient carol;
+        QVERIFY(carol.open(url(), carol_));
+        const auto r = post(alice_, chat(QStringLiteral("ticket please: while ursula has five open")));
+        QCOMPARE(r.status, 403);
+        const auto id = r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        for (const auto& client : open) QVERIFY(client->waitFor(QStringLiteral("review.pending"), id));
+        // One closed: room for one more, and only one.
+        open.front()->close();
+        open.erase(open.begin());
+        EventClient again;
+        QTRY_VERIFY_WITH_TIMEOUT(again.open(url(), ursula), 5000);
+        QCOMPARE(httpRequest(url(), "GET", "/api/events", {}, upgrade).status, 429);
     }
 
     // An open /api/events socket is no older than its credential: once an approver's key is

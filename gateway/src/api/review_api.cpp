@@ -192,8 +192,10 @@ private:
 class EventsSocket final : public net::WebSocketHandler {
 public:
     EventsSocket(std::shared_ptr<events::EventBus> bus, std::optional<std::int64_t> after, std::string subject,
-                 bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries, StillAllowed stillAllowed)
-        : bus_(std::move(bus)),
+                 bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries, StillAllowed stillAllowed,
+                 std::shared_ptr<void> slot)
+        : slot_(std::move(slot)),
+          bus_(std::move(bus)),
           after_(after),
           summaries_(summaries),
           subject_(std::move(subject)),
@@ -258,6 +260,7 @@ private:
         if (auto p = peer_.lock()) p->send(json{{"seq", nullptr}, {"type", "error"}, {"data", {{"code", code}, {"message", message}}}}.dump());
     }
 
+    std::shared_ptr<void> slot_;  // in the identity's quota, until this socket goes
     std::shared_ptr<events::EventBus> bus_;
     std::optional<std::int64_t> after_;
     bool summaries_;
@@ -274,9 +277,34 @@ private:
 std::shared_ptr<net::WebSocketHandler> makeEventsSocket(std::shared_ptr<events::EventBus> bus,
                                                         std::optional<std::int64_t> after, std::string subject,
                                                         bool mayWatchSessions, std::size_t maxReplayBytes, bool summaries,
-                                                        StillAllowed stillAllowed) {
+                                                        StillAllowed stillAllowed, std::shared_ptr<void> slot) {
     return std::make_shared<EventsSocket>(std::move(bus), after, std::move(subject), mayWatchSessions, maxReplayBytes, summaries,
-                                          std::move(stillAllowed));
+                                          std::move(stillAllowed), std::move(slot));
+}
+
+std::shared_ptr<void> EventSocketQuota::take(const std::string& identity) {
+    {
+        std::lock_guard lock(mutex_);
+        auto& n = open_[identity];
+        if (n >= perIdentity_) return nullptr;
+        ++n;
+    }
+    // Not null (it points at the quota, which it keeps alive: a socket may outlive the
+    // pipeline that counted it); going away gives the place back.
+    return std::shared_ptr<void>(this, [self = shared_from_this(), identity](void*) { self->release(identity); });
+}
+
+std::size_t EventSocketQuota::open(const std::string& identity) const {
+    std::lock_guard lock(mutex_);
+    const auto it = open_.find(identity);
+    return it == open_.end() ? 0 : it->second;
+}
+
+void EventSocketQuota::release(const std::string& identity) {
+    std::lock_guard lock(mutex_);
+    const auto it = open_.find(identity);
+    if (it == open_.end()) return;
+    if (--it->second == 0) open_.erase(it);
 }
 
 }  // namespace vigil::api

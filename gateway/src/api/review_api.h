@@ -1,7 +1,10 @@
 #pragma once
 
+#include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,10 +53,32 @@ private:
 // hold, else why not, a details code's name), before anything is sent, and before a client
 // message is read, once a second has passed since the last check: a revoked or expired key, an
 // expired token or a role taken away closes the socket (1008) instead of sending.
+// `slot`: the socket's place in its identity's quota (EventSocketQuota), given back when the
+// socket ends.
 using StillAllowed = std::function<std::optional<std::string>()>;
 std::shared_ptr<net::WebSocketHandler> makeEventsSocket(std::shared_ptr<events::EventBus> bus,
                                                         std::optional<std::int64_t> after, std::string subject,
                                                         bool mayWatchSessions, std::size_t maxReplayBytes,
-                                                        bool summaries, StillAllowed stillAllowed);
+                                                        bool summaries, StillAllowed stillAllowed,
+                                                        std::shared_ptr<void> slot);
+
+// How many /api/events sockets each identity has open. Every socket costs a queue of up to
+// reviews.max_queued_bytes and a copy of every event; one approver's key must not open
+// thousands (reviews.max_event_sockets_per_identity).
+class EventSocketQuota : public std::enable_shared_from_this<EventSocketQuota> {
+public:
+    explicit EventSocketQuota(std::size_t perIdentity) : perIdentity_(perIdentity) {}
+    // A slot, released when the last copy goes; empty when `identity` has its quota open.
+    std::shared_ptr<void> take(const std::string& identity);
+    std::size_t perIdentity() const { return perIdentity_; }
+    std::size_t open(const std::string& identity) const;
+
+private:
+    void release(const std::string& identity);
+
+    const std::size_t perIdentity_;
+    mutable std::mutex mutex_;
+    std::map<std::string, std::size_t> open_;
+};
 
 }  // namespace vigil::api

@@ -279,6 +279,7 @@ int runGateway(const config::GatewayConfig& config) {
     reviews.keepAlive = config.reviews.keepAlive;
     reviews.maxOutputBytes = static_cast<std::size_t>(config.reviews.maxOutputBytes);
     reviews.maxReplayBytes = static_cast<std::size_t>(config.reviews.maxQueuedBytes) / 2;
+    reviews.sockets = std::make_shared<api::EventSocketQuota>(static_cast<std::size_t>(config.reviews.maxEventSocketsPerIdentity));
     if (policySource) {
         // Every policy in force is in the chain, text and all: evidence shows what decided.
         auto recordPolicy = [recorder = std::weak_ptr<record::Recorder>(recording.recorder)](

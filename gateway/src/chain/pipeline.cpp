@@ -990,6 +990,14 @@ net::Action Pipeline::answerApi(RequestContext& context) {
                                              std::string(version) + "'",
                                          context.requestId);
             action.local.headers.push_back({"Sec-WebSocket-Version", "13"});
+        } else if (auto slot = reviews_.sockets ? reviews_.sockets->take(context.identity->issuer + " " + context.identity->subject)
+                                                : std::shared_ptr<void>();
+                   reviews_.sockets && !slot) {
+            action.local = errorResponse(DetailsCode::RateLimited,
+                                         context.identity->subject + " has " + std::to_string(reviews_.sockets->perIdentity()) +
+                                             " event sockets open (reviews.max_event_sockets_per_identity); close one first",
+                                         context.requestId);
+            action.local.headers.push_back({"Retry-After", "30"});
         } else {
             static const std::vector<std::string> kWatchers = {"auditor", "admin"};
             action.kind = net::Action::Kind::Upgrade;
@@ -1008,7 +1016,7 @@ net::Action Pipeline::answerApi(RequestContext& context) {
             };
             action.webSocket = api::makeEventsSocket(reviews_.bus, after, context.identity->subject,
                                                      context.identity->hasAnyRole(kWatchers), reviews_.maxReplayBytes, summaries,
-                                                     std::move(stillAllowed));
+                                                     std::move(stillAllowed), std::move(slot));
             observe::LogLine(observe::LogLevel::Info, "events connected")
                 .str("request_id", context.requestId)
                 .str("subject", context.identity->subject)

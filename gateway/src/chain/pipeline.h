@@ -28,6 +28,7 @@ namespace vigil::api {
 class RecordingApi;
 class ReviewApi;
 class EvidenceApi;
+class EventSocketQuota;
 }
 
 namespace vigil::review {
@@ -61,6 +62,7 @@ struct ReviewSetup {
     // (else it gets stream.gap and reloads): half its queue bound, so a replay never
     // overflows the queue and gets the client dropped again.
     std::size_t maxReplayBytes = 2 * 1024 * 1024;
+    std::shared_ptr<api::EventSocketQuota> sockets;  // /api/events sockets per identity (none: no limit)
 };
 
 // The gateway's request path: the gateway's own endpoints (/healthz, /readyz, /metrics),

@@ -625,6 +625,7 @@ GatewayConfig parseConfig(std::string_view text, const std::filesystem::path& or
         rs.maxOutputBytes = reviews.integer("max_output_bytes", rs.maxOutputBytes, 1024, 64LL * 1024 * 1024);
         rs.replayEvents = reviews.integer("replay_events", rs.replayEvents, 1, 10'000'000);
         rs.maxQueuedBytes = reviews.integer("max_queued_bytes", rs.maxQueuedBytes, 4096, 1024LL * 1024 * 1024);
+        rs.maxEventSocketsPerIdentity = reviews.integer("max_event_sockets_per_identity", rs.maxEventSocketsPerIdentity, 1, 100'000);
         reviews.rejectUnknownKeys();
     }
 

@@ -153,6 +153,7 @@ struct ReviewSettings {
     std::int64_t maxOutputBytes = 1024 * 1024;  // output review: the most an answer held may be
     std::int64_t replayEvents = 10'000;         // /api/events: events kept for reconnecting clients
     std::int64_t maxQueuedBytes = 4 * 1024 * 1024;  // /api/events: per client, beyond: closed (1008)
+    std::int64_t maxEventSocketsPerIdentity = 16;   // /api/events: beyond, 429 rate_limited
 };
 
 // The SIEM stream (docs/evidence.md): every recorded event as an OCSF-shaped JSON line.
