@@ -97,6 +97,9 @@ bool validateCard(std::string_view text, std::size_t& begin, std::size_t& end) {
     }
     if (continuesBefore(text, begin, " -.")) return false;
     if (continuesAfter(text, end, " -.") && !(at(text, end) == ' ' && expiryFollows(text, end))) return false;
+    // The same with a no-break space (two bytes) between the digits.
+    if (at(text, end) == '\xc2' && at(text, end + 1) == '\xa0' && isDigit(at(text, end + 2))) return false;
+    if (before(text, begin) == '\xa0' && before(text, begin, 2) == '\xc2' && isDigit(before(text, begin, 3))) return false;
     const auto digits = digitsOf(value);
     return digits.size() >= 13 && digits.size() <= 19 && luhnValid(digits) && cardIssuerKnown(digits);
 }
@@ -146,29 +149,40 @@ bool validateIban(std::string_view text, std::size_t& begin, std::size_t& end) {
 
 // E-mail addresses -----------------------------------------------------------------------
 
-// UTF-8 bytes of the letters of two-byte scripts (U+00C0 to U+053F: accented Latin, Greek,
-// Cyrillic, Armenian): lead bytes 0xC3-0xD4 and continuation bytes. Internationalized
-// addresses (RFC 6531) in these scripts are found, in a text and across a stream's pieces.
-// Three-byte scripts (CJK) are not: their text has no spaces, so a local part could not be
-// told from the sentence before it.
+// UTF-8 bytes of the letters of two-byte scripts (U+00C0 to U+07FF: accented Latin, Greek,
+// Cyrillic, Armenian, Hebrew, Arabic and others): lead bytes 0xC3-0xDF and continuation
+// bytes. Internationalized addresses (RFC 6531) in these scripts are found, in a text and
+// across a stream's pieces. Three-byte scripts (CJK) are not: their text has no spaces, so a
+// local part could not be told from the sentence before it.
 bool isScriptLetterByte(char c) {
     const auto b = static_cast<unsigned char>(c);
-    return (b >= 0xC3 && b <= 0xD4) || (b >= 0x80 && b <= 0xBF);
+    return (b >= 0xC3 && b <= 0xDF) || (b >= 0x80 && b <= 0xBF);
 }
 bool isContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-bool isLocalPartChar(char c) {
-    return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || isScriptLetterByte(c);
+bool isAsciiLocalPartChar(char c) { return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'; }
+bool isLocalPartChar(char c) { return isAsciiLocalPartChar(c) || isScriptLetterByte(c); }
+
+// Where a local part that ends at `at` (the '@') starts, reading back over bytes `allowed`
+// accepts; npos when it is longer than 64 bytes. Never from the middle of a character.
+template <class Allowed>
+std::size_t localPartStart(std::string_view text, std::size_t at, Allowed allowed) {
+    std::size_t start = at;
+    // 64 bytes, and up to 3 more that may be the tail of a character before it.
+    while (start > 0 && at - start < 67 && allowed(text[start - 1])) --start;
+    const bool more = start > 0 && allowed(text[start - 1]);
+    while (start < at && isContinuationByte(text[start])) ++start;
+    return more || at - start > 64 ? std::string_view::npos : start;
 }
 
 bool validateEmail(std::string_view text, std::size_t& begin, std::size_t& end) {
     // The expression starts at the '@' (a literal the engine finds fast, where a leading
     // class would make it track a start at every letter): the local part is read back here.
     if (begin >= text.size() || text[begin] != '@') return false;
-    std::size_t start = begin;
-    while (start > 0 && begin - start < 64 && isLocalPartChar(text[start - 1])) --start;
-    if (start > 0 && isLocalPartChar(text[start - 1])) return false;  // longer than 64
-    // Not from the middle of a character (a three-byte one whose tail bytes were taken).
-    while (start < begin && isContinuationByte(text[start])) ++start;
+    // With the letters of two-byte scripts; failing that (longer than 64 bytes with them),
+    // ASCII only, as an address after a word in another script is written.
+    auto start = localPartStart(text, begin, isLocalPartChar);
+    if (start == std::string_view::npos) start = localPartStart(text, begin, isAsciiLocalPartChar);
+    if (start == std::string_view::npos) return false;  // longer than 64
     begin = start;
     while (begin < end && (text[begin] == '.' || text[begin] == '-' || text[begin] == '+')) ++begin;
     const auto value = text.substr(begin, end - begin);
@@ -191,15 +205,58 @@ bool validateEmail(std::string_view text, std::size_t& begin, std::size_t& end) 
     return !(next == '-' || next == '_' || next == '@' || (next == '.' && isAlnum(::vigil::mask::at(text, end + 1))));
 }
 
+// The small letter of a capital in the two-byte scripts whose case differs by a fixed
+// offset (Latin-1, Latin Extended-A pairs, Greek, Cyrillic); others as they are.
+char32_t lowerCodePoint(char32_t c) {
+    if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB && c != 0x3A2) || (c >= 0x410 && c <= 0x42F)) return c + 0x20;
+    if (c >= 0x400 && c <= 0x40F) return c + 0x50;
+    if (c == 0x386) return 0x3AC;  // Greek capitals with tonos
+    if (c >= 0x388 && c <= 0x38A) return c + 0x25;
+    if (c == 0x38C) return 0x3CC;
+    if (c == 0x38E || c == 0x38F) return c + 0x3F;
+    if (((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) && c % 2 == 0) return c + 1;
+    if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && c % 2 == 1) return c + 1;
+    return c;
+}
+
 std::string normalizeEmail(std::string_view value) {
-    std::string out(value);
-    for (auto& c : out) {
-        if (isUpper(c)) c = static_cast<char>(c - 'A' + 'a');
+    // The same address in other capitals gives the same token (hash operator).
+    std::string out;
+    out.reserve(value.size());
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const auto b = static_cast<unsigned char>(value[i]);
+        if (b >= 0xC0 && b <= 0xDF && i + 1 < value.size() && isContinuationByte(value[i + 1])) {
+            const auto lower = lowerCodePoint(((b & 0x1Fu) << 6) | (static_cast<unsigned char>(value[i + 1]) & 0x3Fu));
+            out += static_cast<char>(0xC0 | (lower >> 6));
+            out += static_cast<char>(0x80 | (lower & 0x3F));
+            ++i;
+            continue;
+        }
+        out += isUpper(value[i]) ? static_cast<char>(value[i] - 'A' + 'a') : value[i];
     }
     return out;
 }
 
 // Phone numbers --------------------------------------------------------------------------
+
+// A word that says a phone number follows, in the 40 bytes before `begin` on its line.
+bool phoneCueBefore(std::string_view text, std::size_t begin) {
+    const auto from = begin > 40 ? begin - 40 : 0;
+    auto window = text.substr(from, begin - from);
+    if (const auto newline = window.rfind('\n'); newline != std::string_view::npos) window.remove_prefix(newline + 1);
+    std::string lower(window);
+    for (auto& c : lower) {
+        if (isUpper(c)) c = static_cast<char>(c - 'A' + 'a');
+    }
+    for (const std::string_view cue : {"tel", "phone", "call", "mobile", "cell", "fax", "contact", "reach", "sms", "text me",
+                                       "whatsapp", "dial", "\xe2\x98\x8e" /* U+260E */}) {
+        // At the start of a word: "hotel" and "recall" say nothing.
+        for (auto at = lower.find(cue); at != std::string::npos; at = lower.find(cue, at + 1)) {
+            if (at == 0 || !isLower(lower[at - 1])) return true;
+        }
+    }
+    return false;
+}
 
 bool validatePhone(std::string_view text, std::size_t& begin, std::size_t& end) {
     const auto value = text.substr(begin, end - begin);
@@ -224,8 +281,10 @@ bool validatePhone(std::string_view text, std::size_t& begin, std::size_t& end) 
     }
     if (value.front() == '0') return digits.size() >= 10 && digits.size() <= 12;
     // North American numbers: area code and exchange start with 2-9.
-    if (digits.size() != 10) return false;
-    return digits[0] >= '2' && digits[3] >= '2';
+    if (digits.size() != 10 || digits[0] < '2' || digits[3] < '2') return false;
+    // Three numbers apart by spaces are as often sizes or ports ("256 512 1024"): as a phone
+    // number only after a word that says so ("call 415 555 2671").
+    return !(separator == ' ' && value.front() != '(') || phoneCueBefore(text, begin);
 }
 
 // IP addresses ---------------------------------------------------------------------------
@@ -473,11 +532,11 @@ std::vector<Detector> makeBuiltins() {
         normalizeIban);
     add("EMAIL",
         // A top-level domain in letters; in punycode or a two-byte script ("xn--p1ai", ".рф").
-        {R"(@[A-Za-z0-9\x80-\xbf\xc3-\xd4-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xd4-]+)*\.[A-Za-z]{2,24}\b)",
-         R"(@[A-Za-z0-9\x80-\xbf\xc3-\xd4-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xd4-]+)*\.(?:xn--[A-Za-z0-9-]+|(?:[\xc3-\xd4][\x80-\xbf])+))"},
+        {R"(@[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+)*\.[A-Za-z]{2,24}\b)",
+         R"(@[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+)*\.(?:xn--[A-Za-z0-9-]+|(?:[\xc3-\xdf][\x80-\xbf])+))"},
         validateEmail, [] {
             auto set = alphabet("._%+-@", true, true, true);
-            for (int b = 0x80; b <= 0xD4; ++b) {
+            for (int b = 0x80; b <= 0xDF; ++b) {
                 if (isScriptLetterByte(static_cast<char>(b))) set.set(static_cast<std::size_t>(b));
             }
             return set;

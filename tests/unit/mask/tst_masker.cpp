@@ -121,6 +121,7 @@ private slots:
             "EMAIL:a@example.com|PHONE:415-555-2671");
         // Shapes an adversarial review found passing (2026-11-23).
         row("us spaced", "call 415 555 2671 today", "PHONE:415 555 2671");
+        row("us spaced after a label", "Tel.: 415 555 2671", "PHONE:415 555 2671");
         row("us parens spaced", "(415) 555 2671", "PHONE:(415) 555 2671");
         row("card dotted", "card 4111.1111.1111.1111.", "CREDIT_CARD:4111.1111.1111.1111");
         row("card with no-break spaces", "card 4111\u00a01111\u00a01111\u00a01111 ok", "CREDIT_CARD:4111\u00a01111\u00a01111\u00a01111");
@@ -130,6 +131,13 @@ private slots:
         row("email punycode tld", "admin@xn--e1afmkfd.xn--p1ai", "EMAIL:admin@xn--e1afmkfd.xn--p1ai");
         row("email after cjk text", "请联系user@example.com谢谢", "EMAIL:user@example.com");
         row("email after a greek word", "στείλε στο: nikos@example.gr", "EMAIL:nikos@example.gr");
+        row("email hebrew", "כתוב ל שלום@example.co.il", "EMAIL:שלום@example.co.il");
+        // 64 bytes of local part right after a character of another script: the address is the
+        // ASCII part, as before addresses in other scripts were read.
+        row("email 63 letters after a cjk character", "系abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk@example.com",
+            "EMAIL:abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk@example.com");
+        row("email 63 letters after an accented one", "éabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk@example.com",
+            "EMAIL:abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk@example.com");
         row("pgp private key",
             "key:\n-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----\nbye",
             "PRIVATE_KEY:-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----");
@@ -184,6 +192,8 @@ private slots:
         row("credential prose", "your password must be 12 characters; the secret is safe; password: forgotten");
         row("nanp spaced bad area", "123 456 7890 and 415 155 2671");
         row("spaced number goes on", "sizes 128 512 256 1024 4096");
+        row("three sizes", "RAM options: 256 512 1024 MB; ports 443 808 8080; at the hotel 415 555 2671");
+        row("card with no-break spaces goes on", "ref 4111\u00a01111\u00a01111\u00a01111\u00a07 and 12\u00a04111\u00a01111\u00a01111\u00a01111");
         row("dotted card goes on", "oid 4111.1111.1111.1111.7");
         row("dotted luhn invalid", "4111.1111.1111.1112");
         row("pgp public key", "-----BEGIN PGP PUBLIC KEY BLOCK-----\nmQENBF0Ab1I\n-----END PGP PUBLIC KEY BLOCK-----");
@@ -192,6 +202,20 @@ private slots:
     void ignoresLookAlikes() {
         QFETCH(QString, text);
         QCOMPARE(found(standard(), text.toStdString()).join(QLatin1Char('|')), QString());
+    }
+
+    // With the hash operator, one address in other capitals gives one token.
+    void emailTokensIgnoreCaseInEveryScript() {
+        QCOMPARE(mask::builtinDetectors().size() > 0, true);
+        const mask::Detector* email = nullptr;
+        for (const auto& d : mask::builtinDetectors()) {
+            if (d.entity == "EMAIL") email = &d;
+        }
+        QVERIFY(email && email->normalize);
+        QCOMPARE(email->normalize("JÖRG@BÜCHER.DE"), email->normalize("jörg@bücher.de"));
+        QCOMPARE(email->normalize("ПОЧТА@ПРИМЕР.РФ"), std::string("почта@пример.рф"));
+        QCOMPARE(email->normalize("ΝΊΚΟΣ@EXAMPLE.GR"), email->normalize("νίκοσ@example.gr"));
+        QCOMPARE(email->normalize("Ž×@x.cz"), std::string("ž×@x.cz"));
     }
 
     void checksums() {
