@@ -45,6 +45,13 @@ private slots:
         QCOMPARE(visibleText(QStringLiteral("gpt-4o")), QStringLiteral("gpt-4o"));
         QCOMPARE(visibleText(QStringLiteral("a") + QChar(0x202E) + QStringLiteral("b") + QChar(0x200B) + QChar(0xFEFF)),
                  QStringLiteral("a[U+202E]b[U+200B][U+FEFF]"));
+        // A soft hyphen, a joiner, a line separator; tag characters spelling hidden text.
+        QString tagged = QStringLiteral("ok") + QChar(0x00AD) + QChar(0x200D) + QChar(0x2028);
+        for (const char32_t tag : {U'\U000E0068', U'\U000E0069'}) tagged += QString::fromUcs4(&tag, 1);
+        QCOMPARE(visibleText(tagged), QStringLiteral("ok[U+00AD][U+200D][U+2028][U+E0068][U+E0069]"));
+        // Other characters outside the BMP are left alone.
+        const char32_t face = U'\U0001F600';
+        QCOMPARE(visibleText(QString::fromUcs4(&face, 1)), QString::fromUcs4(&face, 1));
         auto item = review(QStringLiteral("rv_x"), 5);
         item.model = QStringLiteral("gpt-4o") + QChar(0x202E) + QStringLiteral("lanretni");
         item.requester = QStringLiteral("apikey:al") + QChar(0x200B) + QStringLiteral("ice");

@@ -20,6 +20,7 @@
 #include <QStyle>
 #include <QVBoxLayout>
 
+#include "models/visible_text.h"
 #include "views/connect_dialog.h"
 #include "views/reviews_page.h"
 #include "views/dashboard_page.h"
@@ -428,7 +429,8 @@ void MainWindow::onEvent(const QString& type, const QJsonObject& payload) {
     reviewsPage_->identityChanged();
     if (added && tray_ != nullptr && !isActiveWindow() && review.requester != client_.identity().subject) {
         tray_->showMessage(tr("Review waiting"),
-                           tr("%1 asks %2 (rule %3)").arg(review.requester, review.model.isEmpty() ? review.connection : review.model, review.rule),
+                           tr("%1 asks %2 (rule %3)")
+                               .arg(visibleText(review.requester), review.model.isEmpty() ? review.connection : visibleText(review.model), review.rule),
                            QSystemTrayIcon::Information, 10000);
     }
 }

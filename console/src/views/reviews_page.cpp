@@ -19,13 +19,16 @@ QString visibleHtml(const QString& text) {
     // An approver must read the characters the model gets (models/visible_text.h).
     QString out;
     qsizetype at = 0;
-    for (qsizetype i = 0; i < text.size(); ++i) {
-        const char16_t c = text.at(i).unicode();
-        if (!isHiddenCharacter(c)) continue;
+    for (qsizetype i = 0; i < text.size();) {
+        const auto n = hiddenCharacterAt(text, i);
+        if (n == 0) {
+            ++i;
+            continue;
+        }
         out += text.mid(at, i - at).toHtmlEscaped();
-        const auto code = QStringLiteral("%1").arg(static_cast<unsigned>(c), 4, 16, QLatin1Char('0')).toUpper();
-        out += QStringLiteral("<span style='background:#fff0b3;color:#7a4a00'>[U+%1]</span>").arg(code);
-        at = i + 1;
+        out += QStringLiteral("<span style='background:#fff0b3;color:#7a4a00'>[%1]</span>").arg(codePointName(text, i));
+        i += n;
+        at = i;
     }
     out += text.mid(at).toHtmlEscaped();
     return out;
@@ -203,7 +206,10 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
     layout->addWidget(splitter_);
 
     confirm_ = [this](const QString& question) {
-        return QMessageBox::question(this, tr("Confirm"), question) == QMessageBox::Yes;
+        // Plain text: a subject or reason that looks like HTML is read as written.
+        QMessageBox box(QMessageBox::Question, tr("Confirm"), question, QMessageBox::Yes | QMessageBox::No, this);
+        box.setTextFormat(Qt::PlainText);
+        return box.exec() == QMessageBox::Yes;
     };
     connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] { showSelected(); });
     connect(&model_, &QAbstractItemModel::rowsRemoved, this, [this] { showSelected(); });
@@ -300,8 +306,9 @@ void ReviewsPage::decide(bool approve) {
     if (r == nullptr || busy_) return;
     const auto reason = reason_->text().trimmed();
     if (!approve && reason.isEmpty()) return;
-    const auto question = approve ? tr("Approve the request of %1 under rule %2?").arg(r->requester, r->rule)
-                                  : tr("Deny the request of %1 under rule %2?\nReason: %3").arg(r->requester, r->rule, reason);
+    // The requester as the table shows it: hidden characters written out.
+    const auto question = approve ? tr("Approve the request of %1 under rule %2?").arg(visibleText(r->requester), r->rule)
+                                  : tr("Deny the request of %1 under rule %2?\nReason: %3").arg(visibleText(r->requester), r->rule, visibleText(reason));
     if (!confirm_(question)) return;
     busy_ = true;
     updateButtons();
