@@ -532,8 +532,7 @@ std::vector<Detector> makeBuiltins() {
         normalizeIban);
     add("EMAIL",
         // A top-level domain in letters; in punycode or a two-byte script ("xn--p1ai", ".рф").
-        {R"(@[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+)*\.[A-Za-z]{2,24}\b)",
-         R"(@[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+)*\.(?:xn--[A-Za-z0-9-]+|(?:[\xc3-\xdf][\x80-\xbf])+))"},
+        {R"(@[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+)*\.(?:[A-Za-z]{2,24}\b|xn--[A-Za-z0-9-]+|(?:[\xc3-\xdf][\x80-\xbf])+))"},
         validateEmail, [] {
             auto set = alphabet("._%+-@", true, true, true);
             for (int b = 0x80; b <= 0xDF; ++b) {
