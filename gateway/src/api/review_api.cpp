@@ -294,12 +294,6 @@ std::shared_ptr<void> EventSocketQuota::take(const std::string& identity) {
     return std::shared_ptr<void>(this, [self = shared_from_this(), identity](void*) { self->release(identity); });
 }
 
-std::size_t EventSocketQuota::open(const std::string& identity) const {
-    std::lock_guard lock(mutex_);
-    const auto it = open_.find(identity);
-    return it == open_.end() ? 0 : it->second;
-}
-
 void EventSocketQuota::release(const std::string& identity) {
     std::lock_guard lock(mutex_);
     const auto it = open_.find(identity);

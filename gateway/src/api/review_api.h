@@ -71,13 +71,12 @@ public:
     // A slot, released when the last copy goes; empty when `identity` has its quota open.
     std::shared_ptr<void> take(const std::string& identity);
     std::size_t perIdentity() const { return perIdentity_; }
-    std::size_t open(const std::string& identity) const;
 
 private:
     void release(const std::string& identity);
 
     const std::size_t perIdentity_;
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     std::map<std::string, std::size_t> open_;
 };
 
