@@ -653,6 +653,112 @@ private slots:
         QVERIFY(!QFileInfo::exists(path(QStringLiteral("no-such.db"))));
     }
 
+    // A period's bundle can be far larger than the gateway's memory should grow: it is written
+    // to disk and sent from there, a piece at a time, and the gateway's peak memory barely
+    // moves for a bundle of ~100 MB. An export whose client leaves stops, and leaves nothing
+    // in the temporary directory.
+    void aLargeBundleIsSentFromDiskAndStopsWhenItsClientLeaves() {
+        QTemporaryDir big;
+        QVERIFY(big.isValid());
+        const auto bigDb = big.filePath(QStringLiteral("large.db"));
+        constexpr int kSessions = 3000;
+        const std::string words = [] {
+            std::string w;
+            while (w.size() < 32 * 1024) w += "the quarterly numbers for the northern region ";
+            return w;
+        }();
+        {
+            auto key = vigil::record::SigningKey::loadOrCreate(big.filePath(QStringLiteral("signing-key.pem")).toStdString());
+            vigil::record::Recorder recorder(std::make_unique<vigil::store::SqliteEventStore>(bigDb.toStdString()), std::move(key), {});
+            const auto now = QDateTime::currentMSecsSinceEpoch() * 1000;
+            for (int i = 0; i < kSessions; ++i) {
+                const auto session = "large-" + std::to_string(i);
+                vigil::record::RequestIndex index;
+                index.kind = vigil::record::RequestIndex::Kind::Begin;
+                index.requestId = "request-" + std::to_string(i);
+                index.sessionId = session;
+                index.startedMicros = now;
+                index.method = "POST";
+                index.path = "/v1/chat/completions";
+                index.subject = "apikey:alice";
+                index.authMethod = "api_key";
+                index.connection = "mock";
+                index.model = "mock-gpt";
+                index.decision = "allow";
+                const auto payload = "{\"request_id\":\"request-" + std::to_string(i) + "\",\"body\":\"" + words + "\"}";
+                recorder.record(session, "request.received", payload, index);
+            }
+            QVERIFY(recorder.flush());
+        }
+        const auto auditor = createApiKey(bigDb, QStringLiteral("audrey-large"), QStringLiteral("auditor"));
+        QVERIFY(!auditor.isEmpty());
+        const auto tmp = big.filePath(QStringLiteral("tmp"));
+        QVERIFY(QDir().mkpath(tmp));
+        // (The test's own helpers keep their files there too: only the gateway's are looked at.)
+        const auto leftovers = [&] {
+            return QDir(tmp).entryList({QStringLiteral("vigil-evidence-*")}, QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
+        };
+        auto mock = startMockUpstream(kUpstreamKey);
+        QVERIFY(mock);
+        auto config = basicGatewayConfig(mock->url());
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), bigDb}});
+        const bool hadTmp = qEnvironmentVariableIsSet("TMPDIR");
+        const auto oldTmp = qgetenv("TMPDIR");
+        qputenv("TMPDIR", tmp.toLocal8Bit());
+        auto gateway = startGateway(big, config, kUpstreamKey);
+        hadTmp ? qputenv("TMPDIR", oldTmp) : qunsetenv("TMPDIR");
+        QVERIFY(gateway);
+        const QByteArray query = "/api/evidence?from=" + from_.toLatin1() + "&to=" +
+                                 QDateTime::currentDateTimeUtc().addSecs(60).toString(Qt::ISODate).toLatin1();
+        const QByteArray ask = "GET " + query + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + auditor.toLatin1() + "\r\n\r\n";
+
+        // The client leaves while its bundle is being made: the export stops.
+        {
+            RawHttpConnection leaving{QUrl(gateway->url())};
+            QVERIFY(leaving.sendRaw(ask));
+            QTRY_VERIFY_WITH_TIMEOUT(!leftovers().isEmpty(), 10000);  // the export has begun
+        }  // the connection closes
+        QTRY_VERIFY_WITH_TIMEOUT(!gateway->logLines(QStringLiteral("evidence export cancelled")).isEmpty(), 20000);
+        const auto cancelledId = gateway->logLines(QStringLiteral("evidence export cancelled")).first().value(QStringLiteral("request_id"));
+        bool logged499 = false;
+        for (const auto& line : gateway->logLines()) {
+            logged499 = logged499 || (line.value(QStringLiteral("request_id")) == cancelledId && line.value(QStringLiteral("status")).toInt() == 499);
+        }
+        QVERIFY2(logged499, gateway->logText().right(2000).constData());
+        QTRY_VERIFY2_WITH_TIMEOUT(leftovers().isEmpty(), qPrintable(leftovers().join(QLatin1Char(' '))), 10000);
+
+        // The whole bundle, sent from disk: the gateway's peak memory grows far less than it.
+        const auto peakKb = [&] {
+            QFile status(QStringLiteral("/proc/%1/status").arg(gateway->process().processId()));
+            if (!status.open(QIODevice::ReadOnly)) return -1LL;
+            for (const auto& line : status.readAll().split('\n')) {
+                if (line.startsWith("VmHWM:")) return line.mid(6).trimmed().split(' ').first().toLongLong();
+            }
+            return -1LL;
+        };
+        const auto before = peakKb();
+        QVERIFY(before > 0);
+        RawHttpConnection downloading{QUrl(gateway->url())};
+        QVERIFY(downloading.sendRaw(ask));
+        const auto r = downloading.readResponse(120000);
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.header("content-type"), QByteArray("application/zip"));
+        QVERIFY2(r.body.size() > kSessions * 32LL * 1024, QByteArray::number(r.body.size()).constData());
+        const auto grewKb = peakKb() - before;
+        qInfo("bundle %lld KiB; the gateway's peak memory grew by %lld KiB", static_cast<long long>(r.body.size() / 1024), grewKb);
+        QVERIFY2(grewKb < 48 * 1024, qPrintable(QStringLiteral("the gateway's peak memory grew by %1 KiB for a bundle of %2 KiB")
+                                                    .arg(grewKb)
+                                                    .arg(r.body.size() / 1024)));
+        QTRY_VERIFY_WITH_TIMEOUT(leftovers().isEmpty(), 10000);  // the files and the ZIP are gone
+        // It is the bundle: it verifies, with every session in it.
+        const auto zip = big.filePath(QStringLiteral("large.zip"));
+        QVERIFY(writeAll(zip, r.body));
+        const auto v = runVigil({QStringLiteral("verify-bundle"), zip});
+        QVERIFY2(v.exitCode == 0, qPrintable(v.out));
+        QVERIFY2(v.out.contains(QStringLiteral("  %1 sessions,").arg(kSessions)), qPrintable(v.out));
+        QCOMPARE(gateway->terminate(), 0);
+    }
+
     void badExportRequestsAreRefused() {
         auto r = runVigil({QStringLiteral("export"), QStringLiteral("--db"), db(), QStringLiteral("--from"), to_, QStringLiteral("--to"), from_,
                         QStringLiteral("--out"), path(QStringLiteral("empty-range"))});

@@ -212,13 +212,9 @@ int exportCommand(int argc, char** argv) {
             std::fprintf(stderr, "vigil export: %s\n", r.error.c_str());
             return 1;
         }
-        if (!zip.empty()) {
-            std::ofstream z(zip, std::ios::binary | std::ios::trunc);
-            z << vigil::store::zipBundle(out);
-            if (!z) {
-                std::fprintf(stderr, "vigil export: cannot write %s\n", zip.c_str());
-                return 1;
-            }
+        if (std::string error; !zip.empty() && !vigil::store::zipBundle(out, zip, error)) {
+            std::fprintf(stderr, "vigil export: cannot write %s: %s\n", zip.c_str(), error.c_str());
+            return 1;
         }
         std::printf("Wrote %s: %lld sessions, %lld events (%lld in scope), %lld reviews, %lld policies; manifest sha256 %s\n",
                     out.c_str(), static_cast<long long>(r.sessions), static_cast<long long>(r.events),

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -12,6 +16,7 @@
 
 #include "api/recording_api.h"
 #include "auth/identity.h"
+#include "observe/log.h"
 #include "record/recorder.h"
 #include "store/evidence_export.h"
 #include "vigil/details_code.h"
@@ -108,13 +113,14 @@ EvidenceApi::Prepared EvidenceApi::prepare(const net::RequestView& request, std:
     const std::string id(requestId);
     const std::string subject = who.subject;
     const std::string method(auth::methodName(who.method));
-    return {std::nullopt, [self, slot, ask, filters, id, subject, method, from = *from, to = *to] {
-                return self->run(ask, filters, id, subject, method, from, to);
+    return {std::nullopt, [self, slot, ask, filters, id, subject, method, from = *from, to = *to](const std::atomic<bool>& cancelled) {
+                return self->run(ask, filters, id, subject, method, from, to, cancelled);
             }};
 }
 
-net::LocalResponse EvidenceApi::run(const store::EvidenceRequest& ask, const json& filters, const std::string& requestId,
-                                    const std::string& subject, const std::string& method, std::int64_t from, std::int64_t to) {
+net::LocalResponse EvidenceApi::run(store::EvidenceRequest ask, const json& filters, const std::string& requestId,
+                                    const std::string& subject, const std::string& method, std::int64_t from, std::int64_t to,
+                                    const std::atomic<bool>& cancelled) {
     // The export itself goes into the chain, with a checkpoint, before the bundle is made.
     json exported = {{"by", subject}, {"method", method}, {"from", RecordingApi::formatTime(from)}, {"to", RecordingApi::formatTime(to)},
                      {"filters", filters}};
@@ -134,18 +140,36 @@ net::LocalResponse EvidenceApi::run(const store::EvidenceRequest& ask, const jso
                     requestId);
     }
     const std::filesystem::path dir = pattern;
-    const auto result = store::exportEvidence(database_, recorder_->key(), ask, dir);
-    net::LocalResponse r;
-    if (!result.ok) {
+    // Whatever happens below, the directory goes (the open ZIP outlives its name).
+    std::shared_ptr<void> removeDir(nullptr, [dir](void*) {
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
+    });
+    ask.cancelled = &cancelled;
+    const auto result = store::exportEvidence(database_, recorder_->key(), ask, dir / "bundle");
+    std::string zipError;
+    const bool zipped = result.ok && store::zipBundle(dir / "bundle", dir / "bundle.zip", zipError, &cancelled);
+    if (result.cancelled || cancelled) {
+        observe::LogLine(observe::LogLevel::Info, "evidence export cancelled").str("request_id", requestId).str("reason", "the client left");
+        // Nobody reads this answer: the client left, or it was told the deadline passed.
+        return fail(DetailsCode::InternalError, "the export was cancelled", requestId);
+    }
+    if (!result.ok) {
         const bool empty = result.error.starts_with("no recorded session");
         return fail(empty ? DetailsCode::NotFound : DetailsCode::InternalError, result.error, requestId);
     }
+    if (!zipped) return fail(DetailsCode::InternalError, "the bundle could not be archived: " + zipError, requestId);
+    // Sent from the open file; its name goes with the directory, so nothing is left on disk.
+    const int fd = ::open((dir / "bundle.zip").c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+        const std::string why = std::strerror(errno);
+        if (fd >= 0) ::close(fd);
+        return fail(DetailsCode::InternalError, "the bundle's archive cannot be read back: " + why, requestId);
+    }
+    net::LocalResponse r;
+    r.file = std::make_shared<net::FileBody>(fd, static_cast<std::uint64_t>(st.st_size));
     r.status = 200;
-    r.body = store::zipBundle(dir);
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
     auto day = [](std::string t) { return t.substr(0, 10); };
     r.headers = {{"Content-Type", "application/zip"},
                  {"Content-Disposition", "attachment; filename=\"vigil-evidence-" + day(RecordingApi::formatTime(from)) + "-to-" +

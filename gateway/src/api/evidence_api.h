@@ -33,19 +33,22 @@ public:
     // the bundle, to run off the I/O thread (it commits, reads the store and zips).
     struct Prepared {
         std::optional<net::LocalResponse> answer;
-        std::function<net::LocalResponse()> work;
+        // Stops early, with no bundle, once `cancelled` is true (the client has gone).
+        std::function<net::LocalResponse(const std::atomic<bool>& cancelled)> work;
         static Prepared refused(net::LocalResponse r) { return {std::move(r), {}}; }
     };
     Prepared prepare(const net::RequestView& request, std::string_view requestId, const auth::Identity& who);
 
 private:
-    net::LocalResponse run(const store::EvidenceRequest& ask, const nlohmann::json& filters, const std::string& requestId,
-                           const std::string& subject, const std::string& method, std::int64_t from, std::int64_t to);
+    net::LocalResponse run(store::EvidenceRequest ask, const nlohmann::json& filters, const std::string& requestId,
+                           const std::string& subject, const std::string& method, std::int64_t from, std::int64_t to,
+                           const std::atomic<bool>& cancelled);
 
     std::filesystem::path database_;
     std::shared_ptr<record::Recorder> recorder_;
-    // Exports running now: each holds its bundle in memory, so at most kMaxRunning at once
-    // (beyond, 429 with Retry-After), lest exports take the memory of the data path.
+    // Exports running now: each reads the store and writes its bundle twice to the temporary
+    // directory (the files, then the ZIP sent from disk), so at most kMaxRunning at once
+    // (beyond, 429 with Retry-After), lest exports take the disk and CPU of the data path.
     static constexpr int kMaxRunning = 2;
     std::shared_ptr<std::atomic<int>> running_ = std::make_shared<std::atomic<int>>(0);
 };

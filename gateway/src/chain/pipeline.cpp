@@ -594,14 +594,17 @@ private:
 // parked meanwhile, so the connection's I/O thread keeps serving its other connections.
 class BackgroundWork final : public net::ParkedRequest {
 public:
-    BackgroundWork(std::function<net::LocalResponse()> work, std::unique_ptr<net::ExchangeObserver> observer, std::string requestId)
+    // The work reads `cancelled` as it goes: set when the client leaves or the deadline
+    // passes, since nobody will take the answer then.
+    using Work = std::function<net::LocalResponse(const std::atomic<bool>& cancelled)>;
+    BackgroundWork(Work work, std::unique_ptr<net::ExchangeObserver> observer, std::string requestId)
         : state_(std::make_shared<State>()), observer_(std::move(observer)), requestId_(std::move(requestId)) {
         deadline = std::chrono::minutes(10);
         std::thread([state = state_, work = std::move(work), id = requestId_] {
             observe::nameThisThread("vigil-work");
             net::LocalResponse response;
             try {
-                response = work();
+                response = work(state->cancelled);
             } catch (const std::exception& e) {
                 response = errorResponse(DetailsCode::InternalError, e.what(), id);
             }
@@ -623,10 +626,21 @@ public:
         return action;
     }
     net::Action expire(const net::RequestView&) override {
+        state_->cancelled = true;
         net::Action action;
         action.local = errorResponse(DetailsCode::ParkTimeout, "the work for this request took longer than 10 minutes", requestId_);
         action.observer = std::move(observer_);
         return action;
+    }
+    // The client left: the work stops at its next check, and the request ends as 499.
+    void abandon(const net::RequestView&) override {
+        state_->cancelled = true;
+        if (!observer_) return;
+        net::ExchangeOutcome gone;
+        gone.status = 499;  // "client closed request", as for any request left waiting
+        gone.clientAborted = true;
+        observer_->onComplete(gone);
+        observer_.reset();
     }
 
 private:
@@ -634,6 +648,7 @@ private:
         std::mutex mutex;
         std::optional<net::LocalResponse> response;
         net::WakeSignal signal;
+        std::atomic<bool> cancelled{false};
     };
     std::shared_ptr<State> state_;
     std::unique_ptr<net::ExchangeObserver> observer_;

@@ -8,6 +8,8 @@
 // by hand (http_wire.h) with one gather write per message. Both keep a proxied request to
 // one read and one write on each side in the common case.
 
+#include <unistd.h>
+
 #include <array>
 #include <optional>
 
@@ -308,6 +310,8 @@ private:
     // While a request waits, bytes the client sends ahead (a pipelined request) are read
     // and kept, up to this much; beyond it the client is no longer watched until it is served.
     static constexpr std::size_t kMaxBufferedWhileWaiting = 64 * 1024;
+    // A file body (LocalResponse::file) is read and written this much at a time.
+    static constexpr std::size_t kFilePiece = 256 * 1024;
 
     // A comment written every `interval` while a request waits, so that the client and the
     // proxies in between keep the connection open; when the stream has not started yet, the
@@ -511,7 +515,7 @@ private:
             ExchangeOutcome planned;
             planned.status = original.status;
             planned.requestBytes = requestBytes;
-            planned.responseBytes = headRequest ? 0 : original.body.size();
+            planned.responseBytes = headRequest ? 0 : original.file ? original.file->size() : original.body.size();
             planned.duration = Clock::now() - start;
             if (!co_await passGate(observer->beforeFinish(original.body, planned), *observer)) {
                 refused = observer->onFinishRefused();
@@ -537,6 +541,26 @@ private:
             outcome.responseBytes = local.body.size();
             if (!local.body.empty()) ec = co_await writeChunk(local.body);
             if (!ec) ec = co_await writeClient(kLastChunk);
+        } else if (!local.streamed && local.file) {
+            // A file body: read and written a piece at a time, at the pace the client reads.
+            const auto size = local.file->size();
+            appendHead(head_, local.status, local.headers, size, keepAlive);
+            ec = co_await writeClient(head_);
+            std::string piece;
+            for (std::uint64_t sent = 0; !ec && !headRequest && sent < size;) {
+                piece.resize(static_cast<std::size_t>(std::min<std::uint64_t>(kFilePiece, size - sent)));
+                const auto n = ::pread(local.file->fd(), piece.data(), piece.size(), static_cast<off_t>(sent));
+                if (n <= 0) {
+                    // The file shrank or cannot be read: the length promised cannot be kept,
+                    // so the connection is dropped (the client sees a short body, not a wrong one).
+                    ec = asio::error::make_error_code(asio::error::eof);
+                    break;
+                }
+                piece.resize(static_cast<std::size_t>(n));
+                ec = co_await writeClient(piece);
+                if (!ec) sent += piece.size();
+                outcome.responseBytes = sent;
+            }
         } else if (!local.streamed) {
             appendHead(head_, local.status, local.headers, local.body.size(), keepAlive);
             outcome.responseBytes = headRequest ? 0 : local.body.size();

@@ -1,8 +1,14 @@
 #include "net/http_types.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace vigil::net {
+
+FileBody::~FileBody() {
+    if (fd_ >= 0) ::close(fd_);
+}
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

@@ -50,10 +50,29 @@ struct RequestView {
 
 // A response the server writes itself: the gateway's own endpoints and errors, and the
 // mock upstream's scripted answers (which is why it can delay, stream and reset).
+// A response body read from an open file as it is sent (an evidence bundle of gigabytes is
+// never in memory whole). The file is usually unlinked already; the descriptor is closed
+// when the last copy of this goes.
+class FileBody {
+public:
+    FileBody(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
+    ~FileBody();
+    FileBody(const FileBody&) = delete;
+    FileBody& operator=(const FileBody&) = delete;
+    int fd() const { return fd_; }
+    std::uint64_t size() const { return size_; }
+
+private:
+    int fd_;
+    std::uint64_t size_;
+};
+
 struct LocalResponse {
     int status = 200;
     Headers headers;
     std::string body;
+    // When set (and not `streamed`), the body is this file's bytes instead of `body`.
+    std::shared_ptr<const FileBody> file;
 
     // When `streamed`, `body` is ignored and each step is written as one chunk after its
     // delay (chunked transfer encoding).

@@ -76,15 +76,9 @@ static BundleReport verifyDirectory(const fs::path& bundle, const std::string& p
 BundleReport verifyBundle(const fs::path& bundle, const std::string& publicKeyPem) {
     std::error_code ec;
     if (!fs::is_regular_file(bundle, ec)) return verifyDirectory(bundle, publicKeyPem);
-    // A .zip: its files, checked the same way from a private temporary directory.
+    // A .zip: its files, checked the same way from a private temporary directory, extracted
+    // a piece at a time (a bundle of gigabytes is never in memory whole).
     BundleReport report;
-    const auto bytes = readFile(bundle);
-    std::string error;
-    const auto files = bytes ? readZip(*bytes, error) : std::nullopt;
-    if (!files) {
-        report.problems.push_back(bundle.string() + ": " + (bytes ? error : std::string("cannot be read")));
-        return report;
-    }
     // mkdtemp: a new directory only its owner can enter (the sessions it holds are private),
     // never one that exists already.
     std::string pattern;
@@ -102,14 +96,8 @@ BundleReport verifyBundle(const fs::path& bundle, const std::string& publicKeyPe
         return report;
     }
     const fs::path dir(name.data());
-    bool written = true;
-    for (const auto& [member, data] : *files) {
-        fs::create_directories((dir / member).parent_path(), ec);
-        std::ofstream out(dir / member, std::ios::binary);
-        out << data;
-        written = written && static_cast<bool>(out);
-    }
-    if (written) {
+    std::string error;
+    if (extractZipFile(bundle, dir, error)) {
         report = verifyDirectory(dir, publicKeyPem);
         // What the checks name is the archive's member, not the temporary copy.
         for (auto& problem : report.problems) {
@@ -118,7 +106,7 @@ BundleReport verifyBundle(const fs::path& bundle, const std::string& publicKeyPe
             }
         }
     } else {
-        report.problems.push_back(bundle.string() + ": cannot write its files to " + dir.string() + " to check them");
+        report.problems.push_back(bundle.string() + ": " + error);
     }
     fs::remove_all(dir, ec);
     return report;

@@ -9,7 +9,6 @@
 #include <map>
 #include <set>
 #include <ranges>
-#include <sstream>
 
 #include "auth/base64url.h"
 #include "crypto/digest.h"
@@ -96,6 +95,37 @@ bool writeFile(const fs::path& path, const std::string& bytes, std::map<std::str
     return true;
 }
 
+// A bundle file written as it is made (events.jsonl can be gigabytes: it is never whole in
+// memory), its SHA-256 summed on the way.
+class StreamedFile {
+public:
+    StreamedFile(const fs::path& path, std::string name) : path_(path), name_(std::move(name)), out_(path, std::ios::binary | std::ios::trunc) {
+        if (!out_) throw std::runtime_error("cannot write " + name_);
+    }
+    void write(std::string_view bytes) {
+        out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        hash_.update(bytes);
+    }
+    void close(std::map<std::string, std::string>& hashes) {
+        out_.close();
+        if (!out_) throw std::runtime_error("cannot write " + name_ + " (is the disk full?)");
+        hashes[name_] = crypto::toHex(hash_.finish());
+    }
+
+private:
+    fs::path path_;
+    std::string name_;
+    std::ofstream out_;
+    crypto::Sha256 hash_;
+};
+
+struct Cancelled : std::exception {};
+
+// Throws Cancelled once the export is no longer wanted.
+void checkCancelled(const EvidenceRequest& request) {
+    if (request.cancelled != nullptr && request.cancelled->load(std::memory_order_relaxed)) throw Cancelled();
+}
+
 json sessionJson(const SessionRow& s) {
     return {{"id", s.id},
             {"started_at", isoTime(s.startedMicros)},
@@ -139,6 +169,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         std::map<std::string, SessionRow> sessions;
         std::optional<SessionCursor> after;
         for (;;) {
+            checkCancelled(request);
             const auto page = reader.sessions(filter, after, 500);
             for (const auto& s : page) sessions.emplace(s.id, s);
             if (page.size() < 500) break;
@@ -147,6 +178,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         // A ticket released in scope was approved in its own session: that one comes too.
         std::set<std::string> pending(std::views::keys(sessions).begin(), std::views::keys(sessions).end());
         while (!pending.empty()) {
+            checkCancelled(request);
             const auto id = *pending.begin();
             pending.erase(pending.begin());
             Stmt q(db.get(),
@@ -177,6 +209,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         std::set<std::int64_t> inScope;
         std::map<std::string, std::int64_t> firstSeqOf;  // session -> its first event
         for (const auto& [id, s] : sessions) {
+            checkCancelled(request);
             Stmt q(db.get(), "SELECT seq FROM event_sessions WHERE session_id = ? ORDER BY seq");
             q.bind(1, id);
             while (q.row()) {
@@ -232,7 +265,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         fs::create_directories(outDir / "policies");
         std::map<std::string, std::string> hashes;
 
-        std::string events;
+        StreamedFile events(outDir / "events.jsonl", "events.jsonl");
         std::set<std::string> policyVersions;
         std::string firstPrevHash, lastHash;
         std::int64_t firstSeq = 0;
@@ -240,6 +273,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
             Stmt q(db.get(), "SELECT seq, session_id, ts_us, type, payload, prev_hash, hash FROM events WHERE seq > ? AND seq <= ? ORDER BY seq");
             q.bind(1, anchor).bind(2, closing);
             while (q.row()) {
+                if (result.events % 256 == 0) checkCancelled(request);
                 const auto seq = q.integer(0);
                 const auto prev = q.blob(5);
                 const auto hash = q.blob(6);
@@ -263,8 +297,9 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
                 } else {
                     line = {{"seq", seq}, {"prev_hash", record::toHex(prev)}, {"hash", record::toHex(hash)}, {"redacted", true}};
                 }
-                events += line.dump();
-                events += '\n';
+                auto text = line.dump();
+                text += '\n';
+                events.write(text);
                 ++result.events;
             }
         }
@@ -291,9 +326,14 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
             }
         }
 
-        std::string sessionLines;
-        for (const auto& [id, s] : sessions) sessionLines += sessionJson(s).dump() + "\n";
+        events.close(hashes);
+        {
+            StreamedFile lines(outDir / "sessions.jsonl", "sessions.jsonl");
+            for (const auto& [id, s] : sessions) lines.write(sessionJson(s).dump() + "\n");
+            lines.close(hashes);
+        }
         result.sessions = static_cast<std::int64_t>(sessions.size());
+        checkCancelled(request);
 
         // 3. Reviews of the sessions in scope: one row each in reviews.csv, one row per
         // approval in approvals.csv (free-text reasons never share a cell).
@@ -350,8 +390,6 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         }
 
         for (const auto& [name, bytes] : std::vector<std::pair<std::string, std::string>>{
-                 {"sessions.jsonl", sessionLines},
-                 {"events.jsonl", events},
                  {"checkpoints.jsonl", checkpoints},
                  {"reviews.csv", csv},
                  {"approvals.csv", approvalsCsv},
@@ -394,6 +432,10 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         }
         result.manifestSha256 = crypto::toHex(crypto::sha256(manifestText));
         result.ok = true;
+    } catch (const Cancelled&) {
+        result.ok = false;
+        result.cancelled = true;
+        result.error = "the export was cancelled";
     } catch (const std::exception& e) {
         result.ok = false;
         result.error = e.what();
@@ -401,16 +443,17 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
     return result;
 }
 
-std::string zipBundle(const fs::path& dir) {
-    std::map<std::string, std::string> files;
-    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-        if (!entry.is_regular_file()) continue;
-        std::ifstream in(entry.path(), std::ios::binary);
-        std::ostringstream s;
-        s << in.rdbuf();
-        files[fs::relative(entry.path(), dir).generic_string()] = s.str();
+bool zipBundle(const fs::path& dir, const fs::path& archive, std::string& error, const std::atomic<bool>* cancelled) {
+    std::map<std::string, fs::path> files;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file()) files[fs::relative(it->path(), dir).generic_string()] = it->path();
     }
-    return makeZip(files);
+    if (ec) {
+        error = "cannot list the bundle in " + dir.string() + ": " + ec.message();
+        return false;
+    }
+    return writeZipFile(archive, files, error, cancelled);
 }
 
 }  // namespace vigil::store

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -20,11 +21,15 @@ struct EvidenceRequest {
     std::int64_t toMicros = 0;
     SessionFilter filter;       // subject, connection, model, decision, status, code
     std::string generatedBy;    // who asked (a subject, or "vigil export" and the OS user)
+    // Read as the export goes (between pages and every few hundred events): once true, it
+    // stops with `cancelled` set (the client that asked for it has gone).
+    const std::atomic<bool>* cancelled = nullptr;
 };
 
 struct EvidenceResult {
     bool ok = false;
     std::string error;  // why not
+    bool cancelled = false;
     std::int64_t sessions = 0;
     std::int64_t events = 0;        // in the bundle, redacted ones included
     std::int64_t eventsInScope = 0;
@@ -42,7 +47,9 @@ struct EvidenceResult {
 EvidenceResult exportEvidence(const std::filesystem::path& database, const record::SigningKey& key,
                               const EvidenceRequest& request, const std::filesystem::path& outDir);
 
-// The bundle in `dir` as one ZIP archive (stored, so any unzip tool and verify-bundle read it).
-std::string zipBundle(const std::filesystem::path& dir);
+// The bundle in `dir` as one ZIP archive written to `archive` (stored, so any unzip tool and
+// verify-bundle read it; ZIP64 past 4 GiB), a piece at a time. False with `error` set.
+bool zipBundle(const std::filesystem::path& dir, const std::filesystem::path& archive, std::string& error,
+               const std::atomic<bool>* cancelled = nullptr);
 
 }  // namespace vigil::store

@@ -1,6 +1,7 @@
 // The recorder and the verifier: a chain written with group commit verifies; every kind of
 // tampering is found and named; a failing store is reported and recovered from; the
 // signing key file is private.
+#include <QDir>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -1214,8 +1215,10 @@ private slots:
 
     // After a restart, who may name a session comes from the sessions index: its caller key
     // (issuer and subject), or for a session recorded before the key was kept, its subject.
-    // Each export holds its bundle in memory: two run at once, a third is refused (429, with
-    // Retry-After) until one has finished; a refused or bad request takes no slot.
+    // Each export reads the store and writes its bundle to disk twice: two run at once, a third
+    // is refused (429, with Retry-After) until one has finished or was cancelled; a refused or
+    // bad request takes no slot. A cancelled export (its client left) stops and leaves nothing
+    // in the temporary directory.
     void evidenceExportsAreLimitedToTwoAtOnce() {
         const auto db = dir_.filePath(QStringLiteral("exports.db")).toStdString();
         auto recorder = std::make_shared<record::Recorder>(std::make_unique<store::SqliteEventStore>(db), record::SigningKey::generate(),
@@ -1240,11 +1243,25 @@ private slots:
         QVERIFY(std::any_of(third.answer->headers.begin(), third.answer->headers.end(),
                             [](const auto& h) { return h.name == "Retry-After"; }));
         // One finishes (its work runs: no session in the range, 404), and a slot is free.
-        QCOMPARE(first.work().status, 404);
+        const std::atomic<bool> wanted{false};
+        QCOMPARE(first.work(wanted).status, 404);
         first.work = nullptr;
         auto fourth = api->prepare(request, "r4", audrey);
         QVERIFY(fourth.work);
         QVERIFY(api->prepare(request, "r5", audrey).answer);
+        // One is cancelled: it stops, removes its directory, and gives its slot back.
+        QTemporaryDir tmp;
+        const bool hadTmp = qEnvironmentVariableIsSet("TMPDIR");
+        const auto oldTmp = qgetenv("TMPDIR");
+        qputenv("TMPDIR", tmp.path().toLocal8Bit());
+        const std::atomic<bool> gone{true};
+        const auto cancelled = second.work(gone);
+        hadTmp ? qputenv("TMPDIR", oldTmp) : qunsetenv("TMPDIR");
+        QVERIFY2(cancelled.body.find("the export was cancelled") != std::string::npos, cancelled.body.c_str());
+        QVERIFY(!cancelled.file);
+        QVERIFY(QDir(tmp.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden).isEmpty());
+        second.work = nullptr;
+        QVERIFY(api->prepare(request, "r6", audrey).work);
     }
 
     void sessionOwnersAreReadBackFromTheIndex() {

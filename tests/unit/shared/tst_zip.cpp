@@ -1,6 +1,6 @@
-// The bundle ZIP (vigil/zip.h): what makeZip writes, readZip reads back byte for byte, and
-// `unzip` (Info-ZIP) accepts; damaged archives, compressed entries and names that leave the
-// archive are refused with a message.
+// The bundle ZIP (vigil/zip.h): what makeZip and writeZipFile write, readZip and
+// extractZipFile read back byte for byte, and python3's zipfile accepts (ZIP64 too); damaged
+// archives, compressed entries and names that leave the archive are refused with a message.
 
 #include <QDir>
 #include <QFile>
@@ -8,7 +8,27 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include "vigil/zip.h"
+
+namespace {
+
+std::string readFile(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool writeFile(const std::filesystem::path& path, const std::string& data) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << data;
+    return static_cast<bool>(out);
+}
+
+}  // namespace
 
 class TestZip : public QObject {
     Q_OBJECT
@@ -43,6 +63,98 @@ private slots:
         QVERIFY(python.waitForFinished(30000));
         QCOMPARE(python.exitCode(), 0);
         QCOMPARE(python.readAllStandardOutput().trimmed(), QByteArray("['a/b.txt', 'c.txt'] hello"));
+    }
+
+    // The archive written from files on disk, a piece at a time, is the one makeZip makes;
+    // extracted from disk, it gives the files back.
+    void aFileArchiveIsTheSameArchive() {
+        QTemporaryDir dir;
+        const std::map<std::string, std::string> files{{"events.jsonl", std::string(3'000'001, 'e')},
+                                                       {"policies/abc.json", "{}"},
+                                                       {"empty.txt", ""}};
+        std::map<std::string, std::filesystem::path> onDisk;
+        for (const auto& [name, data] : files) {
+            const auto path = std::filesystem::path(dir.path().toStdString()) / ("in-" + std::to_string(onDisk.size()));
+            QVERIFY(writeFile(path, data));
+            onDisk[name] = path;
+        }
+        const auto archive = std::filesystem::path(dir.path().toStdString()) / "bundle.zip";
+        std::string error;
+        QVERIFY2(vigil::writeZipFile(archive, onDisk, error), error.c_str());
+        QCOMPARE(readFile(archive), vigil::makeZip(files));
+        const auto out = std::filesystem::path(dir.path().toStdString()) / "out";
+        std::filesystem::create_directory(out);
+        const auto names = vigil::extractZipFile(archive, out, error);
+        QVERIFY2(names, error.c_str());
+        QCOMPARE(names->size(), files.size());
+        for (const auto& [name, data] : files) QVERIFY2(readFile(out / name) == data, name.c_str());
+
+        // Damaged on disk: extraction names the file whose CRC fails.
+        auto damaged = readFile(archive);
+        damaged[1000] = 'x';
+        QVERIFY(writeFile(archive, damaged));
+        const auto again = std::filesystem::path(dir.path().toStdString()) / "again";
+        std::filesystem::create_directory(again);
+        QVERIFY(!vigil::extractZipFile(archive, again, error));
+        QVERIFY2(error == "events.jsonl: its CRC in the ZIP does not match (damaged)", error.c_str());
+        QVERIFY(!vigil::extractZipFile(std::filesystem::path(dir.path().toStdString()) / "missing.zip", again, error));
+        QVERIFY2(error.find("cannot be read") != std::string::npos, error.c_str());
+
+        // Asked to stop, it stops.
+        const std::atomic<bool> cancelled{true};
+        QVERIFY(!vigil::writeZipFile(archive, onDisk, error, &cancelled));
+        QCOMPARE(error, std::string("cancelled"));
+    }
+
+    // ZIP64 (what a bundle past 4 GiB needs), written for every entry so that readers are
+    // checked without 4 GiB of data: python3's zipfile, readZip and extractZipFile read it.
+    void zip64IsReadByOtherToolsAndBack() {
+        QTemporaryDir dir;
+        const auto root = std::filesystem::path(dir.path().toStdString());
+        QVERIFY(writeFile(root / "a", "hello"));
+        QVERIFY(writeFile(root / "b", std::string(100'000, 'b')));
+        const auto archive = root / "z64.zip";
+        std::string error;
+        QVERIFY2(vigil::writeZipFile(archive, {{"a/b.txt", root / "a"}, {"events.jsonl", root / "b"}}, error, nullptr, true), error.c_str());
+        const auto bytes = readFile(archive);
+        QVERIFY(bytes.find("PK\x06\x06") != std::string::npos);  // the ZIP64 end record
+        QVERIFY(bytes.find("PK\x06\x07") != std::string::npos);  // and its locator
+        QProcess python;
+        python.start(QStringLiteral("python3"),
+                     {QStringLiteral("-c"),
+                      QStringLiteral("import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; "
+                                     "print(sorted(z.namelist()), z.read('a/b.txt').decode(), len(z.read('events.jsonl')))"),
+                      QString::fromStdString(archive.string())});
+        QVERIFY(python.waitForFinished(30000));
+        QVERIFY2(python.exitCode() == 0, python.readAllStandardError().constData());
+        QCOMPARE(python.readAllStandardOutput().trimmed(), QByteArray("['a/b.txt', 'events.jsonl'] hello 100000"));
+        const auto back = vigil::readZip(bytes, error);
+        QVERIFY2(back, error.c_str());
+        QCOMPARE(back->at("a/b.txt"), std::string("hello"));
+        QCOMPARE(back->at("events.jsonl"), std::string(100'000, 'b'));
+        const auto out = root / "out";
+        std::filesystem::create_directory(out);
+        QVERIFY2(vigil::extractZipFile(archive, out, error), error.c_str());
+        QCOMPARE(readFile(out / "a/b.txt"), std::string("hello"));
+
+        // ZIP64 values in the classic record without the ZIP64 record: refused, not guessed.
+        auto noRecord = bytes;
+        const auto locator = noRecord.find("PK\x06\x07");
+        noRecord.replace(locator, 4, "XXXX");
+        QVERIFY(!vigil::readZip(noRecord, error));
+        QVERIFY2(error.find("ZIP64 values without their record") != std::string::npos, error.c_str());
+        // A ZIP64 record pointing past the end.
+        auto farRecord = bytes;
+        farRecord.replace(locator + 8, 8, std::string("\xf0\xff\xff\xff\xff\xff\xff\x7f", 8));
+        QVERIFY(!vigil::readZip(farRecord, error));
+        QVERIFY2(error.find("ZIP64 end of central directory is damaged") != std::string::npos, error.c_str());
+        // A central entry whose ZIP64 field is missing.
+        auto noExtra = bytes;
+        const auto central = noExtra.find("PK\x01\x02");
+        noExtra[central + 30] = 0;  // extra length 0: the sizes are nowhere
+        noExtra[central + 31] = 0;
+        QVERIFY(!vigil::readZip(noExtra, error));
+        QVERIFY2(error == "a/b.txt: its ZIP64 sizes or offset are missing", error.c_str());
     }
 
     void badArchivesAreRefused() {
