@@ -18,6 +18,7 @@
 #include "raw_http.h"
 #include "record/recorder.h"
 #include "record/signing_key.h"
+#include "store/evidence_export.h"
 #include "store/sqlite_store.h"
 #include "vigil/zip.h"
 
@@ -148,6 +149,14 @@ class TestEvidence : public QObject {
 
     // The payloads of the evidence.exported events in the store, each with its "(seq)"
     // (read-only look at the file).
+    static bool execSql(const QString& database, const std::string& sql) {
+        sqlite3* h = nullptr;
+        const bool ok = sqlite3_open_v2(database.toUtf8().constData(), &h, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
+                        sqlite3_busy_timeout(h, 5000) == SQLITE_OK && sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
+        sqlite3_close(h);
+        return ok;
+    }
+
     QList<QJsonObject> recordedExports() {
         QList<QJsonObject> exports;
         sqlite3* h = nullptr;
@@ -308,6 +317,31 @@ private slots:
         const auto r = runVigil({QStringLiteral("verify-bundle"), copy, QStringLiteral("--pubkey"), pubkey_});
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.out.contains(expected), qPrintable(r.out));
+    }
+
+    // The export reads one snapshot: a retention purge (here: every review deleted) committed
+    // while it runs does not reach the bundle, whose reviews still match its events.
+    void anExportReadsOneSnapshot() {
+        const auto copy = path(QStringLiteral("snapshot.db"));
+        QVERIFY(execSql(db(), "VACUUM INTO '" + copy.toStdString() + "'"));
+        QVERIFY(execSql(copy, "PRAGMA journal_mode=WAL"));  // as the gateway's store: readers and a writer at once
+        auto key = vigil::record::SigningKey::loadOrCreate(path(QStringLiteral("signing-key.pem")).toStdString());
+        vigil::store::EvidenceRequest ask;
+        ask.fromMicros = QDateTime::fromString(from_, Qt::ISODate).toMSecsSinceEpoch() * 1000;
+        ask.toMicros = QDateTime::fromString(to_, Qt::ISODate).toMSecsSinceEpoch() * 1000;
+        ask.generatedBy = "tst_evidence";
+        bool purged = false;
+        ask.snapshotTaken = [&] { purged = execSql(copy, "DELETE FROM reviews"); };
+        const auto out = path(QStringLiteral("snapshot-bundle"));
+        const auto r = vigil::store::exportEvidence(copy.toStdString(), key, ask, out.toStdString());
+        QVERIFY2(r.ok, r.error.c_str());
+        QVERIFY(purged);  // the purge did commit, during the export
+        QCOMPARE(r.reviews, 2);  // the held request's review and the ticket's
+        QFile csv(out + QStringLiteral("/reviews.csv"));
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        QVERIFY(csv.readAll().contains(heldId_.toLatin1()));
+        const auto v = runVigil({QStringLiteral("verify-bundle"), out, QStringLiteral("--pubkey"), pubkey_});
+        QVERIFY2(v.exitCode == 0, qPrintable(v.out));
     }
 
     void aRemovedSessionIsNamed() {

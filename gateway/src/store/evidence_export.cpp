@@ -161,8 +161,14 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         return result;
     }
     try {
+        // One snapshot for every query below (WAL readers see the store as of their first read).
+        if (sqlite3_exec(db.get(), "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK ||
+            sqlite3_exec(db.get(), "SELECT 1 FROM events LIMIT 1", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            throw std::runtime_error(std::string("cannot read ") + database.string() + ": " + sqlite3_errmsg(db.get()));
+        }
+        if (request.snapshotTaken) request.snapshotTaken();
         // 1. The sessions in scope.
-        SessionReader reader(database);
+        SessionReader reader(db.get());
         SessionFilter filter = request.filter;
         filter.fromMicros = request.fromMicros;
         filter.toMicros = request.toMicros;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -24,6 +25,9 @@ struct EvidenceRequest {
     // Read as the export goes (between pages and every few hundred events): once true, it
     // stops with `cancelled` set (the client that asked for it has gone).
     const std::atomic<bool>* cancelled = nullptr;
+    // For tests: called once the export's read snapshot is taken (a purge or new traffic
+    // committed from then on is not seen by the bundle).
+    std::function<void()> snapshotTaken;
 };
 
 struct EvidenceResult {
@@ -39,7 +43,9 @@ struct EvidenceResult {
     std::string manifestSha256;     // hex
 };
 
-// Writes the bundle into `outDir` (created; must be empty or absent): sessions.jsonl,
+// Writes the bundle into `outDir` (created; must be empty or absent), everything read in one
+// read transaction (one snapshot: a retention purge or traffic committed meanwhile cannot
+// make its files disagree with each other): sessions.jsonl,
 // events.jsonl (the chain from the signed checkpoint before the first event in scope to
 // the first signed checkpoint after the last one; events of other sessions appear with
 // their hashes only), checkpoints.jsonl, reviews.csv, policies/, public-key.pem,

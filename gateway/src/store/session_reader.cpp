@@ -93,11 +93,14 @@ private:
 
 SessionReader::SessionReader(std::filesystem::path path) : path_(std::move(path)) {}
 
+SessionReader::SessionReader(sqlite3* borrowed) : borrowed_(borrowed) {}
+
 SessionReader::~SessionReader() {
     for (auto* db : idle_) sqlite3_close(db);
 }
 
 sqlite3* SessionReader::acquire() {
+    if (borrowed_ != nullptr) return borrowed_;
     {
         std::lock_guard lock(mutex_);
         if (!idle_.empty()) {
@@ -117,6 +120,7 @@ sqlite3* SessionReader::acquire() {
 }
 
 void SessionReader::release(sqlite3* db) {
+    if (db == borrowed_) return;
     std::lock_guard lock(mutex_);
     if (idle_.size() < 4) {
         idle_.push_back(db);

@@ -90,6 +90,9 @@ struct RequestStats {
 class SessionReader {
 public:
     explicit SessionReader(std::filesystem::path path);
+    // Reads through `borrowed` (not closed here), one call at a time: for a caller that holds
+    // a read transaction on it, so that every query sees one snapshot. Not thread-safe.
+    explicit SessionReader(sqlite3* borrowed);
     ~SessionReader();
     SessionReader(const SessionReader&) = delete;
     SessionReader& operator=(const SessionReader&) = delete;
@@ -113,6 +116,7 @@ private:
     void release(sqlite3* db);
 
     std::filesystem::path path_;
+    sqlite3* borrowed_ = nullptr;
     std::mutex mutex_;
     std::vector<sqlite3*> idle_;
 };
