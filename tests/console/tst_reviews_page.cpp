@@ -107,7 +107,7 @@ private slots:
         review.id = QStringLiteral("rv_1");
         review.requester = QStringLiteral("apikey:") + QChar(0x202E) + QStringLiteral("bob");
         review.messages.append({QStringLiteral("user"), text});
-        const auto details = vigil::console::reviewDetailsHtml(review, QDateTime::currentDateTimeUtc());
+        const auto details = vigil::console::reviewDetailsHtml(review);
         QVERIFY(!details.contains(QChar(0x202E)));
         QVERIFY(!details.contains(QChar(0x200B)));
         QCOMPARE(details.count(QStringLiteral("[U+202E]")), 2);  // the requester's name and the prompt
@@ -122,7 +122,7 @@ private slots:
                                   QStringLiteral("{\"file\":{\"filename\":\"customers.csv\"}}")});
         review.otherPartsOmitted = 3;
         QTextDocument doc;
-        doc.setHtml(vigil::console::reviewDetailsHtml(review, QDateTime::currentDateTimeUtc()));
+        doc.setHtml(vigil::console::reviewDetailsHtml(review));
         const auto text = doc.toPlainText();
         QVERIFY2(text.contains(QStringLiteral("Also in the request")), qPrintable(text));
         QVERIFY(text.contains(QStringLiteral("file messages[0].content[1]")));
@@ -256,7 +256,60 @@ private slots:
         preview.id = QStringLiteral("rv_2");
         preview.partial = true;
         preview.messages.append({QStringLiteral("user"), QStringLiteral("Project Falcon"), 40'000});
-        QVERIFY(vigil::console::reviewDetailsHtml(preview, QDateTime::currentDateTimeUtc()).contains(QStringLiteral("the first part only, of 40000 bytes")));
+        QVERIFY(vigil::console::reviewDetailsHtml(preview).contains(QStringLiteral("the first part only, of 40000 bytes")));
+    }
+
+    // An approver reading far down a long prompt keeps their place while other reviews are
+    // decided elsewhere (the details are laid out again only when they change), and the time
+    // left is kept current above them.
+    void theApproverKeepsTheirPlaceWhileOtherReviewsGo() {
+        MainWindow window;
+        window.resize(1200, 700);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        signIn(window, gateway_->url(), bob_);
+        QString prompt = QStringLiteral("Project Falcon minutes\n");
+        for (int i = 0; i < 600; ++i) prompt += QStringLiteral("line %1 of the board minutes\n").arg(i);
+        HeldRequest longOne(gateway_->url(), alice_, prompt);
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 1, 3000);
+        HeldRequest other(gateway_->url(), alice_, QStringLiteral("Project Falcon: a short one"));
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 2, 3000);
+        const auto longId = window.pendingReviews().at(0)->messages.first().text.startsWith(QStringLiteral("Project Falcon minutes"))
+                                ? window.pendingReviews().at(0)->id
+                                : window.pendingReviews().at(1)->id;
+        const auto otherId = window.pendingReviews().at(0)->id == longId ? window.pendingReviews().at(1)->id : window.pendingReviews().at(0)->id;
+        window.reviewsPage().selectReview(longId);
+        auto* details = child<QTextBrowser>(window, "reviewDetailsTextBrowser");
+        QTRY_VERIFY(details->toPlainText().contains(QStringLiteral("line 599 of the board minutes")));
+        auto* bar = details->verticalScrollBar();
+        QTRY_VERIFY(bar->maximum() > 1000);
+        bar->setValue(bar->maximum() / 2);
+        const int place = bar->value();
+        // Dave decides the other review: it leaves bob's list.
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/api/reviews/" + otherId.toLatin1() + "/approve", {},
+                             {{"Authorization", "Bearer " + dave_.toLatin1()}})
+                     .status,
+                 200);
+        QTRY_COMPARE_WITH_TIMEOUT(window.pendingReviews().rowCount(), 1, 3000);
+        QCOMPARE(other.answer().status, 200);
+        QCOMPARE(window.reviewsPage().selectedReviewId(), longId);
+        QCOMPARE(bar->value(), place);
+        // The time left, above the details, follows the clock.
+        auto* deadline = child<QLabel>(window, "reviewDeadlineLabel");
+        QVERIFY(deadline->isVisible());
+        QVERIFY2(deadline->text().contains(QStringLiteral("(in 1 min)")), qPrintable(deadline->text()));  // 120 s from the policy
+        const auto deadlineAt = window.pendingReviews().at(0)->deadline;
+        window.pendingReviews().setClock([deadlineAt] { return deadlineAt.addSecs(-30); });
+        QTRY_VERIFY_WITH_TIMEOUT(deadline->text().contains(QStringLiteral("(in 30 s)")), 7000);  // the next tick
+        window.pendingReviews().setClock([deadlineAt] { return deadlineAt.addSecs(5); });
+        QTRY_VERIFY_WITH_TIMEOUT(deadline->text().contains(QStringLiteral("has passed")), 7000);
+        QCOMPARE(bar->value(), place);  // none of this moved the prompt
+        window.pendingReviews().setClock([] { return QDateTime::currentDateTimeUtc(); });
+        QCOMPARE(httpRequest(gateway_->url(), "POST", "/api/reviews/" + longId.toLatin1() + "/deny", R"({"reason":"not now"})",
+                             {{"Authorization", "Bearer " + dave_.toLatin1()}})
+                     .status,
+                 200);
+        QCOMPARE(longOne.answer().status, 403);
     }
 
     void denyNeedsAReasonAndAnswersTheCaller() {

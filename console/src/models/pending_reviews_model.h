@@ -34,6 +34,7 @@ public:
     int rowOf(const QString& id) const;
     // The clock for "Age" (a test seam).
     void setClock(std::function<QDateTime()> clock) { clock_ = std::move(clock); }
+    QDateTime now() const { return clock_(); }
     // Refreshes the Age column (called every few seconds by the view).
     void tick();
 

@@ -65,7 +65,7 @@ QString highlightMatches(const QString& text, const QList<ReviewItem::Match>& ma
     return html;
 }
 
-QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
+QString reviewDetailsHtml(const ReviewItem& r) {
     QString html;
     const auto row = [&](const QString& name, const QString& value) {
         html += QStringLiteral("<tr><td style='color:#555;padding-right:12px'>%1</td><td>%2</td></tr>").arg(name, value);
@@ -98,9 +98,8 @@ QString reviewDetailsHtml(const ReviewItem& r, const QDateTime& now) {
     if (!r.tools.isEmpty()) row(QObject::tr("Tools offered"), visibleHtml(r.tools.join(QStringLiteral(", "))));
     row(QObject::tr("Mode"), r.mode == QStringLiteral("ticket") ? QObject::tr("ticket (the caller sends the request again once approved)")
                                                                  : QObject::tr("hold (the caller is waiting)"));
-    row(QObject::tr("Deadline"), QObject::tr("%1 (in %2)")
-                                     .arg(r.deadline.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")),
-                                          formatAge(now.secsTo(r.deadline))));
+    // (How long is left is shown above the details, where it is kept current.)
+    row(QObject::tr("Deadline"), r.deadline.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")));
     row(QObject::tr("Review"), QStringLiteral("<code>%1</code>").arg(r.id));
     html += QStringLiteral("</table><hr/>");
     const auto cutNote = [](qint64 bytes) {
@@ -148,7 +147,8 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
       approve_(new QPushButton(tr("&Approve"))),
       deny_(new QPushButton(tr("&Deny"))),
       hint_(new QLabel),
-      result_(new QLabel) {
+      result_(new QLabel),
+      deadline_(new QLabel) {
     table_->setObjectName(QStringLiteral("pendingReviewsTableView"));
     details_->setObjectName(QStringLiteral("reviewDetailsTextBrowser"));
     reason_->setObjectName(QStringLiteral("reasonLineEdit"));
@@ -156,6 +156,9 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
     deny_->setObjectName(QStringLiteral("denyButton"));
     hint_->setObjectName(QStringLiteral("decisionHintLabel"));
     result_->setObjectName(QStringLiteral("decisionResultLabel"));
+    deadline_->setObjectName(QStringLiteral("reviewDeadlineLabel"));
+    deadline_->setTextFormat(Qt::PlainText);
+    deadline_->setWordWrap(true);
 
     table_->setModel(&model_);
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
@@ -187,6 +190,7 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
     auto* right = new QWidget;
     auto* rightLayout = new QVBoxLayout(right);
     rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addWidget(deadline_);
     rightLayout->addWidget(details_, 1);
     rightLayout->addWidget(reason_);
     auto* buttons = new QHBoxLayout;
@@ -226,6 +230,7 @@ ReviewsPage::ReviewsPage(GatewayClient& client, PendingReviewsModel& model, QWid
     auto* denyShortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Return), this);
     connect(denyShortcut, &QShortcut::activated, deny_, &QPushButton::click);
     connect(&ageTimer_, &QTimer::timeout, &model_, &PendingReviewsModel::tick);
+    connect(&ageTimer_, &QTimer::timeout, this, &ReviewsPage::showDeadline);
     ageTimer_.start(5000);
     showSelected();
 }
@@ -249,11 +254,30 @@ void ReviewsPage::showSelected() {
     const auto* r = model_.at(model_.rowOf(id));
     if (r == nullptr) {
         details_->clear();
+        shownHtml_.clear();
     } else {
-        details_->setHtml(reviewDetailsHtml(*r, QDateTime::currentDateTimeUtc()));
+        // Laid out again only when it changed: a long prompt takes a while to lay out, and the
+        // approver reading it keeps their place while other reviews come and go.
+        auto html = reviewDetailsHtml(*r);
+        if (html != shownHtml_) {
+            details_->setHtml(html);
+            shownHtml_ = std::move(html);
+        }
         if (r->partial) loadWhole(r->id);
     }
+    showDeadline();
     updateButtons();
+}
+
+void ReviewsPage::showDeadline() {
+    const auto* r = model_.at(model_.rowOf(selectedReviewId()));
+    deadline_->setVisible(r != nullptr && r->deadline.isValid());
+    if (r == nullptr || !r->deadline.isValid()) return;
+    const auto left = model_.now().secsTo(r->deadline);
+    const auto at = r->deadline.toLocalTime().toString(QStringLiteral("HH:mm:ss"));
+    deadline_->setText(left > 0 ? tr("Decide by %1 (in %2), or the request is refused as expired.").arg(at, formatAge(left))
+                                : tr("The deadline (%1) has passed: the request is refused as expired.").arg(at));
+    deadline_->setStyleSheet(left > 0 && left < 60 ? QStringLiteral("color:#b30000;font-weight:bold") : QString());
 }
 
 void ReviewsPage::loadWhole(const QString& id) {

@@ -39,6 +39,7 @@ signals:
 
 private:
     void showSelected();
+    void showDeadline();
     void decide(bool approve);
     void updateButtons();
     void loadWhole(const QString& id);  // a review shown from a preview: read whole by id
@@ -53,6 +54,8 @@ private:
     QPushButton* deny_;
     QLabel* hint_;
     QLabel* result_;
+    QLabel* deadline_;  // outside the details: it changes every tick, the details do not
+    QString shownHtml_;  // what the details show (set again only when it changes)
     QTimer ageTimer_;
     std::function<bool(const QString&)> confirm_;
     QString loading_;    // the review being read whole
@@ -67,6 +70,6 @@ QString visibleHtml(const QString& text);
 QString highlightMatches(const QString& text, const QList<ReviewItem::Match>& matches, int messageIndex);
 
 // The review as HTML for the details pane (prompt by role, facts, rule).
-QString reviewDetailsHtml(const ReviewItem& review, const QDateTime& now);
+QString reviewDetailsHtml(const ReviewItem& review);
 
 }  // namespace vigil::console
