@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -254,74 +255,117 @@ private:
 
 struct Member {
     std::string name;
+    std::uint64_t local = 0;   // its local header
     std::uint64_t dataAt = 0;
     std::uint64_t size = 0;
     std::uint32_t crc = 0;
 };
 
+// A name for a message: bytes a terminal would act on written as \xNN.
+std::string printable(std::string_view name) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (const char ch : name) {
+        const auto b = static_cast<unsigned char>(ch);
+        if (b < 0x20 || b == 0x7f) {
+            out += "\\x";
+            out += kHex[b >> 4];
+            out += kHex[b & 0xF];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+// One spelling per file: no "." or empty segments, no backslashes, no control bytes, so that
+// every unzip tool puts each file where this reader reads it.
+bool plainName(const std::string& name) {
+    bool plain = !name.empty() && name.front() != '/' && name.find('\\') == std::string::npos;
+    for (const char ch : name) plain = plain && static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f;
+    std::size_t from = 0;
+    while (plain && from < name.size()) {
+        const auto slash = name.find('/', from);
+        const auto segment = std::string_view(name).substr(from, slash == std::string::npos ? slash : slash - from);
+        if (segment.empty() || segment == "." || segment == "..") plain = false;
+        if (slash == std::string::npos) break;
+        from = slash + 1;
+    }
+    return plain;
+}
+
+// The general-purpose flags a bundle's entries may carry: UTF-8 names, nothing else (no
+// encryption, no data descriptor, whose sizes a streaming reader would take instead).
+constexpr std::uint32_t kAllowedFlags = 0x0800;
+
 // The members of an archive with every structural check done (not the CRCs, which need
 // the data): offsets and sizes are 64-bit sums bounded by the archive's size, so crafted
-// fields cannot wrap or point outside it.
+// fields cannot wrap or point outside it. The archive must be laid out as one reading that
+// every tool agrees on: the central directory ends where the end records begin and holds
+// exactly the entries it counts, each local header repeats its central entry, and no
+// entry's bytes overlap another's (so an archive cannot be read one way here and another
+// way by unzip or Python, nor expand beyond its own size).
 std::optional<std::vector<Member>> members(const Source& z, std::string& error) {
     const auto total = z.size();
     const auto inside = [&](std::uint64_t offset, std::uint64_t length) { return offset <= total && length <= total - offset; };
-    // The end of central directory record (no archive comment is written; allow one).
-    const std::uint64_t tailLength = std::min<std::uint64_t>(total, 22 + 65535 + 20);
-    std::string tail;
-    if (total < 22 || !z.read(total - tailLength, static_cast<std::size_t>(tailLength), tail)) {
-        error = "not a ZIP archive";
+    const auto damaged = [&](const std::string& what) {
+        error = what;
         return std::nullopt;
-    }
+    };
+    // The end of central directory record (no archive comment is written; allow one).
+    const std::uint64_t tailLength = std::min<std::uint64_t>(total, 22 + 65535 + 20 + 56);
+    std::string tail;
+    if (total < 22 || !z.read(total - tailLength, static_cast<std::size_t>(tailLength), tail)) return damaged("not a ZIP archive");
     std::size_t eocd = std::string::npos;
     for (std::size_t i = tail.size() - 22;; --i) {
-        if (get32(tail, i) == 0x06054b50) {
+        if (get32(tail, i) == 0x06054b50 && get16(tail, i + 20) == tail.size() - i - 22) {
             eocd = i;
             break;
         }
         if (i == 0 || tail.size() - i > 22 + 65535) break;
     }
-    if (eocd == std::string::npos) {
-        error = "not a ZIP archive";
-        return std::nullopt;
+    if (eocd == std::string::npos) return damaged("not a ZIP archive");
+    const std::uint64_t eocdAt = total - tailLength + eocd;
+    if (get16(tail, eocd + 4) != 0 || get16(tail, eocd + 6) != 0 || get16(tail, eocd + 8) != get16(tail, eocd + 10)) {
+        return damaged("the ZIP spans several disks");
     }
     std::uint64_t count = get16(tail, eocd + 10);
     std::uint64_t centralSize = get32(tail, eocd + 12);
     std::uint64_t at = get32(tail, eocd + 16);
-    // ZIP64: its locator sits right before the classic record and names the ZIP64 record.
+    std::uint64_t centralEnd = eocdAt;  // where the central directory must end
+    // ZIP64: its locator sits right before the classic record, and the ZIP64 record right
+    // before the locator (where Python looks for it; the locator's offset must agree).
     if (eocd >= 20 && get32(tail, eocd - 20) == 0x07064b50) {
         const auto recordAt = get64(tail, eocd - 20 + 8);
         std::string record;
-        if (!inside(recordAt, 56) || !z.read(recordAt, 56, record) || get32(record, 0) != 0x06064b50) {
-            error = "the ZIP64 end of central directory is damaged";
-            return std::nullopt;
+        if (eocdAt < 20 + 56 || recordAt != eocdAt - 20 - 56 || !z.read(recordAt, 56, record) || get32(record, 0) != 0x06064b50 ||
+            get64(record, 4) != 44 || get32(tail, eocd - 20 + 4) != 0 || get32(tail, eocd - 20 + 16) != 1) {
+            return damaged("the ZIP64 end of central directory is damaged");
+        }
+        if (get32(record, 16) != 0 || get32(record, 20) != 0 || get64(record, 24) != get64(record, 32)) {
+            return damaged("the ZIP spans several disks");
         }
         count = get64(record, 32);
         centralSize = get64(record, 40);
         at = get64(record, 48);
+        centralEnd = recordAt;
     } else if (count == kMax16 || centralSize == kMax32 || at == kMax32) {
-        error = "the ZIP end of central directory is damaged (ZIP64 values without their record)";
-        return std::nullopt;
+        return damaged("the ZIP end of central directory is damaged (ZIP64 values without their record)");
     }
     // Every central entry takes at least 46 bytes; a bundle's directory is small.
     constexpr std::uint64_t kMaxCentral = 64ull << 20;
-    if (!inside(at, centralSize) || centralSize > kMaxCentral || count > centralSize / 46) {
-        error = "the ZIP central directory is damaged";
-        return std::nullopt;
+    if (!inside(at, centralSize) || at + centralSize != centralEnd || centralSize > kMaxCentral || count > centralSize / 46) {
+        return damaged("the ZIP central directory is damaged");
     }
     std::string central;
-    if (!z.read(at, static_cast<std::size_t>(centralSize), central)) {
-        error = "the ZIP central directory cannot be read";
-        return std::nullopt;
-    }
+    if (!z.read(at, static_cast<std::size_t>(centralSize), central)) return damaged("the ZIP central directory cannot be read");
     std::vector<Member> out;
     std::set<std::string> names;
     std::size_t c = 0;
-    std::string header;
+    std::string header, localName, localExtra;
     for (std::uint64_t i = 0; i < count; ++i) {
-        if (central.size() - c < 46 || get32(central, c) != 0x02014b50) {
-            error = "the ZIP central directory is damaged";
-            return std::nullopt;
-        }
+        if (central.size() - c < 46 || get32(central, c) != 0x02014b50) return damaged("the ZIP central directory is damaged");
+        const auto flags = get16(central, c + 8);
         const auto method = get16(central, c + 10);
         const auto crc = get32(central, c + 16);
         std::uint64_t compressed = get32(central, c + 20);
@@ -329,14 +373,22 @@ std::optional<std::vector<Member>> members(const Source& z, std::string& error) 
         const auto nameLength = get16(central, c + 28);
         const auto extraLength = get16(central, c + 30);
         const auto commentLength = get16(central, c + 32);
+        const auto diskStart = get16(central, c + 34);
         std::uint64_t local = get32(central, c + 42);
         if (central.size() - c - 46 < static_cast<std::size_t>(nameLength) + extraLength + commentLength) {
-            error = "the ZIP central directory is damaged";
-            return std::nullopt;
+            return damaged("the ZIP central directory is damaged");
         }
         const std::string name = central.substr(c + 46, nameLength);
         const std::string_view extra = std::string_view(central).substr(c + 46 + nameLength, extraLength);
         c += 46 + static_cast<std::size_t>(nameLength) + extraLength + commentLength;
+        if (!plainName(name)) return damaged("the ZIP holds a file outside the bundle, or under an ambiguous name: " + printable(name));
+        if (!names.insert(name).second) return damaged("the ZIP holds " + name + " twice (tools would extract one copy or the other)");
+        if (method != 0) {
+            return damaged(name + ": compressed in the ZIP (bundles are stored uncompressed; extract it and verify the directory)");
+        }
+        if ((flags & ~kAllowedFlags) != 0 || diskStart != 0) {
+            return damaged(name + ": uses ZIP features a bundle does not (encryption, a data descriptor or another disk)");
+        }
         if (size == kMax32 || compressed == kMax32 || local == kMax32) {
             // The ZIP64 extra field holds, in order, the fields saturated above.
             std::optional<std::string_view> values;
@@ -355,57 +407,64 @@ std::optional<std::vector<Member>> members(const Source& z, std::string& error) 
                 v += 8;
                 return true;
             };
-            if (!next(size) || !next(compressed) || !next(local)) {
-                error = name + ": its ZIP64 sizes or offset are missing";
-                return std::nullopt;
-            }
+            if (!next(size) || !next(compressed) || !next(local)) return damaged(name + ": its ZIP64 sizes or offset are missing");
         }
-        if (method != 0) {
-            error = name + ": compressed in the ZIP (bundles are stored uncompressed; extract it and verify the directory)";
-            return std::nullopt;
-        }
-        // One spelling per file: no "." or empty segments, no backslashes, no control bytes,
-        // so that every unzip tool puts each file where this reader reads it.
-        bool plain = !name.empty() && name.front() != '/' && name.find('\\') == std::string::npos;
-        for (const char ch : name) plain = plain && static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f;
-        std::size_t from = 0;
-        while (plain && from < name.size()) {
-            const auto slash = name.find('/', from);
-            const auto segment = std::string_view(name).substr(from, slash == std::string::npos ? slash : slash - from);
-            if (segment.empty() || segment == "." || segment == "..") plain = false;
-            if (slash == std::string::npos) break;
-            from = slash + 1;
-        }
-        if (!plain) {
-            error = "the ZIP holds a file outside the bundle, or under an ambiguous name: " + name;
-            return std::nullopt;
-        }
-        if (!names.insert(name).second) {
-            error = "the ZIP holds " + name + " twice (tools would extract one copy or the other)";
-            return std::nullopt;
-        }
+        if (compressed != size) return damaged(name + ": its stored and original sizes differ in the ZIP (damaged)");
+        if (name.back() == '/' && size != 0) return damaged(name + ": a directory with data in the ZIP (damaged)");
+        // The local header repeats the central entry: streaming readers go by it alone.
         if (!inside(local, 30) || !z.read(local, 30, header) || get32(header, 0) != 0x04034b50) {
-            error = name + ": its ZIP header is damaged";
-            return std::nullopt;
+            return damaged(name + ": its ZIP header is damaged");
         }
         const auto localNameLength = get16(header, 26);
         const auto localExtraLength = get16(header, 28);
-        std::string localName;
         if (localNameLength != nameLength || !inside(local + 30, nameLength) || !z.read(local + 30, nameLength, localName) ||
             localName != name) {
-            error = name + ": its local ZIP header names another file (tools that read the archive as a stream would extract that)";
-            return std::nullopt;
+            return damaged(name + ": its local ZIP header names another file (tools that read the archive as a stream would extract that)");
+        }
+        std::uint64_t localCompressed = get32(header, 18);
+        std::uint64_t localSize = get32(header, 22);
+        if (localCompressed == kMax32 && localSize == kMax32) {
+            // ZIP64 in the local header: both sizes in its extra field.
+            if (!inside(local + 30 + nameLength, localExtraLength) || !z.read(local + 30 + nameLength, localExtraLength, localExtra)) {
+                return damaged(name + ": its ZIP header is damaged");
+            }
+            bool found = false;
+            for (std::size_t e = 0; e + 4 <= localExtra.size();) {
+                const auto id = get16(localExtra, e);
+                const auto length = get16(localExtra, e + 2);
+                if (localExtra.size() - e - 4 < length) break;
+                if (id == 0x0001 && length >= 16) {
+                    localSize = get64(localExtra, e + 4);
+                    localCompressed = get64(localExtra, e + 12);
+                    found = true;
+                }
+                e += 4 + static_cast<std::size_t>(length);
+            }
+            if (!found) return damaged(name + ": its local ZIP64 sizes are missing");
+        }
+        if (get16(header, 6) != flags || get16(header, 8) != method || get32(header, 14) != crc || localCompressed != compressed ||
+            localSize != size) {
+            return damaged(name + ": its local ZIP header differs from the central directory (tools could read it differently)");
         }
         const std::uint64_t dataAt = local + 30 + localNameLength + localExtraLength;
-        if (!inside(dataAt, compressed)) {
-            error = name + ": cut short in the ZIP";
-            return std::nullopt;
+        if (!inside(dataAt, compressed)) return damaged(name + ": cut short in the ZIP");
+        out.push_back({name, local, dataAt, size, crc});
+    }
+    if (c != central.size()) return damaged("the ZIP central directory holds more entries than it counts");
+    // No entry overlaps another, or the central directory: the archive holds each byte once.
+    std::vector<const Member*> byOffset;
+    for (const auto& m : out) byOffset.push_back(&m);
+    std::sort(byOffset.begin(), byOffset.end(), [](const Member* a, const Member* b) { return a->local < b->local; });
+    for (std::size_t i = 0; i < byOffset.size(); ++i) {
+        const auto end = byOffset[i]->dataAt + byOffset[i]->size;
+        const auto limit = i + 1 < byOffset.size() ? byOffset[i + 1]->local : at;
+        if (end > limit) return damaged(byOffset[i]->name + ": overlaps another entry of the ZIP (damaged or crafted)");
+    }
+    // A file may not also be a directory of another ("a" and "a/b"): tools would write one.
+    for (const auto& name : names) {
+        for (auto slash = name.find('/'); slash != std::string::npos && slash + 1 < name.size(); slash = name.find('/', slash + 1)) {
+            if (names.contains(name.substr(0, slash))) return damaged("the ZIP holds " + name.substr(0, slash) + " both as a file and as a directory");
         }
-        if (compressed != size) {
-            error = name + ": its stored and original sizes differ in the ZIP (damaged)";
-            return std::nullopt;
-        }
-        out.push_back({name, dataAt, size, crc});
     }
     return out;
 }

@@ -12,6 +12,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
+#include <QTcpSocket>
 #include <QTest>
 
 #include "managed_process.h"
@@ -790,6 +791,29 @@ private slots:
         const auto v = runVigil({QStringLiteral("verify-bundle"), zip});
         QVERIFY2(v.exitCode == 0, qPrintable(v.out));
         QVERIFY2(v.out.contains(QStringLiteral("  %1 sessions,").arg(kSessions)), qPrintable(v.out));
+
+        // A bundle counts among the two exports at once until it has been sent: two clients
+        // that read slowly hold both places (their ZIPs are on disk), a third is told to wait;
+        // once they leave, an export runs again.
+        std::vector<std::unique_ptr<QTcpSocket>> slow;
+        for (int i = 0; i < 2; ++i) {
+            auto socket = std::make_unique<QTcpSocket>();
+            socket->setReadBufferSize(64 * 1024);  // reads no further: the gateway's writes stall
+            socket->connectToHost(QUrl(gateway->url()).host(), static_cast<quint16>(QUrl(gateway->url()).port()));
+            QVERIFY(socket->waitForConnected(5000));
+            socket->write(ask);
+            QVERIFY(socket->waitForBytesWritten(5000));
+            QByteArray head;
+            QTRY_VERIFY_WITH_TIMEOUT((head += socket->read(64)).startsWith("HTTP/1.1 200"), 30000);  // being sent
+            slow.push_back(std::move(socket));
+        }
+        const auto third = httpRequest(gateway->url(), "GET", query, {}, {{"Authorization", "Bearer " + auditor.toLatin1()}});
+        QCOMPARE(third.status, 429);
+        QVERIFY2(third.body.contains("being made or sent already"), third.body.constData());
+        for (auto& socket : slow) socket->abort();
+        slow.clear();
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(gateway->url(), "GET", query, {}, {{"Authorization", "Bearer " + auditor.toLatin1()}}, 60000).status == 200,
+                                 30000);
         QCOMPARE(gateway->terminate(), 0);
     }
 

@@ -101,7 +101,7 @@ EvidenceApi::Prepared EvidenceApi::prepare(const net::RequestView& request, std:
     if (running_->fetch_add(1) >= kMaxRunning) {
         running_->fetch_sub(1);
         auto r = fail(DetailsCode::RateLimited,
-                      std::to_string(kMaxRunning) + " evidence exports are being made already (the most at once); try again when one has finished",
+                      std::to_string(kMaxRunning) + " evidence exports are being made or sent already (the most at once); try again when one has finished",
                       requestId);
         r.headers.push_back({"Retry-After", "30"});
         return Prepared::refused(std::move(r));
@@ -114,13 +114,13 @@ EvidenceApi::Prepared EvidenceApi::prepare(const net::RequestView& request, std:
     const std::string subject = who.subject;
     const std::string method(auth::methodName(who.method));
     return {std::nullopt, [self, slot, ask, filters, id, subject, method, from = *from, to = *to](const std::atomic<bool>& cancelled) {
-                return self->run(ask, filters, id, subject, method, from, to, cancelled);
+                return self->run(ask, filters, id, subject, method, from, to, cancelled, slot);
             }};
 }
 
 net::LocalResponse EvidenceApi::run(store::EvidenceRequest ask, const json& filters, const std::string& requestId,
                                     const std::string& subject, const std::string& method, std::int64_t from, std::int64_t to,
-                                    const std::atomic<bool>& cancelled) {
+                                    const std::atomic<bool>& cancelled, std::shared_ptr<void> slot) {
     // The export itself goes into the chain, with a checkpoint, before the bundle is made.
     json exported = {{"by", subject}, {"method", method}, {"from", RecordingApi::formatTime(from)}, {"to", RecordingApi::formatTime(to)},
                      {"filters", filters}};
@@ -150,7 +150,7 @@ net::LocalResponse EvidenceApi::run(store::EvidenceRequest ask, const json& filt
     std::string zipError;
     const bool zipped = result.ok && store::zipBundle(dir / "bundle", dir / "bundle.zip", zipError, &cancelled);
     if (result.cancelled || cancelled) {
-        observe::LogLine(observe::LogLevel::Info, "evidence export cancelled").str("request_id", requestId).str("reason", "the client left");
+        observe::LogLine(observe::LogLevel::Info, "evidence export cancelled").str("request_id", requestId).str("reason", "the client left, or the 10-minute limit passed");
         // Nobody reads this answer: the client left, or it was told the deadline passed.
         return fail(DetailsCode::InternalError, "the export was cancelled", requestId);
     }
@@ -168,7 +168,7 @@ net::LocalResponse EvidenceApi::run(store::EvidenceRequest ask, const json& filt
         return fail(DetailsCode::InternalError, "the bundle's archive cannot be read back: " + why, requestId);
     }
     net::LocalResponse r;
-    r.file = std::make_shared<net::FileBody>(fd, static_cast<std::uint64_t>(st.st_size));
+    r.file = std::make_shared<net::FileBody>(fd, static_cast<std::uint64_t>(st.st_size), std::move(slot));
     r.status = 200;
     auto day = [](std::string t) { return t.substr(0, 10); };
     r.headers = {{"Content-Type", "application/zip"},

@@ -42,13 +42,14 @@ public:
 private:
     net::LocalResponse run(store::EvidenceRequest ask, const nlohmann::json& filters, const std::string& requestId,
                            const std::string& subject, const std::string& method, std::int64_t from, std::int64_t to,
-                           const std::atomic<bool>& cancelled);
+                           const std::atomic<bool>& cancelled, std::shared_ptr<void> slot);
 
     std::filesystem::path database_;
     std::shared_ptr<record::Recorder> recorder_;
-    // Exports running now: each reads the store and writes its bundle twice to the temporary
-    // directory (the files, then the ZIP sent from disk), so at most kMaxRunning at once
-    // (beyond, 429 with Retry-After), lest exports take the disk and CPU of the data path.
+    // Exports being made or sent now: each reads the store and writes its bundle twice to the
+    // temporary directory (the files, then the ZIP, which is on disk until it has been sent),
+    // so at most kMaxRunning at once (beyond, 429 with Retry-After), lest exports take the
+    // disk and CPU of the data path.
     static constexpr int kMaxRunning = 2;
     std::shared_ptr<std::atomic<int>> running_ = std::make_shared<std::atomic<int>>(0);
 };

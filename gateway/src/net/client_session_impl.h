@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <optional>
 
 #include "net/forward_errors.h"
@@ -549,7 +550,9 @@ private:
             std::string piece;
             for (std::uint64_t sent = 0; !ec && !headRequest && sent < size;) {
                 piece.resize(static_cast<std::size_t>(std::min<std::uint64_t>(kFilePiece, size - sent)));
-                const auto n = ::pread(local.file->fd(), piece.data(), piece.size(), static_cast<off_t>(sent));
+                // (A local file just written, usually in the page cache: read on this thread.)
+                auto n = ::pread(local.file->fd(), piece.data(), piece.size(), static_cast<off_t>(sent));
+                while (n < 0 && errno == EINTR) n = ::pread(local.file->fd(), piece.data(), piece.size(), static_cast<off_t>(sent));
                 if (n <= 0) {
                     // The file shrank or cannot be read: the length promised cannot be kept,
                     // so the connection is dropped (the client sees a short body, not a wrong one).

@@ -55,7 +55,9 @@ struct RequestView {
 // when the last copy of this goes.
 class FileBody {
 public:
-    FileBody(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
+    // `held` is released with the body (the evidence export's slot: a bundle on disk counts
+    // until it has been sent).
+    FileBody(int fd, std::uint64_t size, std::shared_ptr<void> held = {}) : fd_(fd), size_(size), held_(std::move(held)) {}
     ~FileBody();
     FileBody(const FileBody&) = delete;
     FileBody& operator=(const FileBody&) = delete;
@@ -65,6 +67,7 @@ public:
 private:
     int fd_;
     std::uint64_t size_;
+    std::shared_ptr<void> held_;
 };
 
 struct LocalResponse {

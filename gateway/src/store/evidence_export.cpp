@@ -23,6 +23,8 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
+struct Cancelled : std::exception {};
+
 class ReadOnlyDb {
 public:
     explicit ReadOnlyDb(const fs::path& path) {
@@ -54,7 +56,15 @@ public:
         sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
         return *this;
     }
-    bool row() { return sqlite3_step(s_) == SQLITE_ROW; }
+    // A read that fails (or is interrupted: the export was cancelled) ends the export; it
+    // never passes for the end of the rows, which would leave a file cut short.
+    bool row() {
+        const int rc = sqlite3_step(s_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        if (rc == SQLITE_INTERRUPT) throw Cancelled();
+        throw std::runtime_error(std::string("cannot read the store: ") + sqlite3_errmsg(sqlite3_db_handle(s_)));
+    }
     std::int64_t integer(int i) { return sqlite3_column_int64(s_, i); }
     bool null(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
     std::string text(int i) {
@@ -90,6 +100,7 @@ bool writeFile(const fs::path& path, const std::string& bytes, std::map<std::str
                const std::string& name) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << bytes;
+    out.close();  // (a full disk may only show when the buffer is flushed)
     if (!out) return false;
     hashes[name] = crypto::toHex(crypto::sha256(bytes));
     return true;
@@ -118,8 +129,6 @@ private:
     std::ofstream out_;
     crypto::Sha256 hash_;
 };
-
-struct Cancelled : std::exception {};
 
 // Throws Cancelled once the export is no longer wanted.
 void checkCancelled(const EvidenceRequest& request) {
@@ -167,6 +176,12 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
             throw std::runtime_error(std::string("cannot read ") + database.string() + ": " + sqlite3_errmsg(db.get()));
         }
         if (request.snapshotTaken) request.snapshotTaken();
+        // A long query (a scan for policy texts) is interrupted too once the export is cancelled.
+        if (request.cancelled != nullptr) {
+            sqlite3_progress_handler(
+                db.get(), 100'000, [](void* flag) { return static_cast<const std::atomic<bool>*>(flag)->load(std::memory_order_relaxed) ? 1 : 0; },
+                const_cast<std::atomic<bool>*>(request.cancelled));
+        }
         // 1. The sessions in scope.
         SessionReader reader(db.get());
         SessionFilter filter = request.filter;
@@ -353,7 +368,8 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
                 return out;
             };
             Stmt q(db.get(), "SELECT document FROM reviews ORDER BY created_us");
-            while (q.row()) {
+            for (std::int64_t n = 0; q.row(); ++n) {
+                if (n % 256 == 0) checkCancelled(request);
                 const auto doc = json::parse(q.text(0), nullptr, false);
                 if (!doc.is_object() || !sessions.contains(doc.value("session_id", ""))) continue;
                 const auto r = review::Review::fromJson(doc);
@@ -378,8 +394,10 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
         json policiesMissing = json::array();
         {
             std::map<std::string, std::string> texts;
+            checkCancelled(request);
             Stmt q(db.get(), "SELECT payload FROM events WHERE type = 'policy.loaded'");
-            while (q.row()) {
+            for (std::int64_t n = 0; q.row(); ++n) {
+                if (n % 256 == 0) checkCancelled(request);
                 const auto p = json::parse(q.text(0), nullptr, false);
                 if (p.is_object() && p.contains("version") && p.contains("text")) texts[p["version"]] = p["text"];
             }
@@ -430,6 +448,7 @@ EvidenceResult exportEvidence(const fs::path& database, const record::SigningKey
             {"key_id", key.keyId()},
             {"files", hashes},
         };
+        checkCancelled(request);
         const auto manifestText = manifest.dump(2) + "\n";
         std::map<std::string, std::string> ignored;
         if (!writeFile(outDir / "manifest.json", manifestText, ignored, "manifest.json") ||

@@ -218,9 +218,54 @@ private slots:
         QVERIFY(!vigil::readZip(farOffset, error));
         QVERIFY2(error.find("header is damaged") != std::string::npos, error.c_str());
         auto hugeSize = zip;
-        hugeSize.replace(central + 20, 4, std::string("\xf0\xff\xff\xff", 4));
+        for (const std::size_t at : {central + 20, central + 24, std::size_t(18), std::size_t(22)}) {
+            hugeSize.replace(at, 4, std::string("\xf0\xff\xff\xff", 4));  // both sizes, in both headers
+        }
         QVERIFY(!vigil::readZip(hugeSize, error));
         QVERIFY2(error.find("cut short") != std::string::npos, error.c_str());
+    }
+
+    // Archives that unzip or Python would read differently from this reader (a forger adds
+    // files to a genuine bundle that verify-bundle would not see), or that expand beyond
+    // their size, are refused.
+    void archivesReadTwoWaysAreRefused() {
+        std::string error;
+        const auto two = vigil::makeZip({{"a.txt", "hello"}, {"manifest.json", "{}"}});
+        QVERIFY(vigil::readZip(two, error));
+        // Bytes before the archive: tools shift every offset by them, this reader would not.
+        QVERIFY(!vigil::readZip("0123456789" + two, error));
+        QVERIFY2(error.find("central directory is damaged") != std::string::npos, error.c_str());
+        // Fewer entries counted than the directory holds: Python lists the others.
+        auto undercounted = two;
+        const auto end = undercounted.rfind("PK\x05\x06");
+        undercounted[end + 8] = 1;
+        undercounted[end + 10] = 1;
+        QVERIFY(!vigil::readZip(undercounted, error));
+        QVERIFY2(error.find("holds more entries than it counts") != std::string::npos, error.c_str());
+        // Encryption or a data descriptor flagged: refused, not read as plain stored data.
+        auto encrypted = two;
+        encrypted[6] = 1;
+        encrypted[encrypted.find("PK\x01\x02") + 8] = 1;
+        QVERIFY(!vigil::readZip(encrypted, error));
+        QVERIFY2(error.find("uses ZIP features a bundle does not") != std::string::npos, error.c_str());
+        // A local header that says another CRC than the central directory.
+        auto otherCrc = two;
+        otherCrc[14] = static_cast<char>(otherCrc[14] ^ 1);
+        QVERIFY(!vigil::readZip(otherCrc, error));
+        QVERIFY2(error.find("local ZIP header differs from the central directory") != std::string::npos, error.c_str());
+        // One entry's data holding another entry: the archive would expand beyond its size.
+        const auto inner = vigil::makeZip({{"b.txt", "hello"}}).substr(0, 30 + 5 + 5);  // b.txt's local header and data
+        auto overlapping = vigil::makeZip({{"a.txt", inner}, {"b.txt", "hello"}});
+        const auto centralB = overlapping.find(std::string("PK\x01\x02", 4), overlapping.find(std::string("PK\x01\x02", 4)) + 4);
+        overlapping.replace(centralB + 42, 4, std::string("\x23\x00\x00\x00", 4));  // b.txt's header at 35: inside a.txt's data
+        QVERIFY(!vigil::readZip(overlapping, error));
+        QVERIFY2(error.find("a.txt: overlaps another entry") != std::string::npos, error.c_str());
+        // A name that is a file and a directory.
+        QVERIFY(!vigil::readZip(vigil::makeZip({{"a", "x"}, {"a/b", "y"}}), error));
+        QVERIFY2(error.find("both as a file and as a directory") != std::string::npos, error.c_str());
+        // A name with terminal escapes is named with them written out.
+        QVERIFY(!vigil::readZip(vigil::makeZip({{"evil\x1b[2J.txt", "x"}}), error));
+        QVERIFY2(error.find("evil\\x1b[2J.txt") != std::string::npos, error.c_str());
     }
 };
 
