@@ -25,6 +25,7 @@
 #include <QJsonDocument>
 
 #include "export/evidence_export.h"
+#include "large_store.h"
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -454,6 +455,79 @@ private slots:
         QFile::remove(QStringLiteral(VIGIL_SCREENSHOT_DIR "/evidence-report.pdf"));
         QVERIFY(QFile::copy(dialog->lastReport(), QStringLiteral(VIGIL_SCREENSHOT_DIR "/evidence-report.pdf")));
         QVERIFY(dialog->grab().save(QStringLiteral(VIGIL_SCREENSHOT_DIR "/export-dialog.png")));
+    }
+
+    // A period's bundle is written to disk as it arrives and unpacked a piece at a time: the
+    // console's memory barely grows for a bundle of ~100 MB, and nothing half-written stays
+    // in the folder. A refused export leaves nothing there either.
+    void aLargeBundleIsSavedAsItArrives() {
+        QTemporaryDir big, out;
+        const auto bigDb = big.filePath(QStringLiteral("large.db"));
+        constexpr int kSessions = 3000;
+        QVERIFY(recordLargeSessions(bigDb, big.filePath(QStringLiteral("signing-key.pem")), kSessions, 32 * 1024));
+        const auto auditor = createApiKey(bigDb, QStringLiteral("audrey-large"), QStringLiteral("auditor"));
+        QVERIFY(!auditor.isEmpty());
+        auto config = basicGatewayConfig(mock_->url());
+        config.insert(QStringLiteral("store"), QJsonObject{{QStringLiteral("sqlite_path"), bigDb}});
+        auto gateway = startGateway(big, config, kUpstreamKey);
+        QVERIFY(gateway);
+        const auto leftovers = [&] { return QDir(out.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden); };
+        const auto exportOf = [&](const QString& subjectFilter) -> std::unique_ptr<MainWindow> {
+            auto window = std::make_unique<MainWindow>();
+            window->show();
+            window->connectTo(QUrl(gateway->url()), auditor);
+            if (!QTest::qWaitFor([&] { return child<QLabel>(*window, "signedInLabel")->text().contains(QStringLiteral("audrey-large")); }, 10000)) {
+                return nullptr;
+            }
+            child<QTabWidget>(*window, "pagesTabWidget")->setCurrentWidget(&window->sessionsPage());
+            QTest::mouseClick(child<QPushButton>(*window, "exportEvidenceButton"), Qt::LeftButton);
+            auto* dialog = window->findChild<vigil::console::ExportDialog*>();
+            if (dialog == nullptr || !QTest::qWaitFor([&] { return dialog->isVisible(); }, 5000)) return nullptr;
+            dialog->findChild<QLineEdit*>(QStringLiteral("destinationLineEdit"))->setText(out.path());
+            dialog->findChild<QLineEdit*>(QStringLiteral("exportSubjectLineEdit"))->setText(subjectFilter);
+            dialog->findChild<QDateTimeEdit*>(QStringLiteral("fromDateTimeEdit"))->setDateTime(QDateTime::currentDateTime().addSecs(-3600));
+            QTest::mouseClick(dialog->findChild<QPushButton*>(QStringLiteral("exportButton")), Qt::LeftButton);
+            return window;
+        };
+
+        // Refused (no session of that subject): said in the dialog, the folder holds nothing.
+        {
+            auto window = exportOf(QStringLiteral("apikey:nobody"));
+            QVERIFY(window);
+            auto* dialog = window->findChild<vigil::console::ExportDialog*>();
+            auto* status = dialog->findChild<QLabel*>(QStringLiteral("exportStatusLabel"));
+            QTRY_VERIFY_WITH_TIMEOUT(status->text().contains(QStringLiteral("404")), 20000);
+            QVERIFY2(status->text().contains(QStringLiteral("no recorded session")), qPrintable(status->text()));
+            QVERIFY2(leftovers().isEmpty(), qPrintable(leftovers().join(QLatin1Char(' '))));
+        }
+
+        QVERIFY(resetPeakMemory());
+        const auto before = peakMemoryKb();
+        QVERIFY(before > 0);
+        auto window = exportOf(QString());
+        QVERIFY(window);
+        auto* dialog = window->findChild<vigil::console::ExportDialog*>();
+        QTRY_VERIFY_WITH_TIMEOUT(!dialog->lastReport().isEmpty(), 120000);
+        const auto grewKb = peakMemoryKb() - before;
+        const auto zipKb = QFileInfo(dialog->lastZip()).size() / 1024;
+        qInfo("bundle %lld KiB; the console's peak memory grew by %lld KiB", zipKb, grewKb);
+        QVERIFY2(zipKb > kSessions * 32LL, qPrintable(QString::number(zipKb)));
+        QVERIFY2(grewKb < 48 * 1024, qPrintable(QStringLiteral("the console's peak memory grew by %1 KiB for a bundle of %2 KiB").arg(grewKb).arg(zipKb)));
+        // The ZIP, its files and the report; nothing else (no partial download).
+        const auto name = QFileInfo(dialog->lastZip()).completeBaseName();
+        QCOMPARE(leftovers(), (QStringList{name, name + QStringLiteral(".zip")}));
+        QVERIFY(QFileInfo(QDir(out.path()).filePath(name + QStringLiteral("/events.jsonl"))).size() > kSessions * 32LL * 1024);
+        QProcess text;
+        text.start(QStringLiteral("pdftotext"), {QStringLiteral("-layout"), dialog->lastReport(), QStringLiteral("-")});
+        QVERIFY(text.waitForFinished(30000) && text.exitCode() == 0);
+        const auto pdf = QString::fromUtf8(text.readAllStandardOutput());
+        QVERIFY2(pdf.contains(QStringLiteral("Sessions: %1.").arg(kSessions)), qPrintable(pdf.left(1500)));
+        QProcess verify;
+        verify.start(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify-bundle"), dialog->lastZip()});
+        QVERIFY(verify.waitForFinished(60000));
+        QVERIFY2(verify.exitCode() == 0, verify.readAllStandardOutput().constData());
+        window.reset();
+        QCOMPARE(gateway->terminate(), 0);
     }
 
     // A requester may not read the recording: the page says so, nothing is listed.

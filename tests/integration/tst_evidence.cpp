@@ -15,6 +15,7 @@
 #include <QTcpSocket>
 #include <QTest>
 
+#include "large_store.h"
 #include "managed_process.h"
 #include "raw_http.h"
 #include "record/recorder.h"
@@ -49,6 +50,37 @@ Run runVigil(const QStringList& args) {
     p.start(QStringLiteral(VIGIL_VERIFY_BIN), args);
     if (!p.waitForFinished(60000)) return {};
     return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError())};
+}
+
+// Runs the vigil CLI as runVigil does, and reports the peak resident memory of that process
+// alone, in KiB: what a third party checking a bundle needs. Measured by python3 around it
+// (the child's ru_maxrss; started from this test directly, it would carry this process's
+// own peak across the exec).
+struct MeasuredRun {
+    int exitCode = -1;
+    QString out;
+    long long peakKb = -1;
+};
+MeasuredRun runVigilMeasured(const QStringList& args) {
+    QProcess p;
+    p.start(QStringLiteral("python3"),
+            QStringList{QStringLiteral("-c"),
+                        QStringLiteral("import resource, subprocess, sys\n"
+                                       "code = subprocess.run(sys.argv[1:]).returncode\n"
+                                       "print('peak-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+                                       "sys.exit(code)\n"),
+                        QStringLiteral(VIGIL_VERIFY_BIN)} +
+                args);
+    if (!p.waitForFinished(120000)) return {};
+    MeasuredRun run{p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), -1};
+    for (const auto& line : QString::fromUtf8(p.readAllStandardError()).split(QLatin1Char('\n'))) {
+        if (line.startsWith(QStringLiteral("peak-kb "))) {
+            run.peakKb = line.mid(8).toLongLong();
+        } else {
+            run.out += line + QLatin1Char('\n');
+        }
+    }
+    return run;
 }
 
 bool copyDir(const QString& from, const QString& to) {
@@ -509,6 +541,17 @@ private slots:
             recorder.record("forged-self", "upstream.started", R"({"connection":"mock"})");
             begin("forged-unapproved", "forged-2");
             recorder.record("forged-unapproved", "upstream.started", R"({"connection":"mock"})");
+            // Released first, approved (by someone else) only afterwards; and released under
+            // a review no event approves.
+            begin("forged-late", "forged-3");
+            recorder.record("forged-late", "review.released", R"({"review_id":"rv_forged000000000000000000000003"})");
+            recorder.record("forged-late", "upstream.started", R"({"connection":"mock"})");
+            recorder.record("forged-late", "review.approved",
+                            R"({"id":"rv_forged000000000000000000000003","requester":{"subject":"apikey:alice"},)"
+                            R"("approvals":[{"subject":"apikey:bob"}],"quorum":1,"state":"approved"})");
+            begin("forged-nowhere", "forged-4");
+            recorder.record("forged-nowhere", "review.released", R"({"review_id":"rv_forged000000000000000000000004"})");
+            recorder.record("forged-nowhere", "upstream.started", R"({"connection":"mock"})");
             QVERIFY(recorder.flush());
         }  // the recorder signs its last checkpoint as it closes
         const auto forged = path(QStringLiteral("forged-bundle"));
@@ -521,6 +564,12 @@ private slots:
                  qPrintable(r.out));
         QVERIFY2(r.out.contains(QStringLiteral("session forged-unapproved: a request that needed a review was forwarded without an approval")),
                  qPrintable(r.out));
+        QVERIFY2(r.out.contains(QStringLiteral("session forged-late: released under review rv_forged000000000000000000000003, approved only later")),
+                 qPrintable(r.out));
+        QVERIFY2(r.out.contains(QStringLiteral("session forged-nowhere: released under review rv_forged000000000000000000000004, "
+                                               "whose approval is not in the bundle")),
+                 qPrintable(r.out));
+        QCOMPARE(r.out.count(QStringLiteral("VIOLATION:")), 4);  // and nothing else
         QVERIFY(!r.out.contains(QStringLiteral("SHA-256 differs")));  // the files and the chain themselves are intact
     }
 
@@ -697,34 +746,7 @@ private slots:
         QVERIFY(big.isValid());
         const auto bigDb = big.filePath(QStringLiteral("large.db"));
         constexpr int kSessions = 3000;
-        const std::string words = [] {
-            std::string w;
-            while (w.size() < 32 * 1024) w += "the quarterly numbers for the northern region ";
-            return w;
-        }();
-        {
-            auto key = vigil::record::SigningKey::loadOrCreate(big.filePath(QStringLiteral("signing-key.pem")).toStdString());
-            vigil::record::Recorder recorder(std::make_unique<vigil::store::SqliteEventStore>(bigDb.toStdString()), std::move(key), {});
-            const auto now = QDateTime::currentMSecsSinceEpoch() * 1000;
-            for (int i = 0; i < kSessions; ++i) {
-                const auto session = "large-" + std::to_string(i);
-                vigil::record::RequestIndex index;
-                index.kind = vigil::record::RequestIndex::Kind::Begin;
-                index.requestId = "request-" + std::to_string(i);
-                index.sessionId = session;
-                index.startedMicros = now;
-                index.method = "POST";
-                index.path = "/v1/chat/completions";
-                index.subject = "apikey:alice";
-                index.authMethod = "api_key";
-                index.connection = "mock";
-                index.model = "mock-gpt";
-                index.decision = "allow";
-                const auto payload = "{\"request_id\":\"request-" + std::to_string(i) + "\",\"body\":\"" + words + "\"}";
-                recorder.record(session, "request.received", payload, index);
-            }
-            QVERIFY(recorder.flush());
-        }
+        QVERIFY(recordLargeSessions(bigDb, big.filePath(QStringLiteral("signing-key.pem")), kSessions, 32 * 1024));
         const auto auditor = createApiKey(bigDb, QStringLiteral("audrey-large"), QStringLiteral("auditor"));
         QVERIFY(!auditor.isEmpty());
         const auto tmp = big.filePath(QStringLiteral("tmp"));
@@ -785,12 +807,16 @@ private slots:
                                                     .arg(grewKb)
                                                     .arg(r.body.size() / 1024)));
         QTRY_VERIFY_WITH_TIMEOUT(leftovers().isEmpty(), 10000);  // the files and the ZIP are gone
-        // It is the bundle: it verifies, with every session in it.
+        // It is the bundle: it verifies, with every session in it, and checking it takes far
+        // less memory than the bundle (its files are read a line or a piece at a time).
         const auto zip = big.filePath(QStringLiteral("large.zip"));
         QVERIFY(writeAll(zip, r.body));
-        const auto v = runVigil({QStringLiteral("verify-bundle"), zip});
+        const auto v = runVigilMeasured({QStringLiteral("verify-bundle"), zip});
         QVERIFY2(v.exitCode == 0, qPrintable(v.out));
         QVERIFY2(v.out.contains(QStringLiteral("  %1 sessions,").arg(kSessions)), qPrintable(v.out));
+        qInfo("verify-bundle's peak memory: %lld KiB for a bundle of %lld KiB", v.peakKb, static_cast<long long>(r.body.size() / 1024));
+        QVERIFY2(v.peakKb > 0 && v.peakKb < 32 * 1024,
+                 qPrintable(QStringLiteral("verify-bundle's peak memory was %1 KiB for a bundle of %2 KiB").arg(v.peakKb).arg(r.body.size() / 1024)));
 
         // A bundle counts among the two exports at once until it has been sent: two clients
         // that read slowly hold both places (their ZIPs are on disk), a third is told to wait;

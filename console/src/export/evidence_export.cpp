@@ -12,6 +12,8 @@
 #include <QTextDocument>
 #include <QUrlQuery>
 
+#include <functional>
+
 #include "net/gateway_client.h"
 #include "vigil/zip.h"
 
@@ -22,9 +24,46 @@ QString html(const QString& s) { return s.toHtmlEscaped(); }
 
 }  // namespace
 
+namespace {
+
+// A bundle's files as the report reads them: small ones whole, .jsonl ones a line at a time.
+struct BundleFiles {
+    std::function<QByteArray(const QString&)> whole;
+    std::function<void(const QString&, const std::function<void(const QByteArray&)>&)> lines;
+};
+
+EvidenceReport readReport(const BundleFiles& files);
+
+}  // namespace
+
 EvidenceReport EvidenceReport::fromBundle(const QMap<QString, QByteArray>& files) {
+    return readReport({[&](const QString& name) { return files.value(name); },
+                       [&](const QString& name, const std::function<void(const QByteArray&)>& each) {
+                           for (const auto& line : files.value(name).split('\n')) each(line);
+                       }});
+}
+
+EvidenceReport EvidenceReport::fromBundleDirectory(const QString& dir) {
+    return readReport({[&](const QString& name) {
+                           QFile f(QDir(dir).filePath(name));
+                           return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+                       },
+                       [&](const QString& name, const std::function<void(const QByteArray&)>& each) {
+                           QFile f(QDir(dir).filePath(name));
+                           if (!f.open(QIODevice::ReadOnly)) return;
+                           while (!f.atEnd()) {
+                               auto line = f.readLine();
+                               if (line.endsWith('\n')) line.chop(1);
+                               each(line);
+                           }
+                       }});
+}
+
+namespace {
+
+EvidenceReport readReport(const BundleFiles& files) {
     EvidenceReport r;
-    const auto manifestBytes = files.value(QStringLiteral("manifest.json"));
+    const auto manifestBytes = files.whole(QStringLiteral("manifest.json"));
     r.manifestSha256 = QString::fromLatin1(QCryptographicHash::hash(manifestBytes, QCryptographicHash::Sha256).toHex());
     const auto manifest = QJsonDocument::fromJson(manifestBytes).object();
     r.rangeFrom = manifest.value(QStringLiteral("range")).toObject().value(QStringLiteral("from")).toString();
@@ -41,36 +80,37 @@ EvidenceReport EvidenceReport::fromBundle(const QMap<QString, QByteArray>& files
     const auto counts = manifest.value(QStringLiteral("counts")).toObject();
     r.sessions = counts.value(QStringLiteral("sessions")).toInteger();
     r.events = counts.value(QStringLiteral("events_in_scope")).toInteger();
-    for (const auto& line : files.value(QStringLiteral("sessions.jsonl")).split('\n')) {
-        if (line.isEmpty()) continue;
+    files.lines(QStringLiteral("sessions.jsonl"), [&](const QByteArray& line) {
+        if (line.isEmpty()) return;
         ++r.sessionsByDecision[QJsonDocument::fromJson(line).object().value(QStringLiteral("decision")).toString()];
-    }
-    for (const auto& line : files.value(QStringLiteral("events.jsonl")).split('\n')) {
-        if (line.isEmpty() || !line.contains("masking.applied")) continue;
-        const auto e = QJsonDocument::fromJson(line).object();
-        if (e.value(QStringLiteral("type")).toString() != QStringLiteral("masking.applied")) continue;
-        const auto payload = QJsonDocument::fromJson(e.value(QStringLiteral("payload")).toString().toUtf8()).object();
-        for (const auto& entity : payload.value(QStringLiteral("entities")).toArray()) {
-            const auto o = entity.toObject();
-            r.maskedEntities[o.value(QStringLiteral("entity")).toString()] += o.value(QStringLiteral("count")).toInteger();
-        }
-    }
-    // Each review's last recorded state, in the order the reviews first appear in the chain.
+    });
+    // One pass over the events: the masking counts, and each review's last recorded state in
+    // the order the reviews first appear in the chain.
     QMap<QString, QJsonObject> lastState;
     QStringList order;
-    for (const auto& line : files.value(QStringLiteral("events.jsonl")).split('\n')) {
-        if (!line.contains("\"review.")) continue;
+    files.lines(QStringLiteral("events.jsonl"), [&](const QByteArray& line) {
+        const bool masking = line.contains("masking.applied");
+        if (!masking && !line.contains("\"review.")) return;  // a reply's chunk, say: not parsed
         const auto e = QJsonDocument::fromJson(line).object();
-        if (!e.value(QStringLiteral("type")).toString().startsWith(QStringLiteral("review."))) continue;
-        const auto payload = QJsonDocument::fromJson(e.value(QStringLiteral("payload")).toString().toUtf8()).object();
-        const auto id = payload.value(QStringLiteral("id")).toString();
-        if (!id.startsWith(QStringLiteral("rv_")) || !payload.contains(QStringLiteral("state"))) continue;
+        const auto type = e.value(QStringLiteral("type")).toString();
+        const auto payload = [&] { return QJsonDocument::fromJson(e.value(QStringLiteral("payload")).toString().toUtf8()).object(); };
+        if (type == QStringLiteral("masking.applied")) {
+            for (const auto& entity : payload().value(QStringLiteral("entities")).toArray()) {
+                const auto o = entity.toObject();
+                r.maskedEntities[o.value(QStringLiteral("entity")).toString()] += o.value(QStringLiteral("count")).toInteger();
+            }
+            return;
+        }
+        if (!type.startsWith(QStringLiteral("review."))) return;
+        const auto p = payload();
+        const auto id = p.value(QStringLiteral("id")).toString();
+        if (!id.startsWith(QStringLiteral("rv_")) || !p.contains(QStringLiteral("state"))) return;
         if (!lastState.contains(id)) order << id;
-        lastState[id] = payload;
-    }
+        lastState[id] = p;
+    });
     for (const auto& id : order) {
         const auto p = lastState.value(id);
-        Review v;
+        EvidenceReport::Review v;
         v.id = id;
         v.state = p.value(QStringLiteral("state")).toString();
         v.requester = p.value(QStringLiteral("requester")).toObject().value(QStringLiteral("subject")).toString();
@@ -109,6 +149,8 @@ EvidenceReport EvidenceReport::fromBundle(const QMap<QString, QByteArray>& files
     r.reviews = r.reviewList.size();
     return r;
 }
+
+}  // namespace
 
 bool writeEvidenceReport(const EvidenceReport& r, const QString& pdfPath, QString* error) {
     QString h;
@@ -206,24 +248,69 @@ void EvidenceExport::start(const Request& request) {
     add("connection", request.connection);
     add("model", request.model);
     add("decision", request.decision);
+    QDir destination(request.destination);
+    if (!destination.exists() && !destination.mkpath(QStringLiteral("."))) {
+        emit failed(tr("cannot create %1").arg(request.destination));
+        return;
+    }
+    partial_ = std::make_unique<QTemporaryFile>(destination.filePath(QStringLiteral(".vigil-evidence-XXXXXX.part")));
+    if (!partial_->open()) {
+        const auto why = tr("cannot write in %1: %2").arg(request.destination, partial_->errorString());
+        partial_.reset();
+        emit failed(why);
+        return;
+    }
+    writeError_.clear();
+    refusal_.clear();
     reply_ = client_.download(QStringLiteral("/api/evidence?") + q.toString(QUrl::FullyEncoded));
+    // Read as it arrives: at most this much waits in memory, the rest waits in the network.
+    reply_->setReadBufferSize(1 << 20);
     connect(reply_, &QNetworkReply::downloadProgress, this, &EvidenceExport::progress);
+    connect(reply_, &QNetworkReply::readyRead, this, [this, reply = reply_.data()] { received(reply); });
     connect(reply_, &QNetworkReply::finished, this, [this, reply = reply_.data(), request] {
         reply->deleteLater();
         reply_.clear();
         if (cancelled_) {
-            emit failed(tr("cancelled"));
+            fail(tr("cancelled"));
             return;
         }
+        received(reply);
         const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        const auto body = reply->readAll();
         if (status != 200) {
-            const auto message = QJsonDocument::fromJson(body).object().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString();
-            emit failed(status == 0 ? reply->errorString() : tr("the gateway refused (%1): %2").arg(status).arg(message));
+            const auto message = QJsonDocument::fromJson(refusal_).object().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString();
+            fail(status == 0 ? reply->errorString() : tr("the gateway refused (%1): %2").arg(status).arg(message));
             return;
         }
-        save(body, bundleName(reply->rawHeader("Content-Disposition")), request);
+        if (reply->error() != QNetworkReply::NoError) {  // the connection broke mid-bundle
+            fail(reply->errorString());
+            return;
+        }
+        if (!writeError_.isEmpty()) {
+            fail(writeError_);
+            return;
+        }
+        save(bundleName(reply->rawHeader("Content-Disposition")), request);
     });
+}
+
+void EvidenceExport::received(QNetworkReply* reply) {
+    const auto data = reply->readAll();
+    if (data.isEmpty()) return;
+    if (reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt() != 200) {
+        if (refusal_.size() < 64 * 1024) refusal_ += data.left(64 * 1024 - refusal_.size());
+        return;
+    }
+    if (!writeError_.isEmpty() || !partial_) return;
+    if (partial_->write(data) != data.size()) {
+        // A full disk, say: the rest is not asked for.
+        writeError_ = tr("cannot write %1: %2").arg(partial_->fileName(), partial_->errorString());
+        reply->abort();
+    }
+}
+
+void EvidenceExport::fail(const QString& why) {
+    partial_.reset();  // removes what was written
+    emit failed(why);
 }
 
 QString EvidenceExport::bundleName(const QByteArray& contentDisposition) {
@@ -243,18 +330,12 @@ QString EvidenceExport::bundleName(const QByteArray& contentDisposition) {
     return safe.isEmpty() ? QStringLiteral("vigil-evidence") : safe.left(128);
 }
 
-void EvidenceExport::save(const QByteArray& zip, const QString& name, const Request& request) {
-    std::string error;
-    const auto files = readZip(std::string_view(zip.constData(), static_cast<std::size_t>(zip.size())), error);
-    if (!files) {
-        emit failed(tr("the bundle is not a readable ZIP: %1").arg(QString::fromStdString(error)));
+void EvidenceExport::save(const QString& name, const Request& request) {
+    if (!partial_->flush()) {
+        fail(tr("cannot write %1: %2").arg(partial_->fileName(), partial_->errorString()));
         return;
     }
     QDir destination(request.destination);
-    if (!destination.exists() && !destination.mkpath(QStringLiteral("."))) {
-        emit failed(tr("cannot create %1").arg(request.destination));
-        return;
-    }
     QString base = name;
     for (int n = 2; destination.exists(base) || QFile::exists(destination.filePath(base + QStringLiteral(".zip"))); ++n) {
         base = name + QStringLiteral("-%1").arg(n);  // never overwrite an earlier export
@@ -262,26 +343,29 @@ void EvidenceExport::save(const QByteArray& zip, const QString& name, const Requ
     const auto zipPath = destination.filePath(base + QStringLiteral(".zip"));
     const auto bundleDir = destination.filePath(base);
     const auto reportPath = QDir(bundleDir).filePath(QStringLiteral("report.pdf"));
-    QFile zipFile(zipPath);
-    // NewOnly: never through a link or over a file someone put there meanwhile.
-    if (!zipFile.open(QIODevice::WriteOnly | QIODevice::NewOnly) || zipFile.write(zip) != zip.size()) {
-        emit failed(tr("cannot write %1").arg(zipPath));
+    // The directory first (mkdir fails if someone made it meanwhile), then its files a piece
+    // at a time from the received ZIP, with every check readZip makes.
+    if (!destination.mkdir(base)) {
+        fail(tr("cannot create %1").arg(bundleDir));
         return;
     }
-    zipFile.close();
-    QMap<QString, QByteArray> contents;
-    for (const auto& [file, bytes] : *files) {
-        const auto path = QDir(bundleDir).filePath(QString::fromStdString(file));
-        QDir().mkpath(QFileInfo(path).path());
-        QFile out(path);
-        const QByteArray data(bytes.data(), static_cast<qsizetype>(bytes.size()));
-        if (!out.open(QIODevice::WriteOnly) || out.write(data) != data.size()) {
-            emit failed(tr("cannot write %1").arg(path));
-            return;
-        }
-        contents.insert(QString::fromStdString(file), data);
+    std::string error;
+    if (!extractZipFile(partial_->fileName().toStdString(), bundleDir.toStdString(), error)) {
+        QDir(bundleDir).removeRecursively();
+        fail(tr("the bundle is not a readable ZIP: %1").arg(QString::fromStdString(error)));
+        return;
     }
-    auto report = EvidenceReport::fromBundle(contents);
+    // Renamed into place, never over a file someone put there meanwhile (QFile::rename
+    // does not replace).
+    partial_->close();
+    if (!QFile::rename(partial_->fileName(), zipPath)) {
+        QDir(bundleDir).removeRecursively();
+        fail(tr("cannot write %1").arg(zipPath));
+        return;
+    }
+    partial_->setAutoRemove(false);
+    partial_.reset();
+    auto report = EvidenceReport::fromBundleDirectory(bundleDir);
     client_.get(QStringLiteral("/api/chain/status"), [this, report, bundleDir, zipPath, reportPath](const ApiResult& status) mutable {
         if (status.ok()) {
             report.chainStatus = status.body.value(QStringLiteral("ok")).toBool()

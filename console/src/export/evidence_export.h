@@ -5,6 +5,9 @@
 #include <QObject>
 #include <QPointer>
 #include <QStringList>
+#include <QTemporaryFile>
+
+#include <memory>
 
 class QNetworkReply;
 
@@ -34,6 +37,9 @@ struct EvidenceReport {
 
     // From the unpacked bundle's files (name -> bytes).
     static EvidenceReport fromBundle(const QMap<QString, QByteArray>& files);
+    // From an unpacked bundle on disk, its .jsonl files read a line at a time (a period's
+    // events.jsonl can be far larger than the console's memory should grow).
+    static EvidenceReport fromBundleDirectory(const QString& dir);
 };
 
 // Writes the report as a PDF (QPdfWriter): period, counts by decision, every review with
@@ -69,11 +75,18 @@ signals:
     void failed(const QString& why);
 
 private:
-    void save(const QByteArray& zip, const QString& name, const Request& request);
+    void received(QNetworkReply* reply);
+    void save(const QString& name, const Request& request);
+    void fail(const QString& why);
 
     GatewayClient& client_;
     QPointer<QNetworkReply> reply_;
     bool cancelled_ = false;
+    // The ZIP as it arrives, written beside where it will be kept (never held in memory);
+    // renamed into place once whole, removed otherwise.
+    std::unique_ptr<QTemporaryFile> partial_;
+    QString writeError_;
+    QByteArray refusal_;  // the body of an answer other than 200 (a JSON error, bounded)
 };
 
 }  // namespace vigil::console

@@ -22,15 +22,36 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 // A regular file's bytes (symbolic links followed); nothing for anything else: a FIFO
-// would block the read for ever, a device (/dev/zero) never end.
+// would block the read for ever, a device (/dev/zero) never end. Only small files are read
+// whole (the manifest, its signature, a key); a larger one is refused.
+constexpr std::uintmax_t kMaxSmallFile = 64u << 20;
+
 std::optional<std::string> readFile(const fs::path& path) {
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) return std::nullopt;
+    const auto size = fs::file_size(path, ec);
+    if (ec || size > kMaxSmallFile) return std::nullopt;
     std::ifstream in(path, std::ios::binary);
     if (!in) return std::nullopt;
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
+}
+
+// The SHA-256 of a regular file, read a piece at a time; nothing when it cannot be read.
+std::optional<std::string> hashFile(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return std::nullopt;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    crypto::Sha256 digest;
+    std::vector<char> piece(1 << 20);
+    while (in) {
+        in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+        if (in.gcount() > 0) digest.update(std::string_view(piece.data(), static_cast<std::size_t>(in.gcount())));
+    }
+    if (in.bad()) return std::nullopt;
+    return digest.finish();
 }
 
 std::optional<std::string> fromHex(std::string_view hex) {
@@ -51,11 +72,15 @@ std::optional<std::string> fromHex(std::string_view hex) {
     return out;
 }
 
-std::vector<json> readLines(const std::string& text, const std::string& file, std::vector<std::string>& problems) {
-    std::vector<json> out;
-    std::istringstream in(text);
+// Calls `each` with every JSON object line of a .jsonl file, one line in memory at a time
+// (a period's events.jsonl can be gigabytes). A line that is not an object is a problem.
+template <typename Each>
+void forEachLine(const fs::path& path, const std::string& file, std::vector<std::string>& problems, Each&& each) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return;
+    std::ifstream in(path, std::ios::binary);
     std::string line;
-    int n = 0;
+    std::int64_t n = 0;
     while (std::getline(in, line)) {
         ++n;
         if (line.empty()) continue;
@@ -64,9 +89,8 @@ std::vector<json> readLines(const std::string& text, const std::string& file, st
             problems.push_back(file + ":" + std::to_string(n) + ": not a JSON object");
             continue;
         }
-        out.push_back(std::move(j));
+        each(j);
     }
-    return out;
 }
 
 }  // namespace
@@ -179,22 +203,20 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
         }
     }
 
-    // Every file as the manifest hashed it; nothing added.
-    std::map<std::string, std::string> files;
-    {
-        for (const auto& [name, hash] : member("files").items()) {
-            const auto bytes = readFile(bundle / name);
-            if (!bytes) {
-                std::error_code ec;
-                problems.push_back(name + (fs::exists(bundle / name, ec) ? ": not a regular file (the manifest lists a file)"
-                                                                         : ": missing (the manifest lists it)"));
-                continue;
-            }
-            if (crypto::toHex(crypto::sha256(*bytes)) != hash.get<std::string>()) {
-                problems.push_back(name + ": its SHA-256 differs from the manifest's (the file was changed)");
-            }
-            files[name] = *bytes;
+    // Every file as the manifest hashed it (read a piece at a time); nothing added.
+    std::set<std::string> hashed;  // the listed files whose bytes match the manifest's hash
+    for (const auto& [name, hash] : member("files").items()) {
+        const auto digest = hashFile(bundle / name);
+        if (!digest) {
+            std::error_code ec;
+            problems.push_back(name + (fs::exists(bundle / name, ec) ? ": not a regular file (the manifest lists a file)"
+                                                                     : ": missing (the manifest lists it)"));
+            continue;
         }
+        if (!hash.is_string() || crypto::toHex(*digest) != hash.get<std::string>()) {
+            problems.push_back(name + ": its SHA-256 differs from the manifest's (the file was changed)");
+        }
+        hashed.insert(name);
     }
     std::error_code ec;
     for (const auto& entry : fs::recursive_directory_iterator(bundle, ec)) {
@@ -211,8 +233,11 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
             continue;
         }
         if (name == "manifest.json" || name == "manifest.sig") continue;
-        if (!files.contains(name) && !member("files").contains(name)) problems.push_back(name + ": not listed in the manifest");
+        if (!member("files").contains(name)) problems.push_back(name + ": not listed in the manifest");
     }
+    // The evidence files are read only when the manifest lists them (an unlisted one is a
+    // problem above, never evidence), one line at a time.
+    const auto listedFile = [&](const char* name) { return hashed.contains(name) ? bundle / name : fs::path(); };
 
     // The chain: contiguous, linked, every full event's hash recomputed, every checkpoint
     // signed and naming the hash of its event.
@@ -221,7 +246,7 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
     const auto lastSeq = chainInfo.value("last_seq", std::int64_t{0});
     const auto anchor = chainInfo.value("anchor_checkpoint", std::int64_t{0});
     std::map<std::int64_t, std::string> checkpointHeads;
-    for (const auto& c : readLines(files["checkpoints.jsonl"], "checkpoints.jsonl", problems)) {
+    forEachLine(listedFile("checkpoints.jsonl"), "checkpoints.jsonl", problems, [&](const json& c) {
         Checkpoint cp;
         cp.seq = c.value("seq", std::int64_t{0});
         cp.headHash = fromHex(c.value("head_hash", "")).value_or("");
@@ -230,11 +255,11 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
         const auto s = auth::base64UrlDecode(c.value("signature", ""));
         if (!s || !verifySignature(pem, checkpointMessage(cp), *s)) {
             problems.push_back("checkpoint at event " + std::to_string(cp.seq) + ": its signature does not verify (forged or changed)");
-            continue;
+            return;
         }
         checkpointHeads[cp.seq] = cp.headHash;
         ++report.checkpoints;
-    }
+    });
     if (!checkpointHeads.contains(lastSeq)) {
         problems.push_back("no valid signed checkpoint at the last event (" + std::to_string(lastSeq) + "): the tail is not signed");
     }
@@ -242,12 +267,95 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
         problems.push_back("no valid signed checkpoint at event " + std::to_string(anchor) + ", where the bundle's chain begins");
     }
 
-    struct Full {
-        std::int64_t seq;
-        std::string session, type;
-        json payload;
+    // The sessions the bundle lists, and whether its events carry each (filled in below).
+    std::map<std::string, bool> listed;
+    forEachLine(listedFile("sessions.jsonl"), "sessions.jsonl", problems, [&](const json& s) { listed.emplace(s.value("id", ""), false); });
+    std::set<std::string> unlisted;  // sessions whose events are carried but which are not listed
+
+    // What the review checks need, kept as the events stream by: each review's approval, and
+    // per session the requests still open (a request is let go at its last event).
+    std::map<std::string, std::int64_t> approvedAt;  // review id -> seq of its approval
+    struct Request {
+        bool needsReview = false;
+        std::optional<std::string> released;
     };
-    std::vector<Full> full;
+    struct Session {
+        std::string current;  // the last request received (events without a request id)
+        std::map<std::string, Request> requests;
+    };
+    std::map<std::string, Session> open;
+    struct Release {
+        std::string session, review;
+    };
+    std::vector<Release> releasedEarly;  // released before any approval of theirs was seen
+    std::vector<std::string> reviewProblems;
+    static const std::set<std::string> kReviewed = {"request.received", "decision", "review.released", "upstream.started",
+                                                    "review.approved", "review.denied", "review.approval",
+                                                    "request.completed", "request.failed", "request.interrupted"};
+
+    // One event whose hash held: who decided its review, and whether its request was
+    // approved before it was forwarded.
+    const auto reviewEvent = [&](std::int64_t seq, const std::string& session, const std::string& type, const json& payload) {
+        if (type == "review.approved" || type == "review.denied" || type == "review.approval") {
+            if (!payload.is_object()) return;
+            const auto id = payload.value("id", "");
+            const auto requester = payload.contains("requester") && payload["requester"].is_object() ? payload["requester"].value("subject", "")
+                                                                                                      : std::string();
+            std::set<std::string> approvers;
+            const auto approvals = payload.value("approvals", json::array());
+            for (const auto& a : approvals.is_array() ? approvals : json::array()) {
+                const auto who = a.is_object() ? a.value("subject", "") : std::string();
+                if (who == requester) {
+                    reviewProblems.push_back("review " + id + ": approved by its own requester '" + who + "' (event " + std::to_string(seq) + ")");
+                }
+                approvers.insert(who);
+            }
+            if (payload.contains("denial") && payload["denial"].is_object() && payload["denial"].value("subject", "") == requester) {
+                reviewProblems.push_back("review " + id + ": denied by its own requester '" + requester + "' (event " + std::to_string(seq) + ")");
+            }
+            if (type == "review.approved") {
+                const auto quorum = payload.value("quorum", 1);
+                if (static_cast<int>(approvers.size()) < quorum) {
+                    reviewProblems.push_back("review " + id + ": approved by " + std::to_string(approvers.size()) +
+                                             " distinct approver(s), its quorum is " + std::to_string(quorum) + " (event " + std::to_string(seq) + ")");
+                }
+                approvedAt.emplace(id, seq);
+            }
+            if (type != "review.approval") ++report.reviews;
+            return;
+        }
+        // Per request: several may run in one session at once (X-Vigil-Session is the
+        // caller's to choose), so the events are matched by their request id; recordings
+        // whose events carry none fall back to the last request received.
+        std::string rid;
+        if (payload.is_object() && payload.contains("request_id") && payload["request_id"].is_string() && type != "review.pending") {
+            rid = payload["request_id"].get<std::string>();
+        }
+        auto& state = open[session];
+        if (type == "request.received") {
+            state.current = rid;
+            state.requests[rid] = Request{};
+            return;
+        }
+        const auto key = rid.empty() ? state.current : rid;
+        auto& request = state.requests[key];
+        if (type == "decision" && payload.is_object()) {
+            request.needsReview = payload.value("action", "") == "review";
+        } else if (type == "review.released" && payload.is_object() && payload.contains("review_id") && payload["review_id"].is_string()) {
+            request.released = payload["review_id"].get<std::string>();
+            if (!approvedAt.contains(*request.released)) releasedEarly.push_back({session, *request.released});
+        } else if (type == "upstream.started" && request.needsReview) {
+            ++report.reviewedRequests;
+            if (!request.released) {
+                reviewProblems.push_back("session " + session + ": a request that needed a review was forwarded without an approval (event " +
+                                         std::to_string(seq) + ")");
+            }
+        } else if (type == "request.completed" || type == "request.failed" || type == "request.interrupted") {
+            state.requests.erase(key);
+            if (state.requests.empty()) open.erase(session);
+        }
+    };
+
     std::string previous;
     if (anchor > 0) {
         previous = checkpointHeads.count(anchor) ? checkpointHeads[anchor] : std::string();
@@ -256,22 +364,22 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
     }
     std::int64_t expected = firstSeq;
     bool chainBroken = false;
-    for (const auto& e : readLines(files["events.jsonl"], "events.jsonl", problems)) {
+    forEachLine(listedFile("events.jsonl"), "events.jsonl", problems, [&](const json& e) {
         const auto seq = e.value("seq", std::int64_t{0});
         ++report.events;
-        if (chainBroken) continue;
+        if (chainBroken) return;
         if (seq != expected) {
             problems.push_back("events.jsonl: event " + std::to_string(expected) + " is missing (next is " + std::to_string(seq) +
                                "): an event was deleted or reordered");
             chainBroken = true;
-            continue;
+            return;
         }
         const auto prev = fromHex(e.value("prev_hash", "")).value_or("");
         const auto hash = fromHex(e.value("hash", "")).value_or("");
         if (!previous.empty() && prev != previous) {
             problems.push_back("event " + std::to_string(seq) + ": does not link to the event before it (changed, deleted or reordered)");
             chainBroken = true;
-            continue;
+            return;
         }
         if (!e.value("redacted", false)) {
             Event ev;
@@ -284,34 +392,35 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
                 problems.push_back("event " + std::to_string(seq) + " (" + ev.type + ", session " + ev.sessionId +
                                    "): its content does not match its hash (the event was changed)");
                 chainBroken = true;
-                continue;
+                return;
             }
-            full.push_back({seq, ev.sessionId, ev.type, json::parse(ev.payload, nullptr, false)});
             ++report.eventsInScope;
+            if (const auto it = listed.find(ev.sessionId); it != listed.end()) {
+                it->second = true;
+            } else {
+                unlisted.insert(ev.sessionId);
+            }
+            // Only the events the review checks read are parsed (not the replies' chunks).
+            if (kReviewed.contains(ev.type)) reviewEvent(seq, ev.sessionId, ev.type, json::parse(ev.payload, nullptr, false));
         }
         if (const auto it = checkpointHeads.find(seq); it != checkpointHeads.end() && it->second != hash) {
             problems.push_back("event " + std::to_string(seq) + ": differs from what the checkpoint there signed");
             chainBroken = true;
-            continue;
+            return;
         }
         previous = hash;
         ++expected;
-    }
+    });
     if (!chainBroken && expected - 1 != lastSeq) {
         problems.push_back("events.jsonl ends at event " + std::to_string(expected - 1) + ", the manifest says " +
                            std::to_string(lastSeq) + " (the tail was cut)");
     }
 
     // Sessions: exactly those whose events the bundle carries in full.
-    std::set<std::string> listed, carried;
-    for (const auto& s : readLines(files["sessions.jsonl"], "sessions.jsonl", problems)) listed.insert(s.value("id", ""));
-    for (const auto& f : full) carried.insert(f.session);
-    for (const auto& id : listed) {
-        if (!carried.contains(id)) problems.push_back("session " + id + " is listed but none of its events are in the bundle");
+    for (const auto& [id, carried] : listed) {
+        if (!carried) problems.push_back("session " + id + " is listed but none of its events are in the bundle");
     }
-    for (const auto& id : carried) {
-        if (!listed.contains(id)) problems.push_back("events of session " + id + " are in the bundle, but the session is not listed");
-    }
+    for (const auto& id : unlisted) problems.push_back("events of session " + id + " are in the bundle, but the session is not listed");
     report.sessions = static_cast<std::int64_t>(listed.size());
     const auto& counts = member("counts");
     if (counts.value("sessions", std::int64_t{-1}) != report.sessions) {
@@ -319,75 +428,11 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
                            std::to_string(report.sessions));
     }
 
-    // Segregation of duties, from the recorded review events themselves.
-    std::map<std::string, std::int64_t> approvedAt;  // review id -> seq of its approval
-    for (const auto& f : full) {
-        if (f.type != "review.approved" && f.type != "review.denied" && f.type != "review.approval") continue;
-        if (!f.payload.is_object()) continue;
-        const auto id = f.payload.value("id", "");
-        const auto requester = f.payload.contains("requester") ? f.payload["requester"].value("subject", "") : std::string();
-        std::set<std::string> approvers;
-        for (const auto& a : f.payload.value("approvals", json::array())) {
-            const auto who = a.value("subject", "");
-            if (who == requester) problems.push_back("review " + id + ": approved by its own requester '" + who + "' (event " + std::to_string(f.seq) + ")");
-            approvers.insert(who);
-        }
-        if (f.payload.contains("denial") && f.payload["denial"].is_object() && f.payload["denial"].value("subject", "") == requester) {
-            problems.push_back("review " + id + ": denied by its own requester '" + requester + "' (event " + std::to_string(f.seq) + ")");
-        }
-        if (f.type == "review.approved") {
-            const auto quorum = f.payload.value("quorum", 1);
-            if (static_cast<int>(approvers.size()) < quorum) {
-                problems.push_back("review " + id + ": approved by " + std::to_string(approvers.size()) +
-                                   " distinct approver(s), its quorum is " + std::to_string(quorum) + " (event " + std::to_string(f.seq) + ")");
-            }
-            approvedAt.emplace(id, f.seq);
-        }
-        if (f.type != "review.approval") ++report.reviews;
-    }
-
-    // Every request that needed a review was approved before it was forwarded.
-    std::map<std::string, std::vector<const Full*>> bySession;
-    for (const auto& f : full) bySession[f.session].push_back(&f);
-    for (const auto& [session, events] : bySession) {
-        // Per request: several may run in one session at once (X-Vigil-Session is the
-        // caller's to choose), so the events are matched by their request id; recordings
-        // whose events carry none fall back to the last request received.
-        struct Request {
-            bool needsReview = false;
-            std::optional<std::string> released;
-        };
-        std::map<std::string, Request> requests;
-        std::string current;
-        for (const auto* f : events) {
-            std::string rid;
-            if (f->payload.is_object() && f->payload.contains("request_id") && f->payload["request_id"].is_string() &&
-                !f->type.starts_with("review.approv") && f->type != "review.pending" && f->type != "review.denied") {
-                rid = f->payload["request_id"].get<std::string>();
-            }
-            if (f->type == "request.received") {
-                current = rid;
-                requests[rid] = Request{};
-                continue;
-            }
-            auto& request = requests[rid.empty() ? current : rid];
-            if (f->type == "decision" && f->payload.is_object()) {
-                request.needsReview = f->payload.value("action", "") == "review";
-            } else if (f->type == "review.released" && f->payload.is_object() && f->payload.contains("review_id")) {
-                request.released = f->payload["review_id"].get<std::string>();
-                const auto it = approvedAt.find(*request.released);
-                if (it == approvedAt.end() || it->second > f->seq) {
-                    problems.push_back("session " + session + ": released under review " + *request.released +
-                                       (it == approvedAt.end() ? ", whose approval is not in the bundle" : ", approved only later"));
-                }
-            } else if (f->type == "upstream.started" && request.needsReview) {
-                ++report.reviewedRequests;
-                if (!request.released) {
-                    problems.push_back("session " + session + ": a request that needed a review was forwarded without an approval (event " +
-                                       std::to_string(f->seq) + ")");
-                }
-            }
-        }
+    // Segregation of duties and approval before forwarding, from the recorded review events.
+    problems.insert(problems.end(), reviewProblems.begin(), reviewProblems.end());
+    for (const auto& r : releasedEarly) {
+        problems.push_back("session " + r.session + ": released under review " + r.review +
+                           (approvedAt.contains(r.review) ? ", approved only later" : ", whose approval is not in the bundle"));
     }
     report.ok = problems.empty();
     return;
