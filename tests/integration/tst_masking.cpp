@@ -8,6 +8,8 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QStringDecoder>
+#include <QStringEncoder>
 #include <QTest>
 
 #include "managed_process.h"
@@ -296,6 +298,51 @@ private slots:
                             {{"X-Mock-Content-Encoding", "br"}, {"X-Mock-Reply", kReply.toUtf8()}});
         QCOMPARE(s.status, 502);
         QVERIFY(!s.body.contains("4111"));
+    }
+
+    // A reply labelled "application/octet-stream" (a data API's download) or sent in UTF-16
+    // (which Python's requests reads as JSON) is masked as its readers read it: before, both
+    // passed as binary, the values in the clear.
+    void aReplyInAnyLabelOrEncodingIsMasked() {
+        const auto octet = chat(requesterKey_, QStringLiteral("hi"), false,
+                                {{"X-Mock-Reply", kReply.toUtf8()}, {"X-Mock-Content-Type", "application/octet-stream"}});
+        QCOMPARE(octet.status, 200);
+        QCOMPARE(octet.header("content-type"), QByteArray("application/octet-stream"));
+        QVERIFY2(!octet.body.contains("4111") && !octet.body.contains("jane.doe"), octet.body.constData());
+        QCOMPARE(QJsonDocument::fromJson(octet.body)
+                     .object()
+                     .value(QStringLiteral("choices"))
+                     .toArray()
+                     .first()
+                     .toObject()
+                     .value(QStringLiteral("message"))
+                     .toObject()
+                     .value(QStringLiteral("content"))
+                     .toString(),
+                 kMaskedReply);
+
+        const auto wide = chat(requesterKey_, QStringLiteral("hi"), false,
+                               {{"X-Mock-Reply", kReply.toUtf8()},
+                                {"X-Mock-Body-Encoding", "utf-16le"},
+                                {"X-Mock-Content-Type", "application/json; charset=utf-16"}});
+        QCOMPARE(wide.status, 200);
+        QVERIFY(wide.body.startsWith("\xFF\xFE"));
+        QStringDecoder decoder(QStringConverter::Utf16LE);
+        const QString text = decoder(wide.body.mid(2));
+        QVERIFY(!decoder.hasError());
+        const auto reply = QJsonDocument::fromJson(text.toUtf8()).object();
+        QCOMPARE(reply.value(QStringLiteral("choices")).toArray().first().toObject().value(QStringLiteral("message")).toObject().value(QStringLiteral("content")).toString(),
+                 kMaskedReply);
+        QStringEncoder encoder(QStringConverter::Utf16LE);
+        QVERIFY(!wide.body.contains(QByteArray(encoder(QStringLiteral("4111")))));
+        QVERIFY(!wide.body.contains(QByteArray(encoder(QStringLiteral("jane.doe")))));
+        // The recording holds what the client received, and says what was masked.
+        const auto events = eventsOf(wide.header("x-vigil-session"));
+        bool summarised = false;
+        for (const auto& e : events) {
+            summarised = summarised || e.toObject().value(QStringLiteral("type")).toString() == QStringLiteral("masking.applied");
+        }
+        QVERIFY(summarised);
     }
 
     // Whatever was masked is nowhere in the database or the logs.

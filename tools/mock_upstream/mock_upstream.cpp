@@ -9,6 +9,29 @@
 namespace vigil::mock {
 namespace {
 
+// UTF-8 as UTF-16 little-endian with a byte order mark (the mock's own replies are valid UTF-8).
+std::string utf16le(std::string_view utf8) {
+    std::string out("\xFF\xFE", 2);
+    const auto unit = [&](std::uint32_t u) {
+        out += static_cast<char>(u & 0xFF);
+        out += static_cast<char>(u >> 8);
+    };
+    for (std::size_t i = 0; i < utf8.size();) {
+        const auto lead = static_cast<unsigned char>(utf8[i]);
+        const std::size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+        std::uint32_t cp = n == 1 ? lead : lead & (0x7F >> n);
+        for (std::size_t k = 1; k < n && i + k < utf8.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3F);
+        i += n;
+        if (cp >= 0x10000) {
+            unit(0xD800 | ((cp - 0x10000) >> 10));
+            unit(0xDC00 | ((cp - 0x10000) & 0x3FF));
+        } else {
+            unit(cp);
+        }
+    }
+    return out;
+}
+
 using json = nlohmann::json;
 
 net::LocalResponse jsonReply(int status, const json& body) {
@@ -193,6 +216,14 @@ net::Action MockUpstream::handle(const net::RequestView& request) {
     }
     if (o.fault == Fault::SlowFirstByte) action.local.headDelay = o.firstByteDelay;
     if (!o.contentEncoding.empty()) action.local.headers.push_back({"Content-Encoding", o.contentEncoding});
+    // A data API's labels: "X-Mock-Content-Type: application/octet-stream" relabels a buffered
+    // reply; "X-Mock-Body-Encoding: utf-16le" sends it as UTF-16 LE with a byte order mark.
+    if (const auto v = request.header("x-mock-content-type"); !v.empty() && !action.local.streamed) {
+        for (auto& h : action.local.headers) {
+            if (h.name == "Content-Type") h.value = std::string(v);
+        }
+    }
+    if (request.header("x-mock-body-encoding") == "utf-16le" && !action.local.streamed) action.local.body = utf16le(action.local.body);
     // A streamed reply is sent with "Transfer-Encoding: chunked" after these fields: the two
     // fields make one list, "gzip, chunked".
     if (!o.transferCoding.empty() && action.local.streamed) action.local.headers.push_back({"Transfer-Encoding", o.transferCoding});

@@ -1,5 +1,6 @@
 #include "mask/body_masker.h"
 
+#include "mask/wide_text.h"
 #include "vigil/json_text.h"
 
 namespace vigil::mask {
@@ -26,20 +27,31 @@ bool isJsonContentType(std::string_view contentType) {
            type == "text/json";
 }
 
-// Text a detector can read. Binary bodies (audio, images, uploads, archives) are passed on
-// as they are: rewriting bytes inside them would corrupt them without masking anything.
-bool isTextual(std::string_view contentType, std::string_view body) {
-    const auto type = mediaType(contentType);
-    if (type.empty()) return isValidUtf8(body);
+// Types whose bodies are text a detector can read. Binary bodies (audio, images, uploads,
+// archives) are passed on as they are: rewriting bytes inside them would corrupt them
+// without masking anything.
+bool isTextualType(std::string_view type) {
     // Any type naming JSON is read as text: SDKs parse "application/json-x" as JSON too.
-    if (type.starts_with("text/") || type.find("json") != std::string::npos || type.ends_with("+xml")) return true;
-    for (const char* t : {"application/json", "application/xml", "application/x-ndjson", "application/jsonl",
-                          "application/javascript", "application/x-www-form-urlencoded", "application/csv",
+    if (type.starts_with("text/") || type.find("json") != std::string_view::npos || type.ends_with("+xml")) return true;
+    for (const char* t : {"application/xml", "application/javascript", "application/x-www-form-urlencoded", "application/csv",
                           "application/yaml", "application/x-yaml"}) {
         if (type == t) return true;
     }
     return false;
 }
+
+// Types that say nothing of the content: no type, or "octet-stream" (a data API's download,
+// or JSON from a server that labels everything so). Such a body is text when it reads as
+// text: valid UTF-8 without zero bytes (which text has none of, and most binary formats do).
+bool isGenericType(std::string_view type) {
+    for (const char* t : {"", "application/octet-stream", "binary/octet-stream", "application/unknown", "application/x-unknown",
+                          "unknown/unknown", "application/binary"}) {
+        if (type == t) return true;
+    }
+    return false;
+}
+
+bool readsAsText(std::string_view body) { return body.find('\0') == std::string_view::npos && isValidUtf8(body); }
 
 std::string join(std::string_view where, const std::vector<PathToken>& path) {
     auto tail = describePath(path);
@@ -196,11 +208,44 @@ std::size_t BodyMasker::maskKeys(OrderedJson& object, const std::vector<PathToke
 }
 
 std::size_t BodyMasker::maskBody(std::string_view contentType, std::string_view body, std::string& out) {
-    const auto before = summary_.total();
-    if (!isTextual(contentType, body)) {
+    const auto type = mediaType(contentType);
+    const bool textual = isTextualType(type);
+    if (!textual && !isGenericType(type)) {
         out.append(body);
         return 0;
     }
+    if (const auto wide = wideEncoding(contentType, type, body)) {
+        // UTF-16 or UTF-32 (readers such as Python's requests decode JSON so): masked as its
+        // UTF-8 reading, sent back in its own encoding, byte order and mark.
+        const auto text = wideToUtf8(body, *wide);
+        if (!textual) {
+            // Only text: it must decode cleanly (encoding it again gives its bytes) and hold no zero.
+            std::string again;
+            appendWide(again, text, *wide);
+            if (again != body.substr(wide->bomBytes) || text.find('\0') != std::string::npos) {
+                out.append(body);
+                return 0;
+            }
+        }
+        std::string masked;
+        const auto n = maskUtf8(contentType, text, masked);
+        if (masked == text) {
+            out.append(body);  // nothing masked: the bytes as they came
+        } else {
+            out.append(body.substr(0, wide->bomBytes));
+            appendWide(out, masked, *wide);
+        }
+        return n;
+    }
+    if (!textual && !readsAsText(body)) {
+        out.append(body);
+        return 0;
+    }
+    return maskUtf8(contentType, body, out);
+}
+
+std::size_t BodyMasker::maskUtf8(std::string_view contentType, std::string_view body, std::string& out) {
+    const auto before = summary_.total();
     if (isJsonContentType(contentType) || looksLikeJsonDocument(body)) {
         if (auto document = parseForMasking(body)) {
             const auto rewritesBefore = rewrites_;

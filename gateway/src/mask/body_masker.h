@@ -31,9 +31,10 @@ public:
     // Masks `document` in place; `where` prefixes the places in the summary.
     void maskJson(OrderedJson& document, std::string_view where = {});
     // Appends the masked `body` to `out`. JSON content types (and bodies that parse as JSON)
-    // structurally; other text (text/*, XML, NDJSON, forms, CSV; no type but UTF-8) as text;
-    // binary bodies (audio, images, multipart uploads...) unchanged. Returns how many values
-    // it masked.
+    // structurally; other text (text/*, XML, NDJSON, forms, CSV; no type or octet-stream but
+    // text: UTF-8 without zero bytes) as text; UTF-16 and UTF-32 text decoded, masked and
+    // encoded back; binary bodies (audio, images, multipart uploads...) unchanged. Returns how
+    // many values it masked.
     std::size_t maskBody(std::string_view contentType, std::string_view body, std::string& out);
     // Masks one text (never parsed as JSON); returns how many values it masked.
     std::size_t maskText(std::string_view text, std::string& out, std::string_view where);
@@ -47,6 +48,7 @@ public:
     const Summary& summary() const { return summary_; }
 
 private:
+    std::size_t maskUtf8(std::string_view contentType, std::string_view body, std::string& out);
     std::size_t walk(OrderedJson& value, std::vector<PathToken>& path, std::size_t root, const std::string& where);
     std::size_t maskKeys(OrderedJson& object, const std::vector<PathToken>& path, const std::string& where);
 

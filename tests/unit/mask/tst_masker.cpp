@@ -2,6 +2,8 @@
 // must not match, the operators, JSON paths and structured output, CSV columns, the stream
 // masker at every split position, and the OpenAI SSE masker's framing.
 #include <QElapsedTimer>
+#include <QStringDecoder>
+#include <QStringEncoder>
 #include <QTest>
 
 #include <nlohmann/json.hpp>
@@ -340,6 +342,83 @@ private slots:
         QCOMPARE(masker.maskBody("", "mail a@example.com", out), std::size_t{1});
         out.clear();
         QCOMPARE(masker.maskBody("", binary, out), std::size_t{0});
+        // "octet-stream" says nothing of the content: JSON or CSV labelled so is still read
+        // (a data API's download, a server that labels everything so), as its readers do.
+        out.clear();
+        QCOMPARE(masker.maskBody("application/octet-stream", "{\"note\": \"ssn 123-45-6789\"}", out), std::size_t{1});
+        QCOMPARE(out, std::string("{\"note\":\"ssn [US_SSN]\"}"));
+        out.clear();
+        QCOMPARE(masker.maskBody("binary/octet-stream", "name,ssn\nJo,123-45-6789\n", out), std::size_t{1});
+        QVERIFY(out.find("123-45-6789") == std::string::npos);
+        // Zero bytes mark a binary format even when every byte is ASCII (a tar of text files).
+        const std::string tar = std::string("notes.txt\0\0\0ssn 123-45-6789\0\0", 29);
+        out.clear();
+        QCOMPARE(masker.maskBody("application/octet-stream", tar, out), std::size_t{0});
+        QCOMPARE(out, tar);
+    }
+
+    // UTF-16 and UTF-32 text (Python's requests and .NET read JSON so) is masked as what it
+    // says and sent back in its own encoding, byte order and mark; the bytes of the values
+    // are nowhere in it.
+    void wideTextIsMaskedInItsOwnEncoding() {
+        mask::BodyMasker masker(profileOf({}), kKey);
+        const auto encode = [](QStringEncoder::Encoding encoding, const QString& text, const QByteArray& bom = {}) {
+            QStringEncoder encoder(encoding, QStringConverter::Flag::Stateless);
+            const QByteArray bytes = bom + QByteArray(encoder(text));
+            return std::string(bytes.constData(), static_cast<std::size_t>(bytes.size()));
+        };
+        const auto decode = [](QStringDecoder::Encoding encoding, const std::string& bytes, int skip) {
+            QStringDecoder decoder(encoding, QStringConverter::Flag::Stateless);
+            return QString(decoder(QByteArrayView(bytes.data() + skip, static_cast<qsizetype>(bytes.size()) - skip)));
+        };
+        const QString document = QStringLiteral("{\"note\": \"\U0001F600 ssn 123-45-6789, mail jane@example.com\"}");
+        const QString masked = QStringLiteral("{\"note\":\"\U0001F600 ssn [US_SSN], mail [EMAIL]\"}");
+        struct Case {
+            const char* type;
+            QStringConverter::Encoding encoding;
+            QByteArray bom;
+        };
+        const QList<Case> cases = {
+            {"application/json", QStringConverter::Utf16LE, QByteArray("\xFF\xFE", 2)},
+            {"application/json", QStringConverter::Utf16BE, QByteArray("\xFE\xFF", 2)},
+            {"application/json; charset=utf-16be", QStringConverter::Utf16BE, {}},
+            {"application/json; charset=\"UTF-16\"", QStringConverter::Utf16LE, {}},
+            {"application/json", QStringConverter::Utf16LE, {}},  // no mark, no charset: the zero bytes tell
+            {"text/plain", QStringConverter::Utf16BE, {}},
+            {"application/json", QStringConverter::Utf32LE, QByteArray("\xFF\xFE\x00\x00", 4)},
+            {"application/json; charset=utf-32be", QStringConverter::Utf32BE, {}},
+            {"application/octet-stream", QStringConverter::Utf16LE, QByteArray("\xFF\xFE", 2)},
+        };
+        for (const auto& c : cases) {
+            const auto body = encode(c.encoding, document, c.bom);
+            std::string out;
+            QCOMPARE(masker.maskBody(c.type, body, out), std::size_t{2});
+            QVERIFY2(out.starts_with(std::string(c.bom.constData(), static_cast<std::size_t>(c.bom.size()))), c.type);
+            QCOMPARE(decode(c.encoding, out, static_cast<int>(c.bom.size())), masked);
+            for (const auto* value : {u"123-45-6789", u"jane@example.com"}) {
+                const auto raw = encode(c.encoding, QString::fromUtf16(value));
+                QVERIFY2(out.find(raw) == std::string::npos, c.type);
+            }
+            // Nothing to mask: the bytes as they came.
+            const auto clean = encode(c.encoding, QStringLiteral("{\"note\": \"hello\"}"), c.bom);
+            out.clear();
+            QCOMPARE(masker.maskBody(c.type, clean, out), std::size_t{0});
+            QVERIFY(out == clean);
+        }
+        // A binary type that happens to start like a mark is not text.
+        const auto png = encode(QStringConverter::Utf16LE, document, QByteArray("\xFF\xFE", 2));
+        std::string out;
+        QCOMPARE(masker.maskBody("image/png", png, out), std::size_t{0});
+        QVERIFY(out == png);
+        // Nor is an octet-stream whose units do not decode cleanly (a lone surrogate).
+        const auto broken = png + std::string("\x00\xD8\x41\x00", 4);
+        out.clear();
+        QCOMPARE(masker.maskBody("application/octet-stream", broken, out), std::size_t{0});
+        QVERIFY(out == broken);
+        // Declared text is read as lenient readers read it: the lone surrogate as U+FFFD.
+        out.clear();
+        QCOMPARE(masker.maskBody("application/json", broken, out), std::size_t{2});
+        QVERIFY(out.find(encode(QStringConverter::Utf16LE, QStringLiteral("123-45-6789"))) == std::string::npos);
     }
 
     void csvColumns() {
