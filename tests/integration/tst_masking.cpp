@@ -345,6 +345,30 @@ private slots:
         QVERIFY(summarised);
     }
 
+    // A reply's fields can carry what its body can (a download's file name, a Location); they
+    // are masked like text, and the summary names them. Protocol fields are left alone.
+    void replyFieldsAreMasked() {
+        const auto r = chat(requesterKey_, QStringLiteral("hi"), true,
+                            {{"X-Mock-Reply", "fine"},
+                             {"X-Mock-Header", "Content-Disposition: attachment; filename=\"card 4111 1111 1111 1111 of jane.doe@example.com.csv\""},
+                             {"X-Vigil-Session", "masked-fields"}});
+        QCOMPARE(r.status, 200);
+        const auto disposition = r.header("content-disposition");
+        QVERIFY2(!disposition.contains("jane.doe") && !disposition.contains("4111 1111"), disposition.constData());
+        QVERIFY2(disposition.contains("[EMAIL]") && disposition.startsWith("attachment; filename="), disposition.constData());
+        QVERIFY(r.header("content-type").startsWith("text/event-stream"));
+        QVERIFY(!r.header("x-request-id").isEmpty());
+        bool summarised = false;
+        for (const auto& e : eventsOf("masked-fields")) {
+            const auto o = e.toObject();
+            if (o.value(QStringLiteral("type")).toString() != QStringLiteral("masking.applied")) continue;
+            for (const auto& entity : o.value(QStringLiteral("payload")).toObject().value(QStringLiteral("entities")).toArray()) {
+                summarised = summarised || entity.toObject().value(QStringLiteral("where")).toString() == QStringLiteral("header.content-disposition");
+            }
+        }
+        QVERIFY(summarised);
+    }
+
     // Whatever was masked is nowhere in the database or the logs.
     void theValuesAreStoredNowhere() {
         QVERIFY(gateway_->terminate() == 0);

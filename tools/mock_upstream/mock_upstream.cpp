@@ -223,6 +223,10 @@ net::Action MockUpstream::handle(const net::RequestView& request) {
             if (h.name == "Content-Type") h.value = std::string(v);
         }
     }
+    // "X-Mock-Header: NAME: VALUE" adds a field to the reply (a data API's file name, say).
+    if (const auto v = request.header("x-mock-header"); v.find(": ") != std::string_view::npos) {
+        action.local.headers.push_back({std::string(v.substr(0, v.find(": "))), std::string(v.substr(v.find(": ") + 2))});
+    }
     if (request.header("x-mock-body-encoding") == "utf-16le" && !action.local.streamed) action.local.body = utf16le(action.local.body);
     // A streamed reply is sent with "Transfer-Encoding: chunked" after these fields: the two
     // fields make one list, "gzip, chunked".

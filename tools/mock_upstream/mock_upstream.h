@@ -29,7 +29,7 @@ struct MockOptions {
 // An OpenAI-compatible model server for tests and the demo. Every option can be overridden
 // per request with a header (X-Mock-Reply, X-Mock-Echo, X-Mock-Token-Delay-Ms,
 // X-Mock-First-Byte-Delay-Ms, X-Mock-Fault, X-Mock-Chunk-Bytes, X-Mock-Content-Encoding,
-// X-Mock-Transfer-Coding, X-Mock-Content-Type, X-Mock-Body-Encoding), which the gateway
+// X-Mock-Transfer-Coding, X-Mock-Content-Type, X-Mock-Body-Encoding, X-Mock-Header), which the gateway
 // forwards like any header.
 // GET /_mock/last-request shows the last request as the mock received it (headers and body).
 class MockUpstream final : public net::RequestHandler {

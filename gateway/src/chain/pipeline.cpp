@@ -34,6 +34,40 @@
 namespace vigil::chain {
 namespace {
 
+// Response fields whose values are protocol data a client's HTTP stack reads (framing, dates,
+// caches, rate limits, tracing), or opaque session state (a cookie rewritten would end the
+// session): never scanned. Every other field (Content-Disposition's file name, Location,
+// an API's own X- fields) can carry the values a body can, and is masked like text.
+bool maskableResponseField(std::string_view name) {
+    static constexpr std::string_view kProtocol[] = {
+        "content-type", "content-length", "content-encoding", "content-language", "content-range", "accept-ranges",
+        "date", "expires", "last-modified", "etag", "age", "cache-control", "pragma", "vary", "retry-after",
+        "server", "via", "alt-svc", "strict-transport-security", "set-cookie", "x-request-id", "request-id",
+        "traceparent", "tracestate", "openai-version", "openai-processing-ms", "keep-alive"};
+    for (const auto field : kProtocol) {
+        if (net::equalsIgnoreCase(name, field)) return false;
+    }
+    const auto startsWith = [&](std::string_view prefix) { return name.size() >= prefix.size() && net::equalsIgnoreCase(name.substr(0, prefix.size()), prefix); };
+    return !startsWith("x-ratelimit-") && !startsWith("access-control-") && !startsWith("x-vigil-");
+}
+
+// Masks the values of the fields above in place; the summary names each as "header.<name>".
+// One scan over all of them first: most answers have nothing to mask there.
+void maskResponseFields(mask::BodyMasker& masker, net::Headers& headers) {
+    std::string joined, scratch;
+    for (const auto& h : headers) {
+        if (maskableResponseField(h.name)) joined.append(h.value).append("\n");
+    }
+    if (joined.empty() || masker.profile().maskText(joined, scratch, masker.hashKey(), nullptr, "") == 0) return;
+    for (auto& h : headers) {
+        if (!maskableResponseField(h.name)) continue;
+        std::string where = "header.";
+        for (const char c : h.name) where += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        std::string masked;
+        if (masker.maskText(h.value, masked, where) > 0) h.value = std::move(masked);
+    }
+}
+
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kDroppedHeaders[] = {"authorization", "proxy-authorization", "cookie",
@@ -141,8 +175,9 @@ public:
                 status = detailsCodeInfo(DetailsCode::ResponseNotMaskable).httpStatus;
                 code_ = DetailsCode::ResponseNotMaskable;
                 headers = {{"Content-Type", "application/json"}};
-            } else if (streaming) {
-                sse_ = std::make_unique<mask::SseMasker>(*masker_);
+            } else {
+                maskResponseFields(*masker_, headers);
+                if (streaming) sse_ = std::make_unique<mask::SseMasker>(*masker_);
             }
         }
         // A held answer relayed as a successful event stream may carry keep-alive comments.
