@@ -610,6 +610,9 @@ private slots:
         QVERIFY(status.value(QStringLiteral("head_seq")).toInteger() > 30);
         QCOMPARE(status.value(QStringLiteral("verified_through")).toInteger(), status.value(QStringLiteral("head_seq")).toInteger());
         QVERIFY(status.value(QStringLiteral("checkpoints")).toInt() >= 1);
+        QCOMPARE(status.value(QStringLiteral("unsigned_events")).toInteger(),
+                 status.value(QStringLiteral("head_seq")).toInteger() - status.value(QStringLiteral("signed_through")).toInteger());
+        QCOMPARE(status.value(QStringLiteral("signed_at_start")).toArray().size(), 0);  // no run was killed yet
 
         const QString pubkey = dir_.filePath(QStringLiteral("gateway-public.pem"));
         const auto exported = run(QStringLiteral(VIGIL_GATEWAY_BIN),
@@ -823,6 +826,10 @@ private slots:
             QVERIFY2(verified.out.contains(QStringLiteral("note: events %1 to %2 were signed only when the gateway started again")
                                                .arg(from).arg(to).toLatin1()),
                      verified.out.constData());
+            // The gateway's own status names the stretch too.
+            const auto stretches = status.value(QStringLiteral("signed_at_start")).toArray();
+            QVERIFY2(stretches.contains(QJsonObject{{QStringLiteral("from_seq"), from}, {QStringLiteral("to_seq"), to}}),
+                     QJsonDocument(status).toJson().constData());
         }
     }
 

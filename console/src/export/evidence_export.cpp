@@ -378,6 +378,12 @@ void EvidenceExport::save(const QString& name, const Request& request) {
         } else {
             report.chainStatus = tr("not checked (%1)").arg(status.errorMessage);
         }
+        for (const auto& stretch : status.body.value(QStringLiteral("signed_at_start")).toArray()) {
+            report.chainStatus += tr("; events %1 to %2 were signed only when the gateway started again (it was killed before "
+                                     "signing them, or they were written while it was stopped)")
+                                      .arg(stretch.toObject().value(QStringLiteral("from_seq")).toInteger())
+                                      .arg(stretch.toObject().value(QStringLiteral("to_seq")).toInteger());
+        }
         QString problem;
         if (!writeEvidenceReport(report, reportPath, &problem)) {
             emit failed(problem);

@@ -435,6 +435,10 @@ net::LocalResponse RecordingApi::stats(const Query& query, std::string_view requ
 
 net::LocalResponse RecordingApi::chainStatus(std::string_view requestId) {
     const auto r = monitor_.check();
+    // Stretches signed only when the gateway started again (killed before signing them, or
+    // written while it was stopped): `vigil verify` names them, and so does this.
+    json signedAtStart = json::array();
+    for (const auto& [from, to] : r.signedAtStart) signedAtStart.push_back({{"from_seq", from}, {"to_seq", to}});
     json out{{"ok", r.ok},
              {"events", r.events},
              {"first_seq", r.firstSeq},
@@ -444,6 +448,8 @@ net::LocalResponse RecordingApi::chainStatus(std::string_view requestId) {
              {"checkpoints", r.checkpoints},
              {"purged_through", r.purgedThrough},
              {"key_id", r.keyId},
+             {"unsigned_events", std::max<std::int64_t>(0, r.lastSeq - std::max(r.signedUpTo, r.purgedThrough))},
+             {"signed_at_start", signedAtStart},
              {"broken_at", r.brokenAt ? json(*r.brokenAt) : json(nullptr)},
              {"problem", r.ok ? json(nullptr) : json(r.problem)},
              {"checked_at", formatTime(std::chrono::duration_cast<std::chrono::microseconds>(
