@@ -472,7 +472,7 @@ private slots:
         auto gateway = startGateway(big, config, kUpstreamKey);
         QVERIFY(gateway);
         const auto leftovers = [&] { return QDir(out.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden); };
-        const auto exportOf = [&](const QString& subjectFilter) -> std::unique_ptr<MainWindow> {
+        const auto exportOf = [&](const QString& subjectFilter, const QString& destination) -> std::unique_ptr<MainWindow> {
             auto window = std::make_unique<MainWindow>();
             window->show();
             window->connectTo(QUrl(gateway->url()), auditor);
@@ -483,16 +483,17 @@ private slots:
             QTest::mouseClick(child<QPushButton>(*window, "exportEvidenceButton"), Qt::LeftButton);
             auto* dialog = window->findChild<vigil::console::ExportDialog*>();
             if (dialog == nullptr || !QTest::qWaitFor([&] { return dialog->isVisible(); }, 5000)) return nullptr;
-            dialog->findChild<QLineEdit*>(QStringLiteral("destinationLineEdit"))->setText(out.path());
+            dialog->findChild<QLineEdit*>(QStringLiteral("destinationLineEdit"))->setText(destination);
             dialog->findChild<QLineEdit*>(QStringLiteral("exportSubjectLineEdit"))->setText(subjectFilter);
             dialog->findChild<QDateTimeEdit*>(QStringLiteral("fromDateTimeEdit"))->setDateTime(QDateTime::currentDateTime().addSecs(-3600));
             QTest::mouseClick(dialog->findChild<QPushButton*>(QStringLiteral("exportButton")), Qt::LeftButton);
             return window;
         };
 
-        // Refused (no session of that subject): said in the dialog, the folder holds nothing.
+        // Refused (no session of that subject): said in the dialog, and the folders made to
+        // save it in are gone again.
         {
-            auto window = exportOf(QStringLiteral("apikey:nobody"));
+            auto window = exportOf(QStringLiteral("apikey:nobody"), out.filePath(QStringLiteral("new/folder")));
             QVERIFY(window);
             auto* dialog = window->findChild<vigil::console::ExportDialog*>();
             auto* status = dialog->findChild<QLabel*>(QStringLiteral("exportStatusLabel"));
@@ -504,7 +505,7 @@ private slots:
         QVERIFY(resetPeakMemory());
         const auto before = peakMemoryKb();
         QVERIFY(before > 0);
-        auto window = exportOf(QString());
+        auto window = exportOf(QString(), out.path());
         QVERIFY(window);
         auto* dialog = window->findChild<vigil::console::ExportDialog*>();
         QTRY_VERIFY_WITH_TIMEOUT(!dialog->lastReport().isEmpty(), 120000);

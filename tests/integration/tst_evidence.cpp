@@ -549,6 +549,12 @@ private slots:
             recorder.record("forged-late", "review.approved",
                             R"({"id":"rv_forged000000000000000000000003","requester":{"subject":"apikey:alice"},)"
                             R"("approvals":[{"subject":"apikey:bob"}],"quorum":1,"state":"approved"})");
+            // Two requests under one id (the caller chooses X-Request-Id): the first ends
+            // before the second, which needed a review, is forwarded without one.
+            begin("forged-twice", "forged-5");
+            begin("forged-twice", "forged-5");
+            recorder.record("forged-twice", "request.completed", R"({"request_id":"forged-5","status":200})");
+            recorder.record("forged-twice", "upstream.started", R"({"request_id":"forged-5","connection":"mock"})");
             begin("forged-nowhere", "forged-4");
             recorder.record("forged-nowhere", "review.released", R"({"review_id":"rv_forged000000000000000000000004"})");
             recorder.record("forged-nowhere", "upstream.started", R"({"connection":"mock"})");
@@ -569,7 +575,9 @@ private slots:
         QVERIFY2(r.out.contains(QStringLiteral("session forged-nowhere: released under review rv_forged000000000000000000000004, "
                                                "whose approval is not in the bundle")),
                  qPrintable(r.out));
-        QCOMPARE(r.out.count(QStringLiteral("VIOLATION:")), 4);  // and nothing else
+        QVERIFY2(r.out.contains(QStringLiteral("session forged-twice: a request that needed a review was forwarded without an approval")),
+                 qPrintable(r.out));
+        QCOMPARE(r.out.count(QStringLiteral("VIOLATION:")), 5);  // and nothing else
         QVERIFY(!r.out.contains(QStringLiteral("SHA-256 differs")));  // the files and the chain themselves are intact
     }
 

@@ -3,6 +3,7 @@
 #include <QCryptographicHash>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -12,7 +13,11 @@
 #include <QTextDocument>
 #include <QUrlQuery>
 
+#include <cerrno>
+#include <cstring>
 #include <functional>
+
+#include <unistd.h>
 
 #include "net/gateway_client.h"
 #include "vigil/zip.h"
@@ -249,15 +254,21 @@ void EvidenceExport::start(const Request& request) {
     add("model", request.model);
     add("decision", request.decision);
     QDir destination(request.destination);
+    // The folders made for it are removed again if nothing comes of the export.
+    createdFolders_.clear();
+    for (auto folder = QDir::cleanPath(destination.absolutePath()); !QFileInfo::exists(folder);) {
+        createdFolders_ << folder;
+        const auto parent = QFileInfo(folder).absolutePath();
+        if (parent == folder) break;
+        folder = parent;
+    }
     if (!destination.exists() && !destination.mkpath(QStringLiteral("."))) {
-        emit failed(tr("cannot create %1").arg(request.destination));
+        fail(tr("cannot create %1").arg(request.destination));
         return;
     }
     partial_ = std::make_unique<QTemporaryFile>(destination.filePath(QStringLiteral(".vigil-evidence-XXXXXX.part")));
     if (!partial_->open()) {
-        const auto why = tr("cannot write in %1: %2").arg(request.destination, partial_->errorString());
-        partial_.reset();
-        emit failed(why);
+        fail(tr("cannot write in %1: %2").arg(request.destination, partial_->errorString()));
         return;
     }
     writeError_.clear();
@@ -281,12 +292,12 @@ void EvidenceExport::start(const Request& request) {
             fail(status == 0 ? reply->errorString() : tr("the gateway refused (%1): %2").arg(status).arg(message));
             return;
         }
-        if (reply->error() != QNetworkReply::NoError) {  // the connection broke mid-bundle
-            fail(reply->errorString());
+        if (!writeError_.isEmpty()) {  // before the error: the abort it caused reads "cancelled"
+            fail(writeError_);
             return;
         }
-        if (!writeError_.isEmpty()) {
-            fail(writeError_);
+        if (reply->error() != QNetworkReply::NoError) {  // the connection broke mid-bundle
+            fail(reply->errorString());
             return;
         }
         save(bundleName(reply->rawHeader("Content-Disposition")), request);
@@ -310,6 +321,10 @@ void EvidenceExport::received(QNetworkReply* reply) {
 
 void EvidenceExport::fail(const QString& why) {
     partial_.reset();  // removes what was written
+    for (const auto& folder : std::as_const(createdFolders_)) {
+        if (!QDir().rmdir(folder)) break;  // only while empty: never anything put there meanwhile
+    }
+    createdFolders_.clear();
     emit failed(why);
 }
 
@@ -352,19 +367,20 @@ void EvidenceExport::save(const QString& name, const Request& request) {
     std::string error;
     if (!extractZipFile(partial_->fileName().toStdString(), bundleDir.toStdString(), error)) {
         QDir(bundleDir).removeRecursively();
-        fail(tr("the bundle is not a readable ZIP: %1").arg(QString::fromStdString(error)));
+        fail(tr("the bundle could not be unpacked: %1").arg(QString::fromStdString(error)));
         return;
     }
-    // Renamed into place, never over a file someone put there meanwhile (QFile::rename
-    // does not replace).
+    // Linked into place, never over a file someone put there meanwhile (link fails when the
+    // name exists; QFile::rename would fall back to a copy that replaces it).
     partial_->close();
-    if (!QFile::rename(partial_->fileName(), zipPath)) {
+    if (::link(QFile::encodeName(partial_->fileName()).constData(), QFile::encodeName(zipPath).constData()) != 0) {
+        const auto why = QString::fromLocal8Bit(std::strerror(errno));
         QDir(bundleDir).removeRecursively();
-        fail(tr("cannot write %1").arg(zipPath));
+        fail(tr("cannot write %1: %2").arg(zipPath, why));
         return;
     }
-    partial_->setAutoRemove(false);
-    partial_.reset();
+    partial_.reset();  // the temporary name goes; the bundle keeps its own
+    createdFolders_.clear();
     auto report = EvidenceReport::fromBundleDirectory(bundleDir);
     client_.get(QStringLiteral("/api/chain/status"), [this, report, bundleDir, zipPath, reportPath](const ApiResult& status) mutable {
         if (status.ok()) {

@@ -87,6 +87,7 @@ private:
     std::unique_ptr<QTemporaryFile> partial_;
     QString writeError_;
     QByteArray refusal_;  // the body of an answer other than 200 (a JSON error, bounded)
+    QStringList createdFolders_;  // made for this export, deepest first; removed if it fails
 };
 
 }  // namespace vigil::console

@@ -35,15 +35,18 @@ namespace vigil::chain {
 namespace {
 
 // Response fields whose values are protocol data a client's HTTP stack reads (framing, dates,
-// caches, rate limits, tracing), or opaque session state (a cookie rewritten would end the
-// session): never scanned. Every other field (Content-Disposition's file name, Location,
+// caches, rate limits, tracing, URLs it follows), or opaque session state (a cookie rewritten
+// would end the session): never scanned. Every other field (Content-Disposition's file name,
 // an API's own X- fields) can carry the values a body can, and is masked like text.
 bool maskableResponseField(std::string_view name) {
     static constexpr std::string_view kProtocol[] = {
         "content-type", "content-length", "content-encoding", "content-language", "content-range", "accept-ranges",
         "date", "expires", "last-modified", "etag", "age", "cache-control", "pragma", "vary", "retry-after",
         "server", "via", "alt-svc", "strict-transport-security", "set-cookie", "x-request-id", "request-id",
-        "traceparent", "tracestate", "openai-version", "openai-processing-ms", "keep-alive"};
+        "traceparent", "tracestate", "openai-version", "openai-processing-ms", "keep-alive",
+        // URLs the client follows: a presigned redirect's signature or a page token would no
+        // longer work rewritten.
+        "location", "content-location", "link"};
     for (const auto field : kProtocol) {
         if (net::equalsIgnoreCase(name, field)) return false;
     }
@@ -156,6 +159,10 @@ public:
 
     void onResponseHead(int& status, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
+        // X-Vigil- fields are the gateway's to give: an upstream's would pass for them.
+        std::erase_if(headers, [](const net::HeaderField& h) {
+            return h.name.size() >= 8 && net::equalsIgnoreCase(std::string_view(h.name).substr(0, 8), "x-vigil-");
+        });
         if (outputReview_ != nullptr) lastToClient_ = std::chrono::steady_clock::now();
         const int upstreamStatus = status;
         if (scrubber_ != nullptr) {

@@ -214,34 +214,36 @@ std::size_t BodyMasker::maskBody(std::string_view contentType, std::string_view 
         out.append(body);
         return 0;
     }
+    // UTF-8 without zero bytes is what every reader sees, whatever the charset says: JSON
+    // readers (json.loads, fetch, Go) ignore the label, and UTF-16 or UTF-32 text of any
+    // ASCII character (digits, '@') has zero bytes.
+    if (readsAsText(body)) return maskUtf8(contentType, body, out);
     if (const auto wide = wideEncoding(contentType, type, body)) {
         // UTF-16 or UTF-32 (readers such as Python's requests decode JSON so): masked as its
-        // UTF-8 reading, sent back in its own encoding, byte order and mark.
+        // reading, sent back in its own encoding, byte order and mark.
         const auto text = wideToUtf8(body, *wide);
-        if (!textual) {
-            // Only text: it must decode cleanly (encoding it again gives its bytes) and hold no zero.
-            std::string again;
-            appendWide(again, text, *wide);
-            if (again != body.substr(wide->bomBytes) || text.find('\0') != std::string::npos) {
-                out.append(body);
-                return 0;
+        // Only when it decodes cleanly (encoding it again gives its bytes), or the type says
+        // it is text (a lone surrogate is then read as U+FFFD, as lenient readers do).
+        std::string again;
+        if (!textual) appendWide(again, text, *wide);
+        if (textual || (again == body.substr(wide->bomBytes) && text.find('\0') == std::string::npos)) {
+            std::string masked;
+            const auto n = maskUtf8(contentType, text, masked);
+            if (masked == text) {
+                out.append(body);  // nothing masked: the bytes as they came
+            } else {
+                out.append(body.substr(0, wide->bomBytes));
+                appendWide(out, masked, *wide);
             }
+            return n;
         }
-        std::string masked;
-        const auto n = maskUtf8(contentType, text, masked);
-        if (masked == text) {
-            out.append(body);  // nothing masked: the bytes as they came
-        } else {
-            out.append(body.substr(0, wide->bomBytes));
-            appendWide(out, masked, *wide);
-        }
-        return n;
     }
-    if (!textual && !readsAsText(body)) {
-        out.append(body);
-        return 0;
-    }
-    return maskUtf8(contentType, body, out);
+    // Declared text, or no type at all, that is UTF-8 with zero bytes or not UTF-8: masked as
+    // text still (what a reader can make out of it). An octet-stream that reads as neither is
+    // binary.
+    if (textual || (type.empty() && isValidUtf8(body))) return maskUtf8(contentType, body, out);
+    out.append(body);
+    return 0;
 }
 
 std::size_t BodyMasker::maskUtf8(std::string_view contentType, std::string_view body, std::string& out) {

@@ -98,16 +98,24 @@ std::optional<WideEncoding> wideEncoding(std::string_view contentType, std::stri
     if (byte(0) == 0xFF && byte(1) == 0xFE && byte(2) == 0x00 && byte(3) == 0x00) return WideEncoding{4, false, 4};
     if (byte(0) == 0xFE && byte(1) == 0xFF) return WideEncoding{2, true, 2};
     if (byte(0) == 0xFF && byte(1) == 0xFE) return WideEncoding{2, false, 2};
-    const auto charset = charsetOf(contentType);
-    if (charset == "utf-16le") return WideEncoding{2, false, 0};
-    if (charset == "utf-16be") return WideEncoding{2, true, 0};
-    if (charset == "utf-32le") return WideEncoding{4, false, 0};
-    if (charset == "utf-32be") return WideEncoding{4, true, 0};
+    // The charset's name without '-' and '_' ("UTF-16LE", "utf_16_le", "utf16le" alike);
+    // UCS-2 is UTF-16 without surrogates, and written little-endian by those who name it.
+    std::string charset;
+    for (const char c : charsetOf(contentType)) {
+        if (c != '-' && c != '_') charset += c;
+    }
+    if (charset == "ucs2") charset = "utf16le";
+    if (charset == "ucs4") charset = "utf32";
+    if (charset == "utf16le") return WideEncoding{2, false, 0};
+    if (charset == "utf16be") return WideEncoding{2, true, 0};
+    if (charset == "utf32le") return WideEncoding{4, false, 0};
+    if (charset == "utf32be") return WideEncoding{4, true, 0};
     // "utf-16" without a mark: big-endian by RFC 2781, but most writers are little-endian;
     // text starts with an ASCII character, whose zero byte comes first in big-endian.
-    if (charset == "utf-16") return WideEncoding{2, byte(0) == 0x00, 0};
-    if (charset == "utf-32") return WideEncoding{4, byte(0) == 0x00, 0};
-    if (!charset.empty() || body.size() < 4) return std::nullopt;
+    if (charset == "utf16") return WideEncoding{2, byte(0) == 0x00, 0};
+    if (charset == "utf32") return WideEncoding{4, byte(0) == 0x00, 0};
+    // Another charset (or "utf-8" on what is not): where the zero bytes fall still tells.
+    if (body.size() < 4) return std::nullopt;
     const bool textual = mediaType.starts_with("text/") || mediaType.find("json") != std::string_view::npos;
     if (!textual) return std::nullopt;
     const bool z0 = byte(0) == 0, z1 = byte(1) == 0, z2 = byte(2) == 0, z3 = byte(3) == 0;

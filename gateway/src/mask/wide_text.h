@@ -15,11 +15,12 @@ struct WideEncoding {
     std::size_t bomBytes = 0;  // the byte order mark the body starts with (kept as it was)
 };
 
-// How a body is encoded when it is UTF-16 or UTF-32, as the readers that accept it tell:
-// a byte order mark; else the charset parameter ("utf-16le", "utf-16" with the byte order
-// read from the first unit); else, for a type naming JSON or text/*, where the zero bytes of
-// the first four fall (RFC 4627 section 3, as Python's requests reads JSON). `mediaType` is
-// the lower-case type without parameters. Nothing for UTF-8 and for anything else.
+// How a body that is not UTF-8 without zero bytes is encoded when it is UTF-16 or UTF-32,
+// as the readers that accept it tell: a byte order mark; else the charset parameter
+// ("utf-16le", "UTF_16LE", "ucs-2", "utf-16" with the byte order read from the first unit);
+// else, for a type naming JSON or text/*, where the zero bytes of the first four fall
+// (RFC 4627 section 3, as Python's requests reads JSON). `mediaType` is the lower-case type
+// without parameters. Nothing for anything else.
 std::optional<WideEncoding> wideEncoding(std::string_view contentType, std::string_view mediaType, std::string_view body);
 
 // The text after the byte order mark as UTF-8; a unit that does not decode (a lone

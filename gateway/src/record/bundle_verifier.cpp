@@ -278,6 +278,7 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
     struct Request {
         bool needsReview = false;
         std::optional<std::string> released;
+        int open = 0;  // receptions not yet ended (a caller may reuse a request id)
     };
     struct Session {
         std::string current;  // the last request received (events without a request id)
@@ -334,7 +335,8 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
         auto& state = open[session];
         if (type == "request.received") {
             state.current = rid;
-            state.requests[rid] = Request{};
+            auto& request = state.requests[rid];
+            request = Request{false, std::nullopt, request.open + 1};
             return;
         }
         const auto key = rid.empty() ? state.current : rid;
@@ -351,8 +353,12 @@ static void verifyChecked(const fs::path& bundle, const std::string& publicKeyPe
                                          std::to_string(seq) + ")");
             }
         } else if (type == "request.completed" || type == "request.failed" || type == "request.interrupted") {
-            state.requests.erase(key);
-            if (state.requests.empty()) open.erase(session);
+            // Let go once every reception of this id has ended, not before: a second request
+            // under the same id may still be on its way to the upstream.
+            if (--request.open <= 0) {
+                state.requests.erase(key);
+                if (state.requests.empty()) open.erase(session);
+            }
         }
     };
 

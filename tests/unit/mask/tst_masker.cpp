@@ -405,9 +405,29 @@ private slots:
             QCOMPARE(masker.maskBody(c.type, clean, out), std::size_t{0});
             QVERIFY(out == clean);
         }
+        // The label is not the reading: UTF-8 labelled UTF-16 is read as UTF-8 by JSON readers
+        // (json.loads, fetch), so it is masked as UTF-8; charset names in other spellings, and
+        // UTF-16 labelled UTF-8, are read by their bytes.
+        std::string out;
+        for (const char* type : {"application/json; charset=utf-16le", "text/plain; charset=utf-16", "application/octet-stream; charset=utf-16le"}) {
+            out.clear();
+            QCOMPARE(masker.maskBody(type, "{\"note\": \"ssn 123-45-6789\"}", out), std::size_t{1});
+            QVERIFY2(out.find("123-45-6789") == std::string::npos, type);
+        }
+        for (const char* type : {"application/json; charset=UTF_16LE", "application/json; charset=ucs-2", "application/json; charset=utf-8",
+                                 "text/csv; charset=utf16le"}) {
+            const auto body = encode(QStringConverter::Utf16LE, document);
+            out.clear();
+            QCOMPARE(masker.maskBody(type, body, out), std::size_t{2});
+            QCOMPARE(decode(QStringConverter::Utf16LE, out, 0), masked);
+        }
+        // No type at all: text with a zero byte in it is still text (as before).
+        out.clear();
+        QCOMPARE(masker.maskBody("", std::string("card 4111111111111111\0", 22), out), std::size_t{1});
+        QVERIFY(out.find("4111111111111111") == std::string::npos);
         // A binary type that happens to start like a mark is not text.
         const auto png = encode(QStringConverter::Utf16LE, document, QByteArray("\xFF\xFE", 2));
-        std::string out;
+        out.clear();
         QCOMPARE(masker.maskBody("image/png", png, out), std::size_t{0});
         QVERIFY(out == png);
         // Nor is an octet-stream whose units do not decode cleanly (a lone surrogate).
