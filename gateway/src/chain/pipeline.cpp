@@ -50,8 +50,7 @@ bool maskableResponseField(std::string_view name) {
     for (const auto field : kProtocol) {
         if (net::equalsIgnoreCase(name, field)) return false;
     }
-    const auto startsWith = [&](std::string_view prefix) { return name.size() >= prefix.size() && net::equalsIgnoreCase(name.substr(0, prefix.size()), prefix); };
-    return !startsWith("x-ratelimit-") && !startsWith("access-control-") && !startsWith("x-vigil-");
+    return !net::startsWithIgnoreCase(name, "x-ratelimit-") && !net::startsWithIgnoreCase(name, "access-control-");
 }
 
 // Masks the values of the fields above in place; the summary names each as "header.<name>".
@@ -160,9 +159,7 @@ public:
     void onResponseHead(int& status, net::Headers& headers, bool streaming) override {
         streaming_ = streaming;
         // X-Vigil- fields are the gateway's to give: an upstream's would pass for them.
-        std::erase_if(headers, [](const net::HeaderField& h) {
-            return h.name.size() >= 8 && net::equalsIgnoreCase(std::string_view(h.name).substr(0, 8), "x-vigil-");
-        });
+        std::erase_if(headers, [](const net::HeaderField& h) { return net::startsWithIgnoreCase(h.name, "x-vigil-"); });
         if (outputReview_ != nullptr) lastToClient_ = std::chrono::steady_clock::now();
         const int upstreamStatus = status;
         if (scrubber_ != nullptr) {

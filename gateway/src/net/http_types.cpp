@@ -18,6 +18,10 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
            });
 }
 
+bool startsWithIgnoreCase(std::string_view text, std::string_view prefix) {
+    return text.size() >= prefix.size() && equalsIgnoreCase(text.substr(0, prefix.size()), prefix);
+}
+
 std::string_view RequestView::header(std::string_view name) const {
     for (const auto& h : headers) {
         if (equalsIgnoreCase(h.name, name)) return h.value;

@@ -31,6 +31,7 @@ struct HeaderView {
 };
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
+bool startsWithIgnoreCase(std::string_view text, std::string_view prefix);  // ASCII case
 
 // One request as read from a client; the views stay valid until the handler returns.
 struct RequestView {
