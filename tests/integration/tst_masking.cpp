@@ -358,6 +358,11 @@ private slots:
         const auto disposition = r.header("content-disposition");
         QVERIFY2(!disposition.contains("jane.doe") && !disposition.contains("4111 1111"), disposition.constData());
         QVERIFY2(disposition.contains("[EMAIL]") && disposition.startsWith("attachment; filename="), disposition.constData());
+        // RFC 8187's encoded form: the value is found decoded and replaced encoded.
+        const auto encoded = chat(requesterKey_, QStringLiteral("hi"), false,
+                                  {{"X-Mock-Reply", "fine"},
+                                   {"X-Mock-Header", "Content-Disposition: attachment; filename*=UTF-8''statement%20jane.doe%40example.com%20Q3.pdf"}});
+        QCOMPARE(encoded.header("content-disposition"), QByteArray("attachment; filename*=UTF-8''statement%20%5BEMAIL%5D%20Q3.pdf"));
         // Protocol fields and cookies are left as sent, whatever they hold; an upstream's
         // X-Vigil- fields do not pass for the gateway's.
         const auto cookie = chat(requesterKey_, QStringLiteral("hi"), false,

@@ -147,6 +147,34 @@ bool validateIban(std::string_view text, std::size_t& begin, std::size_t& end) {
     return ibanValid(compact);
 }
 
+// An IBAN written in small letters, without spaces ("de89370400440532013000", as typed into
+// a form or a chat). A hexadecimal string (a hash, an id) of a country's length passes the
+// check one time in 97: a candidate whose letters after the country are all a-f and that has
+// any is taken for one.
+bool validateLowerIban(std::string_view text, std::size_t& begin, std::size_t& end) {
+    const auto value = text.substr(begin, end - begin);
+    bool hexLetters = false;
+    bool otherLetters = false;
+    std::string upper;
+    upper.reserve(value.size());
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
+        if (i >= 4 && isLower(c)) (c <= 'f' ? hexLetters : otherLetters) = true;
+        if (i >= 4 && isUpper(c)) (c <= 'F' ? hexLetters : otherLetters) = true;
+        upper += isLower(c) ? static_cast<char>(c - 'a' + 'A') : c;
+    }
+    if (hexLetters && !otherLetters) return false;
+    return ibanValid(upper);
+}
+
+std::string normalizeLowerIban(std::string_view value) {
+    std::string out(value);
+    for (auto& c : out) {
+        if (isLower(c)) c = static_cast<char>(c - 'a' + 'A');
+    }
+    return out;
+}
+
 // E-mail addresses -----------------------------------------------------------------------
 
 // UTF-8 bytes of the letters of two-byte scripts (U+00C0 to U+07FF: accented Latin, Greek,
@@ -200,9 +228,20 @@ bool validateEmail(std::string_view text, std::size_t& begin, std::size_t& end) 
             labelStart = i + 1;
         }
     }
-    // Followed by more of a host name ("a@b.com-x") or a path: not an address on its own.
+    // The expression may end on an underscore after the top-level domain ("a@b.com_2024.csv",
+    // where '_' is a word character and \b does not hold): it is not part of the address.
+    if (end > begin && text[end - 1] == '_') --end;
     const char next = ::vigil::mask::at(text, end);
-    return !(next == '-' || next == '_' || next == '@' || (next == '.' && isAlnum(::vigil::mask::at(text, end + 1))));
+    if (next == '@' || (next == '.' && isAlnum(::vigil::mask::at(text, end + 1)))) return false;  // a path, or more host name
+    if (next == '-') {
+        // A hyphen ends the address ("jane@example.com--thanks", "a@b.com-card.csv" is found
+        // whole as a longer address) unless it runs on into a further label: "a@b.com-x.c"
+        // is a host name that is not an address (the longer match failed for a reason).
+        std::size_t i = end;
+        while (i < text.size() && (isAlnum(text[i]) || text[i] == '-')) ++i;
+        return !(::vigil::mask::at(text, i) == '.' && isAlnum(::vigil::mask::at(text, i + 1)));
+    }
+    return true;
 }
 
 // The small letter of a capital in the two-byte scripts whose case differs by a fixed
@@ -530,9 +569,13 @@ std::vector<Detector> makeBuiltins() {
     // small letters and spaces in it, that run would be the last words of all prose.
     add("IBAN", {R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b)"}, validateIban, alphabet(" ", true, true), 44,
         normalizeIban);
+    // ... and in small letters, together (a second detector of the same type: its bytes leave
+    // out the space, so a stream holds back no more than a word for it).
+    add("IBAN", {R"(\b[a-z]{2}\d{2}[A-Za-z0-9]{11,30}\b)"}, validateLowerIban, alphabet("", true, true, true), 34,
+        normalizeLowerIban);
     add("EMAIL",
         // A top-level domain in letters; in punycode or a two-byte script ("xn--p1ai", ".рф").
-        {R"(@[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+)*\.(?:[A-Za-z]{2,24}\b|xn--[A-Za-z0-9-]+|(?:[\xc3-\xdf][\x80-\xbf])+))"},
+        {R"(@[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+(?:\.[A-Za-z0-9\x80-\xbf\xc3-\xdf-]+)*\.(?:[A-Za-z]{2,24}(?:\b|_)|xn--[A-Za-z0-9-]+|(?:[\xc3-\xdf][\x80-\xbf])+))"},
         validateEmail, [] {
             auto set = alphabet("._%+-@", true, true, true);
             for (int b = 0x80; b <= 0xDF; ++b) {

@@ -186,6 +186,27 @@ std::shared_ptr<const Profile> Profile::compile(ProfileSpec spec, std::string& e
         profile->generation_ = nextGeneration.fetch_add(1);
     }
 
+    // find() reads values written percent-encoded too: where a detector's value may hold bytes
+    // a URL encodes (a space, '@', '+'), its run may also hold '%' and those bytes' hex
+    // digits, and take three bytes for each. (Not for the long values, key blocks and
+    // tokens, which are not written into URLs.)
+    for (auto& detector : profile->detectors_) {
+        static constexpr char kHex[] = "0123456789ABCDEF";
+        if (detector.holdWidth > 256) continue;
+        bool encodable = false;
+        for (int c = 0; c < 256; ++c) {
+            const char ch = static_cast<char>(c);
+            if (!detector.holdAlphabet.test(static_cast<std::size_t>(c)) || isAlnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') continue;
+            encodable = true;
+            for (const char hex : {kHex[c >> 4], kHex[c & 0xF]}) {
+                detector.holdAlphabet.set(static_cast<unsigned char>(hex));
+                if (hex >= 'A') detector.holdAlphabet.set(static_cast<unsigned char>(hex - 'A' + 'a'));
+            }
+        }
+        if (!encodable) continue;
+        detector.holdAlphabet.set(static_cast<unsigned char>('%'));
+        detector.holdWidth *= 3;
+    }
     profile->holdMask_.assign(256, 0);
     for (std::size_t d = 0; d < profile->detectors_.size() && d < 64; ++d) {
         const auto& detector = profile->detectors_[d];
@@ -207,12 +228,48 @@ std::string_view Profile::entityOf(const Span& span) const {
     return "FIELD";
 }
 
-void Profile::find(std::string_view text, std::vector<Span>& out) const {
-    out.clear();
+namespace {
+
+int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+bool isEscapeAt(std::string_view text, std::size_t i) {
+    return i + 2 < text.size() && text[i] == '%' && hexValue(text[i + 1]) >= 0 && hexValue(text[i + 2]) >= 0;
+}
+
+// `text` with every %XX decoded; origin[k] is where decoded byte k starts in `text`, and
+// origin[decoded.size()] is text.size().
+void percentDecode(std::string_view text, std::string& decoded, std::vector<std::size_t>& origin) {
+    decoded.clear();
+    origin.clear();
+    for (std::size_t i = 0; i < text.size();) {
+        origin.push_back(i);
+        if (isEscapeAt(text, i)) {
+            decoded += static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2]));
+            i += 3;
+        } else {
+            decoded += text[i++];
+        }
+    }
+    origin.push_back(text.size());
+}
+
+bool hasEscape(std::string_view text, std::size_t from, std::size_t to) {
+    for (auto i = text.find('%', from); i != std::string_view::npos && i < to; i = text.find('%', i + 1)) {
+        if (i + 3 <= to && isEscapeAt(text, i)) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+void Profile::collect(std::string_view text, std::vector<Span>& found) const {
     thread_local std::vector<Candidate> candidates;
-    thread_local std::vector<Span> found;
     candidates.clear();
-    found.clear();
     if (database_ != nullptr && !text.empty()) {
         thread_local ThreadScratch local;
         if (std::find(local.fitted.begin(), local.fitted.end(), generation_) == local.fitted.end()) {
@@ -256,6 +313,27 @@ void Profile::find(std::string_view text, std::vector<Span>& out) const {
             }
         }
         i = j;
+    }
+}
+
+void Profile::find(std::string_view text, std::vector<Span>& out) const {
+    out.clear();
+    thread_local std::vector<Span> found;
+    found.clear();
+    collect(text, found);
+    if (hasEscape(text, 0, text.size())) {
+        // Values in URLs and encoded parameters: scanned again decoded. Only what covers an
+        // escape is new (the rest was found, or refused, as written).
+        thread_local std::string decoded;
+        thread_local std::vector<std::size_t> origin;
+        thread_local std::vector<Span> more;
+        percentDecode(text, decoded, origin);
+        more.clear();
+        collect(decoded, more);
+        for (const auto& span : more) {
+            Span mapped{origin[span.begin], origin[span.end], span.source, true};
+            if (hasEscape(text, mapped.begin, mapped.end)) found.push_back(mapped);
+        }
     }
 
     // CSV columns first (the profile named them), then the longer value, then the
@@ -429,8 +507,28 @@ std::size_t Profile::applySpans(std::string_view text, std::size_t from, std::si
         if (span.begin < from || span.end > to) continue;
         out.append(text.substr(at, span.begin - at));
         const auto entity = entityOf(span);
-        replace(entity, text.substr(span.begin, span.end - span.begin), hashKey, out,
-                span.source < detectors_.size() ? &detectors_[span.source] : nullptr);
+        const auto* detector = span.source < detectors_.size() ? &detectors_[span.source] : nullptr;
+        if (span.encoded) {
+            // The replacement is worked out from the decoded value (a hash equals the one of
+            // the value written plainly) and written back encoded, as the text around it is.
+            std::string decoded, replacement;
+            std::vector<std::size_t> origin;
+            percentDecode(text.substr(span.begin, span.end - span.begin), decoded, origin);
+            replace(entity, decoded, hashKey, replacement, detector);
+            static constexpr char kHex[] = "0123456789ABCDEF";
+            for (const char c : replacement) {
+                const auto b = static_cast<unsigned char>(c);
+                if (isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+                    out += c;
+                } else {
+                    out += '%';
+                    out += kHex[b >> 4];
+                    out += kHex[b & 0xF];
+                }
+            }
+        } else {
+            replace(entity, text.substr(span.begin, span.end - span.begin), hashKey, out, detector);
+        }
         if (summary != nullptr) summary->add(entity, where);
         at = span.end;
         ++masked;

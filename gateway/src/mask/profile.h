@@ -59,6 +59,9 @@ struct Span {
     std::size_t begin = 0;
     std::size_t end = 0;
     std::uint32_t source = 0;
+    // Found in the percent-decoded text ("jane%40example.com" in a URL or a file name*=):
+    // [begin, end) covers the encoded bytes, and the replacement is percent-encoded too.
+    bool encoded = false;
 };
 
 // What was masked, never the values themselves: entity type, where, how many.
@@ -101,6 +104,7 @@ public:
 
     // The values in `text`, validated, without overlaps (the longer wins, then the earlier
     // detector), sorted by begin. CSV columns named by the profile are found too.
+    // Values written percent-encoded (%XX) are found in the decoded text as well.
     void find(std::string_view text, std::vector<Span>& out) const;
 
     // What replaces `value`, of entity type `entity`.
@@ -124,6 +128,8 @@ public:
     std::size_t maxHold() const { return maxHold_; }
 
 private:
+    // The detectors' validated candidates in `text`, appended to `found` (may overlap).
+    void collect(std::string_view text, std::vector<Span>& found) const;
     Profile() = default;
     // The masked columns' cells (when `out`), and the table still open at the end of `text`:
     // [header begin, header end) and the last row's begin (when `open`).

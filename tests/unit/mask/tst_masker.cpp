@@ -140,6 +140,16 @@ private slots:
             "EMAIL:abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk@example.com");
         row("email 63 letters after an accented one", "éabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk@example.com",
             "EMAIL:abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk@example.com");
+        row("email before a double hyphen", "write to jane@example.com--I reply daily", "EMAIL:jane@example.com");
+        row("email before a hyphenated word", "jane.doe@example.com-archive", "EMAIL:jane.doe@example.com");
+        row("email before an underscore", "file jane.doe@example.com_2024.csv", "EMAIL:jane.doe@example.com");
+        row("email percent-encoded in a url", "https://api.example.net/users?email=jane.doe%40example.com&page=2",
+            "EMAIL:jane.doe%40example.com");
+        row("email percent-encoded file name", "attachment; filename*=UTF-8''report%20for%20jane.doe%40example.com%3B",
+            "EMAIL:jane.doe%40example.com");
+        row("card percent-encoded", "q=card%3A%204111%201111%201111%201111", "CREDIT_CARD:4111%201111%201111%201111");
+        row("iban in small letters", "my iban is de89370400440532013000.", "IBAN:de89370400440532013000");
+        row("iban in small letters with a bank code", "gb82west12345698765432", "IBAN:gb82west12345698765432");
         row("pgp private key",
             "key:\n-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----\nbye",
             "PRIVATE_KEY:-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----");
@@ -198,6 +208,10 @@ private slots:
         row("card with no-break spaces goes on", "ref 4111\u00a01111\u00a01111\u00a01111\u00a07 and 12\u00a04111\u00a01111\u00a01111\u00a01111");
         row("dotted card goes on", "oid 4111.1111.1111.1111.7");
         row("dotted luhn invalid", "4111.1111.1111.1112");
+        row("host name after an address", "ssh a@b.com-x.c and git@host.internal-x.y");
+        row("hex string like a small-letter iban", "sha de52a1b2c3d4e5f6a7b8c9 ok");  // passes mod-97
+        row("small-letter iban bad checksum", "de89370400440532013001");
+        row("percent signs", "50% off, 100%25 sure, jane%2540example.com");
         row("pgp public key", "-----BEGIN PGP PUBLIC KEY BLOCK-----\nmQENBF0Ab1I\n-----END PGP PUBLIC KEY BLOCK-----");
         row("at sign in cjk text", "用户@例子.广告 and @имя");
     }
@@ -253,6 +267,15 @@ private slots:
         hashCards.operators["CREDIT_CARD"] = {mask::OperatorSpec::Kind::Hash, 0};
         const auto hashing = profileOf(hashCards);
         QCOMPARE(masked(*hashing, "4111-1111-1111-1111"), masked(*hashing, "4111111111111111"));
+        // A value written percent-encoded is replaced encoded (the URL stays one), with the
+        // token of the value written plainly; a small-letter IBAN hashes like the capital one.
+        QCOMPARE(masked(standard(), "/v1/users?email=jane%40example.com&page=2"),
+                 std::string("/v1/users?email=%5BEMAIL%5D&page=2"));
+        QCOMPARE(masked(*profile, "?to=Jane%40Example.com"), "?to=%5BEMAIL%3A" + b.substr(7, 16) + "%5D");
+        mask::ProfileSpec hashIbans;
+        hashIbans.operators["IBAN"] = {mask::OperatorSpec::Kind::Hash, 0};
+        const auto ibans = profileOf(hashIbans);
+        QCOMPARE(masked(*ibans, "de89370400440532013000"), masked(*ibans, "DE89 3704 0044 0532 0130 00"));
     }
 
     void customDetectors() {
@@ -494,7 +517,9 @@ private slots:
                               "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----\nthanks",
                               "schreib jörg@bücher.de oder почта@пример.рф",
                               "iban GB82 WEST 1234 5698 7654 32, card 4111\u00a01111\u00a01111\u00a01111, tel 415 555 2671.",
-                              "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----\n"}) {
+                              "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0Ab1IBCADKy8Mz3vT2b9XQv1k4eN7g\n=Zx1c\n-----END PGP PRIVATE KEY BLOCK-----\n",
+                              "see /u?email=jane.doe%40example.com&n=1, jane@example.com--bye; iban de89370400440532013000.",
+                              "q=card%3A%204111%201111%201111%201111&tel=%2B44%2020%207946%200958"}) {
             QTest::newRow(t) << QString::fromUtf8(t);
         }
     }
@@ -517,6 +542,26 @@ private slots:
         std::vector<std::string_view> bytes;
         for (std::size_t i = 0; i < s.size(); ++i) bytes.push_back(std::string_view(s).substr(i, 1));
         QCOMPARE(streamed(standard(), bytes), expected);
+    }
+
+    // A profile that masks cards alone still holds a percent-encoded card back whole.
+    void streamHoldsEncodedValues() {
+        mask::ProfileSpec spec;
+        spec.entities = {"CREDIT_CARD", "PHONE"};
+        const auto profile = profileOf(spec);
+        const std::string s = "q=card%3A%204111%201111%201111%201111&tel=%2B44%2020%207946%200958";
+        const auto expected = masked(*profile, s);
+        QCOMPARE(expected, std::string("q=card%3A%20%5BCREDIT_CARD%5D&tel=%5BPHONE%5D"));
+        for (std::size_t i = 0; i <= s.size(); ++i) {
+            const std::string_view v(s);
+            mask::Summary summary;
+            mask::StreamMasker masker(*profile, kKey, summary, "content");
+            std::string out;
+            masker.feed(v.substr(0, i), out);
+            masker.feed(v.substr(i), out);
+            masker.finish(out);
+            QCOMPARE(out, expected);
+        }
     }
 
     // Prose is released at once but for its last word; digits wait for the number to end.
