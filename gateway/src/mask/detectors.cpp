@@ -245,10 +245,12 @@ bool validateEmail(std::string_view text, std::size_t& begin, std::size_t& end) 
 }
 
 // The small letter of a capital in the two-byte scripts whose case differs by a fixed
-// offset (Latin-1, Latin Extended-A pairs, Greek, Cyrillic); others as they are.
+// offset (Latin-1, Latin Extended-A pairs, Greek, Cyrillic), and Greek final sigma as the
+// sigma (case folding: ΝΙΚΟΣ and νικος are one name); others as they are.
 char32_t lowerCodePoint(char32_t c) {
     if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB && c != 0x3A2) || (c >= 0x410 && c <= 0x42F)) return c + 0x20;
     if (c >= 0x400 && c <= 0x40F) return c + 0x50;
+    if (c == 0x3C2) return 0x3C3;  // final sigma: the same letter as the capital's small form
     if (c == 0x386) return 0x3AC;  // Greek capitals with tonos
     if (c >= 0x388 && c <= 0x38A) return c + 0x25;
     if (c == 0x38C) return 0x3CC;
