@@ -924,6 +924,23 @@ private slots:
         QCOMPARE(decide(bob_, id, "deny", R"({"reason":"a file of customers"})").status, 200);
     }
 
+    // A part nested 20,000 deep (a 40 KB body) is summarised for the approver; building the
+    // review once overflowed the stack and took the gateway down with every caller.
+    void aDeeplyNestedPartOpensItsReview() {
+        const QByteArray nested = QByteArray(20000, '[') + QByteArray(20000, ']');
+        const QByteArray body = "{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"ticket please: deep\"}],"
+                                "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":" + nested + "}}]}";
+        const auto r = post(alice_, body);
+        QCOMPARE(r.status, 403);
+        const auto id = r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("review_id")).toString();
+        QVERIFY(!id.isEmpty());
+        const auto parts = review(id).value(QStringLiteral("other_parts")).toArray();
+        QCOMPARE(parts.size(), 1);
+        const auto detail = parts.first().toObject().value(QStringLiteral("detail")).toString();
+        QVERIFY2(detail.contains(QStringLiteral("nested deeper than 64 levels")) && detail.size() < 1000, qPrintable(detail));
+        QCOMPARE(decide(bob_, id, "deny", R"({"reason":"nested"})").status, 200);
+    }
+
     // One requester may have reviews.max_pending_per_requester (default 100) reviews pending:
     // beyond, 429 naming the limit, while others still open reviews; a decision makes room.
     void oneRequesterCannotFillTheReviewQueue() {

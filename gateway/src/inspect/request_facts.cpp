@@ -109,8 +109,16 @@ bool optionalFlag(Shape& s, const json& object, const char* name) {
     return v->get<bool>();
 }
 
-// `value` as compact JSON with every string longer than `maxString` bytes cut.
-json cutStrings(const json& value, std::size_t maxString) {
+// `value` as compact JSON with every string longer than `maxString` bytes cut, and what is
+// nested deeper than kPartDepth levels summarised (the walk and dump() recurse: a body of
+// a few KB nested 20,000 deep must not exhaust the stack).
+constexpr int kPartDepth = 64;
+
+json cutStrings(const json& value, std::size_t maxString, int depth = 0) {
+    if ((value.is_array() || value.is_object()) && depth >= kPartDepth) {
+        return "...(" + std::string(value.is_array() ? "an array" : "an object") + " nested deeper than " +
+               std::to_string(kPartDepth) + " levels)";
+    }
     if (value.is_string()) {
         const auto& text = value.get_ref<const std::string&>();
         if (text.size() <= maxString) return value;
@@ -118,12 +126,12 @@ json cutStrings(const json& value, std::size_t maxString) {
     }
     if (value.is_array()) {
         json out = json::array();
-        for (const auto& v : value) out.push_back(cutStrings(v, maxString));
+        for (const auto& v : value) out.push_back(cutStrings(v, maxString, depth + 1));
         return out;
     }
     if (value.is_object()) {
         json out = json::object();
-        for (const auto& [k, v] : value.items()) out[k] = cutStrings(v, maxString);
+        for (const auto& [k, v] : value.items()) out[k] = cutStrings(v, maxString, depth + 1);
         return out;
     }
     return value;
