@@ -10,6 +10,7 @@
 
 #include "managed_process.h"
 #include "raw_http.h"
+#include "raw_upstream.h"
 
 using namespace vigil::test;
 
@@ -40,11 +41,35 @@ QString streamedText(const QByteArray& body) {
     return text;
 }
 
+// A chat completion whose reply text is `text`, as a whole HTTP response.
+QByteArray chatAnswer(const QByteArray& text) {
+    const QByteArray body = R"({"id":"chatcmpl-raw","object":"chat.completion","created":1,"model":"mock-gpt","choices":[{"index":0,"message":{"role":"assistant","content":")" +
+                            text + R"("},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}})";
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body;
+}
+
+QString replyText(const HttpResponse& r) {
+    return r.json().value(QStringLiteral("choices")).toArray().at(0).toObject().value(QStringLiteral("message")).toObject()
+        .value(QStringLiteral("content")).toString();
+}
+
 }  // namespace
 
 class TestProxy : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
+    // Upstreams the mock cannot imitate: early hints before each answer (echoing the
+    // caller's "who-..." word), a close without an answer, a reset after the second request
+    // on a connection.
+    RawUpstream hints_{[](int, const QByteArray& request) {
+        static const QRegularExpression who(QStringLiteral("who-[a-z0-9]+"));
+        const auto word = who.match(QString::fromLatin1(request)).captured().toLatin1();
+        return RawUpstream::Reply{"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" + chatAnswer("answer for " + word)};
+    }};
+    RawUpstream drop_{[](int, const QByteArray&) { return RawUpstream::Reply{{}, RawUpstream::Then::Close}; }};
+    RawUpstream flaky_{[](int nth, const QByteArray&) {
+        return nth == 1 ? RawUpstream::Reply{chatAnswer("first on its connection")} : RawUpstream::Reply{{}, RawUpstream::Then::Reset, 100};
+    }};
     std::unique_ptr<ManagedProcess> mock_;
     std::unique_ptr<ManagedProcess> gateway_;
     QString url_;
@@ -87,6 +112,12 @@ private slots:
         auto dead = connections.value(QStringLiteral("mock")).toObject();
         dead.insert(QStringLiteral("base_url"), QStringLiteral("http://127.0.0.1:%1").arg(closedPort()));
         connections.insert(QStringLiteral("dead"), dead);
+        QVERIFY(hints_.listening() && drop_.listening() && flaky_.listening());
+        for (const auto& [name, raw] : {std::pair{"hints", &hints_}, std::pair{"drop", &drop_}, std::pair{"flaky", &flaky_}}) {
+            auto c = connections.value(QStringLiteral("mock")).toObject();
+            c.insert(QStringLiteral("base_url"), raw->url());
+            connections.insert(QLatin1String(name), c);
+        }
         config.insert(QStringLiteral("connections"), connections);
         // A whole request must arrive within 1.5 s of its first byte (slow senders are cut off).
         config.insert(QStringLiteral("timeouts"), QJsonObject{{QStringLiteral("client_request_ms"), 1500}});
@@ -493,6 +524,52 @@ private slots:
         QCOMPARE(ok.status, 200);
         QVERIFY(streamedText(ok.body).startsWith(QStringLiteral("The quick")));
         verifyStillServing();
+    }
+
+    // 103 Early Hints before the answer: read past, never taken for the answer (it was, and
+    // the real answer, left on the pooled connection, went to the next caller).
+    void interimResponsesAreReadPast() {
+        RawHttpConnection connection{QUrl(url_)};  // one client connection: one worker, one pool
+        for (const char* who : {"who-alice0", "who-bob1", "who-alice2"}) {
+            const auto r = connection.request("POST", "/hints/v1/chat/completions", chatBody(QString::fromLatin1(who)),
+                                              {{"Authorization", "Bearer " + kClientKey}}, 5000);
+            QCOMPARE(r.status, 200);
+            QCOMPARE(replyText(r), QStringLiteral("answer for ") + QLatin1String(who));
+        }
+    }
+
+    // An upstream that reads the request and closes without a byte of answer: 502, not an
+    // empty 200 (recorded as a success before), and not sent again.
+    void aCloseWithoutAnAnswerIsAnUpstreamError() {
+        for (const bool stream : {false, true}) {
+            const int before = drop_.requests();
+            const auto r = call("POST", "/drop/v1/chat/completions", chatBody(QStringLiteral("x"), stream));
+            QCOMPARE(r.status, 502);
+            QCOMPARE(r.errorCode(), QStringLiteral("upstream_reset"));
+            QVERIFY(r.json().value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString().contains(
+                QStringLiteral("closed the connection before responding")));
+            QCOMPARE(drop_.requests(), before + 1);
+        }
+        verifyStillServing();
+    }
+
+    // A reused connection reset after the request went out: a POST may have been run, so it
+    // is answered 502 and not sent again; a GET is sent again on a new connection.
+    void aPostTheUpstreamMayHaveRunIsNotSentTwice() {
+        const QList<QPair<QByteArray, QByteArray>> auth{{"Authorization", "Bearer " + kClientKey}};
+        RawHttpConnection posts{QUrl(url_)};
+        QCOMPARE(posts.request("POST", "/flaky/v1/chat/completions", chatBody(QStringLiteral("one")), auth, 5000).status, 200);
+        int before = flaky_.requests();
+        const auto second = posts.request("POST", "/flaky/v1/chat/completions", chatBody(QStringLiteral("two")), auth, 5000);
+        QCOMPARE(second.status, 502);
+        QCOMPARE(second.errorCode(), QStringLiteral("upstream_reset"));
+        QCOMPARE(flaky_.requests(), before + 1);
+        RawHttpConnection gets{QUrl(url_)};
+        QCOMPARE(gets.request("GET", "/flaky/v1/models", {}, auth, 5000).status, 200);
+        before = flaky_.requests();
+        const auto again = gets.request("GET", "/flaky/v1/models", {}, auth, 5000);
+        QCOMPARE(again.status, 200);
+        QCOMPARE(flaky_.requests(), before + 2);
     }
 
     void upstreamErrorsPassThrough() {

@@ -658,6 +658,20 @@ private:
         co_return std::make_pair(ec, std::move(connection));
     }
 
+    // A request the upstream may receive twice with the effect of once.
+    static bool repeatable(const http::request<http::string_body>& request) {
+        switch (request.method()) {
+            case http::verb::get:
+            case http::verb::head:
+            case http::verb::options:
+            case http::verb::put:
+            case http::verb::delete_:
+                return true;
+            default:
+                return request.find("idempotency-key") != request.end();
+        }
+    }
+
     // Reads from the upstream until `done(parser)`.
     template <class Parser, class Done>
     asio::awaitable<error_code> readUpstream(UpstreamConnection& connection, Parser& parser,
@@ -667,6 +681,9 @@ private:
             if (ec != http::error::need_more) co_return ec;
             ec = co_await connection.readMore(timeout);
             if (ec == asio::error::eof) {
+                // Closed before a byte of the response: no answer at all (Beast's put_eof
+                // would complete a default 200 head from nothing).
+                if (!parser.got_some()) co_return error_code(asio::error::eof);
                 error_code eofEc;
                 parser.put_eof(eofEc);
                 co_return done(parser) ? error_code{} : error_code(asio::error::eof);
@@ -721,19 +738,36 @@ private:
                 ec = co_await connection->write(head_, fwd.body ? std::string_view(*fwd.body) : std::string_view(request.body()),
                                                 limit.first);
             }
+            bool answered = false;  // any byte of a response (an interim one too) arrived
             if (!ec) {
                 phase = ForwardPhase::ResponseHead;
-                response.emplace();
-                response->header_limit(64 * 1024);
-                response->body_limit(options_.maxResponseBytes);
-                if (headRequest) response->skip(true);
-                ec = co_await readUpstream(*connection, *response,
-                                           [](const auto& p) { return p.is_header_done(); },
-                                           limit.first);
+                // Interim responses (103 Early Hints, an unasked 100 Continue) are read and
+                // dropped until the final one (RFC 9110 15.2): taken for the answer, the real
+                // one would stay unread on the connection for the next caller.
+                for (int interim = 0;; ++interim) {
+                    response.emplace();
+                    response->header_limit(64 * 1024);
+                    response->body_limit(options_.maxResponseBytes);
+                    if (headRequest) response->skip(true);
+                    ec = co_await readUpstream(*connection, *response,
+                                               [](const auto& p) { return p.is_header_done(); },
+                                               limit.first);
+                    answered = answered || response->got_some();
+                    if (ec || response->get().result_int() / 100 != 1) break;
+                    if (response->get().result_int() == 101 || interim == 16) {
+                        ec = http::error::bad_status;  // no upgrade was asked for; no end of hints
+                        break;
+                    }
+                }
             }
             if (!ec) break;
+            // Sent again only when the upstream cannot have acted on it: the request did not
+            // go out whole, or, for a request that may be repeated (RFC 9110 9.2.2, or one
+            // carrying an Idempotency-Key), a reused connection closed without a byte of
+            // answer. A POST the upstream may have run is not sent twice.
             const bool staleKeepAlive = connection && connection->reused && attempt == 0 &&
-                                        ec != beast::error::timeout;
+                                        ec != beast::error::timeout &&
+                                        (phase == ForwardPhase::Send || (!answered && repeatable(request)));
             if (connection) connection->close();
             if (staleKeepAlive) continue;  // the upstream closed an idle connection: once more
             co_return co_await failBeforeHead(

@@ -7,11 +7,13 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(std::size_t upstream) {
     while (!list.empty()) {
         auto connection = std::move(list.back());
         list.pop_back();
-        // An upstream does not close a keep-alive connection within a second of answering
-        // on it: skip the liveness peek (a syscall) for those; the stale-connection retry
-        // in the session still covers the rare race.
-        const bool recentlyUsed = Clock::now() - connection->idleSince < std::chrono::seconds(1);
-        if (recentlyUsed || connection->stillOpen()) {
+        // Every reuse peeks (one syscall): bytes nobody asked for, or a close, mean the
+        // connection is not clean (a response left unread would reach the next caller). A
+        // connection idle for 4 s or more is dropped: servers close idle ones from 5 s on
+        // (uvicorn, Node), and a close already on its way is not seen by the peek; a POST
+        // sent into it could not be sent again safely.
+        const bool fresh = Clock::now() - connection->idleSince < std::chrono::seconds(4);
+        if (fresh && connection->stillOpen()) {
             connection->reused = true;
             return connection;
         }
@@ -21,7 +23,7 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(std::size_t upstream) {
 
 void UpstreamPool::put(std::size_t upstream, std::unique_ptr<UpstreamConnection> connection) {
     auto& list = idle_[upstream];
-    if (list.size() >= maxIdle_) return;
+    if (list.size() >= maxIdle_ || connection->buffer().size() > 0) return;  // bytes past the response: not clean
     connection->idleSince = Clock::now();
     list.push_back(std::move(connection));
 }
