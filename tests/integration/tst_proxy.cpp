@@ -272,6 +272,9 @@ private slots:
         QTest::newRow("bad version") << QByteArray("GET /v1/models HTTP/9.9x\r\nHost: x\r\n\r\n");
         QTest::newRow("bad content-length") << QByteArray("POST /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
         QTest::newRow("dot segments") << QByteArray("GET /v1/../admin HTTP/1.1\r\nHost: x\r\n\r\n");
+        // Python upstreams decode %2F and drop a fragment: the policy would see another API.
+        QTest::newRow("encoded slash") << QByteArray("POST /v1/chat%2Fcompletions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+        QTest::newRow("fragment") << QByteArray("POST /v1/chat/completions#x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
         QTest::newRow("raw UTF-8 in the path") << QByteArray("GET /v1/mod\xc3\xa9ls HTTP/1.1\r\nHost: x\r\n\r\n");
         QTest::newRow("raw byte in the query") << QByteArray("GET /v1/models?q=\xff HTTP/1.1\r\nHost: x\r\n\r\n");
     }

@@ -57,6 +57,13 @@ std::optional<std::string> canonicalPath(std::string_view path, std::string& why
                 return std::nullopt;
             }
             const auto octet = static_cast<unsigned char>(hexValue(path[i + 1]) * 16 + hexValue(path[i + 2]));
+            if (octet == '/' || octet == '\\') {
+                // Some upstreams decode it to a separator (WSGI and ASGI servers: PATH_INFO),
+                // others not: "/v1/chat%2Fcompletions" would be another API to the policy and
+                // chat completions to the model.
+                why = "the request path must not hold an encoded '/' or '\\' (%2F, %5C): upstreams read it as a separator or not";
+                return std::nullopt;
+            }
             if (isUnreserved(octet)) {
                 out += static_cast<char>(octet);
             } else {
@@ -109,6 +116,15 @@ RouteResult Router::route(std::string_view target) const {
         if (octet <= 0x20 || octet >= 0x7F) {
             result.kind = RouteResult::Kind::BadPath;
             result.problem = "the request target must be ASCII without controls: percent-encode other bytes (RFC 3986)";
+            return result;
+        }
+        // A fragment is never sent (RFC 9112 3.2), and upstreams that drop one would serve
+        // "/v1/chat/completions#x" as the API the policy took for another. A backslash is no
+        // URI character (RFC 3986), and some servers read it as '/'.
+        if (c == '#' || c == '\\') {
+            result.kind = RouteResult::Kind::BadPath;
+            result.problem = c == '#' ? "the request target must not hold a fragment ('#'; RFC 9112 3.2)"
+                                      : "the request target must not hold a '\\' (not a URI character; percent-encoding it is refused too)";
             return result;
         }
     }

@@ -55,7 +55,13 @@ private slots:
         // The canonical form goes upstream: what the policy saw is what the upstream gets.
         QTest::newRow("encoded letter") << "/v1/chat/%63ompletions" << matched << "main" << "/v1/chat/completions";
         QTest::newRow("encoded unreserved") << "/v1/%7Efoo%2D%5f%2e1" << matched << "main" << "/v1/~foo-_.1";
-        QTest::newRow("other encodings upper") << "/v1/files/a%2fb%3a" << matched << "main" << "/v1/files/a%2Fb%3A";
+        QTest::newRow("other encodings upper") << "/v1/files/a%3fb%3a" << matched << "main" << "/v1/files/a%3Fb%3A";
+        // An encoded separator, a fragment or a backslash: an upstream could read the path as
+        // an API the policy did not see (Python servers decode %2F and drop '#...').
+        for (const char* target : {"/v1/chat%2Fcompletions", "/v1/chat%2fcompletions", "/v1/chat%5Ccompletions",
+                                   "/v1/chat/completions#x", "/v1/models?q=1#x", "/v1\\chat/completions", "/v1/files/a%2fb"}) {
+            QTest::newRow(target) << QString::fromLatin1(target) << bad << "" << "";
+        }
         QTest::newRow("slashes merged") << "/v1//chat///completions" << matched << "main" << "/v1/chat/completions";
         QTest::newRow("leading slashes") << "//v1/models" << matched << "main" << "/v1/models";
         QTest::newRow("named, encoded") << "/%61zure/v1/embeddings" << matched << "azure" << "/openai/v1/embeddings";
