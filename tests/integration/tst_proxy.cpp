@@ -112,6 +112,10 @@ private slots:
         auto dead = connections.value(QStringLiteral("mock")).toObject();
         dead.insert(QStringLiteral("base_url"), QStringLiteral("http://127.0.0.1:%1").arg(closedPort()));
         connections.insert(QStringLiteral("dead"), dead);
+        auto scoped = connections.value(QStringLiteral("mock")).toObject();
+        scoped.insert(QStringLiteral("organization"), QStringLiteral("org-vigil"));
+        scoped.insert(QStringLiteral("project"), QStringLiteral("proj_vigil"));
+        connections.insert(QStringLiteral("scoped"), scoped);
         QVERIFY(hints_.listening() && drop_.listening() && flaky_.listening());
         for (const auto& [name, raw] : {std::pair{"hints", &hints_}, std::pair{"drop", &drop_}, std::pair{"flaky", &flaky_}}) {
             auto c = connections.value(QStringLiteral("mock")).toObject();
@@ -156,6 +160,26 @@ private slots:
         // The client never sees the upstream credential.
         QVERIFY(!r.body.contains(kUpstreamKey.toLatin1()));
         for (const auto& h : r.headers) QVERIFY(!h.second.contains(kUpstreamKey.toLatin1()));
+    }
+
+    // The caller's other credentials, the organization and project the injected credential
+    // would act for, and forwarding fields stay behind; a connection sets its own.
+    void callerFieldsDoNotSteerTheCredential() {
+        const QList<QPair<QByteArray, QByteArray>> steering{
+            {"OpenAI-Organization", "org-someone-else"}, {"OpenAI-Project", "proj_other"}, {"api-key", "azure-caller-key"},
+            {"x-api-key", "caller-key"}, {"X-Forwarded-For", "10.9.9.9"}, {"Forwarded", "for=10.9.9.9;host=evil"},
+            {"X-Forwarded-Host", "evil"}, {"X-Real-IP", "10.9.9.9"}, {"X-Custom-Trace", "kept"}};
+        QCOMPARE(call("POST", "/v1/chat/completions", chatBody(QStringLiteral("hello")), steering).status, 200);
+        auto headers = lastUpstreamRequest().value(QStringLiteral("headers")).toObject();
+        for (const char* name : {"openai-organization", "openai-project", "api-key", "x-api-key", "x-forwarded-for",
+                                 "forwarded", "x-forwarded-host", "x-real-ip"}) {
+            QVERIFY2(!headers.contains(QLatin1String(name)), name);
+        }
+        QCOMPARE(headers.value(QStringLiteral("x-custom-trace")).toString(), QStringLiteral("kept"));
+        QCOMPARE(call("POST", "/scoped/v1/chat/completions", chatBody(QStringLiteral("hello")), steering).status, 200);
+        headers = lastUpstreamRequest().value(QStringLiteral("headers")).toObject();
+        QCOMPARE(headers.value(QStringLiteral("openai-organization")).toString(), QStringLiteral("org-vigil"));
+        QCOMPARE(headers.value(QStringLiteral("openai-project")).toString(), QStringLiteral("proj_vigil"));
     }
 
     void streamingIsRelayedEventByEventAsItArrives() {

@@ -72,11 +72,18 @@ void maskResponseFields(mask::BodyMasker& masker, net::Headers& headers) {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view kDroppedHeaders[] = {"authorization", "proxy-authorization", "cookie",
-                                                "x-request-id", "x-vigil-session"};
+// The caller's fields that do not reach the upstream: its credentials (in any of the header
+// names upstreams read: Azure's api-key, Anthropic's x-api-key), the organization and project
+// the injected credential acts for (the connection's to set), and forwarding fields (the
+// upstream's client is the gateway; the caller's address is in the recording).
+#define VIGIL_DROPPED_CLIENT_FIELDS                                                                                   \
+    "authorization", "proxy-authorization", "cookie", "x-request-id", "x-vigil-session", "api-key", "x-api-key",     \
+        "openai-organization", "openai-project", "forwarded", "x-forwarded-for", "x-forwarded-host",                   \
+        "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip"
+constexpr std::string_view kDroppedHeaders[] = {VIGIL_DROPPED_CLIENT_FIELDS};
 // When the response is masked, it must come back readable: no compression.
-constexpr std::string_view kDroppedHeadersMasked[] = {"authorization", "proxy-authorization", "cookie",
-                                                      "x-request-id", "x-vigil-session", "accept-encoding"};
+constexpr std::string_view kDroppedHeadersMasked[] = {VIGIL_DROPPED_CLIENT_FIELDS, "accept-encoding"};
+#undef VIGIL_DROPPED_CLIENT_FIELDS
 constexpr std::string_view kNotRecorded =
     "the gateway cannot record this exchange right now, and it serves nothing unrecorded; try again later";
 
@@ -796,7 +803,10 @@ Pipeline::Pipeline(std::shared_ptr<const config::GatewayConfig> config,
             reviews_.manager != nullptr));
     }
     for (const auto& c : config_->connections) {
-        connections_.push_back({"Bearer " + c.credential, forward::CredentialScrubber(c.credential)});
+        ConnectionRuntime runtime{"Bearer " + c.credential, forward::CredentialScrubber(c.credential), {}};
+        if (c.organization) runtime.setHeaders.push_back({"OpenAI-Organization", *c.organization});
+        if (c.project) runtime.setHeaders.push_back({"OpenAI-Project", *c.project});
+        connections_.push_back(std::move(runtime));
     }
     apiChain_.add(std::make_unique<auth::AuthFilter>(*config_, tokens, apiKeys));
     apiChain_.add(std::make_unique<ApiRoleFilter>([policy = policy_] { return reviewReadersOf(policy.get()); }));
@@ -1201,6 +1211,7 @@ net::Action Pipeline::forwardNow(RequestContext& context) {
     action.forward.target = context.upstreamTarget;
     action.forward.dropHeaders = kDroppedHeaders;
     action.forward.setHeaders = {{"X-Request-Id", context.requestId}};
+    for (const auto& h : runtime.setHeaders) action.forward.setHeaders.push_back(h);
     action.forward.credentialHeader = runtime.authorization;
     action.forward.continuesStream = context.streamStarted;
     const auto& profile = context.decision ? context.decision->maskProfile : nullptr;

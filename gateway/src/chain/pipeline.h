@@ -99,6 +99,7 @@ private:
     struct ConnectionRuntime {
         std::string authorization;  // "Bearer <credential>"
         forward::CredentialScrubber scrubber;
+        net::Headers setHeaders;  // OpenAI-Organization, OpenAI-Project when configured
     };
 
     net::Action builtin(const net::RequestView& request, std::string requestId);

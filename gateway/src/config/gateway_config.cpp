@@ -240,6 +240,15 @@ Connection readConnection(const std::string& name, const json& value, const std:
     auto cred = r.object("credential");
     c.credential = readCredential(cred, origin, c.credentialSource);
     c.timeouts = readUpstreamTimeouts(r.object("timeouts"), defaults);
+    for (const auto& [key, target] : {std::pair{"organization", &c.organization}, std::pair{"project", &c.project}}) {
+        if (auto id = r.optionalString(key)) {
+            const bool printable = !id->empty() && std::all_of(id->begin(), id->end(), [](char ch) {
+                return static_cast<unsigned char>(ch) > 0x20 && static_cast<unsigned char>(ch) < 0x7F;
+            });
+            if (!printable) r.fail(r.keyPath(key), "must be a non-empty id in printable ASCII without spaces");
+            *target = std::move(*id);
+        }
+    }
     if (r.find("allowed_roles") != nullptr) {
         c.allowedRoles = stringList(r, "allowed_roles", true);
         for (const auto& role : c.allowedRoles) {

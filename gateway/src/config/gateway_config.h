@@ -51,6 +51,10 @@ struct Connection {
     std::optional<std::filesystem::path> caFile;
     CredentialSource credentialSource;
     std::string credential;  // resolved at load; never logged
+    // Sent as OpenAI-Organization / OpenAI-Project with the credential (a caller's own are
+    // dropped: the connection decides what the credential acts for).
+    std::optional<std::string> organization;
+    std::optional<std::string> project;
     UpstreamTimeouts timeouts;
 };
 

@@ -55,6 +55,8 @@ const char* const kText16 = "{\"listeners\":[{\"port\":0}],\"connections\":{\"a\
 const char* const kText17 = "{\"listeners\":[{\"port\":1}],\"connections\":{\n"
             "            \"a\":{\"kind\":\"openai\",\"base_url\":\"http://h1\",\"credential\":{\"env\":\"VIGIL_TST_KEY\"}},\n"
             "            \"b\":{\"kind\":\"openai\",\"base_url\":\"http://h2:81\",\"credential\":{\"env\":\"VIGIL_TST_KEY\"}}}}";
+const char* const kText18 = ", \"organization\": \"org 1\"";
+const char* const kText19 = ", \"project\": \"\"";
 }  // namespace texts
 using namespace texts;
 
@@ -91,6 +93,10 @@ private slots:
                                  << "connections.openai.base_url: must start with http:// or https://";
         QTest::newRow("inline key") << QString::fromStdString(configWith(kText4))
                                     << "connections.openai.credential: the credential is never written";
+        QTest::newRow("organization with a space") << QString::fromStdString(configWith(kText18))
+                                                   << "connections.openai.organization: must be a non-empty id in printable ASCII";
+        QTest::newRow("empty project") << QString::fromStdString(configWith(kText19))
+                                       << "connections.openai.project: must be a non-empty id in printable ASCII";
         QTest::newRow("bad kind") << QString::fromStdString(configWith(kText5))
                                   << "connections.openai.kind: must be \"openai\"";
         QTest::newRow("negative timeout")
