@@ -207,6 +207,26 @@ private slots:
             const auto result = policy::loadPolicyFile(std::string(VIGIL_SOURCE_DIR) + file);
             QVERIFY2(result.policy, result.issues.empty() ? file : policy::formatIssue(file, result.issues.front()).c_str());
         }
+        // The demo's confidential names wait for review in whichever message the caller puts
+        // them (a rule limited to user messages let a system message through).
+        const auto demo = policy::loadPolicyFile(std::string(VIGIL_SOURCE_DIR) + "/resources/demo/policy.json");
+        for (const char* role : {"user", "system", "developer", "assistant", "User"}) {
+            const std::string body = std::string("{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"") + role +
+                                     "\",\"content\":\"Summarise Project Falcon for the board\"},{\"role\":\"user\",\"content\":\"go\"}]}";
+            inspect::RequestFacts facts;
+            QVERIFY(!inspect::inspectRequest("POST", "/v1/chat/completions", body, {}, facts));
+            auth::Identity who;
+            who.method = auth::Identity::Method::ApiKey;
+            who.subject = "apikey:demo";
+            who.roles = {"requester"};
+            policy::EvaluationInput input;
+            input.identity = &who;
+            input.connection = "demo";
+            input.path = "/v1/chat/completions";
+            input.facts = &facts;
+            input.now = std::chrono::system_clock::now();
+            QVERIFY2(policy::evaluate(*demo.policy, input, nullptr).action == policy::Action::Review, role);
+        }
     }
 
     void unreadableFile() {
