@@ -323,6 +323,7 @@ private slots:
         QTest::newRow("gzip then chunked") << QByteArray("gzip, chunked");
         QTest::newRow("chunked twice") << QByteArray("chunked, chunked");
         QTest::newRow("identity") << QByteArray("identity");
+        QTest::newRow("with a Content-Length too") << QByteArray("chunked\r\nContent-Length: 5");
     }
     void unsupportedTransferEncodingsAreRefused() {
         QFETCH(QByteArray, encoding);
@@ -346,6 +347,29 @@ private slots:
         const auto r = connection.readResponse();
         QCOMPARE(r.status, 400);
         QCOMPARE(r.errorCode(), QStringLiteral("malformed_request"));
+        // The message names the problem (it quoted an empty Transfer-Encoding before).
+        QVERIFY2(r.body.contains("given twice") && !r.body.contains("\\\"\\\""), r.body.constData());
+        verifyStillServing();
+    }
+
+    // Fields after a chunked body (trailers) do not count as header fields: an Authorization
+    // or X-Vigil-Session sent last authenticated and named the session, unseen by any proxy
+    // in front that checks headers, and other trailer fields reached the upstream.
+    void trailerFieldsAreRefused() {
+        const QByteArray body = chatBody(QStringLiteral("hello"));
+        const QByteArray chunked = QByteArray::number(body.size(), 16) + "\r\n" + body + "\r\n0\r\n";
+        RawHttpConnection connection{QUrl(url_)};
+        QVERIFY(connection.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked +
+                                   "Authorization: Bearer " + kClientKey + "\r\nX-Trailer-Smuggle: yes\r\n\r\n"));
+        const auto r = connection.readResponse();
+        QCOMPARE(r.status, 400);
+        QCOMPARE(r.errorCode(), QStringLiteral("malformed_request"));
+        QVERIFY2(r.body.contains("trailer fields"), r.body.constData());
+        // Without trailers the same chunked request is served.
+        RawHttpConnection plain{QUrl(url_)};
+        QVERIFY(plain.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer " +
+                              kClientKey + "\r\n\r\n" + chunked + "\r\n"));
+        QCOMPARE(plain.readResponse().status, 200);
         verifyStillServing();
     }
 

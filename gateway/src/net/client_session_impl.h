@@ -161,13 +161,28 @@ private:
         bool anyBytes = buffer_.size() > 0;
         bool continueSent = false;
         bool framingChecked = false;
+        // The fields before the last chunk's trailers (a chunked request's header section):
+        // the last chunk's header is parsed before its trailer fields.
+        std::ptrdiff_t headerFields = -1;
+        auto lastChunk = [&](std::uint64_t size, beast::string_view, error_code&) {
+            if (size == 0) headerFields = std::distance(parser.get().begin(), parser.get().end());
+        };
+        parser.on_chunk_header(lastChunk);
         std::optional<Clock::time_point> due;
         if (anyBytes || first) due = Clock::now() + options_.requestTimeout;
+        framingProblem_.clear();
         for (;;) {
             auto ec = parseBuffered(parser, buffer_, [](const auto& p) { return p.is_done(); });
             if (!framingChecked && parser.is_header_done()) {
                 framingChecked = true;
                 if (!framingAccepted(parser.get())) co_return http::error::bad_transfer_encoding;
+            }
+            if (!ec && headerFields >= 0 && std::distance(parser.get().begin(), parser.get().end()) != headerFields) {
+                // Beast merges trailer fields into the header section; RFC 9110 6.5.1 forbids
+                // it, and an Authorization or X-Vigil-Session sent last would count as sent
+                // first (unseen by any proxy in front that checks headers).
+                framingProblem_ = "trailer fields after a chunked request body are refused: send every field in the header section";
+                co_return http::error::bad_transfer_encoding;
             }
             if (!ec) co_return ec;
             if (ec != http::error::need_more) co_return ec;
@@ -234,15 +249,28 @@ private:
                       " bytes";
         } else if (ec == http::error::bad_transfer_encoding) {
             code = DetailsCode::MalformedRequest;
-            message = "unsupported Transfer-Encoding \"" +
-                      std::string(toStd(parser.get()[http::field::transfer_encoding])) +
-                      "\": a request body is accepted with Content-Length or \"Transfer-Encoding: chunked\" only";
+            const auto coding = joinedFieldValues(parser.get(), http::field::transfer_encoding);
+            if (!framingProblem_.empty()) {
+                message = framingProblem_;
+            } else if (parser.is_header_done() && !coding.empty()) {
+                message = "unsupported Transfer-Encoding \"" + coding +
+                          "\": a request body is accepted with Content-Length or \"Transfer-Encoding: chunked\" only";
+            } else {
+                // The parser refused the field before keeping it: both framings at once, or
+                // chunked given twice or not last.
+                message = "ambiguous request framing: Transfer-Encoding together with Content-Length, or \"chunked\" "
+                          "given twice or not last; send a body with Content-Length or \"Transfer-Encoding: chunked\" alone";
+            }
         } else if (ec == beast::error::timeout && partialRequest_) {
             // An idle connection is closed without a word; a request begun and not finished
             // in time is answered, so that the client (and the log) know why.
             code = DetailsCode::RequestTimeout;
             message = "the request was not received whole within " +
                       std::to_string(options_.requestTimeout.count()) + " ms of its first byte";
+        } else if (ec == http::error::bad_content_length) {
+            code = DetailsCode::MalformedRequest;
+            message = "invalid Content-Length: not a number, given twice with different values, or sent together with "
+                      "Transfer-Encoding (send a body with Content-Length or \"Transfer-Encoding: chunked\" alone)";
         } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
                    ec != http::error::end_of_stream && ec != http::error::partial_message) {
             code = DetailsCode::MalformedRequest;
@@ -1001,6 +1029,7 @@ private:
     bool closing_ = false;
     bool lingerOnClose_ = false;
     bool partialRequest_ = false;  // the last read failed with part of a request read
+    std::string framingProblem_;   // why a request's framing was refused, when the parser cannot say
 };
 
 template <class Session>
