@@ -920,6 +920,24 @@ private slots:
         // The first failed write may have been the index's; the chain's retry (every
         // second) fails too while the disk is full, and is counted.
         QTRY_VERIFY_WITH_TIMEOUT(metric("vigil_recording_commits_total{result=\"failed\"}") >= 1, 5000);
+        // ... about once a second, not in a loop (it spun: thousands of signed, failed commits
+        // a second, a whole core), and an auditor reading the recording meanwhile is answered
+        // from what was committed (the read waited for a flush that never came, and held an
+        // I/O thread, /readyz and /metrics with it, until space returned).
+        const double failedBefore = metric("vigil_recording_commits_total{result=\"failed\"}");
+        QElapsedTimer reading;
+        reading.start();
+        const auto stats = httpRequest(gateway_->url(), "GET", "/api/stats", {}, {{"Authorization", bearer(auditorKey_)}}, 3000);
+        QVERIFY2(stats.status != 0, "the recording API did not answer while the store fails");
+        QVERIFY2(reading.elapsed() < 2000, qPrintable(QString::number(reading.elapsed())));
+        for (int i = 0; i < 3; ++i) {
+            const auto sessions = httpRequest(gateway_->url(), "GET", "/api/sessions?limit=5", {}, {{"Authorization", bearer(auditorKey_)}}, 3000);
+            QVERIFY(sessions.status != 0);
+        }
+        QCOMPARE(httpRequest(gateway_->url(), "GET", "/readyz", {}, {}, 3000).status, 503);
+        QTest::qWait(2000);
+        const double failedAfter = metric("vigil_recording_commits_total{result=\"failed\"}");
+        QVERIFY2(failedAfter - failedBefore <= 10, qPrintable(QStringLiteral("%1 failed commits in ~2 s").arg(failedAfter - failedBefore)));
 
         // Space returns: the gateway finds out by itself and serves again.
         limit.rlim_cur = RLIM_INFINITY;

@@ -178,6 +178,9 @@ bool Recorder::purgeOlderThan(std::int64_t cutoffMicros) {
 
 bool Recorder::flush() {
     std::unique_lock lock(mutex_);
+    // A failing store: nothing more can be written now; readers read what was committed
+    // (waiting would hold an I/O thread for as long as the disk stays full).
+    if (!healthy_.load()) return false;
     ++flushRequests_;
     arrivals_.fetch_add(1, std::memory_order_release);
     if (sleeping_) wake_.notify_one();
@@ -531,19 +534,25 @@ void Recorder::run() {
         }
         if (queue_.empty() && !stopping_) {
             auto until = SteadyClock::time_point::max();
-            if (head_.seq > head_.checkpointSeq) until = std::min(until, lastCheckpoint_ + options_.checkpointInterval);
+            // While the store fails, only the retry wakes it (the checkpoint deadline is past
+            // then, and waking for it made the writer spin: a signed, failed commit thousands of
+            // times a second).
+            if (head_.seq > head_.checkpointSeq && healthy_.load()) {
+                until = std::min(until, lastCheckpoint_ + options_.checkpointInterval);
+            }
             if (!healthy_.load()) until = std::min(until, nextRetry);
             if (options_.retentionDays > 0) until = std::min(until, nextPurge_);
             if (indexPending()) until = std::min(until, pendingIndexSince_ + options_.indexDelay);
             // Events recorded with recordSoon() do not wake the writer; it looks every linger.
             until = std::min(until, SteadyClock::now() + options_.linger);
             sleeping_ = true;
+            const auto woken = [this] {
+                return stopping_ || !queue_.empty() || (flushRequests_ > 0 && indexRowsPending_ > 0 && healthy_.load());
+            };
             if (until == SteadyClock::time_point::max()) {
-                wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || (flushRequests_ > 0 && indexRowsPending_ > 0); });
+                wake_.wait(lock, woken);
             } else {
-                wake_.wait_until(lock, until, [this] {
-                    return stopping_ || !queue_.empty() || (flushRequests_ > 0 && indexRowsPending_ > 0);
-                });
+                wake_.wait_until(lock, until, woken);
             }
             sleeping_ = false;
         }
@@ -647,7 +656,7 @@ void Recorder::run() {
         if (!healthy_.load() && now >= nextRetry) {
             // Idle while unhealthy: try again with the "recording.resumed" event alone.
             if (!writeBatch(none, false)) nextRetry = now + options_.retryInterval;
-        } else if (head_.seq > head_.checkpointSeq && now - lastCheckpoint_ >= options_.checkpointInterval) {
+        } else if (healthy_.load() && head_.seq > head_.checkpointSeq && now - lastCheckpoint_ >= options_.checkpointInterval) {
             // Idle with unsigned events: sign the head so the tail does not stay uncovered.
             writeBatch(none, true);
         }
