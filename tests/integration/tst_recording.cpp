@@ -652,6 +652,41 @@ private slots:
         const auto live = run(QStringLiteral(VIGIL_VERIFY_BIN), {QStringLiteral("verify"), QStringLiteral("--db"), copy,
                                                                  QStringLiteral("--pubkey"), pubkey, QStringLiteral("--live")});
         QVERIFY2(live.exitCode == 0 && live.out.contains("not yet signed (--live)"), live.out.constData());
+        // --live tolerates a gateway's unsigned tail, not checkpoints deleted to turn signed
+        // history into one (any rewrite then passed with the real key): none left at all, or
+        // more unsigned events than a gateway leaves, is not proven; no events proves nothing;
+        // a rollback journal beside the copy (what every other reader would see) is refused.
+        const auto copyWith = [&](const QString& name, const QString& sql) {
+            const QString path = dir_.filePath(name);
+            const auto made = run(QStringLiteral("python3"),
+                                  {QStringLiteral("-c"),
+                                   QStringLiteral("import sqlite3,sys; s=sqlite3.connect(sys.argv[1]); d=sqlite3.connect(sys.argv[2]); "
+                                                  "s.backup(d); d.executescript(sys.argv[3]); d.commit(); d.close()"),
+                                   dbPath(), path, sql});
+            return made.exitCode == 0 ? path : QString();
+        };
+        const auto verify = [&](const QString& path, QStringList more) {
+            return run(QStringLiteral(VIGIL_VERIFY_BIN), QStringList{QStringLiteral("verify"), QStringLiteral("--db"), path,
+                                                                     QStringLiteral("--pubkey"), pubkey} + more);
+        };
+        const auto noCheckpoint = copyWith(QStringLiteral("no-checkpoint.db"), QStringLiteral("DELETE FROM checkpoints;"));
+        QVERIFY(!noCheckpoint.isEmpty());
+        auto r = verify(noCheckpoint, {QStringLiteral("--live")});
+        QVERIFY2(r.exitCode == 1 && r.out.startsWith("NOT PROVEN: ") && r.out.contains("no checkpoint at all"), r.out.constData());
+        const auto firstOnly = copyWith(QStringLiteral("first-checkpoint.db"),
+                                        QStringLiteral("DELETE FROM checkpoints WHERE seq > (SELECT min(seq) FROM checkpoints);"));
+        r = verify(firstOnly, {QStringLiteral("--live"), QStringLiteral("--max-unsigned"), QStringLiteral("5")});
+        QVERIFY2(r.exitCode == 1 && r.out.contains("more than --max-unsigned 5"), r.out.constData());
+        QCOMPARE(verify(firstOnly, {QStringLiteral("--live")}).exitCode, 0);  // within the default 2000
+        const auto emptied = copyWith(QStringLiteral("emptied.db"), QStringLiteral("DELETE FROM events; DELETE FROM checkpoints;"));
+        r = verify(emptied, {});
+        QVERIFY2(r.exitCode == 1 && r.out.startsWith("NOT PROVEN: the database holds no events"), r.out.constData());
+        const auto journaled = copyWith(QStringLiteral("journaled.db"), QString());
+        QFile journal(journaled + QStringLiteral("-journal"));
+        QVERIFY(journal.open(QIODevice::WriteOnly) && journal.write(QByteArray(512, 'j')) == 512);
+        journal.close();
+        r = verify(journaled, {});
+        QVERIFY2(r.exitCode == 1 && r.out.contains("a rollback journal (journaled.db-journal) lies beside the database"), r.out.constData());
         // A --pubkey that holds no key is a usage error, not a fallback to the stored key.
         const QString empty = dir_.filePath(QStringLiteral("empty.pem"));
         QFile(empty).open(QIODevice::WriteOnly);

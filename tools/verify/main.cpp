@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -27,7 +28,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: vigil verify --db FILE [--pubkey FILE] [--live]\n"
+    "usage: vigil verify --db FILE [--pubkey FILE] [--live [--max-unsigned N]]\n"
     "  Checks every event of the recording in FILE (a copy of the gateway's SQLite store)\n"
     "  against its hash chain, and every checkpoint against the Ed25519 public key in\n"
     "  --pubkey (export it with `vigil-gateway recording public-key --config F`). Without\n"
@@ -35,7 +36,9 @@ constexpr const char* kUsage =
     "  someone who could also replace that key. Events after the last signed checkpoint\n"
     "  are not proven (anyone who can write the file could have written them): exit 1,\n"
     "  unless --live (the file of a running gateway, which signs them within\n"
-    "  checkpoint_interval_ms). Exit 0: intact and signed; 1: broken or not proven; 2: usage.\n"
+    "  checkpoint_interval_ms) and the unsigned events are at most N (default 2000: twice\n"
+    "  the default checkpoint_every) after a signed checkpoint. A store without events proves\n"
+    "  nothing. Exit 0: intact and signed; 1: broken or not proven; 2: usage.\n"
     "\n"
     "usage: vigil export --db FILE --from TIME --to TIME --out DIR [--zip FILE] [--key FILE] [--by NAME]\n"
     "                    [--subject S] [--connection C] [--model M] [--decision D] [--status S] [--code C]\n"
@@ -280,12 +283,20 @@ int main(int argc, char** argv) {
     }
     std::string db, pubkeyFile;
     bool live = false;
+    long long maxUnsigned = 2000;
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--db" && i + 1 < argc) db = argv[++i];
         else if (a == "--pubkey" && i + 1 < argc) pubkeyFile = argv[++i];
         else if (a == "--live") live = true;
-        else {
+        else if (a == "--max-unsigned" && i + 1 < argc) {
+            const std::string n = argv[++i];
+            const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), maxUnsigned);
+            if (ec != std::errc() || end != n.data() + n.size() || maxUnsigned < 0) {
+                std::fprintf(stderr, "vigil verify: --max-unsigned must be a count of events (got '%s')\n", n.c_str());
+                return 2;
+            }
+        } else {
             std::fprintf(stderr, "vigil verify: unknown argument '%s'\n%s", a.c_str(), kUsage);
             return 2;
         }
@@ -312,7 +323,19 @@ int main(int argc, char** argv) {
         }
         return 1;
     }
-    const bool notProven = r.lastSeq > r.signedUpTo && !live;
+    if (r.events == 0) {
+        // Every gateway records gateway.started when it first starts: an empty chain is a
+        // store never used, or one whose events and checkpoints were all deleted.
+        std::printf("NOT PROVEN: the database holds no events and no checkpoint: nothing is proven (a gateway "
+                    "records gateway.started when it first starts; were the events deleted?)\n");
+        return 1;
+    }
+    const long long unsignedEvents = r.lastSeq - r.signedUpTo;
+    // A running gateway signs within checkpoint_interval_ms or checkpoint_every events: a
+    // longer unsigned tail, or one with no checkpoint before it, is checkpoints deleted and
+    // history rewritten, not a gateway at work.
+    const bool liveTailPlausible = r.checkpoints > 0 && unsignedEvents <= maxUnsigned;
+    const bool notProven = unsignedEvents > 0 && (!live || !liveTailPlausible);
     std::printf("%s: %lld events (%lld to %lld), %lld checkpoints; signed up to event %lld by key %s%s\n",
                 notProven ? "NOT PROVEN" : "OK",
                 static_cast<long long>(r.events), static_cast<long long>(r.firstSeq),
@@ -329,6 +352,17 @@ int main(int argc, char** argv) {
                     static_cast<long long>(from), static_cast<long long>(to));
     }
     if (r.lastSeq > r.signedUpTo) {
+        if (notProven && live) {
+            std::printf("events %lld to %lld are linked but no checkpoint signs them, %s: a running gateway signs "
+                        "within checkpoint_interval_ms and checkpoint_every events, so checkpoints were deleted and the "
+                        "events after them could have been rewritten (pass --max-unsigned N if the gateway's "
+                        "checkpoint_every is larger)\n",
+                        static_cast<long long>(r.signedUpTo + 1), static_cast<long long>(r.lastSeq),
+                        r.checkpoints == 0 ? "and there is no checkpoint at all"
+                                           : ("and they are " + std::to_string(unsignedEvents) + ", more than --max-unsigned " +
+                                              std::to_string(maxUnsigned)).c_str());
+            return 1;
+        }
         if (notProven) {
             std::printf("events %lld to %lld are linked but no checkpoint signs them: anyone who can write "
                         "the file could have written them (or rewritten them after deleting checkpoints). Verify a "

@@ -379,6 +379,14 @@ VerifyReport verifyDatabase(const std::filesystem::path& path, const std::string
         state.report.problem = std::move(problem);
         return state.report;
     }
+    // A rollback journal beside the copy: every ordinary reader (sqlite3, the gateway, an
+    // export) rolls it back first and reads other bytes than the file alone holds.
+    if (std::error_code ec; std::filesystem::exists(path.string() + "-journal", ec)) {
+        state.report.problem = "a rollback journal (" + path.filename().string() +
+                               "-journal) lies beside the database: readers would roll it back and see other data than "
+                               "the file holds; take a copy with sqlite3's .backup and verify that";
+        return state.report;
+    }
     Database db(path, /*immutable=*/true);
     if (!open(db, path, pem, state.report)) return state.report;
     // One snapshot (the file may be a live gateway's): events and checkpoints agree.
