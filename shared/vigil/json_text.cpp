@@ -1,5 +1,7 @@
 #include "vigil/json_text.h"
 
+#include "vigil/percent_encoding.h"
+
 namespace vigil {
 namespace {
 
@@ -97,19 +99,13 @@ bool isValidUtf8(std::string_view text) {
 
 namespace {
 
-int hexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 // The code unit of a "\uXXXX" escape at text[i], or -1.
 int escapedUnit(std::string_view text, std::size_t i) {
     if (i + 6 > text.size() || text[i] != '\\' || text[i + 1] != 'u') return -1;
     int unit = 0;
     for (std::size_t k = 2; k < 6; ++k) {
-        const int h = hexValue(text[i + k]);
+        const int h = hexDigitValue(text[i + k]);
         if (h < 0) return -1;
         unit = unit * 16 + h;
     }

@@ -9,6 +9,7 @@
 
 #include "record/chain.h"
 #include "vigil/details_code.h"
+#include "vigil/percent_encoding.h"
 
 namespace vigil::api {
 namespace {
@@ -135,12 +136,6 @@ json eventJson(const store::EventRow& e) {
                 {"hash", record::toHex(e.hash)}};
 }
 
-int hexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 std::optional<std::string> percentDecode(std::string_view text) {
     std::string out;
@@ -150,8 +145,8 @@ std::optional<std::string> percentDecode(std::string_view text) {
             out += ' ';
         } else if (text[i] == '%') {
             if (i + 2 >= text.size()) return std::nullopt;
-            const int hi = hexValue(text[i + 1]);
-            const int lo = hexValue(text[i + 2]);
+            const int hi = hexDigitValue(text[i + 1]);
+            const int lo = hexDigitValue(text[i + 2]);
             if (hi < 0 || lo < 0) return std::nullopt;
             out += static_cast<char>(hi * 16 + lo);
             i += 2;

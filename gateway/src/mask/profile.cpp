@@ -20,6 +20,7 @@
 #include "crypto/digest.h"
 #include "scan/pattern_set.h"
 #include "vigil/json_text.h"
+#include "vigil/percent_encoding.h"
 
 namespace vigil::mask {
 namespace {
@@ -195,8 +196,7 @@ std::shared_ptr<const Profile> Profile::compile(ProfileSpec spec, std::string& e
         if (detector.holdWidth > 256) continue;
         bool encodable = false;
         for (int c = 0; c < 256; ++c) {
-            const char ch = static_cast<char>(c);
-            if (!detector.holdAlphabet.test(static_cast<std::size_t>(c)) || isAlnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') continue;
+            if (!detector.holdAlphabet.test(static_cast<std::size_t>(c)) || isUnreservedByte(static_cast<unsigned char>(c))) continue;
             encodable = true;
             for (const char hex : {kHex[c >> 4], kHex[c & 0xF]}) {
                 detector.holdAlphabet.set(static_cast<unsigned char>(hex));
@@ -230,15 +230,9 @@ std::string_view Profile::entityOf(const Span& span) const {
 
 namespace {
 
-int hexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 bool isEscapeAt(std::string_view text, std::size_t i) {
-    return i + 2 < text.size() && text[i] == '%' && hexValue(text[i + 1]) >= 0 && hexValue(text[i + 2]) >= 0;
+    return i + 2 < text.size() && text[i] == '%' && hexDigitValue(text[i + 1]) >= 0 && hexDigitValue(text[i + 2]) >= 0;
 }
 
 // `text` with every %XX decoded; origin[k] is where decoded byte k starts in `text`, and
@@ -249,7 +243,7 @@ void percentDecode(std::string_view text, std::string& decoded, std::vector<std:
     for (std::size_t i = 0; i < text.size();) {
         origin.push_back(i);
         if (isEscapeAt(text, i)) {
-            decoded += static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2]));
+            decoded += static_cast<char>(hexDigitValue(text[i + 1]) * 16 + hexDigitValue(text[i + 2]));
             i += 3;
         } else {
             decoded += text[i++];
@@ -515,17 +509,7 @@ std::size_t Profile::applySpans(std::string_view text, std::size_t from, std::si
             std::vector<std::size_t> origin;
             percentDecode(text.substr(span.begin, span.end - span.begin), decoded, origin);
             replace(entity, decoded, hashKey, replacement, detector);
-            static constexpr char kHex[] = "0123456789ABCDEF";
-            for (const char c : replacement) {
-                const auto b = static_cast<unsigned char>(c);
-                if (isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-                    out += c;
-                } else {
-                    out += '%';
-                    out += kHex[b >> 4];
-                    out += kHex[b & 0xF];
-                }
-            }
+            appendPercentEncoded(out, replacement);
         } else {
             replace(entity, text.substr(span.begin, span.end - span.begin), hashKey, out, detector);
         }

@@ -2,20 +2,11 @@
 
 #include <algorithm>
 
+#include "vigil/percent_encoding.h"
+
 namespace vigil::route {
 namespace {
 
-int hexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-bool isUnreserved(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-           c == '_' || c == '~';
-}
 
 // A segment that is, or once fully decoded holds, "." or ".." lets a path climb out of
 // /v1/ on upstreams that normalise it ("%2e%2E", "..%2f", "..%5c" on one that decodes).
@@ -23,8 +14,8 @@ bool climbs(std::string_view segment) {
     if (segment.find('%') == std::string_view::npos) return segment == "." || segment == "..";
     std::string decoded;
     for (std::size_t i = 0; i < segment.size(); ++i) {
-        if (segment[i] == '%' && i + 2 < segment.size() && hexValue(segment[i + 1]) >= 0 && hexValue(segment[i + 2]) >= 0) {
-            decoded += static_cast<char>(hexValue(segment[i + 1]) * 16 + hexValue(segment[i + 2]));
+        if (segment[i] == '%' && i + 2 < segment.size() && hexDigitValue(segment[i + 1]) >= 0 && hexDigitValue(segment[i + 2]) >= 0) {
+            decoded += static_cast<char>(hexDigitValue(segment[i + 1]) * 16 + hexDigitValue(segment[i + 2]));
             i += 2;
         } else {
             decoded += segment[i];
@@ -52,11 +43,11 @@ std::optional<std::string> canonicalPath(std::string_view path, std::string& why
     for (std::size_t i = 0; i < path.size(); ++i) {
         const char c = path[i];
         if (c == '%') {
-            if (i + 2 >= path.size() || hexValue(path[i + 1]) < 0 || hexValue(path[i + 2]) < 0) {
+            if (i + 2 >= path.size() || hexDigitValue(path[i + 1]) < 0 || hexDigitValue(path[i + 2]) < 0) {
                 why = "the request path has a '%' that is not followed by two hex digits";
                 return std::nullopt;
             }
-            const auto octet = static_cast<unsigned char>(hexValue(path[i + 1]) * 16 + hexValue(path[i + 2]));
+            const auto octet = static_cast<unsigned char>(hexDigitValue(path[i + 1]) * 16 + hexDigitValue(path[i + 2]));
             if (octet == '/' || octet == '\\') {
                 // Some upstreams decode it to a separator (WSGI and ASGI servers: PATH_INFO),
                 // others not: "/v1/chat%2Fcompletions" would be another API to the policy and
@@ -64,13 +55,10 @@ std::optional<std::string> canonicalPath(std::string_view path, std::string& why
                 why = "the request path must not hold an encoded '/' or '\\' (%2F, %5C): upstreams read it as a separator or not";
                 return std::nullopt;
             }
-            if (isUnreserved(octet)) {
+            if (isUnreservedByte(octet)) {
                 out += static_cast<char>(octet);
             } else {
-                static constexpr char kHex[] = "0123456789ABCDEF";
-                out += '%';
-                out += kHex[octet >> 4];
-                out += kHex[octet & 15];
+                appendPercentEncoded(out, std::string_view(reinterpret_cast<const char*>(&octet), 1));
             }
             i += 2;
         } else if (c == '/' && !out.empty() && out.back() == '/') {
